@@ -1,0 +1,308 @@
+//! File source (JSON lines or CSV, read once or followed like `tail -f`) and
+//! file sink (one encoded row per line).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+
+use super::{
+    take_encoder, Connector, SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext,
+    SourceSpec,
+};
+use crate::error::{Result, SluiceError};
+use crate::format::{FormatKind, RawBatch, RecordEncoder};
+use crate::sql::Options;
+use crate::stream::StreamBatch;
+
+pub const CONNECTOR: Connector = Connector {
+    name: "file",
+    source: Some(source_factory),
+    source_options: &["path", "mode"],
+    source_decodes: true,
+    metadata: &[],
+    sink: Some(sink_factory),
+    sink_options: &["path", "format", "header", "delimiter", "append"],
+};
+
+const READ_CHUNK: usize = 256 * 1024;
+const MAX_BATCH_RECORDS: usize = 8192;
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+#[derive(Debug)]
+struct FileSource {
+    path: PathBuf,
+    follow: bool,
+    skip_header: bool,
+}
+
+fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn SourceConnector>> {
+    let path = options.require("path", "the file source", CONNECTOR.source_options)?;
+    let follow = options.take_choice("mode", &["once", "follow"])?.as_deref() == Some("follow");
+    let skip_header = spec
+        .format
+        .is_some_and(|f| f.kind == FormatKind::Csv && f.csv_header);
+    Ok(Arc::new(FileSource {
+        path: PathBuf::from(path),
+        follow,
+        skip_header,
+    }))
+}
+
+/// Splits a byte stream into lines, carrying a partial line between reads.
+#[derive(Default)]
+pub(crate) struct LineSplitter {
+    partial: Vec<u8>,
+    pub(crate) line: u64,
+}
+
+impl LineSplitter {
+    /// Pushes every complete line of `data` (without `\n` / `\r\n`, blank
+    /// lines skipped) into `raw`, numbered from 1.
+    pub(crate) fn feed(&mut self, mut data: &[u8], raw: &mut RawBatch) {
+        while let Some(nl) = memchr::memchr(b'\n', data) {
+            self.line += 1;
+            if self.partial.is_empty() {
+                push_line(&data[..nl], self.line, raw);
+            } else {
+                self.partial.extend_from_slice(&data[..nl]);
+                let line = std::mem::take(&mut self.partial);
+                push_line(&line, self.line, raw);
+            }
+            data = &data[nl + 1..];
+        }
+        self.partial.extend_from_slice(data);
+    }
+
+    /// At the end of input, the last line may lack its newline.
+    pub(crate) fn finish(&mut self, raw: &mut RawBatch) {
+        if !self.partial.is_empty() {
+            self.line += 1;
+            let line = std::mem::take(&mut self.partial);
+            push_line(&line, self.line, raw);
+        }
+    }
+}
+
+fn push_line(line: &[u8], number: u64, raw: &mut RawBatch) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    raw.push(line, number);
+}
+
+#[async_trait]
+impl SourceConnector for FileSource {
+    async fn run(&self, ctx: SourceContext) -> Result<()> {
+        let open = |p: &Path| {
+            let p = p.to_path_buf();
+            async move {
+                tokio::fs::File::open(&p)
+                    .await
+                    .map_err(|e| SluiceError::io(format!("opening file {}", p.display()), e))
+            }
+        };
+        let mut file = open(&self.path).await?;
+        let origin = format!("{}:", self.path.display());
+        let mut splitter = LineSplitter::default();
+        let mut position: u64 = 0;
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut header_pending = self.skip_header;
+        loop {
+            if ctx.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| SluiceError::io(format!("reading file {}", self.path.display()), e))?;
+            let mut raw = RawBatch::with_capacity(1024, n + 1024);
+            if n == 0 {
+                if !self.follow {
+                    splitter.finish(&mut raw);
+                    if ctx.emit_raw(raw, &origin).await?.is_err() {
+                        return Ok(());
+                    }
+                    return Ok(());
+                }
+                // Follow: wait for more; start over if the file was truncated.
+                tokio::select! {
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(FOLLOW_POLL) => {}
+                }
+                let len = tokio::fs::metadata(&self.path)
+                    .await
+                    .map(|m| m.len())
+                    .unwrap_or(position);
+                if len < position {
+                    tracing::warn!(source = %ctx.source_name, path = %self.path.display(), "file was truncated; reading it again from the start");
+                    file = open(&self.path).await?;
+                    file.seek(std::io::SeekFrom::Start(0)).await.map_err(|e| {
+                        SluiceError::io(format!("seeking file {}", self.path.display()), e)
+                    })?;
+                    position = 0;
+                    splitter = LineSplitter::default();
+                    header_pending = self.skip_header;
+                }
+                continue;
+            }
+            position += n as u64;
+            splitter.feed(&buf[..n], &mut raw);
+            if header_pending && !raw.is_empty() {
+                raw = drop_first(raw);
+                header_pending = false;
+            }
+            for part in split_batch(raw) {
+                if ctx.emit_raw(part, &origin).await?.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn is_bounded(&self) -> bool {
+        !self.follow
+    }
+}
+
+fn drop_first(raw: RawBatch) -> RawBatch {
+    let mut out = RawBatch::with_capacity(raw.len(), raw.byte_len());
+    for i in 1..raw.len() {
+        out.push(raw.record(i), raw.seq[i]);
+    }
+    out
+}
+
+/// Keeps batches at most `MAX_BATCH_RECORDS` long.
+pub(crate) fn split_batch(raw: RawBatch) -> Vec<RawBatch> {
+    if raw.len() <= MAX_BATCH_RECORDS {
+        return vec![raw];
+    }
+    let mut out = Vec::new();
+    let mut cur = RawBatch::with_capacity(MAX_BATCH_RECORDS, 0);
+    for i in 0..raw.len() {
+        cur.push(raw.record(i), raw.seq[i]);
+        if cur.len() == MAX_BATCH_RECORDS {
+            out.push(std::mem::replace(
+                &mut cur,
+                RawBatch::with_capacity(MAX_BATCH_RECORDS, 0),
+            ));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[derive(Debug)]
+struct FileSink {
+    path: PathBuf,
+    append: bool,
+    encoder: RecordEncoder,
+}
+
+fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
+    let path = options.require("path", "the file sink", CONNECTOR.sink_options)?;
+    let append = options.take_bool("append")?.unwrap_or(false);
+    let encoder = take_encoder(options)?;
+    Ok(Arc::new(FileSink {
+        path: PathBuf::from(path),
+        append,
+        encoder,
+    }))
+}
+
+#[async_trait]
+impl SinkConnector for FileSink {
+    async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
+        let io = |what: &str, e| SluiceError::io(format!("{what} {}", self.path.display()), e);
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| io("creating directory for", e))?;
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(self.append)
+            .truncate(!self.append)
+            .open(&self.path)
+            .await
+            .map_err(|e| io("opening output file", e))?;
+        let mut writer = BufWriter::new(file);
+        let empty = if schema.changelog {
+            StreamBatch::changelog(
+                datafusion::arrow::record_batch::RecordBatch::new_empty(schema.schema.clone()),
+                datafusion::arrow::array::UInt8Array::from(Vec::<u8>::new()),
+            )
+        } else {
+            StreamBatch::append(datafusion::arrow::record_batch::RecordBatch::new_empty(
+                schema.schema.clone(),
+            ))
+        };
+        if let Some(header) = self.encoder.header(&empty.with_op_column()?.schema())? {
+            writer
+                .write_all(&header)
+                .await
+                .map_err(|e| io("writing", e))?;
+        }
+        Ok(Box::new(FileSinkWriter {
+            path: self.path.clone(),
+            writer,
+            encoder: self.encoder.clone(),
+            buf: Vec::new(),
+        }))
+    }
+}
+
+struct FileSinkWriter {
+    path: PathBuf,
+    writer: BufWriter<tokio::fs::File>,
+    encoder: RecordEncoder,
+    buf: Vec<u8>,
+}
+
+#[async_trait]
+impl SinkWriter for FileSinkWriter {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+        self.buf.clear();
+        self.encoder
+            .encode(&batch.with_op_column()?, &mut self.buf)?;
+        self.writer
+            .write_all(&self.buf)
+            .await
+            .map_err(|e| SluiceError::io(format!("writing {}", self.path.display()), e))?;
+        // Rows become visible per batch, so `tail -f` follows the output.
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.writer
+            .flush()
+            .await
+            .map_err(|e| SluiceError::io(format!("writing {}", self.path.display()), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitter_handles_partial_lines_crlf_and_blanks() {
+        let mut s = LineSplitter::default();
+        let mut raw = RawBatch::default();
+        s.feed(b"{\"a\":1}\r\n\n{\"a\"", &mut raw);
+        s.feed(b":2}\n{\"a\":3}", &mut raw);
+        s.finish(&mut raw);
+        assert_eq!(raw.len(), 3);
+        assert_eq!(raw.record(0), b"{\"a\":1}");
+        assert_eq!(raw.record(1), b"{\"a\":2}");
+        assert_eq!(raw.record(2), b"{\"a\":3}");
+        assert_eq!(raw.seq, vec![1, 3, 4]);
+    }
+}

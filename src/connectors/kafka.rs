@@ -1,0 +1,521 @@
+//! Kafka source and sink through rdkafka (the only module that touches it).
+//!
+//! The source assigns itself every partition of the topic and reads each
+//! partition in its own task (a split partition queue), so partitions are
+//! decoded concurrently. Offsets are stored after a batch is handed to the
+//! pipeline and committed by the consumer group. The sink produces one
+//! message per row, keyed by the changelog key (or the `key` option).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::future::join_all;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{
+    take_encoder, Connector, SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext,
+    SourceSpec,
+};
+use crate::error::{Result, SluiceError};
+use crate::format::{MetaKey, RawBatch, RecordEncoder};
+use crate::sql::Options;
+use crate::stream::StreamBatch;
+
+pub const CONNECTOR: Connector = Connector {
+    name: "kafka",
+    source: Some(source_factory),
+    source_options: &[
+        "topic",
+        "bootstrap_servers",
+        "group_id",
+        "start_from",
+        "properties.*",
+    ],
+    source_decodes: true,
+    metadata: &["key", "timestamp", "partition", "offset", "topic"],
+    sink: Some(sink_factory),
+    sink_options: &[
+        "topic",
+        "bootstrap_servers",
+        "key",
+        "format",
+        "properties.*",
+    ],
+};
+
+/// Most records one partition task puts in a batch.
+const MAX_BATCH_RECORDS: usize = 8192;
+/// How long a partition task waits to fill a batch once it has a record.
+const BATCH_LINGER: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartFrom {
+    Earliest,
+    Latest,
+    Committed,
+}
+
+#[derive(Debug)]
+struct KafkaSource {
+    topic: String,
+    bootstrap_servers: String,
+    group_id: String,
+    start_from: StartFrom,
+    properties: Vec<(String, String)>,
+    with_metadata: bool,
+}
+
+fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn SourceConnector>> {
+    let valid = CONNECTOR.source_options;
+    let topic = options.require("topic", "the kafka source", valid)?;
+    let bootstrap_servers = options.require("bootstrap_servers", "the kafka source", valid)?;
+    let group_id = options
+        .take("group_id")
+        .unwrap_or_else(|| format!("sluice-{}", spec.name));
+    let start_from = match options
+        .take_choice("start_from", &["earliest", "latest", "committed"])?
+        .as_deref()
+    {
+        Some("earliest") => StartFrom::Earliest,
+        Some("latest") => StartFrom::Latest,
+        _ => StartFrom::Committed,
+    };
+    let properties = options.take_prefixed("properties.");
+    Ok(Arc::new(KafkaSource {
+        topic,
+        bootstrap_servers,
+        group_id,
+        start_from,
+        properties,
+        with_metadata: spec.columns.iter().any(|c| c.metadata.is_some()),
+    }))
+}
+
+impl KafkaSource {
+    fn consumer(&self) -> Result<StreamConsumer> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("group.id", &self.group_id)
+            .set("enable.partition.eof", "false")
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest");
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+            .create()
+            .map_err(|e| SluiceError::kafka("creating consumer", e))
+    }
+
+    /// The topic's partitions; retries with backoff while the broker is
+    /// unreachable or the topic does not exist yet.
+    async fn partitions(
+        &self,
+        consumer: &Arc<StreamConsumer>,
+        ctx: &SourceContext,
+    ) -> Option<Vec<i32>> {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let c = Arc::clone(consumer);
+            let topic = self.topic.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                c.fetch_metadata(Some(&topic), Duration::from_secs(5))
+                    .map(|md| {
+                        md.topics()
+                            .iter()
+                            .find(|t| t.name() == topic)
+                            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+                    })
+            })
+            .await;
+            let problem = match found {
+                Ok(Ok(Some(p))) => return Some(p),
+                Ok(Ok(None)) => format!("topic '{}' does not exist", self.topic),
+                Ok(Err(e)) => format!("cannot reach Kafka at {}: {e}", self.bootstrap_servers),
+                Err(e) => format!("metadata task failed: {e}"),
+            };
+            tracing::error!(source = %ctx.source_name, retry_in = ?backoff, "{problem}");
+            tokio::select! {
+                _ = ctx.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+}
+
+#[async_trait]
+impl SourceConnector for KafkaSource {
+    async fn run(&self, ctx: SourceContext) -> Result<()> {
+        let consumer = Arc::new(self.consumer()?);
+        let Some(partitions) = self.partitions(&consumer, &ctx).await else {
+            return Ok(());
+        };
+        let offset = match self.start_from {
+            StartFrom::Earliest => Offset::Beginning,
+            StartFrom::Latest => Offset::End,
+            StartFrom::Committed => Offset::Stored,
+        };
+        let mut queues = Vec::new();
+        for &p in &partitions {
+            let q = consumer
+                .split_partition_queue(&self.topic, p)
+                .ok_or_else(|| {
+                    SluiceError::Internal(format!("cannot split queue for partition {p}"))
+                })?;
+            queues.push((p, q));
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            tpl.add_partition_offset(&self.topic, p, offset)
+                .map_err(|e| SluiceError::kafka("assigning partitions", e))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| SluiceError::kafka("assigning partitions", e))?;
+        tracing::info!(source = %ctx.source_name, topic = %self.topic, partitions = partitions.len(), "kafka source started");
+
+        // The main queue must be polled for events (errors, stats) to flow.
+        let main = {
+            let consumer = Arc::clone(&consumer);
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = ctx.shutdown.cancelled() => break,
+                        m = consumer.recv() => if let Err(e) = m {
+                            tracing::warn!(source = %ctx.source_name, error = %e, "kafka consumer error");
+                        }
+                    }
+                }
+            })
+        };
+
+        let mut tasks = Vec::new();
+        for (partition, queue) in queues {
+            let ctx = ctx.clone();
+            let consumer = Arc::clone(&consumer);
+            let topic = self.topic.clone();
+            let with_metadata = self.with_metadata;
+            tasks.push(tokio::spawn(async move {
+                read_partition(queue, consumer, topic, partition, with_metadata, ctx).await
+            }));
+        }
+        let mut result = Ok(());
+        for t in join_all(tasks).await {
+            match t {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(e) => result = Err(SluiceError::Internal(format!("partition task: {e}"))),
+            }
+        }
+        main.abort();
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored yet is not a failure.
+            if e != KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset) {
+                tracing::warn!(source = %ctx.source_name, error = %e, "final offset commit failed");
+            }
+        }
+        result
+    }
+}
+
+type PartitionQueue = rdkafka::consumer::stream_consumer::StreamPartitionQueue<
+    rdkafka::consumer::DefaultConsumerContext,
+>;
+
+async fn read_partition(
+    queue: PartitionQueue,
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    partition: i32,
+    with_metadata: bool,
+    ctx: SourceContext,
+) -> Result<()> {
+    let origin = format!("topic {topic} partition {partition} offset ");
+    loop {
+        let mut raw = RawBatch::with_capacity(256, 64 * 1024);
+        let mut meta = with_metadata.then(|| MetaBuilders::new(&topic));
+        let mut last_offset = None;
+        // Wait for the first record (or shutdown), then fill for a moment.
+        let first = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            m = queue.recv() => m,
+        };
+        let deadline = tokio::time::Instant::now() + BATCH_LINGER;
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            match m {
+                Ok(msg) => {
+                    raw.push(msg.payload().unwrap_or_default(), msg.offset() as u64);
+                    if let Some(meta) = meta.as_mut() {
+                        meta.push(&msg);
+                    }
+                    last_offset = Some(msg.offset());
+                }
+                Err(e) => {
+                    tracing::warn!(source = %ctx.source_name, %topic, partition, error = %e, "kafka read error")
+                }
+            }
+            if raw.len() >= MAX_BATCH_RECORDS {
+                break;
+            }
+            next = tokio::select! {
+                biased;
+                m = queue.recv() => Some(m),
+                _ = tokio::time::sleep_until(deadline) => None,
+            };
+        }
+        if let Some(meta) = meta {
+            raw.meta = meta.finish();
+        }
+        if ctx.emit_raw(raw, &origin).await?.is_err() {
+            return Ok(());
+        }
+        if let Some(o) = last_offset {
+            if let Err(e) = consumer.store_offset(&topic, partition, o + 1) {
+                tracing::warn!(source = %ctx.source_name, %topic, partition, error = %e, "storing offset failed");
+            }
+        }
+    }
+}
+
+struct MetaBuilders {
+    key: BinaryBuilder,
+    timestamp: TimestampMillisecondBuilder,
+    partition: Int32Builder,
+    offset: Int64Builder,
+    topic: StringBuilder,
+    topic_name: String,
+}
+
+impl MetaBuilders {
+    fn new(topic: &str) -> Self {
+        MetaBuilders {
+            key: BinaryBuilder::new(),
+            timestamp: TimestampMillisecondBuilder::new(),
+            partition: Int32Builder::new(),
+            offset: Int64Builder::new(),
+            topic: StringBuilder::new(),
+            topic_name: topic.to_string(),
+        }
+    }
+
+    fn push(&mut self, msg: &rdkafka::message::BorrowedMessage<'_>) {
+        self.key.append_option(msg.key());
+        self.timestamp.append_option(msg.timestamp().to_millis());
+        self.partition.append_value(msg.partition());
+        self.offset.append_value(msg.offset());
+        self.topic.append_value(&self.topic_name);
+    }
+
+    fn finish(mut self) -> Vec<(MetaKey, ArrayRef)> {
+        vec![
+            (MetaKey::Key, Arc::new(self.key.finish()) as ArrayRef),
+            (MetaKey::Timestamp, Arc::new(self.timestamp.finish())),
+            (MetaKey::Partition, Arc::new(self.partition.finish())),
+            (MetaKey::Offset, Arc::new(self.offset.finish())),
+            (MetaKey::Topic, Arc::new(self.topic.finish())),
+        ]
+    }
+}
+
+fn producer_config(bootstrap_servers: &str, properties: &[(String, String)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap_servers)
+        // Never give up on a message while the broker is away: the pipeline
+        // waits (back-pressure) and nothing is lost.
+        .set("message.timeout.ms", "0")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5");
+    for (k, v) in properties {
+        config.set(k, v);
+    }
+    config
+}
+
+#[derive(Debug)]
+struct KafkaSink {
+    topic: String,
+    bootstrap_servers: String,
+    key: Option<String>,
+    encoder: RecordEncoder,
+    properties: Vec<(String, String)>,
+}
+
+fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
+    let valid = CONNECTOR.sink_options;
+    let topic = options.require("topic", "the kafka sink", valid)?;
+    let bootstrap_servers = options.require("bootstrap_servers", "the kafka sink", valid)?;
+    let key = options.take("key");
+    let encoder = take_encoder(options)?;
+    let properties = options.take_prefixed("properties.");
+    Ok(Arc::new(KafkaSink {
+        topic,
+        bootstrap_servers,
+        key,
+        encoder,
+        properties,
+    }))
+}
+
+#[async_trait]
+impl SinkConnector for KafkaSink {
+    async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
+        let key_columns = match &self.key {
+            Some(name) => vec![schema.schema.index_of(name).map_err(|_| {
+                SluiceError::Plan(format!(
+                    "the kafka sink's key column '{name}' is not in the output; columns are: {}",
+                    schema
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?],
+            None => schema.key_columns.clone(),
+        };
+        let producer: FutureProducer = producer_config(&self.bootstrap_servers, &self.properties)
+            .create()
+            .map_err(|e| SluiceError::kafka("creating producer", e))?;
+        Ok(Box::new(KafkaSinkWriter {
+            producer,
+            topic: self.topic.clone(),
+            key_columns,
+            encoder: self.encoder.clone(),
+        }))
+    }
+}
+
+struct KafkaSinkWriter {
+    producer: FutureProducer,
+    topic: String,
+    key_columns: Vec<usize>,
+    encoder: RecordEncoder,
+}
+
+#[async_trait]
+impl SinkWriter for KafkaSinkWriter {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+        let rows = batch.with_op_column()?;
+        let values = self.encoder.encode_rows(&rows)?;
+        let keys = encode_keys(&batch.data, &self.key_columns)?;
+        let mut pending = Vec::with_capacity(values.len());
+        for (i, value) in values.iter().enumerate() {
+            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(value);
+            if let Some(k) = keys.as_ref().and_then(|k| k[i].as_deref()) {
+                record = record.key(k);
+            }
+            // `send` waits while the local queue is full (back-pressure).
+            pending.push(self.producer.send(record, rdkafka::util::Timeout::Never));
+        }
+        for r in join_all(pending).await {
+            if let Err((e, _)) = r {
+                return Err(SluiceError::kafka(
+                    format!("producing to topic '{}'", self.topic),
+                    e,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        let p = self.producer.clone();
+        tokio::task::spawn_blocking(move || p.flush(rdkafka::util::Timeout::Never))
+            .await
+            .map_err(|e| SluiceError::Internal(format!("flush task: {e}")))?
+            .map_err(|e| SluiceError::kafka("flushing producer", e))
+    }
+}
+
+/// Message keys: one key column as its text, several as a JSON object.
+fn encode_keys(batch: &RecordBatch, key_columns: &[usize]) -> Result<Option<Vec<Option<Vec<u8>>>>> {
+    match key_columns {
+        [] => Ok(None),
+        [single] => {
+            let text = cast(batch.column(*single), &DataType::Utf8)?;
+            let text = text
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .ok_or_else(|| SluiceError::Internal("cast to utf8".into()))?;
+            Ok(Some(
+                text.iter()
+                    .map(|v| v.map(|s| s.as_bytes().to_vec()))
+                    .collect(),
+            ))
+        }
+        many => {
+            let keys = batch.project(many)?;
+            let mut out = Vec::new();
+            crate::format::json::encode(&keys, &mut out)?;
+            Ok(Some(
+                out.split(|b| *b == b'\n')
+                    .take(batch.num_rows())
+                    .map(|k| Some(k.to_vec()))
+                    .collect(),
+            ))
+        }
+    }
+}
+
+/// Writes undecodable records to a Kafka topic, verbatim, with the position
+/// and reason as headers.
+pub struct DeadLetterProducer {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl DeadLetterProducer {
+    pub fn new(bootstrap_servers: &str, topic: &str) -> Result<Self> {
+        let producer = producer_config(bootstrap_servers, &[])
+            .create()
+            .map_err(|e| SluiceError::kafka("creating dead-letter producer", e))?;
+        Ok(DeadLetterProducer {
+            producer,
+            topic: topic.to_string(),
+        })
+    }
+
+    pub async fn send(&self, record: &[u8], position: &str, reason: &str) -> Result<()> {
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "sluice.position",
+                value: Some(position),
+            })
+            .insert(Header {
+                key: "sluice.error",
+                value: Some(reason),
+            });
+        self.producer
+            .send(
+                FutureRecord::<(), [u8]>::to(&self.topic)
+                    .payload(record)
+                    .headers(headers),
+                rdkafka::util::Timeout::Never,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| {
+                SluiceError::kafka(format!("writing dead-letter topic '{}'", self.topic), e)
+            })
+    }
+}

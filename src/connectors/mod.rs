@@ -1,0 +1,346 @@
+//! Connectors: one file each, behind the [`SourceConnector`] and
+//! [`SinkConnector`] traits, found by name in [`CONNECTORS`].
+//!
+//! A connector's factory validates its WITH options into a typed config when
+//! the statement is created (so errors come before any pipeline starts); the
+//! config then opens readers and writers for each pipeline that uses it.
+
+pub mod datagen;
+pub mod dead_letter;
+pub mod file;
+pub mod kafka;
+pub mod socket;
+pub mod stdout;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Result, SluiceError};
+use crate::format::{
+    Format, MetaKey, RawBatch, RecordDecoder, RecordEncoder, DEFAULT_MAX_RECORD_BYTES,
+};
+use crate::metrics::PipelineMetrics;
+use crate::sql::{Options, SourceColumn};
+use crate::stream::{Message, StreamBatch};
+use dead_letter::{DeadLetterSpec, DeadLetterWriter};
+
+/// A validated source: reads its input into a pipeline.
+#[async_trait]
+pub trait SourceConnector: Send + Sync + fmt::Debug {
+    /// Reads until the input is exhausted or `ctx.shutdown` fires.
+    async fn run(&self, ctx: SourceContext) -> Result<()>;
+
+    /// Whether the input ends by itself (a file read once, a generator with a
+    /// limit).
+    fn is_bounded(&self) -> bool {
+        false
+    }
+}
+
+/// A validated sink: opens a writer for one pipeline.
+#[async_trait]
+pub trait SinkConnector: Send + Sync + fmt::Debug {
+    async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>>;
+}
+
+/// Writes a pipeline's output.
+#[async_trait]
+pub trait SinkWriter: Send {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<()>;
+
+    /// Makes everything written so far durable / visible.
+    async fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What a sink is given to write.
+#[derive(Debug, Clone)]
+pub struct SinkSchema {
+    pub schema: SchemaRef,
+    /// Rows carry insert / update / delete ops.
+    pub changelog: bool,
+    /// Columns that identify a row of a changelog (the GROUP BY key).
+    pub key_columns: Vec<usize>,
+}
+
+/// What a source factory sees of its CREATE SOURCE statement.
+pub struct SourceSpec<'a> {
+    pub name: &'a str,
+    pub columns: &'a [SourceColumn],
+    pub schema: SchemaRef,
+    /// The record format, for sources that decode records.
+    pub format: Option<&'a Format>,
+}
+
+type SourceFactory = fn(&mut Options, &SourceSpec) -> Result<Arc<dyn SourceConnector>>;
+type SinkFactory = fn(&mut Options) -> Result<Arc<dyn SinkConnector>>;
+
+/// A connector in the name → factory table.
+pub struct Connector {
+    pub name: &'static str,
+    pub source: Option<SourceFactory>,
+    pub source_options: &'static [&'static str],
+    /// Whether the source reads records in a format (else it makes Arrow
+    /// arrays itself, like the generators).
+    pub source_decodes: bool,
+    /// `METADATA FROM '…'` keys the source fills.
+    pub metadata: &'static [&'static str],
+    pub sink: Option<SinkFactory>,
+    pub sink_options: &'static [&'static str],
+}
+
+pub const CONNECTORS: &[Connector] = &[
+    kafka::CONNECTOR,
+    file::CONNECTOR,
+    socket::CONNECTOR,
+    datagen::CONNECTOR,
+    stdout::CONNECTOR,
+];
+
+pub fn connector(name: &str) -> Result<&'static Connector> {
+    CONNECTORS.iter().find(|c| c.name == name).ok_or_else(|| {
+        SluiceError::Options(format!(
+            "unknown connector '{name}'; available connectors are: {}",
+            CONNECTORS
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Options every decoding source takes.
+const DECODING_OPTIONS: &[&str] = &[
+    "dead_letter",
+    "dead_letter_topic",
+    "dead_letter_bootstrap_servers",
+    "max_record_bytes",
+];
+
+/// A source as the catalog keeps it.
+#[derive(Debug, Clone)]
+pub struct SourceDef {
+    pub name: String,
+    pub connector_name: &'static str,
+    pub schema: SchemaRef,
+    pub columns: Vec<SourceColumn>,
+    pub connector: Arc<dyn SourceConnector>,
+    pub decoding: Option<(Format, usize)>,
+    pub dead_letter: Option<DeadLetterSpec>,
+}
+
+/// Validates a CREATE SOURCE's options and builds its definition.
+pub fn create_source(
+    name: &str,
+    columns: Vec<SourceColumn>,
+    schema: SchemaRef,
+    mut options: Options,
+) -> Result<SourceDef> {
+    let connector_name = options.take("connector").ok_or_else(|| {
+        SluiceError::Options(format!(
+            "missing required option 'connector' for source '{name}'; available connectors are: {}",
+            CONNECTORS
+                .iter()
+                .filter(|c| c.source.is_some())
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let entry = connector(&connector_name.to_ascii_lowercase())?;
+    let factory = entry.source.ok_or_else(|| {
+        SluiceError::Options(format!(
+            "connector '{}' cannot be used as a source",
+            entry.name
+        ))
+    })?;
+    let mut valid: Vec<&str> = vec!["connector"];
+    valid.extend_from_slice(entry.source_options);
+    if entry.source_decodes {
+        valid.extend_from_slice(Format::OPTIONS);
+        valid.extend_from_slice(DECODING_OPTIONS);
+    }
+    for c in &columns {
+        if let Some(key) = &c.metadata {
+            if !entry.metadata.contains(&key.as_str()) || MetaKey::parse(key).is_none() {
+                return Err(SluiceError::Plan(format!(
+                    "column '{}': the {} connector has no metadata '{key}'{}",
+                    c.name,
+                    entry.name,
+                    if entry.metadata.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; it has: {}", entry.metadata.join(", "))
+                    }
+                )));
+            }
+        }
+    }
+    let (decoding, dead_letter) = if entry.source_decodes {
+        let format = Format::take(&mut options)?;
+        let max = options
+            .take_parsed::<usize>("max_record_bytes", "a number of bytes")?
+            .unwrap_or(DEFAULT_MAX_RECORD_BYTES);
+        let dl = DeadLetterSpec::take(&mut options)?;
+        (Some((format, max)), dl)
+    } else {
+        (None, None)
+    };
+    let spec = SourceSpec {
+        name,
+        columns: &columns,
+        schema: schema.clone(),
+        format: decoding.as_ref().map(|(f, _)| f),
+    };
+    let connector = factory(&mut options, &spec)?;
+    options.finish(&format!("the {} source", entry.name), &valid)?;
+    Ok(SourceDef {
+        name: name.to_string(),
+        connector_name: entry.name,
+        schema,
+        columns,
+        connector,
+        decoding,
+        dead_letter,
+    })
+}
+
+/// Validates a CREATE SINK's options.
+pub fn create_sink(options: &mut Options) -> Result<(&'static str, Arc<dyn SinkConnector>)> {
+    let connector_name = options.take("connector").ok_or_else(|| {
+        SluiceError::Options(format!(
+            "missing required option 'connector' for the sink; available connectors are: {}",
+            CONNECTORS
+                .iter()
+                .filter(|c| c.sink.is_some())
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let entry = connector(&connector_name.to_ascii_lowercase())?;
+    let factory = entry.sink.ok_or_else(|| {
+        SluiceError::Options(format!(
+            "connector '{}' cannot be used as a sink",
+            entry.name
+        ))
+    })?;
+    let sink = factory(options)?;
+    let mut valid: Vec<&str> = vec!["connector"];
+    valid.extend_from_slice(entry.sink_options);
+    std::mem::take(options).finish(&format!("the {} sink", entry.name), &valid)?;
+    Ok((entry.name, sink))
+}
+
+/// A source's handle on its pipeline: decodes, counts, dead-letters and
+/// sends. Cloned into each partition's task.
+#[derive(Clone)]
+pub struct SourceContext {
+    pub source_name: Arc<str>,
+    pub shutdown: CancellationToken,
+    pub metrics: Arc<PipelineMetrics>,
+    pub schema: SchemaRef,
+    output: mpsc::Sender<Message>,
+    decoder: Option<Arc<RecordDecoder>>,
+    dead_letter: Option<Arc<DeadLetterWriter>>,
+}
+
+/// Returned by `emit_*` when the pipeline no longer takes input.
+#[derive(Debug)]
+pub struct Stopped;
+
+impl SourceContext {
+    pub async fn new(
+        def: &SourceDef,
+        output: mpsc::Sender<Message>,
+        shutdown: CancellationToken,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Result<Self> {
+        let decoder = match &def.decoding {
+            Some((format, max)) => Some(Arc::new(RecordDecoder::new(
+                format.clone(),
+                &def.columns,
+                def.schema.clone(),
+                *max,
+            )?)),
+            None => None,
+        };
+        let dead_letter = match &def.dead_letter {
+            Some(spec) => Some(Arc::new(spec.open().await?)),
+            None => None,
+        };
+        Ok(SourceContext {
+            source_name: def.name.as_str().into(),
+            shutdown,
+            metrics,
+            schema: def.schema.clone(),
+            output,
+            decoder,
+            dead_letter,
+        })
+    }
+
+    /// Decodes raw records and sends the good ones on. Bad records are
+    /// counted, logged with their position (`origin` + record seq) and
+    /// written to the dead-letter target when there is one.
+    pub async fn emit_raw(
+        &self,
+        raw: RawBatch,
+        origin: &str,
+    ) -> Result<std::result::Result<(), Stopped>> {
+        if raw.is_empty() {
+            return Ok(Ok(()));
+        }
+        let decoder = self.decoder.as_ref().ok_or_else(|| {
+            SluiceError::Internal("raw records from a non-decoding source".into())
+        })?;
+        PipelineMetrics::add(&self.metrics.records_in, raw.len() as u64);
+        PipelineMetrics::add(&self.metrics.bytes_in, raw.byte_len() as u64);
+        let decoded = decoder.decode(&raw)?;
+        if !decoded.bad.is_empty() {
+            PipelineMetrics::add(&self.metrics.errors, decoded.bad.len() as u64);
+            for bad in &decoded.bad {
+                let position = format!("{origin}{}", raw.seq[bad.index]);
+                tracing::warn!(source = %self.source_name, %position, reason = %bad.reason, "bad record");
+                if let Some(dl) = &self.dead_letter {
+                    dl.write(raw.record(bad.index), &position, &bad.reason)
+                        .await?;
+                    PipelineMetrics::add(&self.metrics.dead_lettered, 1);
+                }
+            }
+            if let Some(dl) = &self.dead_letter {
+                dl.flush().await?;
+            }
+        }
+        match decoded.batch {
+            Some(batch) => Ok(self.send(batch).await),
+            None => Ok(Ok(())),
+        }
+    }
+
+    /// Sends a batch a generator built itself.
+    pub async fn emit_batch(&self, batch: RecordBatch) -> std::result::Result<(), Stopped> {
+        PipelineMetrics::add(&self.metrics.records_in, batch.num_rows() as u64);
+        self.send(batch).await
+    }
+
+    async fn send(&self, batch: RecordBatch) -> std::result::Result<(), Stopped> {
+        self.output
+            .send(Message::Batch(StreamBatch::append(batch)))
+            .await
+            .map_err(|_| Stopped)
+    }
+}
+
+/// Builds the encoder a record-writing sink uses from its options.
+pub(crate) fn take_encoder(options: &mut Options) -> Result<RecordEncoder> {
+    Ok(RecordEncoder::new(Format::take(options)?))
+}

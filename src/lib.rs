@@ -1,0 +1,27 @@
+//! Sluice: a streaming SQL engine.
+//!
+//! Data flows one way, and so do the modules:
+//!
+//! ```text
+//! sql (parse) → plan (DataFusion logical plan → streaming stages)
+//!     → runtime (pipelines of tokio tasks passing Arrow batches)
+//!     → connectors (sources in, sinks out) / clients
+//! ```
+//!
+//! `format` turns records into Arrow and back; `catalog` holds what the SQL
+//! created; [`engine::Engine`] ties them together for the CLI.
+
+pub mod catalog;
+pub mod connectors;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod metrics;
+pub mod plan;
+pub mod runtime;
+pub mod script;
+pub mod sql;
+pub mod stream;
+
+pub use engine::{Engine, Outcome};
+pub use error::{Result, SluiceError};

@@ -1,0 +1,223 @@
+//! DataFusion logical plan → [`StreamPlan`]: a chain of stateless stages over
+//! one source, with at most one aggregate. Anything else is reported as not
+//! supported, naming the construct.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::execution_props::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
+
+use super::{AggregateCall, AggregatePlan, Stage, StreamPlan};
+use crate::catalog::Catalog;
+use crate::error::{Result, SluiceError};
+
+/// What lowering a subtree produced.
+struct Lowered {
+    source: String,
+    stages: Vec<Stage>,
+    aggregate: Option<AggregatePlan>,
+}
+
+impl Lowered {
+    fn push(&mut self, stage: Stage) {
+        match &mut self.aggregate {
+            Some(agg) => agg.post.push(stage),
+            None => self.stages.push(stage),
+        }
+    }
+}
+
+pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
+    let props = ExecutionProps::new();
+    let planning = PhysicalPlanningContext::default();
+    let lowered = lower_node(plan, catalog, &props, &planning)?;
+    let output_schema = Arc::new(plan.schema().as_arrow().clone());
+    let (changelog, key_columns) = match &lowered.aggregate {
+        None => (false, vec![]),
+        Some(agg) => (true, key_columns(agg)),
+    };
+    Ok(StreamPlan {
+        source: lowered.source,
+        stages: lowered.stages,
+        aggregate: lowered.aggregate,
+        output_schema,
+        changelog,
+        key_columns,
+        logical: plan.display_indent().to_string(),
+    })
+}
+
+/// The output columns that carry group keys unchanged.
+fn key_columns(agg: &AggregatePlan) -> Vec<usize> {
+    let mut keys: Vec<usize> = (0..agg.group_exprs.len()).collect();
+    for stage in &agg.post {
+        if let Stage::Project { exprs, .. } = stage {
+            keys = exprs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    e.downcast_ref::<Column>()
+                        .filter(|c| keys.contains(&c.index()))
+                        .map(|_| i)
+                })
+                .collect();
+        }
+    }
+    keys
+}
+
+fn physical(
+    e: &Expr,
+    schema: &DFSchema,
+    props: &ExecutionProps,
+    planning: &PhysicalPlanningContext,
+) -> Result<Arc<dyn PhysicalExpr>> {
+    Ok(create_physical_expr(e, schema, props, planning)?)
+}
+
+fn not_supported(what: &str) -> SluiceError {
+    SluiceError::NotSupported(format!("{what} in a continuous query"))
+}
+
+fn lower_node(
+    plan: &LogicalPlan,
+    catalog: &Catalog,
+    props: &ExecutionProps,
+    planning: &PhysicalPlanningContext,
+) -> Result<Lowered> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let name = scan.table_name.table().to_string();
+            if catalog.source(&name).is_none() {
+                return Err(catalog.unknown_relation(&name));
+            }
+            if !scan.filters.is_empty() || scan.fetch.is_some() {
+                return Err(SluiceError::Internal(format!(
+                    "scan of '{name}' has pushed-down filters or limits"
+                )));
+            }
+            let mut lowered = Lowered {
+                source: name,
+                stages: vec![],
+                aggregate: None,
+            };
+            if let Some(projection) = &scan.projection {
+                let source_schema = scan.source.schema();
+                let exprs = projection
+                    .iter()
+                    .map(|&i| {
+                        Arc::new(Column::new(source_schema.field(i).name(), i))
+                            as Arc<dyn PhysicalExpr>
+                    })
+                    .collect::<Vec<_>>();
+                let identity = exprs.len() == source_schema.fields().len()
+                    && projection.iter().enumerate().all(|(a, b)| a == *b);
+                if !identity {
+                    lowered.push(Stage::Project {
+                        exprs,
+                        schema: Arc::new(scan.projected_schema.as_arrow().clone()),
+                    });
+                }
+            }
+            Ok(lowered)
+        }
+        LogicalPlan::Filter(f) => {
+            let mut lowered = lower_node(&f.input, catalog, props, planning)?;
+            lowered.push(Stage::Filter(physical(
+                &f.predicate,
+                f.input.schema(),
+                props,
+                planning,
+            )?));
+            Ok(lowered)
+        }
+        LogicalPlan::Projection(p) => {
+            let mut lowered = lower_node(&p.input, catalog, props, planning)?;
+            let exprs = p
+                .expr
+                .iter()
+                .map(|e| physical(e, p.input.schema(), props, planning))
+                .collect::<Result<Vec<_>>>()?;
+            lowered.push(Stage::Project {
+                exprs,
+                schema: Arc::new(p.schema.as_arrow().clone()),
+            });
+            Ok(lowered)
+        }
+        LogicalPlan::SubqueryAlias(s) => lower_node(&s.input, catalog, props, planning),
+        LogicalPlan::Aggregate(a) => {
+            let mut lowered = lower_node(&a.input, catalog, props, planning)?;
+            if lowered.aggregate.is_some() {
+                return Err(not_supported(
+                    "an aggregate over the result of another aggregate",
+                ));
+            }
+            if a.group_expr
+                .iter()
+                .any(|e| matches!(e, Expr::GroupingSet(_)))
+            {
+                return Err(not_supported("GROUPING SETS, CUBE and ROLLUP"));
+            }
+            let input_schema = a.input.schema();
+            let physical_input: &Schema = input_schema.as_arrow();
+            let group_exprs = a
+                .group_expr
+                .iter()
+                .map(|e| physical(e, input_schema, props, planning))
+                .collect::<Result<Vec<_>>>()?;
+            let schema = Arc::new(a.schema.as_arrow().clone());
+            let group_schema = Arc::new(Schema::new(schema.fields()[..group_exprs.len()].to_vec()));
+            let mut calls = Vec::new();
+            for e in &a.aggr_expr {
+                let lowered_agg =
+                    LoweredAggregateBuilder::new(e, input_schema, physical_input, props, planning)
+                        .build()?;
+                let func = lowered_agg.aggregate;
+                let mut args = func.expressions();
+                args.extend(lowered_agg.order_bys.iter().map(|s| Arc::clone(&s.expr)));
+                calls.push(AggregateCall {
+                    func,
+                    args,
+                    filter: lowered_agg.filter,
+                });
+            }
+            lowered.aggregate = Some(AggregatePlan {
+                group_exprs,
+                group_schema,
+                calls,
+                schema,
+                post: vec![],
+            });
+            Ok(lowered)
+        }
+        LogicalPlan::Sort(_) => Err(not_supported(
+            "ORDER BY (a stream never ends, so it cannot be sorted)",
+        )),
+        LogicalPlan::Limit(_) => Err(not_supported("LIMIT / OFFSET")),
+        LogicalPlan::Join(_) => Err(not_supported("JOIN (joins are not implemented yet)")),
+        LogicalPlan::Union(_) => Err(not_supported("UNION")),
+        LogicalPlan::Window(_) => Err(not_supported(
+            "window functions with OVER (not implemented yet)",
+        )),
+        LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => Err(SluiceError::Plan(
+            "a continuous query must read a source: add FROM <source>".into(),
+        )),
+        LogicalPlan::Distinct(_) => Err(not_supported("DISTINCT ON")),
+        LogicalPlan::Subquery(_) => Err(not_supported("subqueries")),
+        other => Err(not_supported(&format!(
+            "this kind of query ({})",
+            other
+                .display()
+                .to_string()
+                .split(':')
+                .next()
+                .unwrap_or("plan")
+        ))),
+    }
+}

@@ -1,0 +1,156 @@
+//! Continuous SELECT → streaming plan. DataFusion plans and optimizes the
+//! query against the sources' schemas; [`lower`] then turns the logical plan
+//! into stages of physical expressions (filters, projections) and at most one
+//! changelog aggregate, which the runtime runs on whole batches.
+
+mod lower;
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::MemTable;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast;
+
+use crate::catalog::Catalog;
+use crate::error::{Result, SluiceError};
+
+pub use lower::lower;
+
+/// A continuous query, ready to run.
+#[derive(Debug)]
+pub struct StreamPlan {
+    /// The source the query reads.
+    pub source: String,
+    /// Stateless stages on the source's rows.
+    pub stages: Vec<Stage>,
+    pub aggregate: Option<AggregatePlan>,
+    pub output_schema: SchemaRef,
+    /// The output is a changelog (insert / update / delete per row).
+    pub changelog: bool,
+    /// Output columns that identify a changelog row (the GROUP BY key).
+    pub key_columns: Vec<usize>,
+    /// DataFusion's optimized logical plan, for EXPLAIN.
+    pub logical: String,
+}
+
+pub enum Stage {
+    Filter(Arc<dyn PhysicalExpr>),
+    Project {
+        exprs: Vec<Arc<dyn PhysicalExpr>>,
+        schema: SchemaRef,
+    },
+}
+
+impl fmt::Debug for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Filter(p) => write!(f, "Filter({p})"),
+            Stage::Project { exprs, .. } => {
+                let e: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
+                write!(f, "Project({})", e.join(", "))
+            }
+        }
+    }
+}
+
+/// `GROUP BY` over an unbounded input: a changelog per group.
+#[derive(Debug)]
+pub struct AggregatePlan {
+    pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// Schema of the group columns (for the group-values table).
+    pub group_schema: SchemaRef,
+    pub calls: Vec<AggregateCall>,
+    /// Group columns then aggregate results.
+    pub schema: SchemaRef,
+    /// Stages over the aggregate's rows (HAVING, the select list).
+    pub post: Vec<Stage>,
+}
+
+#[derive(Debug)]
+pub struct AggregateCall {
+    pub func: Arc<AggregateFunctionExpr>,
+    /// Argument expressions, then ORDER BY expressions of the aggregate.
+    pub args: Vec<Arc<dyn PhysicalExpr>>,
+    /// `FILTER (WHERE …)`
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// Plans continuous queries against the catalog's sources.
+pub struct Planner {
+    rules: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>>,
+}
+
+impl Default for Planner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Planner {
+    pub fn new() -> Self {
+        let state = SessionStateBuilder::new().with_default_features().build();
+        // `count(DISTINCT x)` is rewritten into two aggregates by this rule;
+        // a streaming aggregate keeps the distinct set itself instead.
+        let rules = state
+            .optimizers()
+            .iter()
+            .filter(|r| r.name() != "single_distinct_aggregation_to_group_by")
+            .cloned()
+            .collect();
+        Planner { rules }
+    }
+
+    /// A fresh DataFusion context with every catalog source registered as an
+    /// (empty) table of its schema.
+    fn context(&self, catalog: &Catalog) -> Result<SessionContext> {
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_optimizer_rules(self.rules.clone())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        for s in catalog.sources() {
+            let table = MemTable::try_new(s.schema.clone(), vec![vec![]])?;
+            ctx.register_table(s.name.as_str(), Arc::new(table))?;
+        }
+        Ok(ctx)
+    }
+
+    /// Plans `query` as a continuous query.
+    pub async fn plan_query(&self, catalog: &Catalog, query: &ast::Query) -> Result<StreamPlan> {
+        let logical = self.logical_plan(catalog, query).await?;
+        lower(&logical, catalog)
+    }
+
+    /// DataFusion's optimized logical plan of `query`.
+    pub async fn logical_plan(&self, catalog: &Catalog, query: &ast::Query) -> Result<LogicalPlan> {
+        let ctx = self.context(catalog)?;
+        let state = ctx.state();
+        let statement =
+            DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(query.clone()))));
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| relation_error(e, catalog))?;
+        Ok(state.optimize(&plan)?)
+    }
+}
+
+/// DataFusion's "table not found" becomes our catalog error, listing sources.
+fn relation_error(e: datafusion::error::DataFusionError, catalog: &Catalog) -> SluiceError {
+    let text = e.to_string();
+    if let Some(rest) = text.split("table '").nth(1) {
+        if text.contains("not found") {
+            let name = rest.split('\'').next().unwrap_or(rest);
+            let name = name.rsplit('.').next().unwrap_or(name);
+            return catalog.unknown_relation(name);
+        }
+    }
+    SluiceError::DataFusion(e)
+}

@@ -1,0 +1,283 @@
+//! Non-windowed `GROUP BY` over an unbounded stream, emitted as a changelog.
+//!
+//! Groups are interned by DataFusion's vectorized `GroupValues`; each group
+//! keeps one DataFusion `Accumulator` per aggregate call, so every built-in
+//! (and user-defined) aggregate works, DISTINCT and ORDER BY included. Per
+//! batch the rows are sorted by group with one counting sort and one `take`
+//! per argument, and each touched group's accumulators get a zero-copy slice.
+//!
+//! After a batch, every touched group's row is re-evaluated, passed through
+//! the post-aggregate stages (select list, HAVING) and compared with what was
+//! emitted last for that group (kept in Arrow's row format): a new visible
+//! row is an `insert`, a changed one an `update`, and a row that HAVING now
+//! hides a `delete` of the last emitted row. Unchanged rows emit nothing.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array, UInt8Array};
+use datafusion::arrow::compute::{and, cast, take, take_record_batch};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+
+use super::operator::Operator;
+use super::stateless::{predicate_mask, project};
+use crate::error::{Result, SluiceError};
+use crate::plan::{Stage, StreamPlan};
+use crate::stream::{Op, StreamBatch};
+
+const NO_SLOT: u32 = u32::MAX;
+
+pub struct ChangelogAggregate {
+    plan: Arc<StreamPlan>,
+    groups: Box<dyn GroupValues>,
+    /// `[group][call]`
+    accumulators: Vec<Vec<Box<dyn Accumulator>>>,
+    /// The row last emitted per group, `None` while the group is not shown.
+    last: Vec<Option<OwnedRow>>,
+    converter: RowConverter,
+    /// Scratch: a group's position among this batch's groups.
+    slot: Vec<u32>,
+    group_indices: Vec<usize>,
+}
+
+impl ChangelogAggregate {
+    pub fn new(plan: Arc<StreamPlan>) -> Result<Self> {
+        let agg = plan
+            .aggregate
+            .as_ref()
+            .ok_or_else(|| SluiceError::Internal("aggregate operator without aggregate".into()))?;
+        let groups = new_group_values(agg.group_schema.clone(), &GroupOrdering::None)?;
+        let converter = RowConverter::new(
+            plan.output_schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        Ok(ChangelogAggregate {
+            plan,
+            groups,
+            accumulators: Vec::new(),
+            last: Vec::new(),
+            converter,
+            slot: Vec::new(),
+            group_indices: Vec::new(),
+        })
+    }
+
+    /// Number of groups held.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn update(
+        &mut self,
+        batch: &RecordBatch,
+        touched: &mut Vec<usize>,
+        first_row: &mut Vec<u32>,
+    ) -> Result<Vec<ArrayRef>> {
+        let plan = Arc::clone(&self.plan);
+        let agg = plan.aggregate.as_ref().expect("aggregate plan");
+        let n = batch.num_rows();
+        let group_cols = agg
+            .group_exprs
+            .iter()
+            .map(|e| Ok(e.evaluate(batch)?.into_array(n)?))
+            .collect::<Result<Vec<_>>>()?;
+        self.group_indices.clear();
+        self.groups.intern(&group_cols, &mut self.group_indices)?;
+        while self.accumulators.len() < self.groups.len() {
+            let accs = agg
+                .calls
+                .iter()
+                .map(|c| Ok(c.func.create_accumulator()?))
+                .collect::<Result<Vec<_>>>()?;
+            self.accumulators.push(accs);
+            self.last.push(None);
+            self.slot.push(NO_SLOT);
+        }
+        for (row, &g) in self.group_indices.iter().enumerate() {
+            if self.slot[g] == NO_SLOT {
+                self.slot[g] = touched.len() as u32;
+                touched.push(g);
+                first_row.push(row as u32);
+            }
+        }
+        let unfiltered = self.sort_by_group(touched.len(), None);
+        for (ci, call) in agg.calls.iter().enumerate() {
+            let filtered;
+            let (perm, offsets) = match &call.filter {
+                None => (&unfiltered.0, &unfiltered.1),
+                Some(f) => {
+                    let mask = predicate_mask(f, batch)?;
+                    filtered = self.sort_by_group(touched.len(), Some(&mask));
+                    (&filtered.0, &filtered.1)
+                }
+            };
+            let args = call
+                .args
+                .iter()
+                .map(|e| Ok(take(&e.evaluate(batch)?.into_array(n)?, perm, None)?))
+                .collect::<Result<Vec<_>>>()?;
+            for (s, &g) in touched.iter().enumerate() {
+                let (start, end) = (offsets[s] as usize, offsets[s + 1] as usize);
+                if start == end {
+                    continue;
+                }
+                let slices: Vec<ArrayRef> =
+                    args.iter().map(|a| a.slice(start, end - start)).collect();
+                self.accumulators[g][ci].update_batch(&slices)?;
+            }
+        }
+        Ok(group_cols)
+    }
+
+    /// Row indices ordered by their group's slot, and each slot's start.
+    fn sort_by_group(&self, slots: usize, mask: Option<&BooleanArray>) -> (UInt32Array, Vec<u32>) {
+        let keep = |row: usize| mask.is_none_or(|m| m.value(row));
+        let mut offsets = vec![0u32; slots + 1];
+        for (row, &g) in self.group_indices.iter().enumerate() {
+            if keep(row) {
+                offsets[self.slot[g] as usize + 1] += 1;
+            }
+        }
+        for i in 0..slots {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut next = offsets.clone();
+        let mut perm = vec![0u32; offsets[slots] as usize];
+        for (row, &g) in self.group_indices.iter().enumerate() {
+            if keep(row) {
+                let s = self.slot[g] as usize;
+                perm[next[s] as usize] = row as u32;
+                next[s] += 1;
+            }
+        }
+        (UInt32Array::from(perm), offsets)
+    }
+
+    /// The current output rows of `touched` groups and whether each is shown.
+    fn current_rows(
+        &mut self,
+        group_cols: &[ArrayRef],
+        touched: &[usize],
+        first_row: Vec<u32>,
+    ) -> Result<(RecordBatch, Option<BooleanArray>)> {
+        let plan = Arc::clone(&self.plan);
+        let agg = plan.aggregate.as_ref().expect("aggregate plan");
+        let first = UInt32Array::from(first_row);
+        let mut columns = group_cols
+            .iter()
+            .map(|c| Ok(take(c, &first, None)?))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        for ci in 0..agg.calls.len() {
+            let values = touched
+                .iter()
+                .map(|&g| Ok(self.accumulators[g][ci].evaluate()?))
+                .collect::<Result<Vec<ScalarValue>>>()?;
+            let array = ScalarValue::iter_to_array(values)?;
+            let want = agg.schema.field(group_cols.len() + ci).data_type();
+            columns.push(if array.data_type() == want {
+                array
+            } else {
+                cast(&array, want)?
+            });
+        }
+        let mut rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
+        let mut visible: Option<BooleanArray> = None;
+        for stage in &agg.post {
+            match stage {
+                Stage::Filter(p) => {
+                    let mask = predicate_mask(p, &rows)?;
+                    visible = Some(match visible {
+                        None => mask,
+                        Some(v) => and(&v, &mask)?,
+                    });
+                }
+                Stage::Project { exprs, schema } => rows = project(exprs, schema, &rows)?,
+            }
+        }
+        Ok((rows, visible))
+    }
+
+    fn diff(
+        &mut self,
+        rows: &RecordBatch,
+        visible: Option<&BooleanArray>,
+        touched: &[usize],
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<()> {
+        let converted = self.converter.convert_columns(rows.columns())?;
+        let mut emit = Vec::new();
+        let mut ops = Vec::new();
+        let mut deleted = Vec::new();
+        for (i, &g) in touched.iter().enumerate() {
+            let shown = visible.is_none_or(|v| v.value(i));
+            let row = converted.row(i);
+            match (&self.last[g], shown) {
+                (Some(prev), true) if prev.row() == row => {}
+                (prev, true) => {
+                    ops.push(if prev.is_some() {
+                        Op::Update
+                    } else {
+                        Op::Insert
+                    } as u8);
+                    emit.push(i as u32);
+                    self.last[g] = Some(row.owned());
+                }
+                (Some(_), false) => deleted.extend(self.last[g].take()),
+                (None, false) => {}
+            }
+        }
+        if !emit.is_empty() {
+            let data = take_record_batch(rows, &UInt32Array::from(emit))?;
+            out.push(StreamBatch::changelog(data, UInt8Array::from(ops)));
+        }
+        if !deleted.is_empty() {
+            let columns = self
+                .converter
+                .convert_rows(deleted.iter().map(|r| r.row()))?;
+            let data = RecordBatch::try_new(self.plan.output_schema.clone(), columns)?;
+            let ops = UInt8Array::from(vec![Op::Delete as u8; deleted.len()]);
+            out.push(StreamBatch::changelog(data, ops));
+        }
+        Ok(())
+    }
+}
+
+impl Operator for ChangelogAggregate {
+    fn name(&self) -> &'static str {
+        "changelog aggregate"
+    }
+
+    fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if batch.ops.is_some() {
+            return Err(SluiceError::NotSupported(
+                "aggregating a changelog input (not implemented yet)".into(),
+            ));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let mut touched = Vec::new();
+        let mut first_row = Vec::new();
+        let result = self
+            .update(&batch.data, &mut touched, &mut first_row)
+            .and_then(|group_cols| self.current_rows(&group_cols, &touched, first_row))
+            .and_then(|(rows, visible)| self.diff(&rows, visible.as_ref(), &touched, out));
+        for &g in &touched {
+            self.slot[g] = NO_SLOT;
+        }
+        result
+    }
+}
+
+impl std::fmt::Debug for ChangelogAggregate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChangelogAggregate({} groups)", self.groups.len())
+    }
+}

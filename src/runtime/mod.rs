@@ -1,0 +1,11 @@
+//! Pipelines and operators: source → operators → sink as tokio tasks passing
+//! Arrow batches.
+
+pub mod aggregate;
+pub mod collect;
+pub mod operator;
+pub mod pipeline;
+pub mod progress;
+pub mod stateless;
+
+pub use pipeline::{Pipeline, PipelineSpec, PipelineState};

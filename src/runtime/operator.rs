@@ -1,0 +1,16 @@
+//! The operator trait: one required method; end-of-input is a defaulted hook.
+
+use crate::error::Result;
+use crate::stream::StreamBatch;
+
+pub trait Operator: Send {
+    fn name(&self) -> &'static str;
+
+    /// Handles one batch, pushing any output batches to `out`.
+    fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()>;
+
+    /// The input ended: emit whatever is still held.
+    fn on_end(&mut self, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        Ok(())
+    }
+}

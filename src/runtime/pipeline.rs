@@ -1,0 +1,193 @@
+//! A running pipeline: a source task, an operator task and a sink task,
+//! joined by bounded channels (back-pressure all the way to the source).
+//!
+//! Shutdown is cooperative: cancelling the token stops the source; the
+//! channels then drain, operators emit what they hold, and the sink flushes
+//! before the pipeline reports itself finished.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::aggregate::ChangelogAggregate;
+use super::operator::Operator;
+use super::stateless::StatelessOperator;
+use crate::connectors::{SinkConnector, SinkSchema, SourceContext, SourceDef};
+use crate::error::{Result, SluiceError};
+use crate::metrics::PipelineMetrics;
+use crate::plan::StreamPlan;
+use crate::stream::{Message, StreamBatch};
+
+const CHANNEL_CAPACITY: usize = 16;
+
+/// What to run: a source, a plan over it and a sink for its output.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    pub name: String,
+    pub source: SourceDef,
+    pub plan: Arc<StreamPlan>,
+    pub sink: Arc<dyn SinkConnector>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineState {
+    Running,
+    Finished,
+    Failed(String),
+}
+
+pub struct Pipeline {
+    pub name: String,
+    pub metrics: Arc<PipelineMetrics>,
+    pub bounded: bool,
+    state: Arc<Mutex<PipelineState>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Opens the sink and starts the pipeline's tasks.
+    pub async fn start(spec: PipelineSpec, shutdown: CancellationToken) -> Result<Pipeline> {
+        let metrics = Arc::new(PipelineMetrics::default());
+        let sink_schema = SinkSchema {
+            schema: spec.plan.output_schema.clone(),
+            changelog: spec.plan.changelog,
+            key_columns: spec.plan.key_columns.clone(),
+        };
+        let mut writer = spec.sink.open(&sink_schema).await?;
+        let operators = build_operators(&spec.plan)?;
+        let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
+        let (sink_tx, mut sink_rx) = mpsc::channel::<StreamBatch>(CHANNEL_CAPACITY);
+        let ctx = SourceContext::new(
+            &spec.source,
+            source_tx,
+            shutdown.clone(),
+            Arc::clone(&metrics),
+        )
+        .await?;
+        let bounded = spec.source.connector.is_bounded();
+        let span = tracing::info_span!("pipeline", name = %spec.name);
+
+        let connector = Arc::clone(&spec.source.connector);
+        let source = tokio::spawn(async move { connector.run(ctx).await }.instrument(span.clone()));
+        let operator =
+            tokio::spawn(run_operators(operators, source_rx, sink_tx).instrument(span.clone()));
+        let sink_metrics = Arc::clone(&metrics);
+        let sink = tokio::spawn(
+            async move {
+                while let Some(batch) = sink_rx.recv().await {
+                    writer.write(&batch).await?;
+                    PipelineMetrics::add(&sink_metrics.records_out, batch.num_rows() as u64);
+                }
+                writer.flush().await
+            }
+            .instrument(span.clone()),
+        );
+
+        let state = Arc::new(Mutex::new(PipelineState::Running));
+        let final_state = Arc::clone(&state);
+        let name = spec.name.clone();
+        let handle = tokio::spawn(async move {
+            let (s, o, k) = tokio::join!(source, operator, sink);
+            let mut errors = Vec::new();
+            for (part, r) in [("source", s), ("operator", o), ("sink", k)] {
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => errors.push(format!("{part}: {e}")),
+                    Err(e) => errors.push(format!("{part} task: {e}")),
+                }
+            }
+            let st = if errors.is_empty() {
+                tracing::info!(pipeline = %name, "pipeline finished");
+                PipelineState::Finished
+            } else {
+                let reason = errors.join("; ");
+                tracing::error!(pipeline = %name, %reason, "pipeline failed");
+                PipelineState::Failed(reason)
+            };
+            if let Ok(mut g) = final_state.lock() {
+                *g = st;
+            }
+        });
+        tracing::info!(pipeline = %spec.name, source = %spec.source.name, "pipeline started");
+        Ok(Pipeline {
+            name: spec.name,
+            metrics,
+            bounded,
+            state,
+            handle: Some(handle),
+        })
+    }
+
+    pub fn state(&self) -> PipelineState {
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| PipelineState::Failed("state lock poisoned".into()))
+    }
+
+    /// Waits until the pipeline has finished (or failed).
+    pub async fn wait(&mut self) -> PipelineState {
+        if let Some(h) = self.handle.take() {
+            if let Err(e) = h.await {
+                return PipelineState::Failed(format!("pipeline task: {e}"));
+            }
+        }
+        self.state()
+    }
+}
+
+fn build_operators(plan: &Arc<StreamPlan>) -> Result<Vec<Box<dyn Operator>>> {
+    let mut ops: Vec<Box<dyn Operator>> = Vec::new();
+    if !plan.stages.is_empty() {
+        ops.push(Box::new(StatelessOperator::new(Arc::clone(plan))));
+    }
+    if plan.aggregate.is_some() {
+        ops.push(Box::new(ChangelogAggregate::new(Arc::clone(plan))?));
+    }
+    Ok(ops)
+}
+
+async fn run_operators(
+    mut operators: Vec<Box<dyn Operator>>,
+    mut input: mpsc::Receiver<Message>,
+    output: mpsc::Sender<StreamBatch>,
+) -> Result<()> {
+    let mut pending = Vec::new();
+    while let Some(message) = input.recv().await {
+        let Message::Batch(batch) = message;
+        pending.push(batch);
+        for op in operators.iter_mut() {
+            let mut next = Vec::new();
+            for b in pending.drain(..) {
+                op.process_batch(b, &mut next)?;
+            }
+            pending = next;
+        }
+        for b in pending.drain(..) {
+            if output.send(b).await.is_err() {
+                return Err(SluiceError::Connector("the sink stopped".into()));
+            }
+        }
+    }
+    // End of input: each operator in turn emits what it holds.
+    for i in 0..operators.len() {
+        let mut held = Vec::new();
+        operators[i].on_end(&mut held)?;
+        for op in operators[i + 1..].iter_mut() {
+            let mut next = Vec::new();
+            for b in held.drain(..) {
+                op.process_batch(b, &mut next)?;
+            }
+            held = next;
+        }
+        for b in held {
+            if output.send(b).await.is_err() {
+                return Err(SluiceError::Connector("the sink stopped".into()));
+            }
+        }
+    }
+    Ok(())
+}

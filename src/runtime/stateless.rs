@@ -1,0 +1,99 @@
+//! Filter and projection: DataFusion physical expressions over whole batches.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::operator::Operator;
+use crate::error::{Result, SluiceError};
+use crate::plan::{Stage, StreamPlan};
+use crate::stream::StreamBatch;
+
+/// Evaluates a predicate; NULL counts as false.
+pub fn predicate_mask(
+    predicate: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+) -> Result<BooleanArray> {
+    let value = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
+    let mask = value
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| {
+            SluiceError::Plan(format!(
+                "WHERE condition is {}, not boolean",
+                value.data_type()
+            ))
+        })?;
+    Ok(match mask.nulls() {
+        Some(_) => datafusion::arrow::compute::prep_null_mask_filter(mask),
+        None => mask.clone(),
+    })
+}
+
+pub fn project(
+    exprs: &[Arc<dyn PhysicalExpr>],
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+) -> Result<RecordBatch> {
+    let columns = exprs
+        .iter()
+        .map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}
+
+/// Runs a chain of stateless stages on a batch.
+/// Runs the plan's stages before its aggregate (if any).
+pub struct StatelessOperator {
+    plan: Arc<StreamPlan>,
+}
+
+impl StatelessOperator {
+    pub fn new(plan: Arc<StreamPlan>) -> Self {
+        StatelessOperator { plan }
+    }
+
+    pub fn apply(stages: &[Stage], mut batch: StreamBatch) -> Result<StreamBatch> {
+        for stage in stages {
+            if batch.num_rows() == 0 {
+                break;
+            }
+            batch = match stage {
+                Stage::Filter(p) => {
+                    let mask = predicate_mask(p, &batch.data)?;
+                    if mask.true_count() == mask.len() {
+                        batch
+                    } else {
+                        batch.filter(&mask)?
+                    }
+                }
+                Stage::Project { exprs, schema } => StreamBatch {
+                    data: project(exprs, schema, &batch.data)?,
+                    ops: batch.ops,
+                },
+            };
+        }
+        Ok(batch)
+    }
+}
+
+impl Operator for StatelessOperator {
+    fn name(&self) -> &'static str {
+        "filter/project"
+    }
+
+    fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let batch = Self::apply(&self.plan.stages, batch)?;
+        if batch.num_rows() > 0 {
+            out.push(batch);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! SQL text → statements: the dialect, the streaming DDL, WITH options and
+//! SQL → Arrow types. Depends on nothing later in the flow.
+
+pub mod ast;
+pub mod dialect;
+pub mod options;
+pub mod parser;
+pub mod types;
+
+pub use ast::{CreateSink, CreateSource, Located, SinkInput, SourceColumn, Statement};
+pub use options::Options;
+pub use parser::{parse_one, parse_script};

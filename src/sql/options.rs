@@ -1,0 +1,188 @@
+//! `WITH (key = 'value', …)` options. Connectors take options out of the map
+//! as they read them; whatever is left over is reported as unknown, naming
+//! the valid options (and the closest one, for typos).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use crate::error::{Result, SluiceError};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    entries: BTreeMap<String, String>,
+}
+
+impl Options {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an option; a key given twice is an error.
+    pub fn insert(&mut self, key: String, value: String) -> Result<()> {
+        let key = key.to_ascii_lowercase();
+        if self.entries.contains_key(&key) {
+            return Err(SluiceError::Options(format!(
+                "option '{key}' is given twice"
+            )));
+        }
+        self.entries.insert(key, value);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.entries.iter()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(String::as_str)
+    }
+
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        self.entries.remove(key)
+    }
+
+    pub fn require(&mut self, key: &str, what: &str, valid: &[&str]) -> Result<String> {
+        self.take(key).ok_or_else(|| {
+            SluiceError::Options(format!(
+                "missing required option '{key}' for {what}; valid options are: {}",
+                valid.join(", ")
+            ))
+        })
+    }
+
+    /// Takes and parses an option; a value that does not parse names the key.
+    pub fn take_parsed<T: FromStr>(&mut self, key: &str, expected: &str) -> Result<Option<T>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<T>().map(Some).map_err(|_| {
+                SluiceError::Options(format!("option '{key}' must be {expected}, got '{v}'"))
+            }),
+        }
+    }
+
+    pub fn take_bool(&mut self, key: &str) -> Result<Option<bool>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "on" | "yes" | "1" => Ok(Some(true)),
+                "false" | "off" | "no" | "0" => Ok(Some(false)),
+                _ => Err(SluiceError::Options(format!(
+                    "option '{key}' must be true or false, got '{v}'"
+                ))),
+            },
+        }
+    }
+
+    /// Takes an option whose value must be one of `allowed` (case-insensitive).
+    pub fn take_choice(&mut self, key: &str, allowed: &[&str]) -> Result<Option<String>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => {
+                let lower = v.to_ascii_lowercase();
+                if allowed.contains(&lower.as_str()) {
+                    Ok(Some(lower))
+                } else {
+                    Err(SluiceError::Options(format!(
+                        "option '{key}' must be one of {}, got '{v}'",
+                        allowed
+                            .iter()
+                            .map(|a| format!("'{a}'"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Takes every option whose key starts with `prefix`, returning the keys
+    /// with the prefix removed.
+    pub fn take_prefixed(&mut self, prefix: &str) -> Vec<(String, String)> {
+        let keys: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.into_iter()
+            .map(|k| {
+                let v = self.entries.remove(&k).unwrap_or_default();
+                (k[prefix.len()..].to_string(), v)
+            })
+            .collect()
+    }
+
+    /// Fails if any option was not taken: names it, the closest valid option
+    /// and the full list of valid options.
+    pub fn finish(self, what: &str, valid: &[&str]) -> Result<()> {
+        let Some(key) = self.entries.keys().next() else {
+            return Ok(());
+        };
+        let hint = closest(key, valid)
+            .map(|c| format!(" (did you mean '{c}'?)"))
+            .unwrap_or_default();
+        Err(SluiceError::Options(format!(
+            "unknown option '{key}' for {what}{hint}; valid options are: {}",
+            valid.join(", ")
+        )))
+    }
+}
+
+fn closest<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|v| (levenshtein(key, v), *v))
+        .filter(|(d, v)| *d <= 2.max(v.len() / 4))
+        .min()
+        .map(|(_, v)| v)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftover_option_is_named_with_suggestion() {
+        let mut o = Options::new();
+        o.insert("topc".into(), "x".into()).unwrap();
+        let err = o
+            .finish("the kafka source", &["topic", "group_id"])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown option 'topc' for the kafka source (did you mean 'topic'?); \
+             valid options are: topic, group_id"
+        );
+    }
+
+    #[test]
+    fn prefixed_options_are_taken() {
+        let mut o = Options::new();
+        o.insert("properties.acks".into(), "all".into()).unwrap();
+        o.insert("topic".into(), "t".into()).unwrap();
+        assert_eq!(
+            o.take_prefixed("properties."),
+            vec![("acks".to_string(), "all".to_string())]
+        );
+        assert_eq!(o.take("topic").as_deref(), Some("t"));
+        assert!(o.is_empty());
+    }
+}

@@ -1,0 +1,392 @@
+//! Parses a script of statements. Standard SQL goes to sqlparser; the
+//! streaming DDL is parsed here:
+//!
+//! ```sql
+//! CREATE SOURCE [IF NOT EXISTS] name [(col type [NOT NULL] [METADATA [FROM 'key']], …)]
+//!     WITH (key = value, …)
+//! CREATE SINK [IF NOT EXISTS] name FROM relation WITH (…)
+//! CREATE SINK [IF NOT EXISTS] name AS SELECT … WITH (…)
+//! ```
+
+use datafusion::sql::sqlparser::ast::{Expr, Value};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+
+use super::ast::{CreateSink, CreateSource, Located, SinkInput, SourceColumn, Statement};
+use super::dialect::SluiceDialect;
+use super::options::Options;
+use super::types::sql_to_arrow;
+use crate::error::{Result, SluiceError};
+
+/// Parses every statement in `sql`.
+pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
+    let dialect = SluiceDialect::default();
+    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let line_starts = line_offsets(sql);
+    let mut out = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let first = parser.peek_token();
+        if first.token == Token::EOF {
+            break;
+        }
+        let statement = parse_statement(&mut parser)?;
+        let last = parser.peek_token();
+        if !matches!(last.token, Token::SemiColon | Token::EOF) {
+            return Err(unexpected(&last, "end of statement (;)"));
+        }
+        let start = first.span.start;
+        let end_offset = if last.token == Token::EOF {
+            sql.len()
+        } else {
+            offset_of(
+                &line_starts,
+                last.span.start.line,
+                last.span.start.column,
+                sql,
+            )
+        };
+        let start_offset = offset_of(&line_starts, start.line, start.column, sql);
+        out.push(Located {
+            statement,
+            line: start.line,
+            sql: sql[start_offset..end_offset.max(start_offset)]
+                .trim()
+                .to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Parses exactly one statement (a trailing semicolon is allowed).
+pub fn parse_one(sql: &str) -> Result<Statement> {
+    let mut all = parse_script(sql)?;
+    match all.len() {
+        1 => Ok(all.remove(0).statement),
+        0 => Err(SluiceError::Parse {
+            message: "empty statement".into(),
+            line: 1,
+            column: 1,
+        }),
+        n => Err(SluiceError::Parse {
+            message: format!("expected one statement, found {n}"),
+            line: all[1].line,
+            column: 1,
+        }),
+    }
+}
+
+fn parse_statement(p: &mut Parser) -> Result<Statement> {
+    if peek_words(p, &["CREATE", "SOURCE"]) {
+        p.next_token();
+        p.next_token();
+        return parse_create_source(p).map(Statement::CreateSource);
+    }
+    if peek_words(p, &["CREATE", "SINK"]) {
+        p.next_token();
+        p.next_token();
+        return parse_create_sink(p).map(Statement::CreateSink);
+    }
+    for (words, stmt) in [
+        (&["SHOW", "SOURCES"][..], Statement::ShowSources),
+        (&["SHOW", "SINKS"][..], Statement::ShowSinks),
+        (&["SHOW", "PIPELINES"][..], Statement::ShowPipelines),
+    ] {
+        if peek_words(p, words) {
+            for _ in words {
+                p.next_token();
+            }
+            return Ok(stmt);
+        }
+    }
+    let stmt = p.parse_statement()?;
+    Ok(match stmt {
+        datafusion::sql::sqlparser::ast::Statement::Query(q) => Statement::Query(q),
+        other => Statement::Other(Box::new(other)),
+    })
+}
+
+fn parse_create_source(p: &mut Parser) -> Result<CreateSource> {
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    let mut columns = Vec::new();
+    if p.consume_token(&Token::LParen) {
+        loop {
+            if peek_words(p, &["WATERMARK"]) {
+                let t = p.peek_token();
+                return Err(SluiceError::NotSupported(format!(
+                    "WATERMARK FOR … at line {}: event-time watermarks are not implemented yet",
+                    t.span.start.line
+                )));
+            }
+            columns.push(parse_column(p)?);
+            if p.consume_token(&Token::Comma) {
+                if p.consume_token(&Token::RParen) {
+                    break; // trailing comma
+                }
+                continue;
+            }
+            p.expect_token(&Token::RParen)?;
+            break;
+        }
+    }
+    let options = parse_with(p)?;
+    Ok(CreateSource {
+        name,
+        if_not_exists,
+        columns,
+        options,
+    })
+}
+
+fn parse_column(p: &mut Parser) -> Result<SourceColumn> {
+    let name = p.parse_identifier()?.value;
+    let ty_token = p.peek_token();
+    let sql_type = p.parse_data_type()?;
+    let data_type = sql_to_arrow(&sql_type).map_err(|e| match e {
+        SluiceError::NotSupported(m) => SluiceError::NotSupported(format!(
+            "{m} (column '{name}' at line {}, column {})",
+            ty_token.span.start.line, ty_token.span.start.column
+        )),
+        other => other,
+    })?;
+    let mut nullable = true;
+    let mut metadata = None;
+    loop {
+        if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+            nullable = false;
+        } else if p.parse_keyword(Keyword::NULL) {
+            nullable = true;
+        } else if peek_words(p, &["METADATA"]) {
+            p.next_token();
+            if p.parse_keyword(Keyword::FROM) {
+                metadata = Some(p.parse_literal_string()?.to_ascii_lowercase());
+            } else {
+                metadata = Some(name.to_ascii_lowercase());
+            }
+        } else {
+            break;
+        }
+    }
+    Ok(SourceColumn {
+        name,
+        data_type,
+        nullable,
+        metadata,
+    })
+}
+
+fn parse_create_sink(p: &mut Parser) -> Result<CreateSink> {
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    let input = if p.parse_keyword(Keyword::FROM) {
+        SinkInput::Relation(parse_name(p)?)
+    } else if p.parse_keyword(Keyword::AS) {
+        SinkInput::Query(p.parse_query()?)
+    } else {
+        let t = p.peek_token();
+        return Err(unexpected(&t, "FROM relation or AS SELECT …"));
+    };
+    let options = parse_with(p)?;
+    Ok(CreateSink {
+        name,
+        if_not_exists,
+        input,
+        options,
+    })
+}
+
+/// `WITH (key = value, …)`; keys may be dotted (`properties.acks`) or quoted.
+fn parse_with(p: &mut Parser) -> Result<Options> {
+    let mut options = Options::new();
+    if !p.parse_keyword(Keyword::WITH) {
+        let t = p.peek_token();
+        return Err(unexpected(&t, "WITH (connector = …, …)"));
+    }
+    p.expect_token(&Token::LParen)?;
+    if p.consume_token(&Token::RParen) {
+        return Ok(options);
+    }
+    loop {
+        let key_token = p.peek_token();
+        let key = parse_option_key(p)?;
+        p.expect_token(&Token::Eq)?;
+        let value = parse_option_value(p)?;
+        options.insert(key, value).map_err(|e| {
+            SluiceError::Options(format!(
+                "{e} (line {}, column {})",
+                key_token.span.start.line, key_token.span.start.column
+            ))
+        })?;
+        if p.consume_token(&Token::Comma) {
+            continue;
+        }
+        p.expect_token(&Token::RParen)?;
+        break;
+    }
+    Ok(options)
+}
+
+fn parse_option_key(p: &mut Parser) -> Result<String> {
+    let t = p.next_token();
+    let mut key = match t.token {
+        Token::Word(w) => w.value,
+        Token::SingleQuotedString(s) => return Ok(s),
+        _ => return Err(unexpected(&t, "an option name")),
+    };
+    while p.consume_token(&Token::Period) {
+        let t = p.next_token();
+        match t.token {
+            Token::Word(w) => {
+                key.push('.');
+                key.push_str(&w.value);
+            }
+            Token::Number(n, _) => {
+                key.push('.');
+                key.push_str(&n);
+            }
+            _ => return Err(unexpected(&t, "an option name after '.'")),
+        }
+    }
+    Ok(key)
+}
+
+fn parse_option_value(p: &mut Parser) -> Result<String> {
+    let t = p.peek_token();
+    match &t.token {
+        Token::Word(w) if w.quote_style.is_none() => {
+            p.next_token();
+            Ok(w.value.clone())
+        }
+        _ => {
+            let expr = p.parse_expr()?;
+            match expr {
+                Expr::Value(v) => match v.value {
+                    Value::SingleQuotedString(s)
+                    | Value::DoubleQuotedString(s)
+                    | Value::EscapedStringLiteral(s) => Ok(s),
+                    Value::Number(n, _) => Ok(n),
+                    Value::Boolean(b) => Ok(b.to_string()),
+                    _ => Err(unexpected(&t, "a string, number or boolean option value")),
+                },
+                Expr::UnaryOp { op, expr } => Ok(format!("{op}{expr}")),
+                _ => Err(unexpected(&t, "a string, number or boolean option value")),
+            }
+        }
+    }
+}
+
+fn parse_name(p: &mut Parser) -> Result<String> {
+    let t = p.peek_token();
+    let name = p.parse_object_name(false)?;
+    if name.0.len() != 1 {
+        return Err(unexpected(&t, "a simple name (no schema qualifier)"));
+    }
+    let ident = name.0[0]
+        .as_ident()
+        .ok_or_else(|| unexpected(&t, "a simple name"))?;
+    // Unquoted names fold to lower case, as in PostgreSQL.
+    Ok(if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    })
+}
+
+fn peek_words(p: &Parser, words: &[&str]) -> bool {
+    words.iter().enumerate().all(|(i, w)| {
+        matches!(&p.peek_nth_token(i).token,
+                 Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w))
+    })
+}
+
+fn unexpected(t: &TokenWithSpan, expected: &str) -> SluiceError {
+    let found = if t.token == Token::EOF {
+        "end of input".to_string()
+    } else {
+        format!("'{}'", t.token)
+    };
+    SluiceError::Parse {
+        message: format!("expected {expected}, found {found}"),
+        line: t.span.start.line,
+        column: t.span.start.column,
+    }
+}
+
+impl From<ParserError> for Box<SluiceError> {
+    fn from(e: ParserError) -> Self {
+        Box::new(e.into())
+    }
+}
+
+fn line_offsets(sql: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// Byte offset of a 1-based (line, column-in-chars) location.
+fn offset_of(lines: &[usize], line: u64, column: u64, sql: &str) -> usize {
+    let Some(&start) = lines.get((line.max(1) - 1) as usize) else {
+        return sql.len();
+    };
+    sql[start..]
+        .char_indices()
+        .nth((column.max(1) - 1) as usize)
+        .map(|(i, _)| start + i)
+        .unwrap_or(sql.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::DataType;
+
+    #[test]
+    fn create_source_with_columns_and_options() {
+        let s = parse_one(
+            "CREATE SOURCE Events (k TEXT NOT NULL, v BIGINT, kk TEXT METADATA FROM 'key') \
+             WITH (connector = 'kafka', properties.fetch.min.bytes = 1, start_from = earliest)",
+        )
+        .unwrap();
+        let Statement::CreateSource(c) = s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(c.name, "events");
+        assert_eq!(c.columns.len(), 3);
+        assert!(!c.columns[0].nullable);
+        assert_eq!(c.columns[1].data_type, DataType::Int64);
+        assert_eq!(c.columns[2].metadata.as_deref(), Some("key"));
+        assert_eq!(c.options.get("properties.fetch.min.bytes"), Some("1"));
+        assert_eq!(c.options.get("start_from"), Some("earliest"));
+    }
+
+    #[test]
+    fn create_sink_as_select_with_trailing_with() {
+        let stmts = parse_script(
+            "CREATE SINK s AS SELECT * FROM bids WHERE price > 1000\n\
+             WITH (connector = 'file', path = 'out.jsonl');\n\
+             CREATE SINK t FROM bids WITH (connector = 'stdout');",
+        )
+        .unwrap();
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(stmts[1].line, 3);
+        assert!(stmts[0].sql.starts_with("CREATE SINK s AS SELECT"));
+        let Statement::CreateSink(s) = &stmts[0].statement else {
+            panic!()
+        };
+        assert!(matches!(s.input, SinkInput::Query(_)));
+        assert_eq!(s.options.get("path"), Some("out.jsonl"));
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let err = parse_script("SELECT 1;\nCREATE SOURCE x (a BIGINT WITH (connector='datagen')")
+            .unwrap_err();
+        let SluiceError::Parse { line, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(line, 2);
+    }
+}

@@ -1,0 +1,118 @@
+//! What flows between sources, operators and sinks: Arrow record batches,
+//! optionally carrying a changelog operation per row.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArray, UInt8Array};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::error::Result;
+
+/// A changelog operation. Append-only streams carry none (all inserts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Op {
+    Insert = 0,
+    Update = 1,
+    Delete = 2,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Op {
+        match v {
+            1 => Op::Update,
+            2 => Op::Delete,
+            _ => Op::Insert,
+        }
+    }
+}
+
+/// The name of the changelog column added for sinks and clients.
+pub const OP_COLUMN: &str = "op";
+
+/// A batch of rows; `ops` is `Some` on changelog streams (one op per row).
+#[derive(Debug, Clone)]
+pub struct StreamBatch {
+    pub data: RecordBatch,
+    pub ops: Option<UInt8Array>,
+}
+
+impl StreamBatch {
+    pub fn append(data: RecordBatch) -> Self {
+        StreamBatch { data, ops: None }
+    }
+
+    pub fn changelog(data: RecordBatch, ops: UInt8Array) -> Self {
+        StreamBatch {
+            data,
+            ops: Some(ops),
+        }
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.data.num_rows()
+    }
+
+    pub fn op(&self, row: usize) -> Op {
+        self.ops
+            .as_ref()
+            .map(|o| Op::from_u8(o.value(row)))
+            .unwrap_or(Op::Insert)
+    }
+
+    /// The rows with an `op` text column appended (for changelog streams).
+    pub fn with_op_column(&self) -> Result<RecordBatch> {
+        let Some(ops) = &self.ops else {
+            return Ok(self.data.clone());
+        };
+        let texts: StringArray = ops
+            .values()
+            .iter()
+            .map(|v| Some(Op::from_u8(*v).as_str()))
+            .collect();
+        let mut fields: Vec<Arc<Field>> = self.data.schema().fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(OP_COLUMN, DataType::Utf8, false)));
+        let mut columns: Vec<ArrayRef> = self.data.columns().to_vec();
+        columns.push(Arc::new(texts));
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
+    }
+
+    /// Keeps the rows where `mask` is true.
+    pub fn filter(&self, mask: &datafusion::arrow::array::BooleanArray) -> Result<StreamBatch> {
+        let data = filter_record_batch(&self.data, mask)?;
+        let ops = match &self.ops {
+            None => None,
+            Some(o) => {
+                let f = datafusion::arrow::compute::filter(o, mask)?;
+                Some(
+                    f.as_any()
+                        .downcast_ref::<UInt8Array>()
+                        .cloned()
+                        .ok_or_else(|| {
+                            crate::error::SluiceError::Internal("op column type".into())
+                        })?,
+                )
+            }
+        };
+        Ok(StreamBatch { data, ops })
+    }
+}
+
+/// One message on a pipeline's channels.
+#[derive(Debug)]
+pub enum Message {
+    Batch(StreamBatch),
+}
