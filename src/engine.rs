@@ -141,6 +141,14 @@ impl Engine {
         }
     }
 
+    /// Plans a continuous SELECT without running it.
+    pub async fn plan_select(&self, query_sql: &str) -> Result<StreamPlan> {
+        let Statement::Query(q) = sql::parse_one(query_sql)? else {
+            return Err(SluiceError::Plan("expected a SELECT".into()));
+        };
+        self.planner.plan_query(&self.catalog, &q).await
+    }
+
     /// The pipelines started so far, for the progress display.
     pub fn progress_entries(&self) -> Vec<ProgressEntry> {
         self.pipelines

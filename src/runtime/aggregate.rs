@@ -33,7 +33,8 @@ const NO_SLOT: u32 = u32::MAX;
 
 pub struct ChangelogAggregate {
     plan: Arc<StreamPlan>,
-    groups: Box<dyn GroupValues>,
+    /// `None` for a global aggregate (no GROUP BY): every row is group 0.
+    groups: Option<Box<dyn GroupValues>>,
     /// `[group][call]`
     accumulators: Vec<Vec<Box<dyn Accumulator>>>,
     /// The row last emitted per group, `None` while the group is not shown.
@@ -50,7 +51,11 @@ impl ChangelogAggregate {
             .aggregate
             .as_ref()
             .ok_or_else(|| SluiceError::Internal("aggregate operator without aggregate".into()))?;
-        let groups = new_group_values(agg.group_schema.clone(), &GroupOrdering::None)?;
+        let groups = if agg.group_exprs.is_empty() {
+            None
+        } else {
+            Some(new_group_values(agg.group_schema.clone(), &GroupOrdering::None)?)
+        };
         let converter = RowConverter::new(
             plan.output_schema
                 .fields()
@@ -71,7 +76,7 @@ impl ChangelogAggregate {
 
     /// Number of groups held.
     pub fn group_count(&self) -> usize {
-        self.groups.len()
+        self.accumulators.len()
     }
 
     fn update(
@@ -89,8 +94,17 @@ impl ChangelogAggregate {
             .map(|e| Ok(e.evaluate(batch)?.into_array(n)?))
             .collect::<Result<Vec<_>>>()?;
         self.group_indices.clear();
-        self.groups.intern(&group_cols, &mut self.group_indices)?;
-        while self.accumulators.len() < self.groups.len() {
+        let group_count = match self.groups.as_mut() {
+            Some(groups) => {
+                groups.intern(&group_cols, &mut self.group_indices)?;
+                groups.len()
+            }
+            None => {
+                self.group_indices.resize(n, 0);
+                1
+            }
+        };
+        while self.accumulators.len() < group_count {
             let accs = agg
                 .calls
                 .iter()
@@ -278,6 +292,6 @@ impl Operator for ChangelogAggregate {
 
 impl std::fmt::Debug for ChangelogAggregate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ChangelogAggregate({} groups)", self.groups.len())
+        write!(f, "ChangelogAggregate({} groups)", self.group_count())
     }
 }

@@ -139,7 +139,8 @@ impl Pipeline {
     }
 }
 
-fn build_operators(plan: &Arc<StreamPlan>) -> Result<Vec<Box<dyn Operator>>> {
+/// The operators that run `plan` after its source, in order.
+pub fn build_operators(plan: &Arc<StreamPlan>) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
     if !plan.stages.is_empty() {
         ops.push(Box::new(StatelessOperator::new(Arc::clone(plan))));

@@ -141,7 +141,14 @@ fn parse_create_source(p: &mut Parser) -> Result<CreateSource> {
 }
 
 fn parse_column(p: &mut Parser) -> Result<SourceColumn> {
-    let name = p.parse_identifier()?.value;
+    // Unquoted names fold to lower case, as in PostgreSQL (and as DataFusion
+    // folds them in queries); quote a name to keep its case.
+    let ident = p.parse_identifier()?;
+    let name = if ident.quote_style.is_some() {
+        ident.value
+    } else {
+        ident.value.to_ascii_lowercase()
+    };
     let ty_token = p.peek_token();
     let sql_type = p.parse_data_type()?;
     let data_type = sql_to_arrow(&sql_type).map_err(|e| match e {
