@@ -38,7 +38,11 @@ fn rows_of(batch: &RecordBatch) -> Vec<Vec<String>> {
                 .iter()
                 .map(|f| {
                     let s = f.value(r).to_string();
-                    if s.is_empty() { "(empty)".to_string() } else { s }
+                    if s.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        s
+                    }
                 })
                 .collect()
         })
@@ -142,7 +146,13 @@ async fn oracle(sql: &str, data: &RecordBatch) -> Vec<Vec<String>> {
     let ctx = SessionContext::new();
     let table = MemTable::try_new(schema(), vec![vec![data.clone()]]).expect("table");
     ctx.register_table("t", Arc::new(table)).expect("register");
-    let batches = ctx.sql(sql).await.expect("oracle plan").collect().await.expect("oracle run");
+    let batches = ctx
+        .sql(sql)
+        .await
+        .expect("oracle plan")
+        .collect()
+        .await
+        .expect("oracle run");
     let mut rows: Vec<Vec<String>> = batches.iter().flat_map(rows_of).collect();
     rows.sort();
     rows
@@ -150,7 +160,12 @@ async fn oracle(sql: &str, data: &RecordBatch) -> Vec<Vec<String>> {
 
 /// Runs the plan's operators over `data` cut at `cuts`, applies the
 /// changelog, checks its ops are consistent, and returns the sorted rows.
-async fn streaming(engine: &Engine, sql: &str, data: &RecordBatch, cuts: &[usize]) -> Vec<Vec<String>> {
+async fn streaming(
+    engine: &Engine,
+    sql: &str,
+    data: &RecordBatch,
+    cuts: &[usize],
+) -> Vec<Vec<String>> {
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
     let mut operators = build_operators(&plan).expect("operators");
     let mut state: HashMap<Vec<String>, Vec<String>> = HashMap::new();
@@ -172,12 +187,19 @@ async fn streaming(engine: &Engine, sql: &str, data: &RecordBatch, cuts: &[usize
             for (i, row) in rows.into_iter().enumerate() {
                 let key: Vec<String> = plan.key_columns.iter().map(|&c| row[c].clone()).collect();
                 match b.op(i) {
-                    Op::Insert => assert!(state.insert(key, row).is_none(), "insert of a shown key"),
+                    Op::Insert => {
+                        assert!(state.insert(key, row).is_none(), "insert of a shown key")
+                    }
                     Op::Update => {
                         let old = state.insert(key, row.clone());
-                        assert!(old.is_some_and(|o| o != row), "update of an unknown key or no-op update");
+                        assert!(
+                            old.is_some_and(|o| o != row),
+                            "update of an unknown key or no-op update"
+                        );
                     }
-                    Op::Delete => assert_eq!(state.remove(&key), Some(row), "delete of a row not shown"),
+                    Op::Delete => {
+                        assert_eq!(state.remove(&key), Some(row), "delete of a row not shown")
+                    }
                 }
             }
         }
@@ -191,7 +213,10 @@ fn row_strategy() -> impl Strategy<Value = (i64, Option<i64>, Option<String>)> {
     (
         0i64..6,
         proptest::option::weighted(0.9, -20i64..60),
-        proptest::option::weighted(0.8, proptest::sample::select(vec!["x", "y", "z"]).prop_map(String::from)),
+        proptest::option::weighted(
+            0.8,
+            proptest::sample::select(vec!["x", "y", "z"]).prop_map(String::from),
+        ),
     )
 }
 
@@ -252,9 +277,22 @@ async fn having_turns_updates_into_deletes() {
         }
         out
     };
-    assert_eq!(run(&[(1, Some(5), None)]), vec![(Op::Insert, "1,5".to_string())]);
-    assert_eq!(run(&[(1, Some(3), None)]), vec![(Op::Update, "1,3".to_string())]);
-    assert_eq!(run(&[(1, Some(7), None)]), vec![], "min unchanged: nothing emitted");
-    assert_eq!(run(&[(1, Some(-1), None)]), vec![(Op::Delete, "1,3".to_string())]);
+    assert_eq!(
+        run(&[(1, Some(5), None)]),
+        vec![(Op::Insert, "1,5".to_string())]
+    );
+    assert_eq!(
+        run(&[(1, Some(3), None)]),
+        vec![(Op::Update, "1,3".to_string())]
+    );
+    assert_eq!(
+        run(&[(1, Some(7), None)]),
+        vec![],
+        "min unchanged: nothing emitted"
+    );
+    assert_eq!(
+        run(&[(1, Some(-1), None)]),
+        vec![(Op::Delete, "1,3".to_string())]
+    );
     assert_eq!(run(&[(1, Some(-2), None)]), vec![], "still hidden");
 }

@@ -54,7 +54,10 @@ impl ChangelogAggregate {
         let groups = if agg.group_exprs.is_empty() {
             None
         } else {
-            Some(new_group_values(agg.group_schema.clone(), &GroupOrdering::None)?)
+            Some(new_group_values(
+                agg.group_schema.clone(),
+                &GroupOrdering::None,
+            )?)
         };
         let converter = RowConverter::new(
             plan.output_schema

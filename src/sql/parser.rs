@@ -34,7 +34,7 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
         let statement = parse_statement(&mut parser)?;
         let last = parser.peek_token();
         if !matches!(last.token, Token::SemiColon | Token::EOF) {
-            return Err(unexpected(&last, "end of statement (;)"));
+            return Err(unexpected(&parser, &last, "end of statement (;)"));
         }
         let start = first.span.start;
         let end_offset = if last.token == Token::EOF {
@@ -190,10 +190,10 @@ fn parse_create_sink(p: &mut Parser) -> Result<CreateSink> {
     let input = if p.parse_keyword(Keyword::FROM) {
         SinkInput::Relation(parse_name(p)?)
     } else if p.parse_keyword(Keyword::AS) {
-        SinkInput::Query(p.parse_query()?)
+        SinkInput::Query(parse_query_before_with(p)?)
     } else {
         let t = p.peek_token();
-        return Err(unexpected(&t, "FROM relation or AS SELECT …"));
+        return Err(unexpected(p, &t, "FROM relation or AS SELECT …"));
     };
     let options = parse_with(p)?;
     Ok(CreateSink {
@@ -204,12 +204,54 @@ fn parse_create_sink(p: &mut Parser) -> Result<CreateSink> {
     })
 }
 
+/// Parses the query of `CREATE SINK … AS <query> WITH (…)`. The query ends
+/// at the statement's last top-level `WITH (`: left to sqlparser, a trailing
+/// `FROM t WITH (…)` would be read as table hints.
+fn parse_query_before_with(p: &mut Parser) -> Result<Box<datafusion::sql::sqlparser::ast::Query>> {
+    let mut depth = 0i32;
+    let mut end = None;
+    let mut tokens = Vec::new();
+    for i in 0.. {
+        let t = p.peek_nth_token(i);
+        match &t.token {
+            Token::EOF | Token::SemiColon => break,
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Word(w)
+                if depth == 0
+                    && w.keyword == Keyword::WITH
+                    && p.peek_nth_token(i + 1).token == Token::LParen =>
+            {
+                end = Some(i)
+            }
+            _ => {}
+        }
+        tokens.push(t);
+    }
+    let Some(end) = end else {
+        // No options: let sqlparser report where it stops.
+        return Ok(p.parse_query()?);
+    };
+    tokens.truncate(end);
+    let dialect = SluiceDialect::default();
+    let mut sub = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let query = sub.parse_query()?;
+    let rest = sub.peek_token();
+    if rest.token != Token::EOF {
+        return Err(unexpected(&sub, &rest, "WITH (…) after the query"));
+    }
+    for _ in 0..end {
+        p.next_token();
+    }
+    Ok(query)
+}
+
 /// `WITH (key = value, …)`; keys may be dotted (`properties.acks`) or quoted.
 fn parse_with(p: &mut Parser) -> Result<Options> {
     let mut options = Options::new();
     if !p.parse_keyword(Keyword::WITH) {
         let t = p.peek_token();
-        return Err(unexpected(&t, "WITH (connector = …, …)"));
+        return Err(unexpected(p, &t, "WITH (connector = …, …)"));
     }
     p.expect_token(&Token::LParen)?;
     if p.consume_token(&Token::RParen) {
@@ -240,7 +282,7 @@ fn parse_option_key(p: &mut Parser) -> Result<String> {
     let mut key = match t.token {
         Token::Word(w) => w.value,
         Token::SingleQuotedString(s) => return Ok(s),
-        _ => return Err(unexpected(&t, "an option name")),
+        _ => return Err(unexpected(p, &t, "an option name")),
     };
     while p.consume_token(&Token::Period) {
         let t = p.next_token();
@@ -253,7 +295,7 @@ fn parse_option_key(p: &mut Parser) -> Result<String> {
                 key.push('.');
                 key.push_str(&n);
             }
-            _ => return Err(unexpected(&t, "an option name after '.'")),
+            _ => return Err(unexpected(p, &t, "an option name after '.'")),
         }
     }
     Ok(key)
@@ -275,10 +317,18 @@ fn parse_option_value(p: &mut Parser) -> Result<String> {
                     | Value::EscapedStringLiteral(s) => Ok(s),
                     Value::Number(n, _) => Ok(n),
                     Value::Boolean(b) => Ok(b.to_string()),
-                    _ => Err(unexpected(&t, "a string, number or boolean option value")),
+                    _ => Err(unexpected(
+                        p,
+                        &t,
+                        "a string, number or boolean option value",
+                    )),
                 },
                 Expr::UnaryOp { op, expr } => Ok(format!("{op}{expr}")),
-                _ => Err(unexpected(&t, "a string, number or boolean option value")),
+                _ => Err(unexpected(
+                    p,
+                    &t,
+                    "a string, number or boolean option value",
+                )),
             }
         }
     }
@@ -288,11 +338,11 @@ fn parse_name(p: &mut Parser) -> Result<String> {
     let t = p.peek_token();
     let name = p.parse_object_name(false)?;
     if name.0.len() != 1 {
-        return Err(unexpected(&t, "a simple name (no schema qualifier)"));
+        return Err(unexpected(p, &t, "a simple name (no schema qualifier)"));
     }
     let ident = name.0[0]
         .as_ident()
-        .ok_or_else(|| unexpected(&t, "a simple name"))?;
+        .ok_or_else(|| unexpected(p, &t, "a simple name"))?;
     // Unquoted names fold to lower case, as in PostgreSQL.
     Ok(if ident.quote_style.is_some() {
         ident.value.clone()
@@ -308,16 +358,17 @@ fn peek_words(p: &Parser, words: &[&str]) -> bool {
     })
 }
 
-fn unexpected(t: &TokenWithSpan, expected: &str) -> SluiceError {
-    let found = if t.token == Token::EOF {
-        "end of input".to_string()
+fn unexpected(p: &Parser, t: &TokenWithSpan, expected: &str) -> SluiceError {
+    // End of input has no position of its own: point just past the last token.
+    let (found, at) = if t.token == Token::EOF {
+        ("end of input".to_string(), p.get_current_token().span.end)
     } else {
-        format!("'{}'", t.token)
+        (format!("'{}'", t.token), t.span.start)
     };
     SluiceError::Parse {
         message: format!("expected {expected}, found {found}"),
-        line: t.span.start.line,
-        column: t.span.start.column,
+        line: at.line,
+        column: at.column,
     }
 }
 
