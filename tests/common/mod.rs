@@ -1,0 +1,114 @@
+//! Helpers shared by the integration tests: running the `sluice` binary on a
+//! script, waiting for conditions, free ports.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `sluice run` child process with its stderr captured to a file.
+pub struct Sluice {
+    pub child: Child,
+    pub stderr_path: std::path::PathBuf,
+}
+
+impl Sluice {
+    /// Starts `sluice run script.sql` in `dir` with `sql` as the script.
+    pub fn run(dir: &Path, sql: &str) -> Sluice {
+        let script = dir.join("script.sql");
+        std::fs::write(&script, sql).expect("write script");
+        Self::run_file(dir, &script)
+    }
+
+    pub fn run_file(dir: &Path, script: &Path) -> Sluice {
+        let stderr_path = dir.join("sluice.stderr");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let stdout = std::fs::File::create(dir.join("sluice.stdout")).expect("stdout file");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("run")
+            .arg(script)
+            .current_dir(dir)
+            .env("RUST_LOG", "warn,sluice=info")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn sluice");
+        Sluice { child, stderr_path }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends).
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (panics after `timeout`).
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _killed = self.child.kill();
+                panic!(
+                    "sluice did not exit within {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _killed = self.child.kill();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+pub fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    read_lines(path)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}

@@ -1,0 +1,358 @@
+//! Connectors end to end through the `sluice` binary: files, sockets and the
+//! generator, bad input with dead letters, statement errors, and Ctrl-C.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::{free_port, json_lines, read_lines, wait_for, Sluice};
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(60);
+
+/// Every malformed kind in one file, between good records: the good ones all
+/// arrive, the bad ones are counted and dead-lettered verbatim, and the
+/// positions are logged.
+#[test]
+fn bad_records_are_counted_and_dead_lettered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = |i: i64| format!("{{\"k\": \"key{}\", \"v\": {i}}}", i % 3).into_bytes();
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid JSON", b"{\"k\": \"a\", \"v\": ".to_vec()),
+        ("wrong type", b"{\"k\": \"a\", \"v\": \"seven\"}".to_vec()),
+        ("missing required field", b"{\"v\": 4}".to_vec()),
+        ("not an object", b"[1, 2, 3]".to_vec()),
+        ("invalid UTF-8", b"{\"k\": \"\xff\xfe\", \"v\": 1}".to_vec()),
+        (
+            "oversized",
+            format!("{{\"k\": \"{}\", \"v\": 1}}", "x".repeat(300)).into_bytes(),
+        ),
+    ];
+    let mut input = Vec::new();
+    let mut expected_good = Vec::new();
+    let mut bad_lines = Vec::new();
+    let mut line = 0;
+    for i in 0..60i64 {
+        input.extend(good(i));
+        input.push(b'\n');
+        line += 1;
+        expected_good.push(i);
+        if i % 10 == 5 {
+            let (_, record) = &bad[(i / 10) as usize];
+            input.extend(record);
+            input.push(b'\n');
+            line += 1;
+            bad_lines.push((line, record.clone()));
+        }
+    }
+    std::fs::write(dir.path().join("input.jsonl"), &input).expect("input");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        "CREATE SOURCE events (k TEXT NOT NULL, v BIGINT) WITH (
+             connector = 'file', path = 'input.jsonl', format = 'json',
+             dead_letter = 'dead/letters.jsonl', max_record_bytes = 200);
+         CREATE SINK out AS SELECT k, v * 10 AS v10 FROM events
+             WITH (connector = 'file', path = 'out.jsonl');",
+    );
+    let status = sluice.wait(T);
+    let stderr = sluice.stderr();
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+
+    let out = json_lines(&dir.path().join("out.jsonl"));
+    let got: Vec<i64> = out
+        .iter()
+        .map(|r| r["v10"].as_i64().expect("v10") / 10)
+        .collect();
+    assert_eq!(got, expected_good, "every good record arrives, in order");
+
+    let dead = std::fs::read(dir.path().join("dead/letters.jsonl")).expect("dead letters");
+    let expected_dead: Vec<u8> = bad_lines
+        .iter()
+        .flat_map(|(_, r)| r.iter().copied().chain(std::iter::once(b'\n')))
+        .collect();
+    assert_eq!(
+        dead, expected_dead,
+        "bad records are dead-lettered verbatim"
+    );
+    for (line, _) in &bad_lines {
+        assert!(
+            stderr.contains(&format!("input.jsonl:{line}")),
+            "position input.jsonl:{line} is logged; stderr:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("exceeds max_record_bytes"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "out: in {} out {} errors {} (dead-lettered {})",
+            66, 60, 6, 6
+        )),
+        "final counts; stderr:\n{stderr}"
+    );
+}
+
+/// A followed file: the pipeline keeps running past a bad record, keeps
+/// a running aggregate, and on Ctrl-C flushes and exits 0.
+#[test]
+fn follow_mode_keeps_running_past_bad_records_and_stops_cleanly_on_ctrl_c() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(
+        &input,
+        "{\"k\": \"a\", \"v\": 150}\n{\"k\": \"b\", \"v\": 50}\n",
+    )
+    .expect("input");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        "CREATE SOURCE events (k TEXT, v BIGINT) WITH (
+             connector = 'file', path = 'input.jsonl', mode = 'follow', dead_letter = 'dead.jsonl');
+         CREATE SINK sums AS SELECT k, sum(v * 2) AS total FROM events WHERE v > 100 GROUP BY k
+             WITH (connector = 'file', path = 'sums.jsonl');",
+    );
+    let out = dir.path().join("sums.jsonl");
+    let latest = |path: &std::path::Path| {
+        let mut m = BTreeMap::new();
+        for r in json_lines(path) {
+            m.insert(
+                r["k"].as_str().expect("k").to_string(),
+                (r["total"].as_i64(), r["op"].clone()),
+            );
+        }
+        m
+    };
+    wait_for("first sum", T, || {
+        latest(&out).get("a").filter(|v| v.0 == Some(300)).cloned()
+    });
+
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .expect("append");
+    f.write_all(b"this is not json\n{\"k\": \"a\", \"v\": 200}\n{\"k\": \"b\", \"v\": 101}\n")
+        .expect("append");
+    drop(f);
+    wait_for("sums after the bad record", T, || {
+        let m = latest(&out);
+        (m.get("a").map(|v| v.0) == Some(Some(700)) && m.get("b").map(|v| v.0) == Some(Some(202)))
+            .then_some(())
+    });
+    assert_eq!(
+        read_lines(&dir.path().join("dead.jsonl")),
+        vec!["this is not json"]
+    );
+    let ops: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["k"].as_str().unwrap_or(""),
+                r["op"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(ops, vec!["a:insert", "a:update", "b:insert"]);
+
+    sluice.interrupt();
+    let status = sluice.wait(T);
+    assert!(
+        status.success(),
+        "Ctrl-C exits 0; stderr:\n{}",
+        sluice.stderr()
+    );
+    assert!(
+        sluice.stderr().contains("errors 1 (dead-lettered 1)"),
+        "{}",
+        sluice.stderr()
+    );
+}
+
+#[test]
+fn csv_file_to_csv_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut input = String::from("symbol,price,volume\n");
+    let mut expected = vec!["symbol,notional".to_string()];
+    for i in 0..500 {
+        let (sym, price, vol) = (
+            ["AAPL", "MSFT", "GOOG"][i % 3],
+            100.0 + i as f64 / 4.0,
+            i as i64 % 7,
+        );
+        input.push_str(&format!("{sym},{price},{vol}\n"));
+        if vol > 3 {
+            expected.push(format!("{sym},{:?}", price * vol as f64));
+        }
+    }
+    std::fs::write(dir.path().join("trades.csv"), input).expect("input");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        "CREATE SOURCE trades (symbol TEXT, price DOUBLE PRECISION, volume BIGINT)
+             WITH (connector = 'file', path = 'trades.csv', format = 'csv', header = 'true');
+         CREATE SINK big AS SELECT symbol, price * volume AS notional FROM trades WHERE volume > 3
+             WITH (connector = 'file', path = 'big.csv', format = 'csv', header = 'true');",
+    );
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+    assert_eq!(read_lines(&dir.path().join("big.csv")), expected);
+}
+
+/// Socket source listening, socket sink connecting: lines in, lines out;
+/// the listening source runs until Ctrl-C.
+#[test]
+fn socket_listen_source_to_socket_connect_sink() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let in_port = free_port();
+    let out = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let out_port = out.local_addr().expect("addr").port();
+    let mut sluice = Sluice::run(
+        dir.path(),
+        &format!(
+            "CREATE SOURCE readings (device TEXT, temp DOUBLE PRECISION)
+                 WITH (connector = 'socket', mode = 'listen', port = {in_port});
+             CREATE SINK hot AS SELECT device, temp FROM readings WHERE temp > 30
+                 WITH (connector = 'socket', mode = 'connect', port = {out_port});"
+        ),
+    );
+    let mut conn = wait_for("source listening", T, || {
+        TcpStream::connect(("127.0.0.1", in_port)).ok()
+    });
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        let temp = 20.0 + (i % 20) as f64;
+        writeln!(conn, "{}", json!({"device": format!("d{i}"), "temp": temp})).expect("send");
+        if temp > 30.0 {
+            expected.push(json!({"device": format!("d{i}"), "temp": temp}));
+        }
+    }
+    drop(conn);
+    let (mut sink_conn, _) = out.accept().expect("sink connects");
+    sink_conn
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut received = String::new();
+    let mut buf = [0u8; 4096];
+    while received.lines().count() < expected.len() {
+        let n = sink_conn.read(&mut buf).expect("read");
+        assert!(n > 0, "sink closed early; got {received}");
+        received.push_str(std::str::from_utf8(&buf[..n]).expect("utf8"));
+    }
+    let got: Vec<serde_json::Value> = received
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(got, expected);
+    sluice.interrupt();
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+}
+
+/// A connecting socket source ends when the peer closes: the run finishes
+/// by itself.
+#[test]
+fn socket_connect_source_ends_at_eof() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        for i in 0..1000 {
+            writeln!(s, "{{\"n\": {i}}}").expect("write");
+        }
+    });
+    let mut sluice = Sluice::run(
+        dir.path(),
+        &format!(
+            "CREATE SOURCE nums (n BIGINT) WITH (connector = 'socket', mode = 'connect', port = {port});
+             CREATE SINK stats AS SELECT n % 2 AS parity, count(*) AS c, sum(n) AS s FROM nums GROUP BY n % 2
+                 WITH (connector = 'file', path = 'stats.jsonl');"
+        ),
+    );
+    server.join().expect("server");
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+    let mut last = BTreeMap::new();
+    for r in json_lines(&dir.path().join("stats.jsonl")) {
+        last.insert(
+            r["parity"].as_i64().expect("parity"),
+            (r["c"].as_i64(), r["s"].as_i64()),
+        );
+    }
+    let sum = |p: i64| (0..1000).filter(|n| n % 2 == p).sum::<i64>();
+    assert_eq!(last[&0], (Some(500), Some(sum(0))));
+    assert_eq!(last[&1], (Some(500), Some(sum(1))));
+}
+
+#[test]
+fn datagen_is_reproducible_and_honours_its_limit() {
+    let run = || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sluice = Sluice::run(
+            dir.path(),
+            "CREATE SOURCE g (id BIGINT, user_name TEXT, score DOUBLE PRECISION, ok BOOLEAN, at TIMESTAMP)
+                 WITH (connector = 'datagen', rows_per_second = 0, limit = 5000, seed = 99,
+                       fields.id.kind = 'sequence', fields.user_name.length = 5,
+                       fields.score.min = 1, fields.score.max = 2, fields.ok.null_rate = 0.5);
+             CREATE SINK out AS SELECT id, user_name, score, ok FROM g WITH (connector = 'file', path = 'g.jsonl');",
+        );
+        assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+        json_lines(&dir.path().join("g.jsonl"))
+    };
+    let a = run();
+    assert_eq!(a.len(), 5000);
+    assert_eq!(a, run(), "same seed, same rows");
+    for (i, r) in a.iter().enumerate() {
+        assert_eq!(r["id"].as_i64(), Some(i as i64));
+        assert_eq!(r["user_name"].as_str().map(str::len), Some(5));
+        let s = r["score"].as_f64().expect("score");
+        assert!((1.0..=2.0).contains(&s));
+    }
+    let nulls = a.iter().filter(|r| r["ok"].is_null()).count();
+    assert!(
+        (2000..3000).contains(&nulls),
+        "null_rate 0.5 gave {nulls} nulls"
+    );
+}
+
+/// A script with a bad statement starts nothing and says which statement.
+#[test]
+fn statement_errors_are_reported_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.jsonl"), "{\"a\": 1}\n").expect("input");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        "CREATE SOURCE s (a BIGINT) WITH (connector = 'file', path = 'in.jsonl');\n\
+         CREATE SINK ok FROM s WITH (connector = 'file', path = 'ok.jsonl');\n\
+         \n\
+         CREATE SINK bad AS SELECT b FROM s WITH (connector = 'file', path = 'bad.jsonl');\n",
+    );
+    let status = sluice.wait(T);
+    assert_eq!(status.code(), Some(2));
+    let stderr = sluice.stderr();
+    assert!(stderr.contains("statement 3 (line 4) failed"), "{stderr}");
+    assert!(stderr.contains("No field named b"), "{stderr}");
+    assert!(!dir.path().join("ok.jsonl").exists(), "no pipeline started");
+}
+
+/// The README's first command: the demo runs with no Kafka and ends by itself.
+#[test]
+fn demo_script_runs_to_completion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/demo.sql");
+    let mut sluice = Sluice::run_file(dir.path(), &script);
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+    let changes = json_lines(&dir.path().join("sluice.stdout"));
+    let mut last = BTreeMap::new();
+    for c in &changes {
+        last.insert(
+            c["key"].as_str().expect("key").to_string(),
+            c["events"].as_i64().expect("events"),
+        );
+    }
+    assert_eq!(last.len(), 5, "five keys");
+    let big = json_lines(&dir.path().join("out/demo_big_values.jsonl"));
+    assert!(big
+        .iter()
+        .all(|r| r["value"].as_i64().expect("value") > 900));
+    // Values are uniform in 0..=1000: about 90% pass `value > 100`, 10% `> 900`.
+    let counted: i64 = last.values().sum();
+    assert!((17_000..19_000).contains(&counted), "{counted}");
+    assert!((1_500..2_500).contains(&big.len()), "{}", big.len());
+}
