@@ -1,0 +1,430 @@
+//! Kafka end to end against a real broker (`../shared/kafka/start-broker.sh`
+//! on 127.0.0.1:9092, or `SLUICE_TEST_KAFKA`): the seed pipeline, metadata
+//! columns, keyed sinks, dead letters, and a broker that is down at start.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{json_lines, wait_for, Sluice};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+const T: Duration = Duration::from_secs(90);
+
+fn broker() -> String {
+    std::env::var("SLUICE_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+async fn create_topic(servers: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot create topic {name} on {servers} (is the broker running?): {e}")
+        });
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+    }
+}
+
+fn producer(servers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("message.timeout.ms", "30000")
+        .create()
+        .expect("producer")
+}
+
+/// Produces and returns (partition, offset).
+async fn produce(
+    p: &FutureProducer,
+    topic: &str,
+    key: Option<&str>,
+    payload: &[u8],
+    ts: Option<i64>,
+) -> (i32, i64) {
+    let mut record = FutureRecord::<str, [u8]>::to(topic).payload(payload);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(ts) = ts {
+        record = record.timestamp(ts);
+    }
+    let delivery = p
+        .send(record, Duration::from_secs(30))
+        .await
+        .expect("delivered");
+    (delivery.partition, delivery.offset)
+}
+
+#[derive(Debug, Clone)]
+struct Received {
+    key: Option<String>,
+    payload: Vec<u8>,
+    headers: BTreeMap<String, String>,
+}
+
+impl Received {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).expect("json payload")
+    }
+}
+
+/// Reads every message of `topic` from the start until `done` holds.
+fn consume_until(
+    servers: &str,
+    topic: &str,
+    what: &str,
+    done: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", unique("sluice-test-reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = wait_for(&format!("topic {topic}"), T, || {
+        consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .filter(|m| {
+                m.topics()
+                    .first()
+                    .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty())
+            })
+    });
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + T;
+    while !done(&got) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what} on {topic}; got {} messages: {got:?}",
+            got.len()
+        );
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let mut headers = BTreeMap::new();
+            if let Some(h) = m.headers() {
+                for hdr in h.iter() {
+                    headers.insert(
+                        hdr.key.to_string(),
+                        String::from_utf8_lossy(hdr.value.unwrap_or_default()).into_owned(),
+                    );
+                }
+            }
+            got.push(Received {
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+        }
+    }
+    got
+}
+
+/// The latest total per key in the seed pipeline's output.
+fn latest_totals(messages: &[Received]) -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    for r in messages {
+        let v = r.json();
+        m.insert(
+            v["key"].as_str().expect("key").to_string(),
+            v["total"].as_i64().expect("total"),
+        );
+    }
+    m
+}
+
+/// The seed scenario, with `queries/seed_example.sql` as written (only its
+/// topic names made unique): JSON records in, filter, double, running sum
+/// per key, changelog out keyed by the key; bad records dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_pipeline_end_to_end() {
+    let servers = broker();
+    let input = unique("test_topic");
+    let output = unique("aggregated_topic");
+    create_topic(&servers, &input, 3).await;
+    create_topic(&servers, &output, 3).await;
+    let dead = format!("{input}_dead_letter");
+    create_topic(&servers, &dead, 1).await;
+
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/seed_example.sql"),
+    )
+    .expect("seed script");
+    let script = seed
+        .replace("test_topic", &input)
+        .replace("aggregated_topic", &output)
+        .replace("localhost:9092", &servers)
+        .replace("sluice-seed-example", &unique("seed-group"));
+    assert_ne!(script, seed);
+
+    let p = producer(&servers);
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let mut send = Vec::new();
+    for i in 0..400i64 {
+        let key = format!("k{}", i % 10);
+        let value = (i * 37) % 250;
+        if value > 100 {
+            *expected.entry(key.clone()).or_default() += value * 2;
+        }
+        send.push((
+            key,
+            serde_json::json!({"key": format!("k{}", i % 10), "value": value})
+                .to_string()
+                .into_bytes(),
+        ));
+    }
+    let bad: Vec<Vec<u8>> = vec![
+        b"{\"key\": \"k1\", \"value\": ".to_vec(),
+        b"{\"key\": \"k2\", \"value\": \"lots\"}".to_vec(),
+        b"definitely not json".to_vec(),
+    ];
+    for (i, (key, payload)) in send.iter().enumerate().take(200) {
+        produce(&p, &input, Some(key), payload, None).await;
+        if i % 70 == 0 {
+            produce(&p, &input, Some(key), &bad[i / 70], None).await;
+        }
+    }
+    let first_half: BTreeMap<String, i64> = {
+        let mut m = BTreeMap::new();
+        for (key, payload) in send.iter().take(200) {
+            let v: serde_json::Value = serde_json::from_slice(payload).expect("json");
+            let value = v["value"].as_i64().expect("value");
+            if value > 100 {
+                *m.entry(key.clone()).or_default() += value * 2;
+            }
+        }
+        m
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sluice = Sluice::run(dir.path(), &script);
+    consume_until(&servers, &output, "totals of the first half", |m| {
+        latest_totals(m) == first_half
+    });
+
+    // The pipeline is live: the second half updates the totals.
+    for (key, payload) in send.iter().skip(200) {
+        produce(&p, &input, Some(key), payload, None).await;
+    }
+    let messages = consume_until(&servers, &output, "final totals", |m| {
+        latest_totals(m) == expected
+    });
+
+    // Every message is keyed by its group key; per key the changelog starts
+    // with an insert, then updates with growing totals.
+    let mut seen: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for m in &messages {
+        let v = m.json();
+        let key = v["key"].as_str().expect("key").to_string();
+        assert_eq!(
+            m.key.as_deref(),
+            Some(key.as_str()),
+            "message key is the group key"
+        );
+        seen.entry(key).or_default().push((
+            v["op"].as_str().expect("op").to_string(),
+            v["total"].as_i64().expect("total"),
+        ));
+    }
+    for (key, changes) in &seen {
+        assert_eq!(changes[0].0, "insert", "{key}: {changes:?}");
+        assert!(
+            changes[1..].iter().all(|c| c.0 == "update"),
+            "{key}: {changes:?}"
+        );
+        assert!(
+            changes.windows(2).all(|w| w[0].1 < w[1].1),
+            "{key}: totals grow: {changes:?}"
+        );
+    }
+
+    // Bad records: dead-lettered verbatim, with their position.
+    let dead_letters = consume_until(&servers, &dead, "dead letters", |m| m.len() >= bad.len());
+    let payloads: Vec<&Vec<u8>> = dead_letters.iter().map(|m| &m.payload).collect();
+    for b in &bad {
+        assert!(
+            payloads.contains(&b),
+            "{:?} dead-lettered",
+            String::from_utf8_lossy(b)
+        );
+    }
+    for m in &dead_letters {
+        assert!(
+            m.headers["sluice.position"].starts_with(&format!("topic {input} partition ")),
+            "{:?}",
+            m.headers
+        );
+        assert!(!m.headers["sluice.error"].is_empty());
+    }
+
+    sluice.interrupt();
+    let status = sluice.wait(T);
+    assert!(
+        status.success(),
+        "Ctrl-C exits 0; stderr:\n{}",
+        sluice.stderr()
+    );
+    assert!(
+        sluice.stderr().contains("errors 3 (dead-lettered 3)"),
+        "{}",
+        sluice.stderr()
+    );
+}
+
+/// Message key, timestamp, partition and offset as columns; a Kafka sink
+/// keyed by a column of an append-only query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_columns_and_keyed_append_sink() {
+    let servers = broker();
+    let input = unique("meta_in");
+    let output = unique("meta_out");
+    create_topic(&servers, &input, 2).await;
+    create_topic(&servers, &output, 2).await;
+    let p = producer(&servers);
+    let base_ts = 1_767_225_600_000i64; // 2026-01-01T00:00:00Z
+    let mut sent = BTreeMap::new();
+    for i in 0..40i64 {
+        let key = format!("user{}", i % 4);
+        let (partition, offset) = produce(
+            &p,
+            &input,
+            Some(&key),
+            format!("{{\"id\": {i}}}").as_bytes(),
+            Some(base_ts + i * 1000),
+        )
+        .await;
+        sent.insert(i, (key, partition, offset));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        &format!(
+            "CREATE SOURCE clicks (
+                 id BIGINT,
+                 k TEXT METADATA FROM 'key',
+                 ts TIMESTAMP METADATA FROM 'timestamp',
+                 p INT METADATA FROM 'partition',
+                 o BIGINT METADATA FROM 'offset'
+             ) WITH (connector = 'kafka', topic = '{input}', bootstrap_servers = '{servers}', start_from = 'earliest');
+             CREATE SINK rows AS SELECT id, k, ts, p, o FROM clicks WITH (connector = 'file', path = 'rows.jsonl');
+             CREATE SINK copy AS SELECT id, upper(k) AS who FROM clicks
+                 WITH (connector = 'kafka', topic = '{output}', bootstrap_servers = '{servers}', key = 'who');"
+        ),
+    );
+    let out = dir.path().join("rows.jsonl");
+    wait_for("40 rows", T, || {
+        (json_lines(&out).len() >= 40).then_some(())
+    });
+    for r in json_lines(&out) {
+        let id = r["id"].as_i64().expect("id");
+        let (key, partition, offset) = &sent[&id];
+        assert_eq!(r["k"].as_str(), Some(key.as_str()));
+        assert_eq!(r["p"].as_i64(), Some(*partition as i64));
+        assert_eq!(r["o"].as_i64(), Some(*offset));
+        let ts = chrono::DateTime::from_timestamp_millis(base_ts + id * 1000).expect("ts");
+        assert_eq!(
+            r["ts"].as_str(),
+            Some(ts.format("%Y-%m-%dT%H:%M:%S").to_string().as_str())
+        );
+    }
+    let copies = consume_until(&servers, &output, "40 copies", |m| m.len() >= 40);
+    for m in &copies {
+        let v = m.json();
+        assert_eq!(
+            m.key.as_deref(),
+            v["who"].as_str(),
+            "keyed by the `key` column"
+        );
+        assert!(v.get("op").is_none(), "append-only rows carry no op");
+    }
+    sluice.interrupt();
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+}
+
+struct ExtraBroker(u16);
+
+impl Drop for ExtraBroker {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka/stop-broker.sh");
+        let _status = std::process::Command::new("bash")
+            .arg(script)
+            .env("KAFKA_PORT", self.0.to_string())
+            .status();
+    }
+}
+
+/// A broker that is not there yet: a clear error, retries, and once it is
+/// up, every record arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_at_start_then_up() {
+    let port = common::free_port();
+    let servers = format!("127.0.0.1:{port}");
+    let topic = unique("late");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        &format!(
+            "CREATE SOURCE s (n BIGINT) WITH (connector = 'kafka', topic = '{topic}', bootstrap_servers = '{servers}', start_from = 'earliest');
+             CREATE SINK out FROM s WITH (connector = 'file', path = 'out.jsonl');"
+        ),
+    );
+    wait_for("a clear error about the broker", T, || {
+        sluice
+            .stderr()
+            .contains(&format!("cannot reach Kafka at {servers}"))
+            .then_some(())
+    });
+    let start = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka/start-broker.sh");
+    let status = std::process::Command::new("bash")
+        .arg(start)
+        .env("KAFKA_PORT", port.to_string())
+        .status()
+        .expect("start-broker.sh");
+    assert!(status.success(), "second broker starts");
+    let _guard = ExtraBroker(port);
+    create_topic(&servers, &topic, 2).await;
+    let p = producer(&servers);
+    for n in 0..50 {
+        produce(&p, &topic, None, format!("{{\"n\": {n}}}").as_bytes(), None).await;
+    }
+    let out = dir.path().join("out.jsonl");
+    wait_for("all 50 records", T, || {
+        (json_lines(&out).len() == 50).then_some(())
+    });
+    let mut ns: Vec<i64> = json_lines(&out)
+        .iter()
+        .map(|r| r["n"].as_i64().expect("n"))
+        .collect();
+    ns.sort();
+    assert_eq!(ns, (0..50).collect::<Vec<_>>());
+    sluice.interrupt();
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+}
