@@ -72,7 +72,7 @@ fn report(name: &str, rows: usize, seconds: f64) -> f64 {
 
 async fn streaming(engine: &Engine, sql: &str, batches: &[RecordBatch]) -> f64 {
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
-    let mut operators = build_operators(&plan).expect("operators");
+    let mut operators = build_operators(&plan, &Default::default()).expect("operators");
     let started = Instant::now();
     let mut out_rows = 0;
     for b in batches {

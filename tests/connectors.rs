@@ -356,3 +356,67 @@ fn demo_script_runs_to_completion() {
     assert!((17_000..19_000).contains(&counted), "{counted}");
     assert!((1_500..2_500).contains(&big.len()), "{}", big.len());
 }
+
+/// A value an expression fails on (division by zero, a bad cast) drops its
+/// row, counted as an error; the other rows of the batch go on, for plain
+/// and aggregating queries alike.
+#[test]
+fn rows_that_fail_an_expression_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut input = String::new();
+    let mut expected_rows = Vec::new();
+    let mut expected_sums: BTreeMap<String, i64> = BTreeMap::new();
+    let mut bad = 0;
+    for i in 0..100i64 {
+        let v = i % 7; // 0 → division by zero
+        let s = if i % 11 == 0 {
+            "abc".to_string()
+        } else {
+            i.to_string()
+        };
+        input.push_str(&format!(
+            "{{\"k\": \"k{}\", \"v\": {v}, \"s\": \"{s}\"}}\n",
+            i % 3
+        ));
+        if v == 0 || s == "abc" {
+            bad += 1;
+        } else {
+            expected_rows.push((i, 700 / v));
+            *expected_sums.entry(format!("k{}", i % 3)).or_default() += 700 / v;
+        }
+    }
+    std::fs::write(dir.path().join("in.jsonl"), input).expect("input");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        "CREATE SOURCE e (k TEXT, v BIGINT, s TEXT) WITH (connector = 'file', path = 'in.jsonl');
+         CREATE SINK plain AS SELECT CAST(s AS BIGINT) AS i, 700 / v AS q FROM e
+             WITH (connector = 'file', path = 'plain.jsonl');
+         CREATE SINK sums AS SELECT k, sum(700 / v + CAST(s AS BIGINT) * 0) AS total FROM e GROUP BY k
+             WITH (connector = 'file', path = 'sums.jsonl');",
+    );
+    let status = sluice.wait(T);
+    let stderr = sluice.stderr();
+    assert!(status.success(), "{stderr}");
+    let plain: Vec<(i64, i64)> = json_lines(&dir.path().join("plain.jsonl"))
+        .iter()
+        .map(|r| (r["i"].as_i64().expect("i"), r["q"].as_i64().expect("q")))
+        .collect();
+    assert_eq!(plain, expected_rows);
+    let mut sums = BTreeMap::new();
+    for r in json_lines(&dir.path().join("sums.jsonl")) {
+        sums.insert(
+            r["k"].as_str().expect("k").to_string(),
+            r["total"].as_i64().expect("total"),
+        );
+    }
+    assert_eq!(sums, expected_sums);
+    assert!(
+        stderr.contains(&format!(
+            "plain: in 100 out {} errors {bad}",
+            expected_rows.len()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("errors {bad}")), "{stderr}");
+    assert!(stderr.contains("Divide by zero"), "{stderr}");
+}

@@ -167,7 +167,7 @@ async fn streaming(
     cuts: &[usize],
 ) -> Vec<Vec<String>> {
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
-    let mut operators = build_operators(&plan).expect("operators");
+    let mut operators = build_operators(&plan, &Default::default()).expect("operators");
     let mut state: HashMap<Vec<String>, Vec<String>> = HashMap::new();
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (data.num_rows() + 1)).collect();
     bounds.push(0);
@@ -259,7 +259,7 @@ async fn having_turns_updates_into_deletes() {
             .await
             .expect("plan"),
     );
-    let mut ops = build_operators(&plan).expect("operators");
+    let mut ops = build_operators(&plan, &Default::default()).expect("operators");
     let mut run = |rows: &[(i64, Option<i64>, Option<String>)]| {
         let mut out = Vec::new();
         let mut pending = vec![StreamBatch::append(batch_of(rows))];

@@ -24,8 +24,9 @@ use datafusion::physical_plan::aggregates::group_values::{new_group_values, Grou
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use super::operator::Operator;
-use super::stateless::{predicate_mask, project};
+use super::stateless::{drop_failing_rows, predicate_mask, project};
 use crate::error::{Result, SluiceError};
+use crate::metrics::PipelineMetrics;
 use crate::plan::{Stage, StreamPlan};
 use crate::stream::{Op, StreamBatch};
 
@@ -40,13 +41,14 @@ pub struct ChangelogAggregate {
     /// The row last emitted per group, `None` while the group is not shown.
     last: Vec<Option<OwnedRow>>,
     converter: RowConverter,
+    metrics: Arc<PipelineMetrics>,
     /// Scratch: a group's position among this batch's groups.
     slot: Vec<u32>,
     group_indices: Vec<usize>,
 }
 
 impl ChangelogAggregate {
-    pub fn new(plan: Arc<StreamPlan>) -> Result<Self> {
+    pub fn new(plan: Arc<StreamPlan>, metrics: Arc<PipelineMetrics>) -> Result<Self> {
         let agg = plan
             .aggregate
             .as_ref()
@@ -72,6 +74,7 @@ impl ChangelogAggregate {
             accumulators: Vec::new(),
             last: Vec::new(),
             converter,
+            metrics,
             slot: Vec::new(),
             group_indices: Vec::new(),
         })
@@ -151,6 +154,20 @@ impl ChangelogAggregate {
             }
         }
         Ok(group_cols)
+    }
+
+    /// Evaluates the group, argument and FILTER expressions on `batch`.
+    fn check_inputs(&self, batch: &RecordBatch) -> Result<()> {
+        let agg = self.plan.aggregate.as_ref().expect("aggregate plan");
+        let exprs = agg.group_exprs.iter().chain(
+            agg.calls
+                .iter()
+                .flat_map(|c| c.args.iter().chain(c.filter.iter())),
+        );
+        for e in exprs {
+            e.evaluate(batch)?.into_array(batch.num_rows())?;
+        }
+        Ok(())
     }
 
     /// Row indices ordered by their group's slot, and each slot's start.
@@ -280,6 +297,13 @@ impl Operator for ChangelogAggregate {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        // Evaluate every input expression first, so a value that makes one
+        // fail drops its row instead of leaving the groups half updated.
+        let batch = if self.check_inputs(&batch.data).is_ok() {
+            batch
+        } else {
+            drop_failing_rows(&batch, &self.metrics, |b| self.check_inputs(&b.data))?
+        };
         let mut touched = Vec::new();
         let mut first_row = Vec::new();
         let result = self

@@ -57,7 +57,7 @@ impl Pipeline {
             key_columns: spec.plan.key_columns.clone(),
         };
         let mut writer = spec.sink.open(&sink_schema).await?;
-        let operators = build_operators(&spec.plan)?;
+        let operators = build_operators(&spec.plan, &metrics)?;
         let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
         let (sink_tx, mut sink_rx) = mpsc::channel::<StreamBatch>(CHANNEL_CAPACITY);
         let ctx = SourceContext::new(
@@ -140,13 +140,22 @@ impl Pipeline {
 }
 
 /// The operators that run `plan` after its source, in order.
-pub fn build_operators(plan: &Arc<StreamPlan>) -> Result<Vec<Box<dyn Operator>>> {
+pub fn build_operators(
+    plan: &Arc<StreamPlan>,
+    metrics: &Arc<PipelineMetrics>,
+) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
     if !plan.stages.is_empty() {
-        ops.push(Box::new(StatelessOperator::new(Arc::clone(plan))));
+        ops.push(Box::new(StatelessOperator::new(
+            Arc::clone(plan),
+            Arc::clone(metrics),
+        )));
     }
     if plan.aggregate.is_some() {
-        ops.push(Box::new(ChangelogAggregate::new(Arc::clone(plan))?));
+        ops.push(Box::new(ChangelogAggregate::new(
+            Arc::clone(plan),
+            Arc::clone(metrics),
+        )?));
     }
     Ok(ops)
 }

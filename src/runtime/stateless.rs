@@ -9,6 +9,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::operator::Operator;
 use crate::error::{Result, SluiceError};
+use crate::metrics::PipelineMetrics;
 use crate::plan::{Stage, StreamPlan};
 use crate::stream::StreamBatch;
 
@@ -50,14 +51,52 @@ pub fn project(
 }
 
 /// Runs a chain of stateless stages on a batch.
+/// Finds the rows `check` fails on, one row at a time, after it failed on the
+/// whole batch (a division by zero, a cast of 'abc' to a number…). Returns
+/// the batch without them; they are counted as errors and logged, so one bad
+/// value does not stop the pipeline.
+pub fn drop_failing_rows(
+    batch: &StreamBatch,
+    metrics: &PipelineMetrics,
+    check: impl Fn(&StreamBatch) -> Result<()>,
+) -> Result<StreamBatch> {
+    let mut keep = Vec::with_capacity(batch.num_rows());
+    let mut failed = 0u64;
+    for row in 0..batch.num_rows() {
+        let one = StreamBatch {
+            data: batch.data.slice(row, 1),
+            ops: batch.ops.as_ref().map(|o| o.slice(row, 1)),
+        };
+        match check(&one) {
+            Ok(()) => keep.push(true),
+            Err(e) => {
+                keep.push(false);
+                failed += 1;
+                if failed <= 10 {
+                    tracing::warn!(error = %e, "row dropped: an expression failed on it");
+                }
+            }
+        }
+    }
+    if failed > 10 {
+        tracing::warn!(
+            rows = failed,
+            "rows dropped in one batch: expressions failed on them"
+        );
+    }
+    PipelineMetrics::add(&metrics.errors, failed);
+    batch.filter(&BooleanArray::from(keep))
+}
+
 /// Runs the plan's stages before its aggregate (if any).
 pub struct StatelessOperator {
     plan: Arc<StreamPlan>,
+    metrics: Arc<PipelineMetrics>,
 }
 
 impl StatelessOperator {
-    pub fn new(plan: Arc<StreamPlan>) -> Self {
-        StatelessOperator { plan }
+    pub fn new(plan: Arc<StreamPlan>, metrics: Arc<PipelineMetrics>) -> Self {
+        StatelessOperator { plan, metrics }
     }
 
     pub fn apply(stages: &[Stage], mut batch: StreamBatch) -> Result<StreamBatch> {
@@ -90,7 +129,16 @@ impl Operator for StatelessOperator {
     }
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
-        let batch = Self::apply(&self.plan.stages, batch)?;
+        let stages = &self.plan.stages;
+        let batch = match Self::apply(stages, batch.clone()) {
+            Ok(b) => b,
+            Err(_) => {
+                let good = drop_failing_rows(&batch, &self.metrics, |b| {
+                    Self::apply(stages, b.clone()).map(|_| ())
+                })?;
+                Self::apply(stages, good)?
+            }
+        };
         if batch.num_rows() > 0 {
             out.push(batch);
         }
