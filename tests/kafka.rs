@@ -429,3 +429,106 @@ async fn broker_down_at_start_then_up() {
     sluice.interrupt();
     assert!(sluice.wait(T).success(), "{}", sluice.stderr());
 }
+
+/// `start_from = 'committed'` resumes where a cleanly stopped run left off
+/// (nothing lost, nothing repeated); `latest` reads only what comes after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_from_committed_resumes_and_latest_skips_history() {
+    let servers = broker();
+    let topic = unique("resume");
+    create_topic(&servers, &topic, 2).await;
+    let p = producer(&servers);
+    for n in 0..100 {
+        produce(
+            &p,
+            &topic,
+            Some(&format!("{}", n % 5)),
+            format!("{{\"n\": {n}}}").as_bytes(),
+            None,
+        )
+        .await;
+    }
+    let group = unique("resume-group");
+    let script = |start: &str, group: &str, out: &str| {
+        format!(
+            "CREATE SOURCE s (n BIGINT) WITH (connector = 'kafka', topic = '{topic}', bootstrap_servers = '{servers}',
+                 group_id = '{group}', start_from = '{start}', properties.fetch.wait.max.ms = '50');
+             CREATE SINK out FROM s WITH (connector = 'file', path = '{out}');"
+        )
+    };
+    let numbers = |path: &Path| {
+        let mut ns: Vec<i64> = json_lines(path)
+            .iter()
+            .map(|r| r["n"].as_i64().expect("n"))
+            .collect();
+        ns.sort();
+        ns
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let mut first = Sluice::run(dir.path(), &script("committed", &group, "first.jsonl"));
+    let out1 = dir.path().join("first.jsonl");
+    first.wait_for("100 rows", T, || {
+        (json_lines(&out1).len() >= 100).then_some(())
+    });
+    first.interrupt();
+    assert!(first.wait(T).success(), "{}", first.stderr());
+    assert_eq!(numbers(&out1), (0..100).collect::<Vec<_>>());
+
+    for n in 100..150 {
+        produce(
+            &p,
+            &topic,
+            Some(&format!("{}", n % 5)),
+            format!("{{\"n\": {n}}}").as_bytes(),
+            None,
+        )
+        .await;
+    }
+    let mut second = Sluice::run(dir.path(), &script("committed", &group, "second.jsonl"));
+    let out2 = dir.path().join("second.jsonl");
+    second.wait_for("50 new rows", T, || {
+        (json_lines(&out2).len() >= 50).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    second.interrupt();
+    assert!(second.wait(T).success(), "{}", second.stderr());
+    assert_eq!(
+        numbers(&out2),
+        (100..150).collect::<Vec<_>>(),
+        "resumed: nothing lost or repeated"
+    );
+
+    let mut third = Sluice::run(
+        dir.path(),
+        &script("latest", &unique("latest-group"), "third.jsonl"),
+    );
+    third.wait_for("the source to start", T, || {
+        third
+            .stderr()
+            .contains("kafka source started")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    for n in 150..160 {
+        produce(
+            &p,
+            &topic,
+            Some(&format!("{}", n % 5)),
+            format!("{{\"n\": {n}}}").as_bytes(),
+            None,
+        )
+        .await;
+    }
+    let out3 = dir.path().join("third.jsonl");
+    third.wait_for("10 new rows", T, || {
+        (json_lines(&out3).len() >= 10).then_some(())
+    });
+    third.interrupt();
+    assert!(third.wait(T).success(), "{}", third.stderr());
+    assert_eq!(
+        numbers(&out3),
+        (150..160).collect::<Vec<_>>(),
+        "latest skips what was there"
+    );
+}

@@ -93,18 +93,35 @@ fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn So
         _ => StartFrom::Committed,
     };
     let properties = options.take_prefixed("properties.");
-    Ok(Arc::new(KafkaSource {
+    let source = KafkaSource {
         topic,
         bootstrap_servers,
         group_id,
         start_from,
         properties,
         with_metadata: spec.columns.iter().any(|c| c.metadata.is_some()),
-    }))
+    };
+    validate(&source.config())?;
+    Ok(Arc::new(source))
+}
+
+/// librdkafka checks every property's name and value when it builds its
+/// configuration: do that now, so a bad `properties.*` fails the statement.
+fn validate(config: &ClientConfig) -> Result<()> {
+    config
+        .create_native_config()
+        .map(|_| ())
+        .map_err(|e| SluiceError::Options(format!("invalid Kafka client property: {e}")))
 }
 
 impl KafkaSource {
     fn consumer(&self) -> Result<StreamConsumer> {
+        self.config()
+            .create()
+            .map_err(|e| SluiceError::kafka("creating consumer", e))
+    }
+
+    fn config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
@@ -117,8 +134,6 @@ impl KafkaSource {
             config.set(k, v);
         }
         config
-            .create()
-            .map_err(|e| SluiceError::kafka("creating consumer", e))
     }
 
     /// The topic's partitions; retries with backoff while the broker is
@@ -288,7 +303,8 @@ async fn read_partition(
             return Ok(());
         }
         if let Some(o) = last_offset {
-            if let Err(e) = consumer.store_offset(&topic, partition, o + 1) {
+            // librdkafka's offset store commits `o + 1`: the next to read.
+            if let Err(e) = consumer.store_offset(&topic, partition, o) {
                 tracing::warn!(source = %ctx.source_name, %topic, partition, error = %e, "storing offset failed");
             }
         }
@@ -366,6 +382,7 @@ fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
     let key = options.take("key");
     let encoder = take_encoder(options)?;
     let properties = options.take_prefixed("properties.");
+    validate(&producer_config(&bootstrap_servers, &properties))?;
     Ok(Arc::new(KafkaSink {
         topic,
         bootstrap_servers,

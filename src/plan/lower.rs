@@ -45,7 +45,7 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
     Ok(StreamPlan {
         source: lowered.source,
         stages: lowered.stages,
-        aggregate: lowered.aggregate,
+        aggregate: lowered.aggregate.map(Arc::new),
         output_schema,
         changelog,
         key_columns,

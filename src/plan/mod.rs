@@ -30,7 +30,7 @@ pub struct StreamPlan {
     pub source: String,
     /// Stateless stages on the source's rows.
     pub stages: Vec<Stage>,
-    pub aggregate: Option<AggregatePlan>,
+    pub aggregate: Option<Arc<AggregatePlan>>,
     pub output_schema: SchemaRef,
     /// The output is a changelog (insert / update / delete per row).
     pub changelog: bool,

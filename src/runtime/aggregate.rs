@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array, UInt8Array};
 use datafusion::arrow::compute::{and, cast, take, take_record_batch};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::ScalarValue;
@@ -27,13 +28,14 @@ use super::operator::Operator;
 use super::stateless::{drop_failing_rows, predicate_mask, project};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
-use crate::plan::{Stage, StreamPlan};
+use crate::plan::{AggregatePlan, Stage, StreamPlan};
 use crate::stream::{Op, StreamBatch};
 
 const NO_SLOT: u32 = u32::MAX;
 
 pub struct ChangelogAggregate {
-    plan: Arc<StreamPlan>,
+    agg: Arc<AggregatePlan>,
+    output_schema: SchemaRef,
     /// `None` for a global aggregate (no GROUP BY): every row is group 0.
     groups: Option<Box<dyn GroupValues>>,
     /// `[group][call]`
@@ -51,7 +53,7 @@ impl ChangelogAggregate {
     pub fn new(plan: Arc<StreamPlan>, metrics: Arc<PipelineMetrics>) -> Result<Self> {
         let agg = plan
             .aggregate
-            .as_ref()
+            .clone()
             .ok_or_else(|| SluiceError::Internal("aggregate operator without aggregate".into()))?;
         let groups = if agg.group_exprs.is_empty() {
             None
@@ -69,7 +71,8 @@ impl ChangelogAggregate {
                 .collect(),
         )?;
         Ok(ChangelogAggregate {
-            plan,
+            agg,
+            output_schema: plan.output_schema.clone(),
             groups,
             accumulators: Vec::new(),
             last: Vec::new(),
@@ -91,8 +94,7 @@ impl ChangelogAggregate {
         touched: &mut Vec<usize>,
         first_row: &mut Vec<u32>,
     ) -> Result<Vec<ArrayRef>> {
-        let plan = Arc::clone(&self.plan);
-        let agg = plan.aggregate.as_ref().expect("aggregate plan");
+        let agg = Arc::clone(&self.agg);
         let n = batch.num_rows();
         let group_cols = agg
             .group_exprs
@@ -158,7 +160,7 @@ impl ChangelogAggregate {
 
     /// Evaluates the group, argument and FILTER expressions on `batch`.
     fn check_inputs(&self, batch: &RecordBatch) -> Result<()> {
-        let agg = self.plan.aggregate.as_ref().expect("aggregate plan");
+        let agg = &self.agg;
         let exprs = agg.group_exprs.iter().chain(
             agg.calls
                 .iter()
@@ -201,8 +203,7 @@ impl ChangelogAggregate {
         touched: &[usize],
         first_row: Vec<u32>,
     ) -> Result<(RecordBatch, Option<BooleanArray>)> {
-        let plan = Arc::clone(&self.plan);
-        let agg = plan.aggregate.as_ref().expect("aggregate plan");
+        let agg = Arc::clone(&self.agg);
         let first = UInt32Array::from(first_row);
         let mut columns = group_cols
             .iter()
@@ -275,7 +276,7 @@ impl ChangelogAggregate {
             let columns = self
                 .converter
                 .convert_rows(deleted.iter().map(|r| r.row()))?;
-            let data = RecordBatch::try_new(self.plan.output_schema.clone(), columns)?;
+            let data = RecordBatch::try_new(self.output_schema.clone(), columns)?;
             let ops = UInt8Array::from(vec![Op::Delete as u8; deleted.len()]);
             out.push(StreamBatch::changelog(data, ops));
         }
