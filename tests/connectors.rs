@@ -420,3 +420,94 @@ fn rows_that_fail_an_expression_are_dropped_and_counted() {
     assert!(stderr.contains(&format!("errors {bad}")), "{stderr}");
     assert!(stderr.contains("Divide by zero"), "{stderr}");
 }
+
+/// SIGTERM stops as cleanly as Ctrl-C; `sluice check` validates without
+/// running.
+#[test]
+fn sigterm_stops_cleanly_and_check_runs_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = "CREATE SOURCE g (k BIGINT, v BIGINT) WITH (connector = 'datagen', rows_per_second = 500, seed = 1,
+                   fields.k.min = 1, fields.k.max = 3);
+               CREATE SINK sums AS SELECT k, count(*) AS n FROM g GROUP BY k WITH (connector = 'file', path = 'sums.jsonl');";
+    std::fs::write(dir.path().join("check.sql"), sql).expect("script");
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["check", "check.sql"])
+        .current_dir(dir.path())
+        .output()
+        .expect("sluice check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stderr).contains("check.sql: OK (1 pipelines)"));
+    assert!(
+        !dir.path().join("sums.jsonl").exists(),
+        "check starts nothing"
+    );
+
+    let mut sluice = Sluice::run(dir.path(), sql);
+    let out = dir.path().join("sums.jsonl");
+    sluice.wait_for("some counts", T, || {
+        (json_lines(&out).len() >= 3).then_some(())
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &sluice.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+    // Every generated row was counted once the sink flushed.
+    let stderr = sluice.stderr();
+    let done = stderr
+        .lines()
+        .find(|l| l.starts_with("done: "))
+        .expect("done line");
+    let generated: u64 = done
+        .split("in ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("in count");
+    let mut last = BTreeMap::new();
+    for r in json_lines(&out) {
+        last.insert(r["k"].as_i64().expect("k"), r["n"].as_u64().expect("n"));
+    }
+    assert_eq!(last.values().sum::<u64>(), generated, "{done}");
+}
+
+/// On a terminal the progress line is redrawn in place.
+#[test]
+fn progress_line_redraws_in_place_on_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("p.sql"),
+        "CREATE SOURCE g (k BIGINT) WITH (connector = 'datagen', rows_per_second = 1000, limit = 1500, seed = 1);
+         CREATE SINK out FROM g WITH (connector = 'file', path = 'out.jsonl');",
+    )
+    .expect("script");
+    let cmd = format!(
+        "{} --log-format text run p.sql",
+        env!("CARGO_BIN_EXE_sluice")
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("script(1)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        screen.contains("\r\x1b[Kout: in "),
+        "in-place redraw: {screen:?}"
+    );
+    assert!(
+        screen.contains("done: out: in 1500 out 1500 errors 0"),
+        "{screen:?}"
+    );
+}
