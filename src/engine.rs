@@ -212,7 +212,34 @@ impl Engine {
                 .map(|col| Field::new(&col.name, col.data_type.clone(), col.nullable))
                 .collect::<Vec<_>>(),
         ));
-        let def = connectors::create_source(&c.name, c.columns, schema, c.options)?;
+        let watermark = match &c.watermark {
+            None => None,
+            Some(w) => {
+                let Ok(field) = schema.field_with_name(&w.column) else {
+                    return Err(SluiceError::Plan(format!(
+                        "WATERMARK FOR {}: source '{}' has no such column",
+                        w.column, c.name
+                    )));
+                };
+                if !matches!(field.data_type(), DataType::Timestamp(_, _)) {
+                    return Err(SluiceError::Plan(format!(
+                        "WATERMARK FOR {}: the column must be a TIMESTAMP, not {}",
+                        w.column,
+                        field.data_type()
+                    )));
+                }
+                let expr = self.planner.physical_expr(&schema, &w.expr)?;
+                let ty = expr.data_type(&schema)?;
+                if !matches!(ty, DataType::Timestamp(_, _)) {
+                    return Err(SluiceError::Plan(format!(
+                        "WATERMARK FOR {} AS {}: the expression must be a TIMESTAMP, not {ty}",
+                        w.column, w.expr
+                    )));
+                }
+                Some((w.column.clone(), expr))
+            }
+        };
+        let def = connectors::create_source(&c.name, c.columns, schema, c.options, watermark)?;
         self.catalog.add_source(def)?;
         Ok(Outcome::Done("CREATE SOURCE"))
     }

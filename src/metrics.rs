@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PipelineMetrics {
     /// Records read from the source (decoded or not).
     pub records_in: AtomicU64,
@@ -13,6 +13,24 @@ pub struct PipelineMetrics {
     pub errors: AtomicU64,
     /// Of those, how many reached the dead-letter target.
     pub dead_lettered: AtomicU64,
+    /// Rows dropped because they arrived behind the watermark.
+    pub late: AtomicU64,
+    /// The current watermark (epoch ms), `i64::MIN` before the first.
+    pub watermark: std::sync::atomic::AtomicI64,
+}
+
+impl Default for PipelineMetrics {
+    fn default() -> Self {
+        PipelineMetrics {
+            records_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            watermark: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 impl PipelineMetrics {
@@ -31,6 +49,7 @@ impl PipelineMetrics {
             records_out: Self::get(&self.records_out),
             errors: Self::get(&self.errors),
             dead_lettered: Self::get(&self.dead_lettered),
+            late: Self::get(&self.late),
         }
     }
 }
@@ -42,4 +61,5 @@ pub struct MetricsSnapshot {
     pub records_out: u64,
     pub errors: u64,
     pub dead_lettered: u64,
+    pub late: u64,
 }

@@ -115,4 +115,7 @@ impl StreamBatch {
 #[derive(Debug)]
 pub enum Message {
     Batch(StreamBatch),
+    /// Event time (epoch milliseconds) up to which the input is complete:
+    /// later rows with an earlier time are late.
+    Watermark(i64),
 }

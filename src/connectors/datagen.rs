@@ -310,7 +310,7 @@ impl SourceConnector for Datagen {
             }
             let batch = self.batch(&mut rng, produced, rows, &ctx.schema)?;
             produced += rows as u64;
-            if ctx.emit_batch(batch).await.is_err() {
+            if ctx.emit_batch(batch, "generator").await?.is_err() {
                 return Ok(());
             }
         }

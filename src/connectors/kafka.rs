@@ -195,6 +195,9 @@ impl SourceConnector for KafkaSource {
                 })?;
             queues.push((p, q));
         }
+        for &p in &partitions {
+            ctx.register_partition(&partition_origin(&self.topic, p))?;
+        }
         let mut tpl = TopicPartitionList::new();
         for &p in &partitions {
             tpl.add_partition_offset(&self.topic, p, offset)
@@ -250,6 +253,11 @@ impl SourceConnector for KafkaSource {
     }
 }
 
+/// A partition's name in logs and watermark tracking.
+fn partition_origin(topic: &str, partition: i32) -> String {
+    format!("topic {topic} partition {partition} offset ")
+}
+
 type PartitionQueue = rdkafka::consumer::stream_consumer::StreamPartitionQueue<
     rdkafka::consumer::DefaultConsumerContext,
 >;
@@ -262,7 +270,7 @@ async fn read_partition(
     with_metadata: bool,
     ctx: SourceContext,
 ) -> Result<()> {
-    let origin = format!("topic {topic} partition {partition} offset ");
+    let origin = partition_origin(&topic, partition);
     loop {
         let mut raw = RawBatch::with_capacity(256, 64 * 1024);
         let mut meta = with_metadata.then(|| MetaBuilders::new(&topic));

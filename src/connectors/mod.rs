@@ -11,6 +11,7 @@ pub mod file;
 pub mod kafka;
 pub mod socket;
 pub mod stdout;
+pub mod watermark;
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::metrics::PipelineMetrics;
 use crate::sql::{Options, SourceColumn};
 use crate::stream::{Message, StreamBatch};
 use dead_letter::{DeadLetterSpec, DeadLetterWriter};
+pub use watermark::{WatermarkSpec, WatermarkTracker, DEFAULT_IDLE_TIMEOUT};
 
 /// A validated source: reads its input into a pipeline.
 #[async_trait]
@@ -135,6 +137,7 @@ pub struct SourceDef {
     pub connector: Arc<dyn SourceConnector>,
     pub decoding: Option<(Format, usize)>,
     pub dead_letter: Option<DeadLetterSpec>,
+    pub watermark: Option<WatermarkSpec>,
 }
 
 /// Validates a CREATE SOURCE's options and builds its definition.
@@ -143,6 +146,7 @@ pub fn create_source(
     columns: Vec<SourceColumn>,
     schema: SchemaRef,
     mut options: Options,
+    watermark: Option<(String, Arc<dyn datafusion::physical_expr::PhysicalExpr>)>,
 ) -> Result<SourceDef> {
     let connector_name = options.take("connector").ok_or_else(|| {
         SluiceError::Options(format!(
@@ -162,8 +166,22 @@ pub fn create_source(
             entry.name
         ))
     })?;
-    let mut valid: Vec<&str> = vec!["connector"];
+    let mut valid: Vec<&str> = vec!["connector", "idle_timeout"];
     valid.extend_from_slice(entry.source_options);
+    let idle_timeout = match options.take("idle_timeout") {
+        None => DEFAULT_IDLE_TIMEOUT,
+        Some(_) if watermark.is_none() => {
+            return Err(SluiceError::Options(
+                "option 'idle_timeout' needs a WATERMARK FOR … in the column list".into(),
+            ))
+        }
+        Some(t) => crate::sql::parse_duration("idle_timeout", &t)?,
+    };
+    let watermark = watermark.map(|(column, expr)| WatermarkSpec {
+        column,
+        expr,
+        idle_timeout,
+    });
     if entry.source_decodes {
         valid.extend_from_slice(Format::OPTIONS);
         valid.extend_from_slice(DECODING_OPTIONS);
@@ -210,6 +228,7 @@ pub fn create_source(
         connector,
         decoding,
         dead_letter,
+        watermark,
     })
 }
 
@@ -251,6 +270,7 @@ pub struct SourceContext {
     output: mpsc::Sender<Message>,
     decoder: Option<Arc<RecordDecoder>>,
     dead_letter: Option<Arc<DeadLetterWriter>>,
+    watermarks: Option<Arc<WatermarkTracker>>,
 }
 
 /// Returned by `emit_*` when the pipeline no longer takes input.
@@ -285,7 +305,44 @@ impl SourceContext {
             output,
             decoder,
             dead_letter,
+            watermarks: def
+                .watermark
+                .clone()
+                .map(|w| Arc::new(WatermarkTracker::new(w))),
         })
+    }
+
+    /// Declares a partition before it sends anything, so that it holds the
+    /// watermark back until it does (or goes idle).
+    pub fn register_partition(&self, partition: &str) -> Result<()> {
+        match &self.watermarks {
+            Some(w) => w.register(partition),
+            None => Ok(()),
+        }
+    }
+
+    /// A partition ended (a socket client left).
+    pub async fn close_partition(
+        &self,
+        partition: &str,
+    ) -> Result<std::result::Result<(), Stopped>> {
+        match &self.watermarks {
+            Some(w) => match w.close(partition)? {
+                Some(wm) => Ok(self.send_watermark(wm).await),
+                None => Ok(Ok(())),
+            },
+            None => Ok(Ok(())),
+        }
+    }
+
+    async fn send_watermark(&self, wm: i64) -> std::result::Result<(), Stopped> {
+        self.metrics
+            .watermark
+            .fetch_max(wm, std::sync::atomic::Ordering::Relaxed);
+        self.output
+            .send(Message::Watermark(wm))
+            .await
+            .map_err(|_| Stopped)
     }
 
     /// Decodes raw records and sends the good ones on. Bad records are
@@ -321,22 +378,43 @@ impl SourceContext {
             }
         }
         match decoded.batch {
-            Some(batch) => Ok(self.send(batch).await),
+            Some(batch) => self.send(batch, origin).await,
             None => Ok(Ok(())),
         }
     }
 
     /// Sends a batch a generator built itself.
-    pub async fn emit_batch(&self, batch: RecordBatch) -> std::result::Result<(), Stopped> {
+    pub async fn emit_batch(
+        &self,
+        batch: RecordBatch,
+        partition: &str,
+    ) -> Result<std::result::Result<(), Stopped>> {
         PipelineMetrics::add(&self.metrics.records_in, batch.num_rows() as u64);
-        self.send(batch).await
+        self.send(batch, partition).await
     }
 
-    async fn send(&self, batch: RecordBatch) -> std::result::Result<(), Stopped> {
-        self.output
+    /// Sends a batch, then the watermark if the batch advanced it.
+    async fn send(
+        &self,
+        batch: RecordBatch,
+        partition: &str,
+    ) -> Result<std::result::Result<(), Stopped>> {
+        let advanced = match &self.watermarks {
+            Some(w) => w.observe(partition, &batch)?,
+            None => None,
+        };
+        if self
+            .output
             .send(Message::Batch(StreamBatch::append(batch)))
             .await
-            .map_err(|_| Stopped)
+            .is_err()
+        {
+            return Ok(Err(Stopped));
+        }
+        match advanced {
+            Some(wm) => Ok(self.send_watermark(wm).await),
+            None => Ok(Ok(())),
+        }
     }
 }
 

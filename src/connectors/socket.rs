@@ -114,7 +114,13 @@ async fn read_lines(mut stream: TcpStream, origin: String, ctx: SourceContext) -
         let mut raw = RawBatch::with_capacity(256, n + 64);
         if n == 0 {
             splitter.finish(&mut raw);
-            let _stopped = ctx.emit_raw(raw, &origin).await?;
+            if ctx.emit_raw(raw, &origin).await?.is_ok() {
+                // The client is gone: it no longer holds the watermark back.
+                // Returning either way: a stopped pipeline needs nothing more.
+                match ctx.close_partition(&origin).await? {
+                    Ok(()) | Err(super::Stopped) => {}
+                }
+            }
             return Ok(());
         }
         splitter.feed(&buf[..n], &mut raw);

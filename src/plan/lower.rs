@@ -13,15 +13,20 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
-use super::{AggregateCall, AggregatePlan, Stage, StreamPlan};
+use super::window::{WindowKind, WindowTable};
+use super::{AggregateCall, AggregatePlan, Stage, StreamPlan, WindowGrouping};
 use crate::catalog::Catalog;
 use crate::error::{Result, SluiceError};
+use datafusion::datasource::source_as_provider;
 
 /// What lowering a subtree produced.
 struct Lowered {
     source: String,
     stages: Vec<Stage>,
     aggregate: Option<AggregatePlan>,
+    /// The window and where its start / end columns are in the current
+    /// (pre-aggregate) rows, while projections keep them.
+    window: Option<(WindowKind, usize, usize)>,
 }
 
 impl Lowered {
@@ -37,9 +42,20 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
     let props = ExecutionProps::new();
     let planning = PhysicalPlanningContext::default();
     let lowered = lower_node(plan, catalog, &props, &planning)?;
+    if lowered.aggregate.is_none()
+        && lowered
+            .window
+            .is_some_and(|(k, _, _)| matches!(k, WindowKind::Session { .. }))
+    {
+        return Err(not_supported(
+            "SESSION without GROUP BY window_start, window_end (session bounds are only known per group)",
+        ));
+    }
     let output_schema = Arc::new(plan.schema().as_arrow().clone());
     let (changelog, key_columns) = match &lowered.aggregate {
         None => (false, vec![]),
+        // A windowed aggregate emits each window once: append-only.
+        Some(agg) if agg.window.is_some() => (false, vec![]),
         Some(agg) => (true, key_columns(agg)),
     };
     Ok(StreamPlan {
@@ -93,10 +109,15 @@ fn lower_node(
 ) -> Result<Lowered> {
     match plan {
         LogicalPlan::TableScan(scan) => {
-            let name = scan.table_name.table().to_string();
-            if catalog.source(&name).is_none() {
+            let provider = source_as_provider(&scan.source)?;
+            let window_table = provider.downcast_ref::<WindowTable>();
+            let name = match window_table {
+                Some(w) => w.source.clone(),
+                None => scan.table_name.table().to_string(),
+            };
+            let Some(source) = catalog.source(&name) else {
                 return Err(catalog.unknown_relation(&name));
-            }
+            };
             if !scan.filters.is_empty() || scan.fetch.is_some() {
                 return Err(SluiceError::Internal(format!(
                     "scan of '{name}' has pushed-down filters or limits"
@@ -106,7 +127,17 @@ fn lower_node(
                 source: name,
                 stages: vec![],
                 aggregate: None,
+                window: None,
             };
+            if let Some(w) = window_table {
+                let n = source.schema.fields().len();
+                lowered.push(Stage::Window {
+                    kind: w.kind,
+                    time_column: w.time_column,
+                    schema: provider.schema(),
+                });
+                lowered.window = Some((w.kind, n, n + 1));
+            }
             if let Some(projection) = &scan.projection {
                 let source_schema = scan.source.schema();
                 let exprs = projection
@@ -119,6 +150,11 @@ fn lower_node(
                 let identity = exprs.len() == source_schema.fields().len()
                     && projection.iter().enumerate().all(|(a, b)| a == *b);
                 if !identity {
+                    lowered.window = lowered.window.and_then(|(k, start, end)| {
+                        let s = projection.iter().position(|&i| i == start)?;
+                        let e = projection.iter().position(|&i| i == end)?;
+                        Some((k, s, e))
+                    });
                     lowered.push(Stage::Project {
                         exprs,
                         schema: Arc::new(scan.projected_schema.as_arrow().clone()),
@@ -144,6 +180,16 @@ fn lower_node(
                 .iter()
                 .map(|e| physical(e, p.input.schema(), props, planning))
                 .collect::<Result<Vec<_>>>()?;
+            if lowered.aggregate.is_none() {
+                lowered.window = lowered.window.and_then(|(k, start, end)| {
+                    let find = |idx: usize| {
+                        exprs.iter().position(|e| {
+                            e.downcast_ref::<Column>().is_some_and(|c| c.index() == idx)
+                        })
+                    };
+                    Some((k, find(start)?, find(end)?))
+                });
+            }
             lowered.push(Stage::Project {
                 exprs,
                 schema: Arc::new(p.schema.as_arrow().clone()),
@@ -187,12 +233,42 @@ fn lower_node(
                     filter: lowered_agg.filter,
                 });
             }
+            let window = match lowered.window {
+                None => None,
+                Some((kind, start, end)) => {
+                    let find = |idx: usize| {
+                        group_exprs.iter().position(|e| {
+                            e.downcast_ref::<Column>().is_some_and(|c| c.index() == idx)
+                        })
+                    };
+                    match (find(start), find(end)) {
+                        (Some(start), Some(end)) => Some(WindowGrouping { kind, start, end }),
+                        (None, None) => None,
+                        _ => {
+                            return Err(SluiceError::Plan(format!(
+                                "GROUP BY over a {} window must include both window_start and window_end",
+                                kind.name()
+                            )))
+                        }
+                    }
+                }
+            };
+            if lowered
+                .window
+                .is_some_and(|(k, _, _)| matches!(k, WindowKind::Session { .. }))
+                && window.is_none()
+            {
+                return Err(not_supported(
+                    "SESSION without GROUP BY window_start, window_end (session bounds are only known per group)",
+                ));
+            }
             lowered.aggregate = Some(AggregatePlan {
                 group_exprs,
                 group_schema,
                 calls,
                 schema,
                 post: vec![],
+                window,
             });
             Ok(lowered)
         }

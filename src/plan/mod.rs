@@ -4,6 +4,7 @@
 //! changelog aggregate, which the runtime runs on whole batches.
 
 mod lower;
+pub mod window;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::catalog::Catalog;
 use crate::error::{Result, SluiceError};
 
 pub use lower::lower;
+pub use window::{WindowKind, WINDOW_END, WINDOW_START};
 
 /// A continuous query, ready to run.
 #[derive(Debug)]
@@ -41,6 +43,13 @@ pub struct StreamPlan {
 }
 
 pub enum Stage {
+    /// Adds `window_start` and `window_end` (and drops late rows).
+    Window {
+        kind: WindowKind,
+        /// The event-time column in the input.
+        time_column: usize,
+        schema: SchemaRef,
+    },
     Filter(Arc<dyn PhysicalExpr>),
     Project {
         exprs: Vec<Arc<dyn PhysicalExpr>>,
@@ -51,6 +60,9 @@ pub enum Stage {
 impl fmt::Debug for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Stage::Window {
+                kind, time_column, ..
+            } => write!(f, "Window({kind:?} on #{time_column})"),
             Stage::Filter(p) => write!(f, "Filter({p})"),
             Stage::Project { exprs, .. } => {
                 let e: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
@@ -71,6 +83,17 @@ pub struct AggregatePlan {
     pub schema: SchemaRef,
     /// Stages over the aggregate's rows (HAVING, the select list).
     pub post: Vec<Stage>,
+    /// Set when the groups include a window: results are emitted once, when
+    /// the watermark passes the window's end.
+    pub window: Option<WindowGrouping>,
+}
+
+/// Where the window columns are among an aggregate's group expressions.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowGrouping {
+    pub kind: WindowKind,
+    pub start: usize,
+    pub end: usize,
 }
 
 #[derive(Debug)]
@@ -115,11 +138,29 @@ impl Planner {
             .with_optimizer_rules(self.rules.clone())
             .build();
         let ctx = SessionContext::new_with_state(state);
+        let mut schemas = std::collections::HashMap::new();
         for s in catalog.sources() {
             let table = MemTable::try_new(s.schema.clone(), vec![vec![]])?;
             ctx.register_table(s.name.as_str(), Arc::new(table))?;
+            schemas.insert(s.name.clone(), s.schema.clone());
+        }
+        for (name, f) in window::WindowFunction::all(Arc::new(schemas)) {
+            ctx.register_udtf(&name, f);
         }
         Ok(ctx)
+    }
+
+    /// A scalar SQL expression over `schema` as a physical expression (type
+    /// coerced and simplified), e.g. a watermark.
+    pub fn physical_expr(
+        &self,
+        schema: &SchemaRef,
+        expr: &ast::Expr,
+    ) -> Result<Arc<dyn PhysicalExpr>> {
+        let state = SessionStateBuilder::new().with_default_features().build();
+        let df_schema = datafusion::common::DFSchema::try_from(schema.as_ref().clone())?;
+        let logical = state.create_logical_expr(&expr.to_string(), &df_schema)?;
+        Ok(state.create_physical_expr(logical, &df_schema)?)
     }
 
     /// Plans `query` as a continuous query.

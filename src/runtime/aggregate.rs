@@ -234,6 +234,9 @@ impl ChangelogAggregate {
                     });
                 }
                 Stage::Project { exprs, schema } => rows = project(exprs, schema, &rows)?,
+                Stage::Window { .. } => {
+                    return Err(SluiceError::Internal("window after aggregate".into()))
+                }
             }
         }
         Ok((rows, visible))

@@ -7,5 +7,6 @@ pub mod operator;
 pub mod pipeline;
 pub mod progress;
 pub mod stateless;
+pub mod window;
 
 pub use pipeline::{Pipeline, PipelineSpec, PipelineState};

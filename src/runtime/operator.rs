@@ -9,6 +9,11 @@ pub trait Operator: Send {
     /// Handles one batch, pushing any output batches to `out`.
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()>;
 
+    /// The watermark advanced to `watermark` (epoch ms): emit what it closes.
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        Ok(())
+    }
+
     /// The input ended: emit whatever is still held.
     fn on_end(&mut self, _out: &mut Vec<StreamBatch>) -> Result<()> {
         Ok(())

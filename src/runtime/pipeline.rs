@@ -15,10 +15,12 @@ use tracing::Instrument;
 use super::aggregate::ChangelogAggregate;
 use super::operator::Operator;
 use super::stateless::StatelessOperator;
+use super::window::{SessionAggregate, WindowAggregate};
 use crate::connectors::{SinkConnector, SinkSchema, SourceContext, SourceDef};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::StreamPlan;
+use crate::plan::WindowKind;
 use crate::stream::{Message, StreamBatch};
 
 const CHANNEL_CAPACITY: usize = 16;
@@ -151,11 +153,20 @@ pub fn build_operators(
             Arc::clone(metrics),
         )));
     }
-    if plan.aggregate.is_some() {
-        ops.push(Box::new(ChangelogAggregate::new(
-            Arc::clone(plan),
-            Arc::clone(metrics),
-        )?));
+    if let Some(agg) = &plan.aggregate {
+        match agg.window.map(|w| w.kind) {
+            None => ops.push(Box::new(ChangelogAggregate::new(
+                Arc::clone(plan),
+                Arc::clone(metrics),
+            )?)),
+            Some(WindowKind::Session { .. }) => {
+                ops.push(Box::new(SessionAggregate::new(Arc::clone(agg))?))
+            }
+            Some(_) => ops.push(Box::new(WindowAggregate::new(
+                Arc::clone(agg),
+                Arc::clone(metrics),
+            )?)),
+        }
     }
     Ok(ops)
 }
@@ -165,18 +176,10 @@ async fn run_operators(
     mut input: mpsc::Receiver<Message>,
     output: mpsc::Sender<StreamBatch>,
 ) -> Result<()> {
-    let mut pending = Vec::new();
+    let mut out = Vec::new();
     while let Some(message) = input.recv().await {
-        let Message::Batch(batch) = message;
-        pending.push(batch);
-        for op in operators.iter_mut() {
-            let mut next = Vec::new();
-            for b in pending.drain(..) {
-                op.process_batch(b, &mut next)?;
-            }
-            pending = next;
-        }
-        for b in pending.drain(..) {
+        push(&mut operators, message, &mut out)?;
+        for b in out.drain(..) {
             if output.send(b).await.is_err() {
                 return Err(SluiceError::Connector("the sink stopped".into()));
             }
@@ -184,20 +187,52 @@ async fn run_operators(
     }
     // End of input: each operator in turn emits what it holds.
     for i in 0..operators.len() {
+        let (head, rest) = operators.split_at_mut(i + 1);
         let mut held = Vec::new();
-        operators[i].on_end(&mut held)?;
-        for op in operators[i + 1..].iter_mut() {
-            let mut next = Vec::new();
-            for b in held.drain(..) {
-                op.process_batch(b, &mut next)?;
-            }
-            held = next;
-        }
+        head[i].on_end(&mut held)?;
         for b in held {
-            if output.send(b).await.is_err() {
-                return Err(SluiceError::Connector("the sink stopped".into()));
+            push(rest, Message::Batch(b), &mut out)?;
+        }
+    }
+    for b in out {
+        if output.send(b).await.is_err() {
+            return Err(SluiceError::Connector("the sink stopped".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Runs one message through a chain of operators. What an operator emits
+/// for a watermark reaches the next operator before the watermark does.
+pub fn push(
+    operators: &mut [Box<dyn Operator>],
+    message: Message,
+    out: &mut Vec<StreamBatch>,
+) -> Result<()> {
+    let Some((first, rest)) = operators.split_first_mut() else {
+        if let Message::Batch(b) = message {
+            if b.num_rows() > 0 {
+                out.push(b);
             }
         }
+        return Ok(());
+    };
+    let mut emitted = Vec::new();
+    let watermark = match message {
+        Message::Batch(b) => {
+            first.process_batch(b, &mut emitted)?;
+            None
+        }
+        Message::Watermark(w) => {
+            first.on_watermark(w, &mut emitted)?;
+            Some(w)
+        }
+    };
+    for b in emitted {
+        push(rest, Message::Batch(b), out)?;
+    }
+    if let Some(w) = watermark {
+        push(rest, Message::Watermark(w), out)?;
     }
     Ok(())
 }

@@ -26,6 +26,9 @@ pub fn line(entries: &[ProgressEntry]) -> String {
             if m.dead_lettered > 0 {
                 s.push_str(&format!(" (dead-lettered {})", m.dead_lettered));
             }
+            if m.late > 0 {
+                s.push_str(&format!(" late {}", m.late));
+            }
             s
         })
         .collect::<Vec<_>>()

@@ -8,6 +8,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::operator::Operator;
+use super::window::{assign, Dropped};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::{Stage, StreamPlan};
@@ -92,19 +93,40 @@ pub fn drop_failing_rows(
 pub struct StatelessOperator {
     plan: Arc<StreamPlan>,
     metrics: Arc<PipelineMetrics>,
+    /// The latest watermark: window assignment drops rows behind it.
+    watermark: Option<i64>,
 }
 
 impl StatelessOperator {
     pub fn new(plan: Arc<StreamPlan>, metrics: Arc<PipelineMetrics>) -> Self {
-        StatelessOperator { plan, metrics }
+        StatelessOperator {
+            plan,
+            metrics,
+            watermark: None,
+        }
     }
 
-    pub fn apply(stages: &[Stage], mut batch: StreamBatch) -> Result<StreamBatch> {
+    /// Runs `stages` on a batch; returns what window assignment dropped.
+    pub fn apply(
+        stages: &[Stage],
+        mut batch: StreamBatch,
+        watermark: Option<i64>,
+    ) -> Result<(StreamBatch, Dropped)> {
+        let mut dropped = Dropped::default();
         for stage in stages {
             if batch.num_rows() == 0 {
                 break;
             }
             batch = match stage {
+                Stage::Window {
+                    kind,
+                    time_column,
+                    schema,
+                } => {
+                    let (data, d) = assign(&batch.data, *kind, *time_column, schema, watermark)?;
+                    dropped = d;
+                    StreamBatch::append(data)
+                }
                 Stage::Filter(p) => {
                     let mask = predicate_mask(p, &batch.data)?;
                     if mask.true_count() == mask.len() {
@@ -119,7 +141,7 @@ impl StatelessOperator {
                 },
             };
         }
-        Ok(batch)
+        Ok((batch, dropped))
     }
 }
 
@@ -128,17 +150,31 @@ impl Operator for StatelessOperator {
         "filter/project"
     }
 
+    fn on_watermark(&mut self, watermark: i64, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.watermark = Some(self.watermark.map_or(watermark, |w| w.max(watermark)));
+        Ok(())
+    }
+
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
         let stages = &self.plan.stages;
-        let batch = match Self::apply(stages, batch.clone()) {
+        let wm = self.watermark;
+        let (batch, dropped) = match Self::apply(stages, batch.clone(), wm) {
             Ok(b) => b,
             Err(_) => {
                 let good = drop_failing_rows(&batch, &self.metrics, |b| {
-                    Self::apply(stages, b.clone()).map(|_| ())
+                    Self::apply(stages, b.clone(), wm).map(|_| ())
                 })?;
-                Self::apply(stages, good)?
+                Self::apply(stages, good, wm)?
             }
         };
+        PipelineMetrics::add(&self.metrics.late, dropped.late);
+        if dropped.no_time > 0 {
+            PipelineMetrics::add(&self.metrics.errors, dropped.no_time);
+            tracing::warn!(
+                rows = dropped.no_time,
+                "rows dropped: no event time for their window"
+            );
+        }
         if batch.num_rows() > 0 {
             out.push(batch);
         }

@@ -24,7 +24,15 @@ pub struct CreateSource {
     pub name: String,
     pub if_not_exists: bool,
     pub columns: Vec<SourceColumn>,
+    /// `WATERMARK FOR column AS expr`
+    pub watermark: Option<Watermark>,
     pub options: Options,
+}
+
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    pub column: String,
+    pub expr: ast::Expr,
 }
 
 #[derive(Debug, Clone, PartialEq)]

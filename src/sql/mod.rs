@@ -3,10 +3,12 @@
 
 pub mod ast;
 pub mod dialect;
+pub mod duration;
 pub mod options;
 pub mod parser;
 pub mod types;
 
-pub use ast::{CreateSink, CreateSource, Located, SinkInput, SourceColumn, Statement};
+pub use ast::{CreateSink, CreateSource, Located, SinkInput, SourceColumn, Statement, Watermark};
+pub use duration::parse_duration;
 pub use options::Options;
 pub use parser::{parse_one, parse_script};

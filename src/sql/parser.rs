@@ -13,7 +13,9 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
-use super::ast::{CreateSink, CreateSource, Located, SinkInput, SourceColumn, Statement};
+use super::ast::{
+    CreateSink, CreateSource, Located, SinkInput, SourceColumn, Statement, Watermark,
+};
 use super::dialect::SluiceDialect;
 use super::options::Options;
 use super::types::sql_to_arrow;
@@ -111,16 +113,34 @@ fn parse_create_source(p: &mut Parser) -> Result<CreateSource> {
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parse_name(p)?;
     let mut columns = Vec::new();
+    let mut watermark = None;
     if p.consume_token(&Token::LParen) {
         loop {
-            if peek_words(p, &["WATERMARK"]) {
+            if peek_words(p, &["WATERMARK", "FOR"]) {
                 let t = p.peek_token();
-                return Err(SluiceError::NotSupported(format!(
-                    "WATERMARK FOR … at line {}: event-time watermarks are not implemented yet",
-                    t.span.start.line
-                )));
+                p.next_token();
+                p.next_token();
+                if watermark.is_some() {
+                    return Err(SluiceError::Parse {
+                        message: "a source has at most one WATERMARK".into(),
+                        line: t.span.start.line,
+                        column: t.span.start.column,
+                    });
+                }
+                let ident = p.parse_identifier()?;
+                let column = if ident.quote_style.is_some() {
+                    ident.value
+                } else {
+                    ident.value.to_ascii_lowercase()
+                };
+                p.expect_keyword(Keyword::AS)?;
+                watermark = Some(Watermark {
+                    column,
+                    expr: p.parse_expr()?,
+                });
+            } else {
+                columns.push(parse_column(p)?);
             }
-            columns.push(parse_column(p)?);
             if p.consume_token(&Token::Comma) {
                 if p.consume_token(&Token::RParen) {
                     break; // trailing comma
@@ -136,6 +156,7 @@ fn parse_create_source(p: &mut Parser) -> Result<CreateSource> {
         name,
         if_not_exists,
         columns,
+        watermark,
         options,
     })
 }

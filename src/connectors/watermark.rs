@@ -1,0 +1,128 @@
+//! Source watermarks. Each partition of a source (a Kafka partition, a file,
+//! a socket connection) tracks the highest value of the source's
+//! `WATERMARK FOR col AS expr` over the rows it has sent; the source's
+//! watermark is the minimum over its active partitions. A partition that has
+//! sent nothing for `idle_timeout` stops holding it back; a registered
+//! partition that has sent nothing yet holds it back until then. The
+//! watermark never goes backwards.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::compute::{cast, max};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::error::{Result, SluiceError};
+
+/// Default for the `idle_timeout` source option.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct WatermarkSpec {
+    /// The event-time column the watermark is for.
+    pub column: String,
+    /// `WATERMARK FOR column AS <expr>`, evaluated on each row.
+    pub expr: Arc<dyn PhysicalExpr>,
+    /// Zero: partitions never count as idle.
+    pub idle_timeout: Duration,
+}
+
+impl fmt::Debug for WatermarkSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "WATERMARK FOR {} AS {} (idle after {:?})",
+            self.column, self.expr, self.idle_timeout
+        )
+    }
+}
+
+struct Partition {
+    watermark: Option<i64>,
+    last_active: Instant,
+}
+
+pub struct WatermarkTracker {
+    spec: WatermarkSpec,
+    state: Mutex<(HashMap<String, Partition>, Option<i64>)>,
+}
+
+impl WatermarkTracker {
+    pub fn new(spec: WatermarkSpec) -> Self {
+        WatermarkTracker {
+            spec,
+            state: Mutex::new((HashMap::new(), None)),
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, (HashMap<String, Partition>, Option<i64>)>> {
+        self.state
+            .lock()
+            .map_err(|_| SluiceError::Internal("watermark state poisoned".into()))
+    }
+
+    /// A partition that exists but may not have sent anything yet.
+    pub fn register(&self, partition: &str) -> Result<()> {
+        self.lock()?
+            .0
+            .entry(partition.to_string())
+            .or_insert(Partition {
+                watermark: None,
+                last_active: Instant::now(),
+            });
+        Ok(())
+    }
+
+    /// A partition that has ended: it no longer holds the watermark back.
+    pub fn close(&self, partition: &str) -> Result<Option<i64>> {
+        let mut st = self.lock()?;
+        st.0.remove(partition);
+        Ok(self.advance(&mut st))
+    }
+
+    /// Accounts for rows `partition` sent; returns the source's new
+    /// watermark when it advanced.
+    pub fn observe(&self, partition: &str, batch: &RecordBatch) -> Result<Option<i64>> {
+        let values = self
+            .spec
+            .expr
+            .evaluate(batch)?
+            .into_array(batch.num_rows())?;
+        let values = cast(&values, &DataType::Int64)?;
+        let highest = max(values.as_primitive::<Int64Type>());
+        let mut st = self.lock()?;
+        let p = st.0.entry(partition.to_string()).or_insert(Partition {
+            watermark: None,
+            last_active: Instant::now(),
+        });
+        p.last_active = Instant::now();
+        if let Some(h) = highest {
+            p.watermark = Some(p.watermark.map_or(h, |w| w.max(h)));
+        }
+        Ok(self.advance(&mut st))
+    }
+
+    fn advance(&self, st: &mut (HashMap<String, Partition>, Option<i64>)) -> Option<i64> {
+        let idle = self.spec.idle_timeout;
+        let mut lowest: Option<i64> = None;
+        for p in st.0.values() {
+            if !idle.is_zero() && p.last_active.elapsed() >= idle {
+                continue;
+            }
+            // An active partition with no rows yet holds everything back.
+            let w = p.watermark?;
+            lowest = Some(lowest.map_or(w, |l| l.min(w)));
+        }
+        let w = lowest?;
+        if st.1.is_some_and(|cur| w <= cur) {
+            return None;
+        }
+        st.1 = Some(w);
+        Some(w)
+    }
+}

@@ -1,0 +1,584 @@
+//! Event-time windows.
+//!
+//! [`assign`] adds `window_start` / `window_end` to rows (one row per window
+//! for HOP; the row's own `[ts, ts + gap)` for SESSION, merged later) and
+//! drops rows behind the watermark. [`WindowAggregate`] keeps one set of
+//! DataFusion `GroupsAccumulator`s per open TUMBLE / HOP window and emits a
+//! window's rows exactly once, when the watermark passes its end, then frees
+//! its state. [`SessionAggregate`] holds a session's rows until the
+//! watermark passes its last event plus the gap, then aggregates them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray, UInt32Array,
+};
+use datafusion::arrow::compute::{
+    cast, concat_batches, filter_record_batch, take, take_record_batch,
+};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+
+use super::operator::Operator;
+use super::stateless::{predicate_mask, project};
+use crate::error::{Result, SluiceError};
+use crate::metrics::PipelineMetrics;
+use crate::plan::{AggregateCall, AggregatePlan, Stage, WindowGrouping, WindowKind};
+use crate::stream::StreamBatch;
+
+/// Rows dropped while assigning windows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    /// Behind the watermark.
+    pub late: u64,
+    /// Without an event time.
+    pub no_time: u64,
+}
+
+fn millis(array: &ArrayRef) -> Result<ArrayRef> {
+    Ok(cast(array, &DataType::Int64)?)
+}
+
+/// Adds the window columns to `batch` (whose schema is the source's), keeping
+/// only rows at or after `watermark`.
+pub fn assign(
+    batch: &RecordBatch,
+    kind: WindowKind,
+    time_column: usize,
+    schema: &SchemaRef,
+    watermark: Option<i64>,
+) -> Result<(RecordBatch, Dropped)> {
+    let ts = millis(batch.column(time_column))?;
+    let ts = ts.as_primitive::<Int64Type>();
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    let mut starts = Vec::with_capacity(batch.num_rows());
+    let mut ends = Vec::with_capacity(batch.num_rows());
+    let mut dropped = Dropped::default();
+    for (i, t) in ts.iter().enumerate() {
+        let Some(t) = t else {
+            dropped.no_time += 1;
+            continue;
+        };
+        if watermark.is_some_and(|w| t < w) {
+            dropped.late += 1;
+            continue;
+        }
+        match kind {
+            WindowKind::Tumble { size } => {
+                let s = t - t.rem_euclid(size);
+                rows.push(i as u32);
+                starts.push(s);
+                ends.push(s + size);
+            }
+            WindowKind::Hop { slide, size } => {
+                let mut s = t - t.rem_euclid(slide);
+                while s > t - size {
+                    rows.push(i as u32);
+                    starts.push(s);
+                    ends.push(s + size);
+                    s -= slide;
+                }
+            }
+            WindowKind::Session { gap } => {
+                rows.push(i as u32);
+                starts.push(t);
+                ends.push(t + gap);
+            }
+        }
+    }
+    let base = take_record_batch(batch, &UInt32Array::from(rows))?;
+    let mut columns = base.columns().to_vec();
+    columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
+    columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
+    Ok((RecordBatch::try_new(schema.clone(), columns)?, dropped))
+}
+
+fn groups_accumulator(call: &AggregateCall) -> Result<Box<dyn GroupsAccumulator>> {
+    if call.func.groups_accumulator_supported() {
+        return Ok(call.func.create_groups_accumulator()?);
+    }
+    let func = Arc::clone(&call.func);
+    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+        func.create_accumulator()
+    })))
+}
+
+/// The group expressions that are not the window's, and their schema.
+struct Keys {
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    schema: SchemaRef,
+}
+
+impl Keys {
+    fn new(agg: &AggregatePlan, w: &WindowGrouping) -> Keys {
+        let mut exprs = Vec::new();
+        let mut fields = Vec::new();
+        for (i, e) in agg.group_exprs.iter().enumerate() {
+            if i != w.start && i != w.end {
+                exprs.push(Arc::clone(e));
+                fields.push(agg.group_schema.field(i).clone());
+            }
+        }
+        Keys {
+            exprs,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    fn table(&self) -> Result<Option<Box<dyn GroupValues>>> {
+        if self.exprs.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(new_group_values(
+            self.schema.clone(),
+            &GroupOrdering::None,
+        )?))
+    }
+
+    fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        eval_all(&self.exprs, batch)
+    }
+}
+
+fn eval_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    exprs
+        .iter()
+        .map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?))
+        .collect()
+}
+
+/// Interns `keys` into `table` (or group 0 when there are no keys).
+fn intern(
+    table: &mut Option<Box<dyn GroupValues>>,
+    keys: &[ArrayRef],
+    rows: usize,
+    out: &mut Vec<usize>,
+) -> Result<usize> {
+    out.clear();
+    match table {
+        Some(t) => {
+            t.intern(keys, out)?;
+            Ok(t.len())
+        }
+        None => {
+            out.resize(rows, 0);
+            Ok(usize::from(rows > 0))
+        }
+    }
+}
+
+/// Assembles an aggregate's output rows (group columns in their GROUP BY
+/// order, then aggregate values) and runs the post-aggregate stages.
+fn finish_rows(
+    agg: &AggregatePlan,
+    w: &WindowGrouping,
+    starts: ArrayRef,
+    ends: ArrayRef,
+    mut keys: Vec<ArrayRef>,
+    values: Vec<ArrayRef>,
+) -> Result<Option<StreamBatch>> {
+    keys.reverse();
+    let mut columns = Vec::with_capacity(agg.schema.fields().len());
+    for i in 0..agg.group_exprs.len() {
+        let column = if i == w.start {
+            Arc::clone(&starts)
+        } else if i == w.end {
+            Arc::clone(&ends)
+        } else {
+            keys.pop()
+                .ok_or_else(|| SluiceError::Internal("window key count".into()))?
+        };
+        let want = agg.schema.field(i).data_type();
+        columns.push(if column.data_type() == want {
+            column
+        } else {
+            cast(&column, want)?
+        });
+    }
+    for (i, v) in values.into_iter().enumerate() {
+        let want = agg.schema.field(agg.group_exprs.len() + i).data_type();
+        columns.push(if v.data_type() == want {
+            v
+        } else {
+            cast(&v, want)?
+        });
+    }
+    let mut rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
+    for stage in &agg.post {
+        match stage {
+            Stage::Filter(p) => rows = filter_record_batch(&rows, &predicate_mask(p, &rows)?)?,
+            Stage::Project { exprs, schema } => rows = project(exprs, schema, &rows)?,
+            Stage::Window { .. } => {
+                return Err(SluiceError::Internal("window after aggregate".into()))
+            }
+        }
+    }
+    Ok((rows.num_rows() > 0).then(|| StreamBatch::append(rows)))
+}
+
+/// Evaluated inputs of every aggregate call over a batch.
+struct CallInputs {
+    args: Vec<Vec<ArrayRef>>,
+    filters: Vec<Option<BooleanArray>>,
+}
+
+impl CallInputs {
+    fn evaluate(calls: &[AggregateCall], batch: &RecordBatch) -> Result<CallInputs> {
+        let mut args = Vec::with_capacity(calls.len());
+        let mut filters = Vec::with_capacity(calls.len());
+        for c in calls {
+            args.push(eval_all(&c.args, batch)?);
+            filters.push(
+                c.filter
+                    .as_ref()
+                    .map(|f| predicate_mask(f, batch))
+                    .transpose()?,
+            );
+        }
+        Ok(CallInputs { args, filters })
+    }
+
+    fn take(&self, idx: &UInt32Array) -> Result<CallInputs> {
+        let args = self
+            .args
+            .iter()
+            .map(|a| {
+                a.iter()
+                    .map(|x| Ok(take(x, idx, None)?))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| {
+                f.as_ref()
+                    .map(|f| Ok(take(f, idx, None)?.as_boolean().clone()))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CallInputs { args, filters })
+    }
+
+    fn update(
+        &self,
+        accs: &mut [Box<dyn GroupsAccumulator>],
+        groups: &[usize],
+        total: usize,
+    ) -> Result<()> {
+        for (i, acc) in accs.iter_mut().enumerate() {
+            acc.update_batch(&self.args[i], groups, self.filters[i].as_ref(), total)?;
+        }
+        Ok(())
+    }
+}
+
+struct WindowState {
+    groups: Option<Box<dyn GroupValues>>,
+    accs: Vec<Box<dyn GroupsAccumulator>>,
+    count: usize,
+}
+
+/// TUMBLE and HOP aggregates: state per open window, emitted on close.
+pub struct WindowAggregate {
+    agg: Arc<AggregatePlan>,
+    grouping: WindowGrouping,
+    keys: Keys,
+    /// Open windows by (end, start): the first one closes first.
+    windows: BTreeMap<(i64, i64), WindowState>,
+    watermark: Option<i64>,
+    metrics: Arc<PipelineMetrics>,
+    scratch: Vec<usize>,
+}
+
+impl WindowAggregate {
+    pub fn new(agg: Arc<AggregatePlan>, metrics: Arc<PipelineMetrics>) -> Result<Self> {
+        let grouping = agg
+            .window
+            .ok_or_else(|| SluiceError::Internal("window aggregate without window".into()))?;
+        Ok(WindowAggregate {
+            keys: Keys::new(&agg, &grouping),
+            agg,
+            grouping,
+            windows: BTreeMap::new(),
+            watermark: None,
+            metrics,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Open windows (for tests and metrics).
+    pub fn open_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    fn emit(
+        &self,
+        (end, start): (i64, i64),
+        mut state: WindowState,
+    ) -> Result<Option<StreamBatch>> {
+        let keys = match state.groups.as_mut() {
+            Some(g) => g.emit(EmitTo::All)?,
+            None => vec![],
+        };
+        let values = state
+            .accs
+            .iter_mut()
+            .map(|a| Ok(a.evaluate(EmitTo::All)?))
+            .collect::<Result<Vec<_>>>()?;
+        let n = state.count;
+        let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![start; n]));
+        let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![end; n]));
+        finish_rows(&self.agg, &self.grouping, starts, ends, keys, values)
+    }
+}
+
+impl Operator for WindowAggregate {
+    fn name(&self) -> &'static str {
+        "window aggregate"
+    }
+
+    fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        let batch = &batch.data;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let g = &self.agg.group_exprs;
+        let starts = millis(
+            &g[self.grouping.start]
+                .evaluate(batch)?
+                .into_array(batch.num_rows())?,
+        )?;
+        let ends = millis(
+            &g[self.grouping.end]
+                .evaluate(batch)?
+                .into_array(batch.num_rows())?,
+        )?;
+        let (starts, ends) = (
+            starts.as_primitive::<Int64Type>(),
+            ends.as_primitive::<Int64Type>(),
+        );
+        let mut by_window: HashMap<(i64, i64), Vec<u32>> = HashMap::new();
+        let mut late = 0;
+        for i in 0..batch.num_rows() {
+            let (s, e) = (starts.value(i), ends.value(i));
+            if self.watermark.is_some_and(|w| e <= w) {
+                late += 1; // its window has already been emitted
+                continue;
+            }
+            by_window.entry((e, s)).or_default().push(i as u32);
+        }
+        PipelineMetrics::add(&self.metrics.late, late);
+        let keys = self.keys.evaluate(batch)?;
+        let inputs = CallInputs::evaluate(&self.agg.calls, batch)?;
+        for (window, rows) in by_window {
+            let idx = UInt32Array::from(rows);
+            let keys = keys
+                .iter()
+                .map(|k| Ok(take(k, &idx, None)?))
+                .collect::<Result<Vec<_>>>()?;
+            let inputs = inputs.take(&idx)?;
+            let state = match self.windows.entry(window) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(WindowState {
+                    groups: self.keys.table()?,
+                    accs: self
+                        .agg
+                        .calls
+                        .iter()
+                        .map(groups_accumulator)
+                        .collect::<Result<_>>()?,
+                    count: 0,
+                }),
+            };
+            state.count = intern(&mut state.groups, &keys, idx.len(), &mut self.scratch)?;
+            inputs.update(&mut state.accs, &self.scratch, state.count)?;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.watermark.is_some_and(|w| watermark <= w) {
+            return Ok(());
+        }
+        self.watermark = Some(watermark);
+        while let Some(entry) = self.windows.first_entry() {
+            if entry.key().0 > watermark {
+                break;
+            }
+            let (window, state) = entry.remove_entry();
+            out.extend(self.emit(window, state)?);
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        while let Some((window, state)) = self.windows.pop_first() {
+            out.extend(self.emit(window, state)?);
+        }
+        Ok(())
+    }
+}
+
+/// SESSION aggregates: rows are held until their session closes.
+pub struct SessionAggregate {
+    agg: Arc<AggregatePlan>,
+    grouping: WindowGrouping,
+    gap: i64,
+    keys: Keys,
+    held: Vec<RecordBatch>,
+    watermark: Option<i64>,
+    scratch: Vec<usize>,
+}
+
+impl SessionAggregate {
+    pub fn new(agg: Arc<AggregatePlan>) -> Result<Self> {
+        let grouping = agg
+            .window
+            .ok_or_else(|| SluiceError::Internal("session aggregate without window".into()))?;
+        let WindowKind::Session { gap } = grouping.kind else {
+            return Err(SluiceError::Internal(
+                "session aggregate over another window".into(),
+            ));
+        };
+        Ok(SessionAggregate {
+            keys: Keys::new(&agg, &grouping),
+            agg,
+            grouping,
+            gap,
+            held: Vec::new(),
+            watermark: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Rows held in open sessions.
+    pub fn held_rows(&self) -> usize {
+        self.held.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Emits every session that ends at or before `until` (all when `None`).
+    fn close(&mut self, until: Option<i64>, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let all = concat_batches(&self.held[0].schema(), &self.held)?;
+        self.held.clear();
+        let n = all.num_rows();
+        // A row's proto-window starts at its event time.
+        let ts = millis(
+            &self.agg.group_exprs[self.grouping.start]
+                .evaluate(&all)?
+                .into_array(n)?,
+        )?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let keys = self.keys.evaluate(&all)?;
+        let mut table = self.keys.table()?;
+        intern(&mut table, &keys, n, &mut self.scratch)?;
+        let key_of = std::mem::take(&mut self.scratch);
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by_key(|&i| (key_of[i as usize], ts.value(i as usize)));
+
+        let mut emit_rows = Vec::new();
+        let mut session_of = Vec::new();
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        let mut first_rows = Vec::new();
+        let mut keep = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            // One session: rows of one key, each within `gap` of the last end.
+            let key = key_of[order[i] as usize];
+            let start = ts.value(order[i] as usize);
+            let mut end = start + self.gap;
+            let mut j = i + 1;
+            while j < order.len()
+                && key_of[order[j] as usize] == key
+                && ts.value(order[j] as usize) < end
+            {
+                end = end.max(ts.value(order[j] as usize) + self.gap);
+                j += 1;
+            }
+            if until.is_none_or(|w| end <= w) {
+                let s = starts.len();
+                starts.push(start);
+                ends.push(end);
+                first_rows.push(order[i]);
+                for &r in &order[i..j] {
+                    emit_rows.push(r);
+                    session_of.push(s);
+                }
+            } else {
+                keep.extend_from_slice(&order[i..j]);
+            }
+            i = j;
+        }
+        if !keep.is_empty() {
+            self.held
+                .push(take_record_batch(&all, &UInt32Array::from(keep))?);
+        }
+        if starts.is_empty() {
+            return Ok(());
+        }
+        let idx = UInt32Array::from(emit_rows);
+        let rows = take_record_batch(&all, &idx)?;
+        let inputs = CallInputs::evaluate(&self.agg.calls, &rows)?;
+        let mut accs = self
+            .agg
+            .calls
+            .iter()
+            .map(groups_accumulator)
+            .collect::<Result<Vec<_>>>()?;
+        inputs.update(&mut accs, &session_of, starts.len())?;
+        let values = accs
+            .iter_mut()
+            .map(|a| Ok(a.evaluate(EmitTo::All)?))
+            .collect::<Result<Vec<_>>>()?;
+        let firsts = UInt32Array::from(first_rows);
+        let keys = keys
+            .iter()
+            .map(|k| Ok(take(k, &firsts, None)?))
+            .collect::<Result<Vec<_>>>()?;
+        let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(starts));
+        let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(ends));
+        out.extend(finish_rows(
+            &self.agg,
+            &self.grouping,
+            starts,
+            ends,
+            keys,
+            values,
+        )?);
+        Ok(())
+    }
+}
+
+impl Operator for SessionAggregate {
+    fn name(&self) -> &'static str {
+        "session aggregate"
+    }
+
+    fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        if batch.num_rows() > 0 {
+            self.held.push(batch.data);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.watermark.is_some_and(|w| watermark <= w) {
+            return Ok(());
+        }
+        self.watermark = Some(watermark);
+        self.close(Some(watermark), out)
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.close(None, out)
+    }
+}
