@@ -166,7 +166,7 @@ pub fn create_source(
             entry.name
         ))
     })?;
-    let mut valid: Vec<&str> = vec!["connector", "idle_timeout"];
+    let mut valid: Vec<&str> = vec!["connector"];
     valid.extend_from_slice(entry.source_options);
     let idle_timeout = match options.take("idle_timeout") {
         None => DEFAULT_IDLE_TIMEOUT,
@@ -202,6 +202,7 @@ pub fn create_source(
             }
         }
     }
+    valid.push("idle_timeout");
     let (decoding, dead_letter) = if entry.source_decodes {
         let format = Format::take(&mut options)?;
         let max = options
