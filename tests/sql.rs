@@ -19,6 +19,9 @@ use sluice::stream::{Op, StreamBatch};
 use sluice::{Engine, Outcome, SluiceError};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
+#[path = "sql/windows.rs"]
+mod windows;
+
 /// Runs statements on an engine; a SELECT runs its (bounded) pipeline to the
 /// end and returns the final result.
 struct SltEngine {
