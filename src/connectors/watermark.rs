@@ -126,3 +126,79 @@ impl WatermarkTracker {
         Some(w)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::TimestampMillisecondArray;
+    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+    use datafusion::physical_expr::expressions::Column;
+
+    fn tracker(idle: Duration) -> WatermarkTracker {
+        WatermarkTracker::new(WatermarkSpec {
+            column: "ts".into(),
+            expr: Arc::new(Column::new("ts", 0)),
+            idle_timeout: idle,
+        })
+    }
+
+    fn batch(ts: &[i64]) -> RecordBatch {
+        let schema = Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        )]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![Arc::new(
+                ts.iter()
+                    .map(|t| Some(*t))
+                    .collect::<TimestampMillisecondArray>(),
+            )],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn minimum_over_partitions_never_backwards() {
+        let t = tracker(Duration::ZERO);
+        assert_eq!(t.observe("a", &batch(&[10, 30, 20])).unwrap(), Some(30));
+        // b is behind a: the watermark cannot move back, so nothing is sent.
+        assert_eq!(t.observe("b", &batch(&[5])).unwrap(), None);
+        assert_eq!(
+            t.observe("a", &batch(&[50])).unwrap(),
+            None,
+            "held back by b"
+        );
+        assert_eq!(t.observe("b", &batch(&[40])).unwrap(), Some(40));
+        assert_eq!(
+            t.close("b").unwrap(),
+            Some(50),
+            "a closed partition holds nothing back"
+        );
+    }
+
+    #[test]
+    fn a_registered_silent_partition_holds_back_until_idle() {
+        let t = tracker(Duration::from_millis(200));
+        t.register("quiet").unwrap();
+        assert_eq!(
+            t.observe("busy", &batch(&[100])).unwrap(),
+            None,
+            "quiet has sent nothing yet"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(
+            t.observe("busy", &batch(&[120])).unwrap(),
+            Some(120),
+            "quiet went idle"
+        );
+        // Once quiet speaks again it counts, but the watermark never goes back.
+        assert_eq!(t.observe("quiet", &batch(&[90])).unwrap(), None);
+        assert_eq!(
+            t.observe("quiet", &batch(&[200])).unwrap(),
+            None,
+            "busy, at 120, holds it"
+        );
+    }
+}

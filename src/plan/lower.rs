@@ -26,7 +26,7 @@ struct Lowered {
     aggregate: Option<AggregatePlan>,
     /// The window and where its start / end columns are in the current
     /// (pre-aggregate) rows, while projections keep them.
-    window: Option<(WindowKind, usize, usize)>,
+    window: Option<(WindowKind, Option<usize>, Option<usize>)>,
 }
 
 impl Lowered {
@@ -136,7 +136,7 @@ fn lower_node(
                     time_column: w.time_column,
                     schema: provider.schema(),
                 });
-                lowered.window = Some((w.kind, n, n + 1));
+                lowered.window = Some((w.kind, Some(n), Some(n + 1)));
             }
             if let Some(projection) = &scan.projection {
                 let source_schema = scan.source.schema();
@@ -150,10 +150,10 @@ fn lower_node(
                 let identity = exprs.len() == source_schema.fields().len()
                     && projection.iter().enumerate().all(|(a, b)| a == *b);
                 if !identity {
-                    lowered.window = lowered.window.and_then(|(k, start, end)| {
-                        let s = projection.iter().position(|&i| i == start)?;
-                        let e = projection.iter().position(|&i| i == end)?;
-                        Some((k, s, e))
+                    lowered.window = lowered.window.map(|(k, start, end)| {
+                        let find =
+                            |idx: Option<usize>| projection.iter().position(|&i| Some(i) == idx);
+                        (k, find(start), find(end))
                     });
                     lowered.push(Stage::Project {
                         exprs,
@@ -181,13 +181,14 @@ fn lower_node(
                 .map(|e| physical(e, p.input.schema(), props, planning))
                 .collect::<Result<Vec<_>>>()?;
             if lowered.aggregate.is_none() {
-                lowered.window = lowered.window.and_then(|(k, start, end)| {
-                    let find = |idx: usize| {
+                lowered.window = lowered.window.map(|(k, start, end)| {
+                    let find = |idx: Option<usize>| {
                         exprs.iter().position(|e| {
-                            e.downcast_ref::<Column>().is_some_and(|c| c.index() == idx)
+                            e.downcast_ref::<Column>()
+                                .is_some_and(|c| Some(c.index()) == idx)
                         })
                     };
-                    Some((k, find(start)?, find(end)?))
+                    (k, find(start), find(end))
                 });
             }
             lowered.push(Stage::Project {
@@ -236,14 +237,17 @@ fn lower_node(
             let window = match lowered.window {
                 None => None,
                 Some((kind, start, end)) => {
-                    let find = |idx: usize| {
+                    let find = |idx: Option<usize>| {
                         group_exprs.iter().position(|e| {
-                            e.downcast_ref::<Column>().is_some_and(|c| c.index() == idx)
+                            e.downcast_ref::<Column>()
+                                .is_some_and(|c| Some(c.index()) == idx)
                         })
                     };
+                    let uses =
+                        |name: &str| a.group_expr.iter().any(|e| e.to_string().ends_with(name));
                     match (find(start), find(end)) {
                         (Some(start), Some(end)) => Some(WindowGrouping { kind, start, end }),
-                        (None, None) => None,
+                        (None, None) if !uses(super::WINDOW_START) && !uses(super::WINDOW_END) => None,
                         _ => {
                             return Err(SluiceError::Plan(format!(
                                 "GROUP BY over a {} window must include both window_start and window_end",
