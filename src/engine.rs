@@ -185,6 +185,17 @@ impl Engine {
                 c.name
             )));
         }
+        let mut c = c;
+        if c.columns.is_empty() {
+            let fixed = c
+                .options
+                .get("connector")
+                .and_then(|n| connectors::connector(&n.to_ascii_lowercase()).ok())
+                .and_then(|e| e.columns);
+            if let Some(columns_of) = fixed {
+                c.columns = columns_of(&c.options)?;
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for col in &c.columns {
             if !seen.insert(col.name.to_ascii_lowercase()) {

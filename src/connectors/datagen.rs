@@ -32,6 +32,7 @@ pub const CONNECTOR: Connector = Connector {
     ],
     source_decodes: false,
     metadata: &[],
+    columns: None,
     sink: None,
     sink_options: &[],
 };

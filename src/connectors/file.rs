@@ -23,6 +23,7 @@ pub const CONNECTOR: Connector = Connector {
     source_options: &["path", "mode"],
     source_decodes: true,
     metadata: &[],
+    columns: None,
     sink: Some(sink_factory),
     sink_options: &["path", "format", "header", "delimiter", "append"],
 };

@@ -45,6 +45,7 @@ pub const CONNECTOR: Connector = Connector {
     ],
     source_decodes: true,
     metadata: &["key", "timestamp", "partition", "offset", "topic"],
+    columns: None,
     sink: Some(sink_factory),
     sink_options: &[
         "topic",

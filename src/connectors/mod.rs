@@ -9,6 +9,7 @@ pub mod datagen;
 pub mod dead_letter;
 pub mod file;
 pub mod kafka;
+pub mod nexmark;
 pub mod socket;
 pub mod stdout;
 pub mod watermark;
@@ -94,6 +95,9 @@ pub struct Connector {
     pub source_decodes: bool,
     /// `METADATA FROM '…'` keys the source fills.
     pub metadata: &'static [&'static str],
+    /// The columns of a source created without a column list (generators
+    /// with a fixed schema), from its options.
+    pub columns: Option<fn(&Options) -> Result<Vec<SourceColumn>>>,
     pub sink: Option<SinkFactory>,
     pub sink_options: &'static [&'static str],
 }
@@ -103,6 +107,7 @@ pub const CONNECTORS: &[Connector] = &[
     file::CONNECTOR,
     socket::CONNECTOR,
     datagen::CONNECTOR,
+    nexmark::CONNECTOR,
     stdout::CONNECTOR,
 ];
 

@@ -30,6 +30,7 @@ pub const CONNECTOR: Connector = Connector {
     source_options: &["host", "port", "mode"],
     source_decodes: true,
     metadata: &[],
+    columns: None,
     sink: Some(sink_factory),
     sink_options: &["host", "port", "mode", "format"],
 };

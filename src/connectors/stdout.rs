@@ -18,6 +18,7 @@ pub const CONNECTOR: Connector = Connector {
     source_options: &[],
     source_decodes: false,
     metadata: &[],
+    columns: None,
     sink: Some(sink_factory),
     sink_options: &["format", "header", "delimiter"],
 };

@@ -26,10 +26,10 @@ const DELAY: i64 = 2_000;
 const BASE: i64 = 1_772_366_400_000; // 2026-03-01T12:00:00Z
 
 #[derive(Debug, Clone)]
-struct Row {
-    k: i64,
-    v: i64,
-    ts: i64,
+pub(crate) struct Row {
+    pub(crate) k: i64,
+    pub(crate) v: i64,
+    pub(crate) ts: i64,
 }
 
 fn rows_strategy() -> impl Strategy<Value = Vec<Row>> {
@@ -96,7 +96,7 @@ fn batch_of(rows: &[Row]) -> RecordBatch {
 }
 
 /// Rows with their window bounds, as a table for the oracle.
-fn windowed_batch(rows: &[(Row, i64, i64)]) -> RecordBatch {
+pub(crate) fn windowed_batch(rows: &[(Row, i64, i64)]) -> RecordBatch {
     RecordBatch::try_new(
         schema(true),
         vec![
@@ -264,7 +264,7 @@ fn hop_windows(ts: i64, slide: i64, size: i64) -> Vec<(i64, i64)> {
 }
 
 /// Sessions per key over the on-time rows: a reference implementation.
-fn sessions(rows: &[Row], gap: i64) -> Vec<(Row, i64, i64)> {
+pub(crate) fn sessions(rows: &[Row], gap: i64) -> Vec<(Row, i64, i64)> {
     let mut by_key: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
     for r in rows {
         by_key.entry(r.k).or_default().push(r.clone());

@@ -1,0 +1,24 @@
+-- Nexmark q15, bidding statistics per day: bids, bidders and auctions in
+-- three price ranges. A running (changelog) aggregate: each day's row is
+-- updated as bids arrive.
+CREATE SOURCE bid (WATERMARK FOR date_time AS date_time - INTERVAL '4 seconds')
+WITH (connector = 'nexmark', table = 'bid', events_per_second = 0, limit = 50000, seed = 7,
+      max_out_of_orderness = '2 seconds', start_time = '2026-03-01T12:00:00Z');
+
+CREATE SINK q15 AS
+    SELECT to_char(date_time, '%Y-%m-%d') AS day,
+           count(*) AS total_bids,
+           count(*) FILTER (WHERE price < 10000) AS rank1_bids,
+           count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
+           count(*) FILTER (WHERE price >= 1000000) AS rank3_bids,
+           count(DISTINCT bidder) AS total_bidders,
+           count(DISTINCT bidder) FILTER (WHERE price < 10000) AS rank1_bidders,
+           count(DISTINCT bidder) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bidders,
+           count(DISTINCT bidder) FILTER (WHERE price >= 1000000) AS rank3_bidders,
+           count(DISTINCT auction) AS total_auctions,
+           count(DISTINCT auction) FILTER (WHERE price < 10000) AS rank1_auctions,
+           count(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_auctions,
+           count(DISTINCT auction) FILTER (WHERE price >= 1000000) AS rank3_auctions
+    FROM bid
+    GROUP BY to_char(date_time, '%Y-%m-%d')
+WITH (connector = 'stdout');

@@ -1,0 +1,137 @@
+//! Every query under `queries/nexmark/` runs on the built-in generator and
+//! its result is checked against DataFusion in batch over the same rows: the
+//! same SQL for the unwindowed queries, `date_bin` for TUMBLE, shifted
+//! `date_bin`s for HOP, and the reference sessionizer for SESSION.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use datafusion::catalog::MemTable;
+use datafusion::prelude::SessionContext;
+use sluice::sql::{parse_script, SinkInput, Statement};
+use sluice::Engine;
+
+use super::rows_of;
+use super::windows::{sessions, windowed_batch, Row};
+
+/// The DataFusion query that computes what a Nexmark query file should
+/// produce, over a table `bid` (and `w` for sessions).
+fn oracle_sql(name: &str, query: &str) -> String {
+    match name {
+        "q5" => {
+            let shifted: Vec<String> = (0..5)
+                .map(|k| {
+                    format!(
+                        "SELECT auction, date_bin(INTERVAL '2 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') - INTERVAL '{}' SECOND AS ws FROM bid",
+                        k * 2
+                    )
+                })
+                .collect();
+            format!(
+                "SELECT auction, ws AS window_start, ws + INTERVAL '10 seconds' AS window_end, count(*) AS num
+                 FROM ({}) GROUP BY auction, ws HAVING count(*) > 20",
+                shifted.join(" UNION ALL ")
+            )
+        }
+        "q7" => "SELECT date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') AS window_start,
+                        date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') + INTERVAL '10 seconds' AS window_end,
+                        max(price) AS maxprice
+                 FROM bid GROUP BY 1, 2"
+            .to_string(),
+        "q11" => "SELECT k AS bidder, count(*) AS bid_count, ws AS window_start, we AS window_end FROM w GROUP BY k, ws, we".to_string(),
+        _ => query.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nexmark_queries_match_datafusion() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/nexmark");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("queries/nexmark")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 11, "{files:?}");
+    for file in files {
+        let name = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_string();
+        let text = std::fs::read_to_string(&file).expect("read");
+        let mut engine = Engine::new();
+        let mut query = None;
+        for stmt in parse_script(&text).expect("parses") {
+            match stmt.statement {
+                Statement::CreateSink(s) => match s.input {
+                    SinkInput::Query(q) => query = Some(q.to_string()),
+                    SinkInput::Relation(r) => query = Some(format!("SELECT * FROM {r}")),
+                },
+                other => {
+                    engine
+                        .prepare(other)
+                        .await
+                        .unwrap_or_else(|e| panic!("{name}: {e}"));
+                }
+            }
+        }
+        let query = query.unwrap_or_else(|| panic!("{name}: no sink"));
+        let got = engine
+            .query_to_end(&query)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut got = rows_of(&got);
+        got.sort();
+
+        // The same generated rows, in batch.
+        let bids = engine
+            .query_to_end("SELECT * FROM bid")
+            .await
+            .expect("bids");
+        let ctx = SessionContext::new();
+        ctx.register_table(
+            "bid",
+            Arc::new(MemTable::try_new(bids.schema(), vec![vec![bids.clone()]]).expect("table")),
+        )
+        .expect("register");
+        if name == "q11" {
+            let bidder = bids
+                .column_by_name("bidder")
+                .expect("bidder")
+                .as_primitive::<Int64Type>();
+            let ts = bids
+                .column_by_name("date_time")
+                .expect("ts")
+                .as_primitive::<TimestampMillisecondType>();
+            let rows: Vec<Row> = (0..bids.num_rows())
+                .map(|i| Row {
+                    k: bidder.value(i),
+                    v: 0,
+                    ts: ts.value(i),
+                })
+                .collect();
+            let w = windowed_batch(&sessions(&rows, 10_000));
+            ctx.register_table(
+                "w",
+                Arc::new(MemTable::try_new(w.schema(), vec![vec![w]]).expect("table")),
+            )
+            .expect("register");
+        }
+        let batches = ctx
+            .sql(&oracle_sql(&name, &query))
+            .await
+            .expect("oracle plan")
+            .collect()
+            .await
+            .expect("oracle");
+        let mut want: Vec<Vec<String>> = batches.iter().flat_map(rows_of).collect();
+        want.sort();
+        assert!(!got.is_empty(), "{name}: no rows");
+        assert_eq!(got.len(), want.len(), "{name}: row count");
+        assert!(got == want, "{name}: results differ from DataFusion's");
+        println!("{name}: {} rows, equal to DataFusion's", got.len());
+    }
+}
