@@ -362,6 +362,8 @@ impl Engine {
             Field::new("records_out", DataType::UInt64, false),
             Field::new("errors", DataType::UInt64, false),
             Field::new("dead_lettered", DataType::UInt64, false),
+            Field::new("late", DataType::UInt64, false),
+            Field::new("watermark", DataType::Utf8, true),
         ]));
         Ok(RecordBatch::try_new(
             schema,
@@ -380,6 +382,21 @@ impl Engine {
                 counter(|m| m.records_out),
                 counter(|m| m.errors),
                 counter(|m| m.dead_lettered),
+                counter(|m| m.late),
+                Arc::new(
+                    p.iter()
+                        .map(|x| {
+                            let w = x
+                                .metrics
+                                .watermark
+                                .load(std::sync::atomic::Ordering::Relaxed);
+                            (w != i64::MIN)
+                                .then(|| chrono::DateTime::from_timestamp_millis(w))
+                                .flatten()
+                                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                        })
+                        .collect::<StringArray>(),
+                ),
             ],
         )?)
     }
