@@ -265,6 +265,10 @@ impl Engine {
                 c.name
             )));
         }
+        let lateness = match c.options.take("allowed_lateness") {
+            Some(t) => sql::parse_duration("allowed_lateness", &t)?,
+            None => std::time::Duration::ZERO,
+        };
         let (connector_name, sink) = connectors::create_sink(&mut c.options)?;
         let query = match c.input {
             SinkInput::Query(q) => q,
@@ -275,7 +279,11 @@ impl Engine {
                 select_all(&name)?
             }
         };
-        let plan = self.planner.plan_query(&self.catalog, &query).await?;
+        let plan = self
+            .planner
+            .plan_query(&self.catalog, &query)
+            .await?
+            .with_allowed_lateness(lateness)?;
         let spec = self.pipeline_spec(c.name.clone(), plan, Arc::clone(&sink))?;
         self.catalog.add_sink(SinkDef {
             name: c.name,

@@ -511,3 +511,91 @@ fn progress_line_redraws_in_place_on_a_terminal() {
         "{screen:?}"
     );
 }
+
+/// Event time end to end on a followed file: windows close as the watermark
+/// passes them, a late row inside `allowed_lateness` updates its window, one
+/// beyond it is dropped and counted.
+#[test]
+fn windows_close_on_watermark_and_late_rows_update_within_allowance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("clicks.jsonl");
+    let line = |user: &str, sec: u32| {
+        format!("{{\"user_id\": \"{user}\", \"ts\": \"2026-03-01T12:00:{sec:02}Z\"}}\n")
+    };
+    std::fs::write(&input, [line("a", 1), line("a", 3), line("b", 4)].concat()).expect("input");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        "CREATE SOURCE clicks (user_id TEXT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1 second')
+             WITH (connector = 'file', path = 'clicks.jsonl', mode = 'follow');
+         CREATE SINK counts AS
+             SELECT user_id, window_start, window_end, count(*) AS n
+             FROM TUMBLE(clicks, ts, INTERVAL '5 seconds') GROUP BY user_id, window_start, window_end
+         WITH (connector = 'file', path = 'counts.jsonl', allowed_lateness = '10 seconds');",
+    );
+    let out = dir.path().join("counts.jsonl");
+    let append = |text: String| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&input)
+            .expect("append");
+        f.write_all(text.as_bytes()).expect("append");
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(json_lines(&out).is_empty(), "window [0, 5) is still open");
+    // 12:00:07 moves the watermark to 12:00:06: [00, 05) closes.
+    append(line("b", 7));
+    sluice.wait_for("the first window", T, || {
+        (json_lines(&out).len() == 2).then_some(())
+    });
+    let rows = json_lines(&out);
+    let summary: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}:{}",
+                r["user_id"].as_str().unwrap_or(""),
+                r["n"],
+                r["op"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary.iter().filter(|s| s.ends_with(":insert")).count(),
+        2,
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&"a:2:insert".to_string()) && summary.contains(&"b:1:insert".to_string()),
+        "{summary:?}"
+    );
+    // Late for the watermark, within the allowance: the window is updated.
+    append(line("a", 2));
+    sluice.wait_for("the update", T, || {
+        json_lines(&out)
+            .iter()
+            .any(|r| r["op"] == "update" && r["user_id"] == "a" && r["n"] == 3)
+            .then_some(())
+    });
+    // 12:00:30 → watermark 12:00:29: [00, 05) is beyond the allowance now.
+    append(line("c", 30));
+    sluice.wait_for("the watermark to pass 12:00:10", T, || {
+        json_lines(&out)
+            .iter()
+            .any(|r| r["user_id"] == "b" && r["window_start"] == "2026-03-01T12:00:05")
+            .then_some(())
+    });
+    append(line("a", 1));
+    std::thread::sleep(Duration::from_millis(500));
+    sluice.interrupt();
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+    assert!(
+        sluice.stderr().contains("late 1"),
+        "the too-late row is counted: {}",
+        sluice.stderr()
+    );
+    let rows = json_lines(&out);
+    assert!(
+        !rows.iter().any(|r| r["user_id"] == "a" && r["n"] == 4),
+        "the too-late row changed nothing: {rows:?}"
+    );
+}

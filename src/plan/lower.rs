@@ -66,11 +66,12 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
         changelog,
         key_columns,
         logical: plan.display_indent().to_string(),
+        allowed_lateness: 0,
     })
 }
 
 /// The output columns that carry group keys unchanged.
-fn key_columns(agg: &AggregatePlan) -> Vec<usize> {
+pub(crate) fn key_columns(agg: &AggregatePlan) -> Vec<usize> {
     let mut keys: Vec<usize> = (0..agg.group_exprs.len()).collect();
     for stage in &agg.post {
         if let Stage::Project { exprs, .. } = stage {

@@ -40,6 +40,39 @@ pub struct StreamPlan {
     pub key_columns: Vec<usize>,
     /// DataFusion's optimized logical plan, for EXPLAIN.
     pub logical: String,
+    /// `allowed_lateness` in ms (windowed aggregates only).
+    pub allowed_lateness: i64,
+}
+
+impl StreamPlan {
+    /// Keeps windows `lateness` past their end so late rows update them; the
+    /// output becomes a changelog keyed by the group (window included).
+    pub fn with_allowed_lateness(mut self, lateness: std::time::Duration) -> Result<StreamPlan> {
+        let ms = lateness.as_millis() as i64;
+        if ms == 0 {
+            return Ok(self);
+        }
+        let Some(agg) = &self.aggregate else {
+            return Err(SluiceError::Plan(
+                "allowed_lateness applies to windowed aggregates (GROUP BY window_start, window_end, …)".into(),
+            ));
+        };
+        match agg.window.map(|w| w.kind) {
+            None => {
+                return Err(SluiceError::Plan(
+                    "allowed_lateness applies to windowed aggregates (GROUP BY window_start, window_end, …)".into(),
+                ))
+            }
+            Some(WindowKind::Session { .. }) => {
+                return Err(SluiceError::NotSupported("allowed_lateness with SESSION windows".into()))
+            }
+            Some(_) => {}
+        }
+        self.key_columns = lower::key_columns(agg);
+        self.changelog = true;
+        self.allowed_lateness = ms;
+        Ok(self)
+    }
 }
 
 pub enum Stage {

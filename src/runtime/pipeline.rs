@@ -164,6 +164,7 @@ pub fn build_operators(
             }
             Some(_) => ops.push(Box::new(WindowAggregate::new(
                 Arc::clone(agg),
+                plan.allowed_lateness,
                 Arc::clone(metrics),
             )?)),
         }

@@ -157,7 +157,8 @@ impl Operator for StatelessOperator {
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
         let stages = &self.plan.stages;
-        let wm = self.watermark;
+        // Rows within the allowed lateness still count.
+        let wm = self.watermark.map(|w| w - self.plan.allowed_lateness);
         let (batch, dropped) = match Self::apply(stages, batch.clone(), wm) {
             Ok(b) => b,
             Err(_) => {

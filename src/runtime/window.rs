@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray, UInt32Array, UInt8Array,
 };
 use datafusion::arrow::compute::{
     cast, concat_batches, filter_record_batch, take, take_record_batch,
@@ -29,7 +29,7 @@ use super::stateless::{predicate_mask, project};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::{AggregateCall, AggregatePlan, Stage, WindowGrouping, WindowKind};
-use crate::stream::StreamBatch;
+use crate::stream::{Op, StreamBatch};
 
 /// Rows dropped while assigning windows.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -173,15 +173,16 @@ fn intern(
 }
 
 /// Assembles an aggregate's output rows (group columns in their GROUP BY
-/// order, then aggregate values) and runs the post-aggregate stages.
-fn finish_rows(
+/// order, then aggregate values), runs the post-aggregate select list, and
+/// says which rows `HAVING` shows (`None`: all).
+fn build_rows(
     agg: &AggregatePlan,
     w: &WindowGrouping,
     starts: ArrayRef,
     ends: ArrayRef,
     mut keys: Vec<ArrayRef>,
     values: Vec<ArrayRef>,
-) -> Result<Option<StreamBatch>> {
+) -> Result<(RecordBatch, Option<BooleanArray>)> {
     keys.reverse();
     let mut columns = Vec::with_capacity(agg.schema.fields().len());
     for i in 0..agg.group_exprs.len() {
@@ -209,15 +210,39 @@ fn finish_rows(
         });
     }
     let mut rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
+    let mut visible: Option<BooleanArray> = None;
     for stage in &agg.post {
         match stage {
-            Stage::Filter(p) => rows = filter_record_batch(&rows, &predicate_mask(p, &rows)?)?,
+            Stage::Filter(p) => {
+                let mask = predicate_mask(p, &rows)?;
+                visible = Some(match visible {
+                    None => mask,
+                    Some(v) => datafusion::arrow::compute::and(&v, &mask)?,
+                });
+            }
             Stage::Project { exprs, schema } => rows = project(exprs, schema, &rows)?,
             Stage::Window { .. } => {
                 return Err(SluiceError::Internal("window after aggregate".into()))
             }
         }
     }
+    Ok((rows, visible))
+}
+
+/// The append-only output: the rows HAVING shows.
+fn finish_rows(
+    agg: &AggregatePlan,
+    w: &WindowGrouping,
+    starts: ArrayRef,
+    ends: ArrayRef,
+    keys: Vec<ArrayRef>,
+    values: Vec<ArrayRef>,
+) -> Result<Option<StreamBatch>> {
+    let (rows, visible) = build_rows(agg, w, starts, ends, keys, values)?;
+    let rows = match visible {
+        Some(v) => filter_record_batch(&rows, &v)?,
+        None => rows,
+    };
     Ok((rows.num_rows() > 0).then(|| StreamBatch::append(rows)))
 }
 
@@ -282,6 +307,39 @@ struct WindowState {
     groups: Option<Box<dyn GroupValues>>,
     accs: Vec<Box<dyn GroupsAccumulator>>,
     count: usize,
+    /// Emitted once already (only kept after that with allowed lateness).
+    emitted: bool,
+    /// Per group: shown by the last emission.
+    shown: Vec<bool>,
+}
+
+impl WindowState {
+    /// The keys and current values of every group, leaving the state as it
+    /// was (`GroupValues::emit` and `GroupsAccumulator::evaluate` drain, so
+    /// the keys are interned again and the accumulators rebuilt from their
+    /// intermediate state).
+    fn peek(&mut self, calls: &[AggregateCall]) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
+        let n = self.count;
+        let keys = match self.groups.as_mut() {
+            Some(g) => {
+                let keys = g.emit(EmitTo::All)?;
+                let mut ids = Vec::with_capacity(n);
+                g.intern(&keys, &mut ids)?;
+                keys
+            }
+            None => vec![],
+        };
+        let ids: Vec<usize> = (0..n).collect();
+        let mut values = Vec::with_capacity(calls.len());
+        for (acc, call) in self.accs.iter_mut().zip(calls) {
+            let state = acc.state(EmitTo::All)?;
+            acc.merge_batch(&state, &ids, n)?;
+            let mut copy = groups_accumulator(call)?;
+            copy.merge_batch(&state, &ids, n)?;
+            values.push(copy.evaluate(EmitTo::All)?);
+        }
+        Ok((keys, values))
+    }
 }
 
 /// TUMBLE and HOP aggregates: state per open window, emitted on close.
@@ -292,12 +350,19 @@ pub struct WindowAggregate {
     /// Open windows by (end, start): the first one closes first.
     windows: BTreeMap<(i64, i64), WindowState>,
     watermark: Option<i64>,
+    /// `allowed_lateness` in ms: emitted windows are kept this long past
+    /// their end, and late rows within it update them.
+    lateness: i64,
     metrics: Arc<PipelineMetrics>,
     scratch: Vec<usize>,
 }
 
 impl WindowAggregate {
-    pub fn new(agg: Arc<AggregatePlan>, metrics: Arc<PipelineMetrics>) -> Result<Self> {
+    pub fn new(
+        agg: Arc<AggregatePlan>,
+        lateness: i64,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Result<Self> {
         let grouping = agg
             .window
             .ok_or_else(|| SluiceError::Internal("window aggregate without window".into()))?;
@@ -307,9 +372,46 @@ impl WindowAggregate {
             grouping,
             windows: BTreeMap::new(),
             watermark: None,
+            lateness,
             metrics,
             scratch: Vec::new(),
         })
+    }
+
+    /// Emits the current rows of a kept window's groups (`ids`, or all) as a
+    /// changelog against what was shown before: insert, update or delete.
+    fn emit_changes(
+        &self,
+        (end, start): (i64, i64),
+        state: &mut WindowState,
+        ids: Option<Vec<usize>>,
+    ) -> Result<Option<StreamBatch>> {
+        let (keys, values) = state.peek(&self.agg.calls)?;
+        let n = state.count;
+        let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![start; n]));
+        let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![end; n]));
+        let (rows, visible) = build_rows(&self.agg, &self.grouping, starts, ends, keys, values)?;
+        state.shown.resize(n, false);
+        let ids = ids.unwrap_or_else(|| (0..n).collect());
+        let mut pick = Vec::with_capacity(ids.len());
+        let mut ops = Vec::with_capacity(ids.len());
+        for id in ids {
+            let now = visible.as_ref().is_none_or(|v| v.value(id));
+            let op = match (state.shown[id], now) {
+                (false, true) => Op::Insert,
+                (true, true) => Op::Update,
+                (true, false) => Op::Delete,
+                (false, false) => continue,
+            };
+            state.shown[id] = now;
+            pick.push(id as u32);
+            ops.push(op as u8);
+        }
+        if pick.is_empty() {
+            return Ok(None);
+        }
+        let rows = take_record_batch(&rows, &UInt32Array::from(pick))?;
+        Ok(Some(StreamBatch::changelog(rows, UInt8Array::from(ops))))
     }
 
     /// Open windows (for tests and metrics).
@@ -343,7 +445,7 @@ impl Operator for WindowAggregate {
         "window aggregate"
     }
 
-    fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {
+    fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
         let batch = &batch.data;
         if batch.num_rows() == 0 {
             return Ok(());
@@ -367,8 +469,8 @@ impl Operator for WindowAggregate {
         let mut late = 0;
         for i in 0..batch.num_rows() {
             let (s, e) = (starts.value(i), ends.value(i));
-            if self.watermark.is_some_and(|w| e <= w) {
-                late += 1; // its window has already been emitted
+            if self.watermark.is_some_and(|w| e + self.lateness <= w) {
+                late += 1; // its window is gone
                 continue;
             }
             by_window.entry((e, s)).or_default().push(i as u32);
@@ -394,10 +496,25 @@ impl Operator for WindowAggregate {
                         .map(groups_accumulator)
                         .collect::<Result<_>>()?,
                     count: 0,
+                    emitted: false,
+                    shown: Vec::new(),
                 }),
             };
             state.count = intern(&mut state.groups, &keys, idx.len(), &mut self.scratch)?;
             inputs.update(&mut state.accs, &self.scratch, state.count)?;
+            if state.emitted {
+                // A late row inside the allowance: emit the groups it changed.
+                let mut dirty = self.scratch.clone();
+                dirty.sort_unstable();
+                dirty.dedup();
+                let mut state = self
+                    .windows
+                    .remove(&window)
+                    .ok_or_else(|| SluiceError::Internal("window state".into()))?;
+                let changes = self.emit_changes(window, &mut state, Some(dirty));
+                self.windows.insert(window, state);
+                out.extend(changes?);
+            }
         }
         Ok(())
     }
@@ -407,19 +524,50 @@ impl Operator for WindowAggregate {
             return Ok(());
         }
         self.watermark = Some(watermark);
+        if self.lateness == 0 {
+            while let Some(entry) = self.windows.first_entry() {
+                if entry.key().0 > watermark {
+                    break;
+                }
+                let (window, state) = entry.remove_entry();
+                out.extend(self.emit(window, state)?);
+            }
+            return Ok(());
+        }
+        // With allowed lateness: emit windows the watermark closes, keep them
+        // until it passes end + lateness, then free them.
+        let closing: Vec<(i64, i64)> = self
+            .windows
+            .range(..=(watermark, i64::MAX))
+            .filter(|(_, s)| !s.emitted)
+            .map(|(k, _)| *k)
+            .collect();
+        for window in closing {
+            let mut state = self
+                .windows
+                .remove(&window)
+                .ok_or_else(|| SluiceError::Internal("window state".into()))?;
+            let changes = self.emit_changes(window, &mut state, None);
+            state.emitted = true;
+            self.windows.insert(window, state);
+            out.extend(changes?);
+        }
         while let Some(entry) = self.windows.first_entry() {
-            if entry.key().0 > watermark {
+            if entry.key().0 + self.lateness > watermark {
                 break;
             }
-            let (window, state) = entry.remove_entry();
-            out.extend(self.emit(window, state)?);
+            entry.remove();
         }
         Ok(())
     }
 
     fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
-        while let Some((window, state)) = self.windows.pop_first() {
-            out.extend(self.emit(window, state)?);
+        while let Some((window, mut state)) = self.windows.pop_first() {
+            if self.lateness == 0 {
+                out.extend(self.emit(window, state)?);
+            } else if !state.emitted {
+                out.extend(self.emit_changes(window, &mut state, None)?);
+            }
         }
         Ok(())
     }

@@ -125,6 +125,11 @@ pub(crate) fn windowed_batch(rows: &[(Row, i64, i64)]) -> RecordBatch {
 /// Splits rows into batches at `cuts`; returns the batches and which rows
 /// are late (behind the watermark when their batch arrives).
 fn schedule(rows: &[Row], cuts: &[usize]) -> (Vec<Vec<Row>>, Vec<bool>) {
+    schedule_with(rows, cuts, 0)
+}
+
+/// `schedule`, with rows up to `lateness` behind the watermark still on time.
+fn schedule_with(rows: &[Row], cuts: &[usize], lateness: i64) -> (Vec<Vec<Row>>, Vec<bool>) {
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (rows.len() + 1)).collect();
     bounds.extend([0, rows.len()]);
     bounds.sort();
@@ -135,7 +140,7 @@ fn schedule(rows: &[Row], cuts: &[usize]) -> (Vec<Vec<Row>>, Vec<bool>) {
     for w in bounds.windows(2) {
         let b = rows[w[0]..w[1]].to_vec();
         for r in &b {
-            late.push(wm.is_some_and(|m| r.ts < m));
+            late.push(wm.is_some_and(|m| r.ts < m - lateness));
         }
         let max = b.iter().map(|r| r.ts).max().expect("non-empty");
         wm = Some(wm.map_or(max - DELAY, |m| m.max(max - DELAY)));
@@ -405,5 +410,125 @@ async fn window_closes_when_watermark_reaches_its_end() {
         assert!(out.is_empty(), "{sql}: still open at end - 1");
         push(&mut ops, Message::Watermark(BASE + 1000), &mut out).expect("watermark");
         assert_eq!(out.iter().map(|o| o.num_rows()).sum::<usize>(), 1, "{sql}: emitted at its end");
+    }
+}
+
+/// Runs a windowed query with allowed lateness and applies its changelog
+/// (keyed by the first three columns: key and window).
+async fn stream_changelog(
+    engine: &Engine,
+    sql: &str,
+    batches: &[Vec<Row>],
+    lateness: i64,
+) -> Streamed {
+    let plan = engine
+        .plan_select(sql)
+        .await
+        .expect("plan")
+        .with_allowed_lateness(std::time::Duration::from_millis(lateness as u64))
+        .expect("lateness");
+    assert!(plan.changelog);
+    let plan = Arc::new(plan);
+    let metrics = Arc::new(PipelineMetrics::default());
+    let mut ops = build_operators(&plan, &metrics).expect("operators");
+    let mut state: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    let mut inserted = std::collections::BTreeSet::new();
+    let mut wm = i64::MIN;
+    let mut apply = |out: Vec<sluice::stream::StreamBatch>, wm: i64| {
+        for o in out {
+            for (i, r) in rows_of(&o.data).into_iter().enumerate() {
+                let key = r[..3].to_vec();
+                assert!(
+                    millis(&r[2]) <= wm,
+                    "a window is only emitted once the watermark passed its end"
+                );
+                match o.op(i) {
+                    sluice::stream::Op::Insert => {
+                        assert!(
+                            inserted.insert(key.clone()),
+                            "one insert per window and key"
+                        );
+                        state.insert(key, r);
+                    }
+                    sluice::stream::Op::Update => {
+                        assert!(
+                            state.insert(key, r).is_some(),
+                            "update of a window never inserted"
+                        );
+                    }
+                    sluice::stream::Op::Delete => {
+                        state.remove(&key);
+                    }
+                }
+            }
+        }
+    };
+    for b in batches {
+        let mut out = Vec::new();
+        push(
+            &mut ops,
+            Message::Batch(sluice::stream::StreamBatch::append(batch_of(b))),
+            &mut out,
+        )
+        .expect("batch");
+        apply(out, wm);
+        let mut out = Vec::new();
+        wm = wm.max(b.iter().map(|r| r.ts).max().expect("rows") - DELAY);
+        push(&mut ops, Message::Watermark(wm), &mut out).expect("watermark");
+        apply(out, wm);
+    }
+    for i in 0..ops.len() {
+        let (head, rest) = ops.split_at_mut(i + 1);
+        let mut emitted = Vec::new();
+        head[i].on_end(&mut emitted).expect("end");
+        let mut out = Vec::new();
+        for e in emitted {
+            push(rest, Message::Batch(e), &mut out).expect("push");
+        }
+        apply(out, i64::MAX);
+    }
+    let mut rows: Vec<Vec<String>> = state.into_values().collect();
+    rows.sort();
+    Streamed {
+        rows,
+        late: metrics.late.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// With `allowed_lateness`, rows up to that far behind the watermark
+    /// update windows already emitted; the changelog's final state equals
+    /// the batch result over every row that was not too late.
+    #[test]
+    fn allowed_lateness_updates_emitted_windows(rows in rows_strategy(), cuts in proptest::collection::vec(0usize..400, 0..25)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let engine = engine().await;
+            let lateness = 1_500;
+            let (batches, late) = schedule_with(&rows, &cuts, lateness);
+            let on_time: Vec<Row> = rows.iter().zip(&late).filter(|(_, l)| !**l).map(|(r, _)| r.clone()).collect();
+            let late_count = late.iter().filter(|l| **l).count() as u64;
+            let got = stream_changelog(&engine, &format!(
+                "SELECT k, window_start, window_end, {AGGS} FROM TUMBLE(t, ts, INTERVAL '3 seconds') GROUP BY k, window_start, window_end"), &batches, lateness).await;
+            let table = windowed_batch(&on_time.iter().map(|r| (r.clone(), 0, 0)).collect::<Vec<_>>());
+            let want = oracle(&format!(
+                "SELECT k, date_bin(INTERVAL '3 seconds', ts, TIMESTAMP '1970-01-01 00:00:00') AS window_start,
+                        date_bin(INTERVAL '3 seconds', ts, TIMESTAMP '1970-01-01 00:00:00') + INTERVAL '3 seconds' AS window_end, {AGGS}
+                 FROM w GROUP BY 1, 2, 3"), table).await;
+            prop_assert_eq!(got.late, late_count, "too-late rows counted");
+            prop_assert_eq!(got.rows, want, "tumble with allowed lateness");
+
+            let got = stream_changelog(&engine,
+                "SELECT k, window_start, window_end, count(*) AS n, max(v) AS hi FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '6 seconds') GROUP BY k, window_start, window_end HAVING count(*) > 1",
+                &batches, lateness).await;
+            let expanded: Vec<(Row, i64, i64)> = on_time.iter()
+                .flat_map(|r| hop_windows(r.ts, 2_000, 6_000).into_iter().map(move |(s, e)| (r.clone(), s, e)))
+                .collect();
+            let want = oracle("SELECT k, ws AS window_start, we AS window_end, count(*) AS n, max(v) AS hi FROM w GROUP BY k, ws, we HAVING count(*) > 1", windowed_batch(&expanded)).await;
+            prop_assert_eq!(got.rows, want, "hop with allowed lateness and HAVING");
+            Ok(())
+        })?;
     }
 }
