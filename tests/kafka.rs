@@ -532,3 +532,77 @@ async fn start_from_committed_resumes_and_latest_skips_history() {
         "latest skips what was there"
     );
 }
+
+/// Per-partition watermarks: the source's watermark is the minimum over its
+/// partitions, so a partition that lags holds windows open; once it has been
+/// idle for `idle_timeout` it no longer does. Event times arrive as epoch
+/// milliseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_watermark_is_the_minimum_over_partitions_until_one_goes_idle() {
+    let servers = broker();
+    let topic = unique("wm");
+    create_topic(&servers, &topic, 2).await;
+    let p = producer(&servers);
+    // A 10-second boundary a minute ago.
+    let t0 = (chrono::Utc::now().timestamp_millis() / 10_000 - 6) * 10_000;
+    let send = |partition: i32, ts: i64| {
+        let payload = format!("{{\"id\": {ts}, \"ts\": {ts}}}");
+        let p = p.clone();
+        let topic = topic.clone();
+        async move {
+            let record = FutureRecord::<(), [u8]>::to(&topic)
+                .partition(partition)
+                .payload(payload.as_bytes());
+            p.send(record, Duration::from_secs(30))
+                .await
+                .expect("delivered");
+        }
+    };
+    for s in 0..30 {
+        send(0, t0 + s * 1000).await;
+    }
+    for s in 0..5 {
+        send(1, t0 + s * 1000).await;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        &format!(
+            "CREATE SOURCE ev (id BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1 second')
+                 WITH (connector = 'kafka', topic = '{topic}', bootstrap_servers = '{servers}',
+                       start_from = 'earliest', idle_timeout = '3 s');
+             CREATE SINK w AS SELECT window_start, count(*) AS n FROM TUMBLE(ev, ts, INTERVAL '10 seconds')
+                 GROUP BY window_start, window_end
+             WITH (connector = 'file', path = 'w.jsonl');"
+        ),
+    );
+    let out = dir.path().join("w.jsonl");
+    sluice.wait_for("both partitions read", T, || {
+        sluice
+            .stderr()
+            .contains("kafka source started")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        json_lines(&out).is_empty(),
+        "partition 1 (at t0+4s) holds every window open"
+    );
+    // Partition 1 goes idle; the next batch on partition 0 moves the watermark.
+    std::thread::sleep(Duration::from_secs(3));
+    send(0, t0 + 31_000).await;
+    sluice.wait_for("windows closed by partition 0 alone", T, || {
+        (json_lines(&out).len() >= 3).then_some(())
+    });
+    let counts: Vec<i64> = json_lines(&out)
+        .iter()
+        .map(|r| r["n"].as_i64().expect("n"))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![15, 10, 10],
+        "[t0, t0+10) has 10 + 5 rows, then 10 and 10"
+    );
+    sluice.interrupt();
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+}
