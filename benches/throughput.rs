@@ -10,18 +10,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 use sluice::format::{Format, FormatKind, RawBatch, RecordDecoder};
-use sluice::runtime::pipeline::build_operators;
+use sluice::runtime::pipeline::{build_operators, push};
 use sluice::sql::SourceColumn;
-use sluice::stream::StreamBatch;
+use sluice::stream::{Message, StreamBatch};
 use sluice::Engine;
 
 const BATCH: usize = 8192;
+const BASE: i64 = 1_772_366_400_000;
 
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -29,6 +30,11 @@ fn schema() -> Arc<Schema> {
         Field::new("bidder", DataType::Int64, false),
         Field::new("price", DataType::Int64, false),
         Field::new("channel", DataType::Utf8, false),
+        Field::new(
+            "date_time",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
     ]))
 }
 
@@ -54,6 +60,12 @@ fn data(rows: usize) -> Vec<RecordBatch> {
                             .map(|_| Some(channels[rng.usize(..4)]))
                             .collect::<StringArray>(),
                     ),
+                    // 1,000 events per second of event time, 1 s of disorder.
+                    Arc::new(
+                        (start..start + n)
+                            .map(|i| Some(BASE + i as i64 - rng.i64(0..1000)))
+                            .collect::<TimestampMillisecondArray>(),
+                    ),
                 ],
             )
             .expect("batch")
@@ -70,22 +82,34 @@ fn report(name: &str, rows: usize, seconds: f64) -> f64 {
     rate
 }
 
+/// Runs `sql` through Sluice's operators, each batch followed by a
+/// watermark 1 s behind its newest event time.
 async fn streaming(engine: &Engine, sql: &str, batches: &[RecordBatch]) -> f64 {
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
     let mut operators = build_operators(&plan, &Default::default()).expect("operators");
     let started = Instant::now();
+    let mut out = Vec::new();
     let mut out_rows = 0;
-    for b in batches {
-        let mut pending = vec![StreamBatch::append(b.clone())];
-        for op in operators.iter_mut() {
-            let mut next = Vec::new();
-            for p in pending {
-                op.process_batch(p, &mut next).expect("process");
-            }
-            pending = next;
-        }
-        out_rows += pending.iter().map(|p| p.num_rows()).sum::<usize>();
+    for (i, b) in batches.iter().enumerate() {
+        push(
+            &mut operators,
+            Message::Batch(StreamBatch::append(b.clone())),
+            &mut out,
+        )
+        .expect("batch");
+        let watermark = BASE + ((i + 1) * BATCH) as i64 - 1000;
+        push(&mut operators, Message::Watermark(watermark), &mut out).expect("watermark");
+        out_rows += out.drain(..).map(|p| p.num_rows()).sum::<usize>();
     }
+    for i in 0..operators.len() {
+        let (head, rest) = operators.split_at_mut(i + 1);
+        let mut held = Vec::new();
+        head[i].on_end(&mut held).expect("end");
+        for h in held {
+            push(rest, Message::Batch(h), &mut out).expect("push");
+        }
+    }
+    out_rows += out.iter().map(|p| p.num_rows()).sum::<usize>();
     std::hint::black_box(out_rows);
     started.elapsed().as_secs_f64()
 }
@@ -124,7 +148,7 @@ fn main() {
     rt.block_on(async {
         let mut engine = Engine::new();
         engine
-            .execute("CREATE SOURCE bids (auction BIGINT NOT NULL, bidder BIGINT NOT NULL, price BIGINT NOT NULL, channel TEXT NOT NULL) WITH (connector = 'file', path = 'unused')")
+            .execute("CREATE SOURCE bids (auction BIGINT NOT NULL, bidder BIGINT NOT NULL, price BIGINT NOT NULL, channel TEXT NOT NULL, date_time TIMESTAMP NOT NULL) WITH (connector = 'file', path = 'unused')")
             .await
             .expect("source");
         let batches = data(rows);
@@ -140,9 +164,15 @@ fn main() {
                 "SELECT channel, count(*) AS n, sum(price) AS total FROM bids GROUP BY channel",
             ),
         ];
-        for (name, sql) in queries {
+        let tumble = (
+            "tumble 10 s window aggregate, 10k keys",
+            "SELECT auction, window_start, window_end, count(*) AS n, max(price) AS top FROM TUMBLE(bids, date_time, INTERVAL '10 seconds') GROUP BY auction, window_start, window_end",
+            "SELECT auction, date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') AS window_start, count(*) AS n, max(price) AS top FROM bids GROUP BY 1, 2",
+        );
+        let all = queries.iter().map(|(n, q)| (*n, *q, *q)).chain(std::iter::once(tumble));
+        for (name, sql, batch_sql) in all {
             let s = report(&format!("sluice: {name}"), rows, streaming(&engine, sql, &batches).await);
-            let b = report(&format!("datafusion batch: {name}"), rows, batch(sql, &batches).await);
+            let b = report(&format!("datafusion batch: {name}"), rows, batch(batch_sql, &batches).await);
             println!("{:<44} {:>10.2}", "  ratio sluice / batch", s / b);
         }
 
