@@ -6,6 +6,7 @@ pub mod collect;
 pub mod operator;
 pub mod pipeline;
 pub mod progress;
+pub mod session;
 pub mod stateless;
 pub mod window;
 

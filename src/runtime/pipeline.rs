@@ -14,8 +14,9 @@ use tracing::Instrument;
 
 use super::aggregate::ChangelogAggregate;
 use super::operator::Operator;
+use super::session::SessionAggregate;
 use super::stateless::StatelessOperator;
-use super::window::{SessionAggregate, WindowAggregate};
+use super::window::WindowAggregate;
 use crate::connectors::{SinkConnector, SinkSchema, SourceContext, SourceDef};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;

@@ -5,8 +5,7 @@
 //! drops rows behind the watermark. [`WindowAggregate`] keeps one set of
 //! DataFusion `GroupsAccumulator`s per open TUMBLE / HOP window and emits a
 //! window's rows exactly once, when the watermark passes its end, then frees
-//! its state. [`SessionAggregate`] holds a session's rows until the
-//! watermark passes its last event plus the gap, then aggregates them.
+//! its state. SESSION aggregates are in `session.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,9 +13,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray, UInt32Array, UInt8Array,
 };
-use datafusion::arrow::compute::{
-    cast, concat_batches, filter_record_batch, take, take_record_batch,
-};
+use datafusion::arrow::compute::{cast, filter_record_batch, take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
@@ -40,7 +37,7 @@ pub struct Dropped {
     pub no_time: u64,
 }
 
-fn millis(array: &ArrayRef) -> Result<ArrayRef> {
+pub(crate) fn millis(array: &ArrayRef) -> Result<ArrayRef> {
     Ok(cast(array, &DataType::Int64)?)
 }
 
@@ -98,7 +95,7 @@ pub fn assign(
     Ok((RecordBatch::try_new(schema.clone(), columns)?, dropped))
 }
 
-fn groups_accumulator(call: &AggregateCall) -> Result<Box<dyn GroupsAccumulator>> {
+pub(crate) fn groups_accumulator(call: &AggregateCall) -> Result<Box<dyn GroupsAccumulator>> {
     if call.func.groups_accumulator_supported() {
         return Ok(call.func.create_groups_accumulator()?);
     }
@@ -109,13 +106,13 @@ fn groups_accumulator(call: &AggregateCall) -> Result<Box<dyn GroupsAccumulator>
 }
 
 /// The group expressions that are not the window's, and their schema.
-struct Keys {
+pub(crate) struct Keys {
     exprs: Vec<Arc<dyn PhysicalExpr>>,
     schema: SchemaRef,
 }
 
 impl Keys {
-    fn new(agg: &AggregatePlan, w: &WindowGrouping) -> Keys {
+    pub(crate) fn new(agg: &AggregatePlan, w: &WindowGrouping) -> Keys {
         let mut exprs = Vec::new();
         let mut fields = Vec::new();
         for (i, e) in agg.group_exprs.iter().enumerate() {
@@ -130,7 +127,11 @@ impl Keys {
         }
     }
 
-    fn table(&self) -> Result<Option<Box<dyn GroupValues>>> {
+    pub(crate) fn exprs_len(&self) -> usize {
+        self.exprs.len()
+    }
+
+    pub(crate) fn table(&self) -> Result<Option<Box<dyn GroupValues>>> {
         if self.exprs.is_empty() {
             return Ok(None);
         }
@@ -140,12 +141,15 @@ impl Keys {
         )?))
     }
 
-    fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    pub(crate) fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         eval_all(&self.exprs, batch)
     }
 }
 
-fn eval_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+pub(crate) fn eval_all(
+    exprs: &[Arc<dyn PhysicalExpr>],
+    batch: &RecordBatch,
+) -> Result<Vec<ArrayRef>> {
     exprs
         .iter()
         .map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?))
@@ -153,7 +157,7 @@ fn eval_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<
 }
 
 /// Interns `keys` into `table` (or group 0 when there are no keys).
-fn intern(
+pub(crate) fn intern(
     table: &mut Option<Box<dyn GroupValues>>,
     keys: &[ArrayRef],
     rows: usize,
@@ -175,7 +179,7 @@ fn intern(
 /// Assembles an aggregate's output rows (group columns in their GROUP BY
 /// order, then aggregate values), runs the post-aggregate select list, and
 /// says which rows `HAVING` shows (`None`: all).
-fn build_rows(
+pub(crate) fn build_rows(
     agg: &AggregatePlan,
     w: &WindowGrouping,
     starts: ArrayRef,
@@ -230,7 +234,7 @@ fn build_rows(
 }
 
 /// The append-only output: the rows HAVING shows.
-fn finish_rows(
+pub(crate) fn finish_rows(
     agg: &AggregatePlan,
     w: &WindowGrouping,
     starts: ArrayRef,
@@ -247,13 +251,13 @@ fn finish_rows(
 }
 
 /// Evaluated inputs of every aggregate call over a batch.
-struct CallInputs {
-    args: Vec<Vec<ArrayRef>>,
-    filters: Vec<Option<BooleanArray>>,
+pub(crate) struct CallInputs {
+    pub(crate) args: Vec<Vec<ArrayRef>>,
+    pub(crate) filters: Vec<Option<BooleanArray>>,
 }
 
 impl CallInputs {
-    fn evaluate(calls: &[AggregateCall], batch: &RecordBatch) -> Result<CallInputs> {
+    pub(crate) fn evaluate(calls: &[AggregateCall], batch: &RecordBatch) -> Result<CallInputs> {
         let mut args = Vec::with_capacity(calls.len());
         let mut filters = Vec::with_capacity(calls.len());
         for c in calls {
@@ -570,163 +574,5 @@ impl Operator for WindowAggregate {
             }
         }
         Ok(())
-    }
-}
-
-/// SESSION aggregates: rows are held until their session closes.
-pub struct SessionAggregate {
-    agg: Arc<AggregatePlan>,
-    grouping: WindowGrouping,
-    gap: i64,
-    keys: Keys,
-    held: Vec<RecordBatch>,
-    watermark: Option<i64>,
-    scratch: Vec<usize>,
-}
-
-impl SessionAggregate {
-    pub fn new(agg: Arc<AggregatePlan>) -> Result<Self> {
-        let grouping = agg
-            .window
-            .ok_or_else(|| SluiceError::Internal("session aggregate without window".into()))?;
-        let WindowKind::Session { gap } = grouping.kind else {
-            return Err(SluiceError::Internal(
-                "session aggregate over another window".into(),
-            ));
-        };
-        Ok(SessionAggregate {
-            keys: Keys::new(&agg, &grouping),
-            agg,
-            grouping,
-            gap,
-            held: Vec::new(),
-            watermark: None,
-            scratch: Vec::new(),
-        })
-    }
-
-    /// Rows held in open sessions.
-    pub fn held_rows(&self) -> usize {
-        self.held.iter().map(|b| b.num_rows()).sum()
-    }
-
-    /// Emits every session that ends at or before `until` (all when `None`).
-    fn close(&mut self, until: Option<i64>, out: &mut Vec<StreamBatch>) -> Result<()> {
-        if self.held.is_empty() {
-            return Ok(());
-        }
-        let all = concat_batches(&self.held[0].schema(), &self.held)?;
-        self.held.clear();
-        let n = all.num_rows();
-        // A row's proto-window starts at its event time.
-        let ts = millis(
-            &self.agg.group_exprs[self.grouping.start]
-                .evaluate(&all)?
-                .into_array(n)?,
-        )?;
-        let ts = ts.as_primitive::<Int64Type>();
-        let keys = self.keys.evaluate(&all)?;
-        let mut table = self.keys.table()?;
-        intern(&mut table, &keys, n, &mut self.scratch)?;
-        let key_of = std::mem::take(&mut self.scratch);
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by_key(|&i| (key_of[i as usize], ts.value(i as usize)));
-
-        let mut emit_rows = Vec::new();
-        let mut session_of = Vec::new();
-        let mut starts = Vec::new();
-        let mut ends = Vec::new();
-        let mut first_rows = Vec::new();
-        let mut keep = Vec::new();
-        let mut i = 0;
-        while i < order.len() {
-            // One session: rows of one key, each within `gap` of the last end.
-            let key = key_of[order[i] as usize];
-            let start = ts.value(order[i] as usize);
-            let mut end = start + self.gap;
-            let mut j = i + 1;
-            while j < order.len()
-                && key_of[order[j] as usize] == key
-                && ts.value(order[j] as usize) < end
-            {
-                end = end.max(ts.value(order[j] as usize) + self.gap);
-                j += 1;
-            }
-            if until.is_none_or(|w| end <= w) {
-                let s = starts.len();
-                starts.push(start);
-                ends.push(end);
-                first_rows.push(order[i]);
-                for &r in &order[i..j] {
-                    emit_rows.push(r);
-                    session_of.push(s);
-                }
-            } else {
-                keep.extend_from_slice(&order[i..j]);
-            }
-            i = j;
-        }
-        if !keep.is_empty() {
-            self.held
-                .push(take_record_batch(&all, &UInt32Array::from(keep))?);
-        }
-        if starts.is_empty() {
-            return Ok(());
-        }
-        let idx = UInt32Array::from(emit_rows);
-        let rows = take_record_batch(&all, &idx)?;
-        let inputs = CallInputs::evaluate(&self.agg.calls, &rows)?;
-        let mut accs = self
-            .agg
-            .calls
-            .iter()
-            .map(groups_accumulator)
-            .collect::<Result<Vec<_>>>()?;
-        inputs.update(&mut accs, &session_of, starts.len())?;
-        let values = accs
-            .iter_mut()
-            .map(|a| Ok(a.evaluate(EmitTo::All)?))
-            .collect::<Result<Vec<_>>>()?;
-        let firsts = UInt32Array::from(first_rows);
-        let keys = keys
-            .iter()
-            .map(|k| Ok(take(k, &firsts, None)?))
-            .collect::<Result<Vec<_>>>()?;
-        let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(starts));
-        let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(ends));
-        out.extend(finish_rows(
-            &self.agg,
-            &self.grouping,
-            starts,
-            ends,
-            keys,
-            values,
-        )?);
-        Ok(())
-    }
-}
-
-impl Operator for SessionAggregate {
-    fn name(&self) -> &'static str {
-        "session aggregate"
-    }
-
-    fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {
-        if batch.num_rows() > 0 {
-            self.held.push(batch.data);
-        }
-        Ok(())
-    }
-
-    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
-        if self.watermark.is_some_and(|w| watermark <= w) {
-            return Ok(());
-        }
-        self.watermark = Some(watermark);
-        self.close(Some(watermark), out)
-    }
-
-    fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
-        self.close(None, out)
     }
 }

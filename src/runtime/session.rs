@@ -1,0 +1,259 @@
+//! SESSION aggregates, kept incrementally: per group key, its open sessions,
+//! each with one DataFusion `Accumulator` per aggregate call. A batch's rows
+//! are sorted by (key, time) and cut into runs no more than `gap` apart;
+//! each run is aggregated on a zero-copy slice, then merged with the key's
+//! sessions it overlaps (their accumulators merged through their
+//! intermediate state). A session is emitted once, when the watermark passes
+//! its last event plus the gap, and its state is dropped: memory is bounded
+//! by the open sessions, not by the rows in them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use datafusion::arrow::compute::{concat, filter, take};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_plan::aggregates::group_values::GroupValues;
+
+use super::operator::Operator;
+use super::window::{finish_rows, intern, millis, CallInputs, Keys};
+use crate::error::{Result, SluiceError};
+use crate::plan::{AggregatePlan, WindowGrouping, WindowKind};
+use crate::stream::StreamBatch;
+
+struct Session {
+    start: i64,
+    end: i64,
+    accs: Vec<Box<dyn Accumulator>>,
+}
+
+pub struct SessionAggregate {
+    agg: Arc<AggregatePlan>,
+    grouping: WindowGrouping,
+    gap: i64,
+    keys: Keys,
+    table: Option<Box<dyn GroupValues>>,
+    /// Per key id: the key as one-row arrays.
+    key_values: Vec<Vec<ArrayRef>>,
+    /// Per key id: open sessions, ordered by start (they never overlap).
+    sessions: Vec<Vec<Session>>,
+    watermark: Option<i64>,
+    scratch: Vec<usize>,
+}
+
+impl SessionAggregate {
+    pub fn new(agg: Arc<AggregatePlan>) -> Result<Self> {
+        let grouping = agg
+            .window
+            .ok_or_else(|| SluiceError::Internal("session aggregate without window".into()))?;
+        let WindowKind::Session { gap } = grouping.kind else {
+            return Err(SluiceError::Internal(
+                "session aggregate over another window".into(),
+            ));
+        };
+        let keys = Keys::new(&agg, &grouping);
+        Ok(SessionAggregate {
+            table: keys.table()?,
+            keys,
+            agg,
+            grouping,
+            gap,
+            key_values: Vec::new(),
+            sessions: Vec::new(),
+            watermark: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Sessions currently open.
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.iter().map(Vec::len).sum()
+    }
+
+    /// A new session over `rows` (indices into the batch's inputs).
+    fn aggregate(
+        &self,
+        inputs: &CallInputs,
+        rows: &UInt32Array,
+        start: i64,
+        end: i64,
+    ) -> Result<Session> {
+        let mut accs = Vec::with_capacity(self.agg.calls.len());
+        for (c, call) in self.agg.calls.iter().enumerate() {
+            let mut acc = call.func.create_accumulator()?;
+            let mask = inputs.filters[c]
+                .as_ref()
+                .map(|f| Ok::<_, SluiceError>(take(f, rows, None)?.as_boolean().clone()))
+                .transpose()?;
+            let args = inputs.args[c]
+                .iter()
+                .map(|a| {
+                    let taken = take(a, rows, None)?;
+                    Ok(match &mask {
+                        Some(m) => filter(&taken, m)?,
+                        None => taken,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            acc.update_batch(&args)?;
+            accs.push(acc);
+        }
+        Ok(Session { start, end, accs })
+    }
+
+    /// Adds `new` to a key's sessions, merging every session it overlaps.
+    fn merge_in(list: &mut Vec<Session>, mut new: Session) -> Result<()> {
+        let mut kept = Vec::with_capacity(list.len() + 1);
+        for old in list.drain(..) {
+            if old.start < new.end && new.start < old.end {
+                new.start = new.start.min(old.start);
+                new.end = new.end.max(old.end);
+                for (into, mut from) in new.accs.iter_mut().zip(old.accs) {
+                    let state = from
+                        .state()?
+                        .into_iter()
+                        .map(|v| v.to_array())
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    into.merge_batch(&state)?;
+                }
+            } else {
+                kept.push(old);
+            }
+        }
+        let at = kept.partition_point(|s| s.start < new.start);
+        kept.insert(at, new);
+        *list = kept;
+        Ok(())
+    }
+
+    /// Emits and drops the sessions that end at or before `until` (all when
+    /// `None`).
+    fn close(&mut self, until: Option<i64>, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let mut key_ids = Vec::new();
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.agg.calls.len()];
+        for (id, list) in self.sessions.iter_mut().enumerate() {
+            // Sessions do not overlap, so ordered by start they are ordered
+            // by end too: the closed ones are a prefix.
+            let closed = list.partition_point(|s| until.is_none_or(|w| s.end <= w));
+            for mut s in list.drain(..closed) {
+                key_ids.push(id);
+                starts.push(s.start);
+                ends.push(s.end);
+                for (c, acc) in s.accs.iter_mut().enumerate() {
+                    values[c].push(acc.evaluate()?);
+                }
+            }
+        }
+        if starts.is_empty() {
+            return Ok(());
+        }
+        let key_columns = self.keys_of(&key_ids)?;
+        let values = values
+            .into_iter()
+            .map(|v| Ok(ScalarValue::iter_to_array(v)?))
+            .collect::<Result<Vec<_>>>()?;
+        let starts: ArrayRef = Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(
+            starts,
+        ));
+        let ends: ArrayRef = Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(
+            ends,
+        ));
+        out.extend(finish_rows(
+            &self.agg,
+            &self.grouping,
+            starts,
+            ends,
+            key_columns,
+            values,
+        )?);
+        Ok(())
+    }
+
+    /// The key columns for a list of key ids.
+    fn keys_of(&self, ids: &[usize]) -> Result<Vec<ArrayRef>> {
+        let columns = self.keys.exprs_len();
+        (0..columns)
+            .map(|c| {
+                let parts: Vec<&dyn Array> = ids
+                    .iter()
+                    .map(|&id| self.key_values[id][c].as_ref())
+                    .collect();
+                Ok(concat(&parts)?)
+            })
+            .collect()
+    }
+}
+
+impl Operator for SessionAggregate {
+    fn name(&self) -> &'static str {
+        "session aggregate"
+    }
+
+    fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        let batch = &batch.data;
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        // A row's proto-window starts at its event time.
+        let ts = millis(
+            &self.agg.group_exprs[self.grouping.start]
+                .evaluate(batch)?
+                .into_array(n)?,
+        )?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let keys = self.keys.evaluate(batch)?;
+        let count = intern(&mut self.table, &keys, n, &mut self.scratch)?;
+        let ids = std::mem::take(&mut self.scratch);
+        for (row, &id) in ids.iter().enumerate() {
+            if id == self.key_values.len() {
+                self.key_values
+                    .push(keys.iter().map(|k| k.slice(row, 1)).collect());
+                self.sessions.push(Vec::new());
+            }
+        }
+        debug_assert_eq!(count.max(self.key_values.len()), self.key_values.len());
+        let inputs = CallInputs::evaluate(&self.agg.calls, batch)?;
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by_key(|&i| (ids[i as usize], ts.value(i as usize)));
+        let mut i = 0;
+        while i < order.len() {
+            let id = ids[order[i] as usize];
+            let start = ts.value(order[i] as usize);
+            let mut end = start + self.gap;
+            let mut j = i + 1;
+            while j < order.len()
+                && ids[order[j] as usize] == id
+                && ts.value(order[j] as usize) < end
+            {
+                end = end.max(ts.value(order[j] as usize) + self.gap);
+                j += 1;
+            }
+            let session = self.aggregate(
+                &inputs,
+                &UInt32Array::from(order[i..j].to_vec()),
+                start,
+                end,
+            )?;
+            Self::merge_in(&mut self.sessions[id], session)?;
+            i = j;
+        }
+        self.scratch = ids;
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.watermark.is_some_and(|w| watermark <= w) {
+            return Ok(());
+        }
+        self.watermark = Some(watermark);
+        self.close(Some(watermark), out)
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.close(None, out)
+    }
+}
