@@ -42,15 +42,6 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
     let props = ExecutionProps::new();
     let planning = PhysicalPlanningContext::default();
     let lowered = lower_node(plan, catalog, &props, &planning)?;
-    if lowered.aggregate.is_none()
-        && lowered
-            .window
-            .is_some_and(|(k, _, _)| matches!(k, WindowKind::Session { .. }))
-    {
-        return Err(not_supported(
-            "SESSION without GROUP BY window_start, window_end (session bounds are only known per group)",
-        ));
-    }
     let output_schema = Arc::new(plan.schema().as_arrow().clone());
     let (changelog, key_columns) = match &lowered.aggregate {
         None => (false, vec![]),
@@ -258,15 +249,6 @@ fn lower_node(
                     }
                 }
             };
-            if lowered
-                .window
-                .is_some_and(|(k, _, _)| matches!(k, WindowKind::Session { .. }))
-                && window.is_none()
-            {
-                return Err(not_supported(
-                    "SESSION without GROUP BY window_start, window_end (session bounds are only known per group)",
-                ));
-            }
             lowered.aggregate = Some(AggregatePlan {
                 group_exprs,
                 group_schema,

@@ -90,6 +90,18 @@ pub enum Stage {
     },
 }
 
+impl Stage {
+    /// Columns out of this stage, when it fixes them.
+    pub fn output_width(&self) -> Option<usize> {
+        match self {
+            Stage::Window { schema, .. } | Stage::Project { schema, .. } => {
+                Some(schema.fields().len())
+            }
+            Stage::Filter(_) => None,
+        }
+    }
+}
+
 impl fmt::Debug for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -14,14 +14,14 @@ use tracing::Instrument;
 
 use super::aggregate::ChangelogAggregate;
 use super::operator::Operator;
-use super::session::SessionAggregate;
+use super::session::{SessionAggregate, SessionRows};
 use super::stateless::StatelessOperator;
 use super::window::WindowAggregate;
 use crate::connectors::{SinkConnector, SinkSchema, SourceContext, SourceDef};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::StreamPlan;
-use crate::plan::WindowKind;
+use crate::plan::{Stage, WindowKind};
 use crate::stream::{Message, StreamBatch};
 
 const CHANNEL_CAPACITY: usize = 16;
@@ -148,11 +148,41 @@ pub fn build_operators(
     metrics: &Arc<PipelineMetrics>,
 ) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
-    if !plan.stages.is_empty() {
-        ops.push(Box::new(StatelessOperator::new(
+    let stages = plan.stages.len();
+    let grouped_session = plan
+        .aggregate
+        .as_ref()
+        .and_then(|a| a.window)
+        .is_some_and(|w| matches!(w.kind, WindowKind::Session { .. }));
+    match plan.stages.first() {
+        // Sessions not grouped by their window: rows wait for their session
+        // to close, then go on with its bounds.
+        Some(Stage::Window {
+            kind: WindowKind::Session { gap },
+            time_column,
+            ..
+        }) if !grouped_session => {
+            let width = plan.stages[0].output_width().unwrap_or(*time_column + 1);
+            ops.push(Box::new(StatelessOperator::new(
+                Arc::clone(plan),
+                0..1,
+                Arc::clone(metrics),
+            )));
+            ops.push(Box::new(SessionRows::new(*gap, width - 2, width - 1)));
+            if stages > 1 {
+                ops.push(Box::new(StatelessOperator::new(
+                    Arc::clone(plan),
+                    1..stages,
+                    Arc::clone(metrics),
+                )));
+            }
+        }
+        _ if stages > 0 => ops.push(Box::new(StatelessOperator::new(
             Arc::clone(plan),
+            0..stages,
             Arc::clone(metrics),
-        )));
+        ))),
+        _ => {}
     }
     if let Some(agg) = &plan.aggregate {
         match agg.window.map(|w| w.kind) {

@@ -9,9 +9,11 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::TimestampMillisecondArray;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
-use datafusion::arrow::compute::{concat, filter, take};
+use datafusion::arrow::compute::{cast, concat, concat_batches, filter, take, take_record_batch};
 use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
@@ -242,6 +244,110 @@ impl Operator for SessionAggregate {
             i = j;
         }
         self.scratch = ids;
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.watermark.is_some_and(|w| watermark <= w) {
+            return Ok(());
+        }
+        self.watermark = Some(watermark);
+        self.close(Some(watermark), out)
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.close(None, out)
+    }
+}
+
+/// SESSION without a GROUP BY on its window: rows are held until the global
+/// session they belong to closes, then sent on with its bounds in
+/// `window_start` / `window_end`. (The rows are the output, so they must be
+/// held.)
+pub struct SessionRows {
+    gap: i64,
+    start_col: usize,
+    end_col: usize,
+    held: Vec<RecordBatch>,
+    watermark: Option<i64>,
+}
+
+impl SessionRows {
+    pub fn new(gap: i64, start_col: usize, end_col: usize) -> Self {
+        SessionRows {
+            gap,
+            start_col,
+            end_col,
+            held: Vec::new(),
+            watermark: None,
+        }
+    }
+
+    fn close(&mut self, until: Option<i64>, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let all = concat_batches(&self.held[0].schema(), &self.held)?;
+        self.held.clear();
+        let ts = millis(all.column(self.start_col))?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
+        order.sort_unstable_by_key(|&i| ts.value(i as usize));
+        let (mut emit, mut starts, mut ends, mut keep) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < order.len() {
+            let start = ts.value(order[i] as usize);
+            let mut end = start + self.gap;
+            let mut j = i + 1;
+            while j < order.len() && ts.value(order[j] as usize) < end {
+                end = end.max(ts.value(order[j] as usize) + self.gap);
+                j += 1;
+            }
+            if until.is_none_or(|w| end <= w) {
+                emit.extend_from_slice(&order[i..j]);
+                starts.extend(std::iter::repeat_n(start, j - i));
+                ends.extend(std::iter::repeat_n(end, j - i));
+            } else {
+                keep.extend_from_slice(&order[i..j]);
+            }
+            i = j;
+        }
+        if !keep.is_empty() {
+            self.held
+                .push(take_record_batch(&all, &UInt32Array::from(keep))?);
+        }
+        if emit.is_empty() {
+            return Ok(());
+        }
+        let rows = take_record_batch(&all, &UInt32Array::from(emit))?;
+        let mut columns = rows.columns().to_vec();
+        let want = rows.schema().field(self.start_col).data_type().clone();
+        columns[self.start_col] = cast(
+            &(Arc::new(TimestampMillisecondArray::from(starts)) as ArrayRef),
+            &want,
+        )?;
+        columns[self.end_col] = cast(
+            &(Arc::new(TimestampMillisecondArray::from(ends)) as ArrayRef),
+            &want,
+        )?;
+        out.push(StreamBatch::append(RecordBatch::try_new(
+            rows.schema(),
+            columns,
+        )?));
+        Ok(())
+    }
+}
+
+impl Operator for SessionRows {
+    fn name(&self) -> &'static str {
+        "session rows"
+    }
+
+    fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        if batch.num_rows() > 0 {
+            self.held.push(batch.data);
+        }
         Ok(())
     }
 

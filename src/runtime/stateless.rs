@@ -92,15 +92,22 @@ pub fn drop_failing_rows(
 /// Runs the plan's stages before its aggregate (if any).
 pub struct StatelessOperator {
     plan: Arc<StreamPlan>,
+    /// Which of the plan's stages this operator runs.
+    stages: std::ops::Range<usize>,
     metrics: Arc<PipelineMetrics>,
     /// The latest watermark: window assignment drops rows behind it.
     watermark: Option<i64>,
 }
 
 impl StatelessOperator {
-    pub fn new(plan: Arc<StreamPlan>, metrics: Arc<PipelineMetrics>) -> Self {
+    pub fn new(
+        plan: Arc<StreamPlan>,
+        stages: std::ops::Range<usize>,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Self {
         StatelessOperator {
             plan,
+            stages,
             metrics,
             watermark: None,
         }
@@ -156,7 +163,7 @@ impl Operator for StatelessOperator {
     }
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
-        let stages = &self.plan.stages;
+        let stages = &self.plan.stages[self.stages.clone()];
         // Rows within the allowed lateness still count.
         let wm = self.watermark.map(|w| w - self.plan.allowed_lateness);
         let (batch, dropped) = match Self::apply(stages, batch.clone(), wm) {

@@ -344,6 +344,25 @@ proptest! {
             let want = oracle(&format!("SELECT k, ws AS window_start, we AS window_end, {AGGS} FROM w GROUP BY k, ws, we"), windowed_batch(&sessions(&on_time, 400))).await;
             prop_assert_eq!(got.late, late_count, "late rows counted (session)");
             prop_assert_eq!(got.rows, want, "session");
+
+            // SESSION without GROUP BY: every on-time row, with the bounds of
+            // its session over the whole stream.
+            let got = stream(&engine, "SELECT k, v, ts, window_start, window_end FROM SESSION(t, ts, INTERVAL '300 milliseconds')", &batches, 4).await;
+            let mut sorted = on_time.clone();
+            sorted.sort_by_key(|r| r.ts);
+            let mut bounded = Vec::new();
+            let mut i = 0;
+            while i < sorted.len() {
+                let (start, mut end, mut j) = (sorted[i].ts, sorted[i].ts + 300, i + 1);
+                while j < sorted.len() && sorted[j].ts < end {
+                    end = end.max(sorted[j].ts + 300);
+                    j += 1;
+                }
+                bounded.extend(sorted[i..j].iter().map(|r| (r.clone(), start, end)));
+                i = j;
+            }
+            let want = oracle("SELECT k, v, ts, ws AS window_start, we AS window_end FROM w", windowed_batch(&bounded)).await;
+            prop_assert_eq!(got.rows, want, "session rows");
             Ok(())
         })?;
     }
