@@ -57,16 +57,10 @@ impl StreamPlan {
                 "allowed_lateness applies to windowed aggregates (GROUP BY window_start, window_end, …)".into(),
             ));
         };
-        match agg.window.map(|w| w.kind) {
-            None => {
-                return Err(SluiceError::Plan(
-                    "allowed_lateness applies to windowed aggregates (GROUP BY window_start, window_end, …)".into(),
-                ))
-            }
-            Some(WindowKind::Session { .. }) => {
-                return Err(SluiceError::NotSupported("allowed_lateness with SESSION windows".into()))
-            }
-            Some(_) => {}
+        if agg.window.is_none() {
+            return Err(SluiceError::Plan(
+                "allowed_lateness applies to windowed aggregates (GROUP BY window_start, window_end, …)".into(),
+            ));
         }
         self.key_columns = lower::key_columns(agg);
         self.changelog = true;

@@ -190,9 +190,10 @@ pub fn build_operators(
                 Arc::clone(plan),
                 Arc::clone(metrics),
             )?)),
-            Some(WindowKind::Session { .. }) => {
-                ops.push(Box::new(SessionAggregate::new(Arc::clone(agg))?))
-            }
+            Some(WindowKind::Session { .. }) => ops.push(Box::new(SessionAggregate::new(
+                Arc::clone(agg),
+                plan.allowed_lateness,
+            )?)),
             Some(_) => ops.push(Box::new(WindowAggregate::new(
                 Arc::clone(agg),
                 plan.allowed_lateness,

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::TimestampMillisecondArray;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt8Array};
 use datafusion::arrow::compute::{cast, concat, concat_batches, filter, take, take_record_batch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -19,21 +19,39 @@ use datafusion::logical_expr::Accumulator;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
 use super::operator::Operator;
-use super::window::{finish_rows, intern, millis, CallInputs, Keys};
+use super::window::{build_rows, intern, millis, CallInputs, Keys};
 use crate::error::{Result, SluiceError};
 use crate::plan::{AggregatePlan, WindowGrouping, WindowKind};
-use crate::stream::StreamBatch;
+use crate::stream::{Op, StreamBatch};
 
 struct Session {
     start: i64,
     end: i64,
     accs: Vec<Box<dyn Accumulator>>,
+    /// The watermark has passed its end and it was emitted (or hidden by
+    /// HAVING).
+    emitted: bool,
+    /// Its last emitted row is shown downstream.
+    shown: bool,
+}
+
+/// A row to emit: a closed session to show (op decided by HAVING and what
+/// was shown before), or a merged-away session to delete.
+struct Change {
+    key: usize,
+    start: i64,
+    end: i64,
+    values: Vec<ScalarValue>,
+    delete: bool,
 }
 
 pub struct SessionAggregate {
     agg: Arc<AggregatePlan>,
     grouping: WindowGrouping,
     gap: i64,
+    /// `allowed_lateness` in ms: closed sessions are kept this long so late
+    /// rows can still extend or merge them (output is then a changelog).
+    lateness: i64,
     keys: Keys,
     table: Option<Box<dyn GroupValues>>,
     /// Per key id: the key as one-row arrays.
@@ -45,7 +63,7 @@ pub struct SessionAggregate {
 }
 
 impl SessionAggregate {
-    pub fn new(agg: Arc<AggregatePlan>) -> Result<Self> {
+    pub fn new(agg: Arc<AggregatePlan>, lateness: i64) -> Result<Self> {
         let grouping = agg
             .window
             .ok_or_else(|| SluiceError::Internal("session aggregate without window".into()))?;
@@ -61,6 +79,7 @@ impl SessionAggregate {
             agg,
             grouping,
             gap,
+            lateness,
             key_values: Vec::new(),
             sessions: Vec::new(),
             watermark: None,
@@ -68,7 +87,7 @@ impl SessionAggregate {
         })
     }
 
-    /// Sessions currently open.
+    /// Sessions currently held.
     pub fn open_sessions(&self) -> usize {
         self.sessions.iter().map(Vec::len).sum()
     }
@@ -101,16 +120,34 @@ impl SessionAggregate {
             acc.update_batch(&args)?;
             accs.push(acc);
         }
-        Ok(Session { start, end, accs })
+        Ok(Session {
+            start,
+            end,
+            accs,
+            emitted: false,
+            shown: false,
+        })
     }
 
-    /// Adds `new` to a key's sessions, merging every session it overlaps.
-    fn merge_in(list: &mut Vec<Session>, mut new: Session) -> Result<()> {
+    fn values(s: &mut Session) -> Result<Vec<ScalarValue>> {
+        s.accs.iter_mut().map(|a| Ok(a.evaluate()?)).collect()
+    }
+
+    /// Adds `new` to key `id`'s sessions, merging every session it overlaps.
+    /// A merged-away session that was shown is deleted, unless the merged one
+    /// keeps its bounds (then the merged one is its update). If the merged
+    /// session is already closed, it is shown again at once.
+    fn merge_in(&mut self, id: usize, mut new: Session, changes: &mut Vec<Change>) -> Result<()> {
+        let list = std::mem::take(&mut self.sessions[id]);
         let mut kept = Vec::with_capacity(list.len() + 1);
-        for old in list.drain(..) {
+        let mut merged_away = Vec::new();
+        for mut old in list {
             if old.start < new.end && new.start < old.end {
                 new.start = new.start.min(old.start);
                 new.end = new.end.max(old.end);
+                if old.shown {
+                    merged_away.push((old.start, old.end, Self::values(&mut old)?));
+                }
                 for (into, mut from) in new.accs.iter_mut().zip(old.accs) {
                     let state = from
                         .state()?
@@ -123,54 +160,128 @@ impl SessionAggregate {
                 kept.push(old);
             }
         }
+        for (start, end, values) in merged_away {
+            if (start, end) == (new.start, new.end) {
+                new.shown = true; // same key: the new row is its update
+            } else {
+                changes.push(Change {
+                    key: id,
+                    start,
+                    end,
+                    values,
+                    delete: true,
+                });
+            }
+        }
+        if self.watermark.is_some_and(|w| new.end <= w) {
+            // Late rows changed a closed session: show it again now.
+            new.emitted = true;
+            changes.push(Change {
+                key: id,
+                start: new.start,
+                end: new.end,
+                values: Self::values(&mut new)?,
+                delete: false,
+            });
+        }
         let at = kept.partition_point(|s| s.start < new.start);
         kept.insert(at, new);
-        *list = kept;
+        self.sessions[id] = kept;
         Ok(())
     }
 
-    /// Emits and drops the sessions that end at or before `until` (all when
-    /// `None`).
+    /// Emits the sessions that end at or before `until` (all when `None`),
+    /// and drops those past the allowed lateness.
     fn close(&mut self, until: Option<i64>, out: &mut Vec<StreamBatch>) -> Result<()> {
-        let mut key_ids = Vec::new();
-        let mut starts = Vec::new();
-        let mut ends = Vec::new();
-        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.agg.calls.len()];
+        let mut changes = Vec::new();
         for (id, list) in self.sessions.iter_mut().enumerate() {
             // Sessions do not overlap, so ordered by start they are ordered
-            // by end too: the closed ones are a prefix.
-            let closed = list.partition_point(|s| until.is_none_or(|w| s.end <= w));
-            for mut s in list.drain(..closed) {
-                key_ids.push(id);
-                starts.push(s.start);
-                ends.push(s.end);
-                for (c, acc) in s.accs.iter_mut().enumerate() {
-                    values[c].push(acc.evaluate()?);
+            // by end too.
+            for s in list.iter_mut() {
+                if until.is_some_and(|w| s.end > w) {
+                    break;
+                }
+                if !s.emitted {
+                    s.emitted = true;
+                    changes.push(Change {
+                        key: id,
+                        start: s.start,
+                        end: s.end,
+                        values: Self::values(s)?,
+                        delete: false,
+                    });
                 }
             }
         }
-        if starts.is_empty() {
+        self.emit(changes, out)?;
+        let lateness = self.lateness;
+        for list in self.sessions.iter_mut() {
+            let gone = list.partition_point(|s| until.is_none_or(|w| s.end + lateness <= w));
+            list.drain(..gone);
+        }
+        Ok(())
+    }
+
+    /// Turns changes into rows: append-only without allowed lateness, else a
+    /// changelog against what each session showed before.
+    fn emit(&mut self, changes: Vec<Change>, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if changes.is_empty() {
             return Ok(());
         }
-        let key_columns = self.keys_of(&key_ids)?;
+        let ids: Vec<usize> = changes.iter().map(|c| c.key).collect();
+        let key_columns = self.keys_of(&ids)?;
+        let mut values: Vec<Vec<ScalarValue>> =
+            vec![Vec::with_capacity(changes.len()); self.agg.calls.len()];
+        for c in &changes {
+            for (i, v) in c.values.iter().enumerate() {
+                values[i].push(v.clone());
+            }
+        }
         let values = values
             .into_iter()
             .map(|v| Ok(ScalarValue::iter_to_array(v)?))
             .collect::<Result<Vec<_>>>()?;
-        let starts: ArrayRef = Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(
-            starts,
+        let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(
+            changes.iter().map(|c| c.start).collect::<Vec<_>>(),
         ));
-        let ends: ArrayRef = Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(
-            ends,
+        let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(
+            changes.iter().map(|c| c.end).collect::<Vec<_>>(),
         ));
-        out.extend(finish_rows(
-            &self.agg,
-            &self.grouping,
-            starts,
-            ends,
-            key_columns,
-            values,
-        )?);
+        let (rows, visible) =
+            build_rows(&self.agg, &self.grouping, starts, ends, key_columns, values)?;
+        let mut pick = Vec::new();
+        let mut ops = Vec::new();
+        for (i, c) in changes.iter().enumerate() {
+            let now = visible.as_ref().is_none_or(|v| v.value(i));
+            if c.delete {
+                pick.push(i as u32);
+                ops.push(Op::Delete as u8);
+                continue;
+            }
+            let list = &mut self.sessions[c.key];
+            let at = list.partition_point(|s| s.start < c.start);
+            let Some(s) = list.get_mut(at).filter(|s| s.start == c.start) else {
+                return Err(SluiceError::Internal("emitted session not found".into()));
+            };
+            let op = match (s.shown, now) {
+                (false, true) => Op::Insert,
+                (true, true) => Op::Update,
+                (true, false) => Op::Delete,
+                (false, false) => continue,
+            };
+            s.shown = now;
+            pick.push(i as u32);
+            ops.push(op as u8);
+        }
+        if pick.is_empty() {
+            return Ok(());
+        }
+        let rows = take_record_batch(&rows, &UInt32Array::from(pick))?;
+        out.push(if self.lateness > 0 {
+            StreamBatch::changelog(rows, UInt8Array::from(ops))
+        } else {
+            StreamBatch::append(rows)
+        });
         Ok(())
     }
 
@@ -194,12 +305,13 @@ impl Operator for SessionAggregate {
         "session aggregate"
     }
 
-    fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {
+    fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
         let batch = &batch.data;
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
         }
+        let mut changes = Vec::new();
         // A row's proto-window starts at its event time.
         let ts = millis(
             &self.agg.group_exprs[self.grouping.start]
@@ -240,11 +352,11 @@ impl Operator for SessionAggregate {
                 start,
                 end,
             )?;
-            Self::merge_in(&mut self.sessions[id], session)?;
+            self.merge_in(id, session, &mut changes)?;
             i = j;
         }
         self.scratch = ids;
-        Ok(())
+        self.emit(changes, out)
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {

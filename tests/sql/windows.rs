@@ -547,6 +547,14 @@ proptest! {
                 .collect();
             let want = oracle("SELECT k, ws AS window_start, we AS window_end, count(*) AS n, max(v) AS hi FROM w GROUP BY k, ws, we HAVING count(*) > 1", windowed_batch(&expanded)).await;
             prop_assert_eq!(got.rows, want, "hop with allowed lateness and HAVING");
+
+            // SESSION: late rows may extend a closed session or merge two;
+            // the replaced sessions are deleted.
+            let got = stream_changelog(&engine, &format!(
+                "SELECT k, window_start, window_end, {AGGS} FROM SESSION(t, ts, INTERVAL '400 milliseconds') GROUP BY k, window_start, window_end"), &batches, lateness).await;
+            let want = oracle(&format!("SELECT k, ws AS window_start, we AS window_end, {AGGS} FROM w GROUP BY k, ws, we"), windowed_batch(&sessions(&on_time, 400))).await;
+            prop_assert_eq!(got.late, late_count, "too-late rows counted (session)");
+            prop_assert_eq!(got.rows, want, "session with allowed lateness");
             Ok(())
         })?;
     }
