@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array, UInt8Array};
-use datafusion::arrow::compute::{and, cast, take, take_record_batch};
+use datafusion::arrow::compute::{cast, take, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
@@ -25,10 +25,10 @@ use datafusion::physical_plan::aggregates::group_values::{new_group_values, Grou
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use super::operator::Operator;
-use super::stateless::{drop_failing_rows, predicate_mask, project};
+use super::stateless::{drop_failing_rows, post_stages, predicate_mask};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
-use crate::plan::{AggregatePlan, Stage, StreamPlan};
+use crate::plan::{AggregatePlan, StreamPlan};
 use crate::stream::{Op, StreamBatch};
 
 const NO_SLOT: u32 = u32::MAX;
@@ -222,24 +222,8 @@ impl ChangelogAggregate {
                 cast(&array, want)?
             });
         }
-        let mut rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
-        let mut visible: Option<BooleanArray> = None;
-        for stage in &agg.post {
-            match stage {
-                Stage::Filter(p) => {
-                    let mask = predicate_mask(p, &rows)?;
-                    visible = Some(match visible {
-                        None => mask,
-                        Some(v) => and(&v, &mask)?,
-                    });
-                }
-                Stage::Project { exprs, schema } => rows = project(exprs, schema, &rows)?,
-                Stage::Window { .. } => {
-                    return Err(SluiceError::Internal("window after aggregate".into()))
-                }
-            }
-        }
-        Ok((rows, visible))
+        let rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
+        post_stages(&agg.post, rows)
     }
 
     fn diff(

@@ -52,6 +52,33 @@ pub fn project(
 }
 
 /// Runs a chain of stateless stages on a batch.
+/// Runs an aggregate's post-stages (its select list and HAVING) over its
+/// rows: projections apply, and HAVING says which rows are shown (`None`:
+/// all) instead of dropping them, so changelogs can tell a row that became
+/// hidden.
+pub fn post_stages(
+    stages: &[Stage],
+    mut rows: RecordBatch,
+) -> Result<(RecordBatch, Option<BooleanArray>)> {
+    let mut visible: Option<BooleanArray> = None;
+    for stage in stages {
+        match stage {
+            Stage::Filter(p) => {
+                let mask = predicate_mask(p, &rows)?;
+                visible = Some(match visible {
+                    None => mask,
+                    Some(v) => datafusion::arrow::compute::and(&v, &mask)?,
+                });
+            }
+            Stage::Project { exprs, schema } => rows = project(exprs, schema, &rows)?,
+            Stage::Window { .. } => {
+                return Err(SluiceError::Internal("window after aggregate".into()))
+            }
+        }
+    }
+    Ok((rows, visible))
+}
+
 /// Finds the rows `check` fails on, one row at a time, after it failed on the
 /// whole batch (a division by zero, a cast of 'abc' to a number…). Returns
 /// the batch without them; they are counted as errors and logged, so one bad

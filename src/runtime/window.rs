@@ -22,10 +22,10 @@ use datafusion::physical_plan::aggregates::group_values::{new_group_values, Grou
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use super::operator::Operator;
-use super::stateless::{predicate_mask, project};
+use super::stateless::{post_stages, predicate_mask};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
-use crate::plan::{AggregateCall, AggregatePlan, Stage, WindowGrouping, WindowKind};
+use crate::plan::{AggregateCall, AggregatePlan, WindowGrouping, WindowKind};
 use crate::stream::{Op, StreamBatch};
 
 /// Rows dropped while assigning windows.
@@ -213,24 +213,8 @@ pub(crate) fn build_rows(
             cast(&v, want)?
         });
     }
-    let mut rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
-    let mut visible: Option<BooleanArray> = None;
-    for stage in &agg.post {
-        match stage {
-            Stage::Filter(p) => {
-                let mask = predicate_mask(p, &rows)?;
-                visible = Some(match visible {
-                    None => mask,
-                    Some(v) => datafusion::arrow::compute::and(&v, &mask)?,
-                });
-            }
-            Stage::Project { exprs, schema } => rows = project(exprs, schema, &rows)?,
-            Stage::Window { .. } => {
-                return Err(SluiceError::Internal("window after aggregate".into()))
-            }
-        }
-    }
-    Ok((rows, visible))
+    let rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
+    post_stages(&agg.post, rows)
 }
 
 /// The append-only output: the rows HAVING shows.
