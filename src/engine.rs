@@ -69,7 +69,7 @@ impl Engine {
     /// returned, not started, so a script is checked whole before it runs.
     pub async fn prepare(&mut self, statement: Statement) -> Result<Outcome> {
         match statement {
-            Statement::CreateSource(c) => self.create_source(c),
+            Statement::CreateSource(c) => self.create_source(*c),
             Statement::CreateSink(c) => self.create_sink(c).await,
             Statement::Query(q) => {
                 let plan = self.planner.plan_query(&self.catalog, &q).await?;

@@ -147,9 +147,7 @@ fn column_gen(name: &str, data_type: &DataType, mut p: Options) -> Result<Column
             )));
         }
         Gen::Seq {
-            start: p
-                .take_parsed(&"start".to_string(), "an integer")?
-                .unwrap_or(0),
+            start: p.take_parsed("start", "an integer")?.unwrap_or(0),
         }
     } else {
         match data_type {

@@ -84,6 +84,7 @@ pub struct SourceSpec<'a> {
 
 type SourceFactory = fn(&mut Options, &SourceSpec) -> Result<Arc<dyn SourceConnector>>;
 type SinkFactory = fn(&mut Options) -> Result<Arc<dyn SinkConnector>>;
+type ColumnsFactory = fn(&Options) -> Result<Vec<SourceColumn>>;
 
 /// A connector in the name → factory table.
 pub struct Connector {
@@ -97,7 +98,7 @@ pub struct Connector {
     pub metadata: &'static [&'static str],
     /// The columns of a source created without a column list (generators
     /// with a fixed schema), from its options.
-    pub columns: Option<fn(&Options) -> Result<Vec<SourceColumn>>>,
+    pub columns: Option<ColumnsFactory>,
     pub sink: Option<SinkFactory>,
     pub sink_options: &'static [&'static str],
 }

@@ -47,9 +47,12 @@ struct Partition {
     last_active: Instant,
 }
 
+/// Partitions by name, and the watermark last sent.
+type TrackerState = (HashMap<String, Partition>, Option<i64>);
+
 pub struct WatermarkTracker {
     spec: WatermarkSpec,
-    state: Mutex<(HashMap<String, Partition>, Option<i64>)>,
+    state: Mutex<TrackerState>,
 }
 
 impl WatermarkTracker {
@@ -60,7 +63,7 @@ impl WatermarkTracker {
         }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, (HashMap<String, Partition>, Option<i64>)>> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, TrackerState>> {
         self.state
             .lock()
             .map_err(|_| SluiceError::Internal("watermark state poisoned".into()))
@@ -107,7 +110,7 @@ impl WatermarkTracker {
         Ok(self.advance(&mut st))
     }
 
-    fn advance(&self, st: &mut (HashMap<String, Partition>, Option<i64>)) -> Option<i64> {
+    fn advance(&self, st: &mut TrackerState) -> Option<i64> {
         let idle = self.spec.idle_timeout;
         let mut lowest: Option<i64> = None;
         for p in st.0.values() {

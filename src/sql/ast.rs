@@ -8,7 +8,7 @@ use super::options::Options;
 
 #[derive(Debug, Clone)]
 pub enum Statement {
-    CreateSource(CreateSource),
+    CreateSource(Box<CreateSource>),
     CreateSink(CreateSink),
     /// A bare continuous `SELECT`: in a script its rows go to stdout.
     Query(Box<ast::Query>),

@@ -83,7 +83,7 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     if peek_words(p, &["CREATE", "SOURCE"]) {
         p.next_token();
         p.next_token();
-        return parse_create_source(p).map(Statement::CreateSource);
+        return parse_create_source(p).map(|c| Statement::CreateSource(Box::new(c)));
     }
     if peek_words(p, &["CREATE", "SINK"]) {
         p.next_token();
