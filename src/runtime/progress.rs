@@ -51,16 +51,25 @@ pub async fn run(entries: Vec<ProgressEntry>, stop: CancellationToken) {
         }
         let l = line(&entries);
         let mut err = std::io::stderr().lock();
-        if tty {
-            let _ignored = write!(err, "\r\x1b[K{l}");
+        let drawn = if tty {
+            write!(err, "\r\x1b[K{l}")
         } else if l != last {
-            let _ignored = writeln!(err, "progress: {l}");
+            writeln!(err, "progress: {l}")
+        } else {
+            Ok(())
+        };
+        if drawn.is_err() {
+            // Nobody reads stderr any more: stop drawing, the pipelines go on.
+            return;
         }
         last = l;
     }
     let mut err = std::io::stderr().lock();
-    if tty {
-        let _ignored = write!(err, "\r\x1b[K");
+    let clear = if tty { write!(err, "\r\x1b[K") } else { Ok(()) };
+    if clear
+        .and_then(|()| writeln!(err, "done: {}", line(&entries)))
+        .is_err()
+    {
+        tracing::debug!("stderr closed: no final progress line");
     }
-    let _ignored = writeln!(err, "done: {}", line(&entries));
 }
