@@ -16,7 +16,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 use sluice::format::{Format, FormatKind, RawBatch, RecordDecoder};
-use sluice::runtime::pipeline::{build_operators, push};
+use sluice::runtime::pipeline::{build_operators, finish, push};
 use sluice::sql::SourceColumn;
 use sluice::stream::{Message, StreamBatch};
 use sluice::Engine;
@@ -101,14 +101,7 @@ async fn streaming(engine: &Engine, sql: &str, batches: &[RecordBatch]) -> f64 {
         push(&mut operators, Message::Watermark(watermark), &mut out).expect("watermark");
         out_rows += out.drain(..).map(|p| p.num_rows()).sum::<usize>();
     }
-    for i in 0..operators.len() {
-        let (head, rest) = operators.split_at_mut(i + 1);
-        let mut held = Vec::new();
-        head[i].on_end(&mut held).expect("end");
-        for h in held {
-            push(rest, Message::Batch(h), &mut out).expect("push");
-        }
-    }
+    finish(&mut operators, &mut out).expect("end of input");
     out_rows += out.iter().map(|p| p.num_rows()).sum::<usize>();
     std::hint::black_box(out_rows);
     started.elapsed().as_secs_f64()

@@ -218,18 +218,24 @@ async fn run_operators(
             }
         }
     }
-    // End of input: each operator in turn emits what it holds.
+    finish(&mut operators, &mut out)?;
+    for b in out {
+        if output.send(b).await.is_err() {
+            return Err(SluiceError::Connector("the sink stopped".into()));
+        }
+    }
+    Ok(())
+}
+
+/// End of input: each operator in turn emits what it holds, through the
+/// operators after it.
+pub fn finish(operators: &mut [Box<dyn Operator>], out: &mut Vec<StreamBatch>) -> Result<()> {
     for i in 0..operators.len() {
         let (head, rest) = operators.split_at_mut(i + 1);
         let mut held = Vec::new();
         head[i].on_end(&mut held)?;
         for b in held {
-            push(rest, Message::Batch(b), &mut out)?;
-        }
-    }
-    for b in out {
-        if output.send(b).await.is_err() {
-            return Err(SluiceError::Connector("the sink stopped".into()));
+            push(rest, Message::Batch(b), out)?;
         }
     }
     Ok(())

@@ -16,7 +16,7 @@ use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
 use sluice::metrics::PipelineMetrics;
-use sluice::runtime::pipeline::{build_operators, push};
+use sluice::runtime::pipeline::{build_operators, finish, push};
 use sluice::stream::Message;
 use sluice::Engine;
 
@@ -191,14 +191,7 @@ async fn stream(engine: &Engine, sql: &str, batches: &[Vec<Row>], end_col: usize
         }
     }
     let mut held = Vec::new();
-    for i in 0..ops.len() {
-        let (head, rest) = ops.split_at_mut(i + 1);
-        let mut emitted = Vec::new();
-        head[i].on_end(&mut emitted).expect("end");
-        for e in emitted {
-            push(rest, Message::Batch(e), &mut held).expect("push");
-        }
-    }
+    finish(&mut ops, &mut held).expect("end of input");
     for o in &held {
         for r in rows_of(&o.data) {
             assert!(
@@ -496,16 +489,9 @@ async fn stream_changelog(
         push(&mut ops, Message::Watermark(wm), &mut out).expect("watermark");
         apply(out, wm);
     }
-    for i in 0..ops.len() {
-        let (head, rest) = ops.split_at_mut(i + 1);
-        let mut emitted = Vec::new();
-        head[i].on_end(&mut emitted).expect("end");
-        let mut out = Vec::new();
-        for e in emitted {
-            push(rest, Message::Batch(e), &mut out).expect("push");
-        }
-        apply(out, i64::MAX);
-    }
+    let mut out = Vec::new();
+    finish(&mut ops, &mut out).expect("end of input");
+    apply(out, i64::MAX);
     let mut rows: Vec<Vec<String>> = state.into_values().collect();
     rows.sort();
     Streamed {
