@@ -111,8 +111,12 @@ fn col(name: &str, data_type: DataType) -> SourceColumn {
 }
 
 fn columns_of(options: &Options) -> Result<Vec<SourceColumn>> {
+    Ok(table_columns(table_of(options)?))
+}
+
+fn table_columns(table: Table) -> Vec<SourceColumn> {
     let ts = || DataType::Timestamp(TimeUnit::Millisecond, None);
-    Ok(match table_of(options)? {
+    match table {
         Table::Person => vec![
             col("id", DataType::Int64),
             col("name", DataType::Utf8),
@@ -144,7 +148,7 @@ fn columns_of(options: &Options) -> Result<Vec<SourceColumn>> {
             col("date_time", ts()),
             col("extra", DataType::Utf8),
         ],
-    })
+    }
 }
 
 #[derive(Debug)]
@@ -160,11 +164,7 @@ struct Nexmark {
 fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn SourceConnector>> {
     let table = table_of(options)?;
     options.take("table");
-    let expected = columns_of(&{
-        let mut o = Options::new();
-        o.insert("table".into(), format!("{table:?}").to_ascii_lowercase())?;
-        o
-    })?;
+    let expected = table_columns(table);
     let got: Vec<(&str, &DataType)> = spec
         .columns
         .iter()

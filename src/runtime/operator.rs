@@ -19,3 +19,13 @@ pub trait Operator: Send {
         Ok(())
     }
 }
+
+/// Moves an operator's watermark forward; `false` when `watermark` is not
+/// ahead of it (watermarks never go backwards).
+pub fn advance_watermark(current: &mut Option<i64>, watermark: i64) -> bool {
+    if current.is_some_and(|w| watermark <= w) {
+        return false;
+    }
+    *current = Some(watermark);
+    true
+}

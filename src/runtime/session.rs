@@ -18,7 +18,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
-use super::operator::Operator;
+use super::operator::{advance_watermark, Operator};
 use super::window::{build_rows, intern, millis, CallInputs, Keys};
 use crate::error::{Result, SluiceError};
 use crate::plan::{AggregatePlan, WindowGrouping, WindowKind};
@@ -360,10 +360,9 @@ impl Operator for SessionAggregate {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
-        if self.watermark.is_some_and(|w| watermark <= w) {
+        if !advance_watermark(&mut self.watermark, watermark) {
             return Ok(());
         }
-        self.watermark = Some(watermark);
         self.close(Some(watermark), out)
     }
 
@@ -464,10 +463,9 @@ impl Operator for SessionRows {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
-        if self.watermark.is_some_and(|w| watermark <= w) {
+        if !advance_watermark(&mut self.watermark, watermark) {
             return Ok(());
         }
-        self.watermark = Some(watermark);
         self.close(Some(watermark), out)
     }
 

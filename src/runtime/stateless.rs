@@ -7,7 +7,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::operator::Operator;
+use super::operator::{advance_watermark, Operator};
 use super::window::{assign, Dropped};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
@@ -185,7 +185,7 @@ impl Operator for StatelessOperator {
     }
 
     fn on_watermark(&mut self, watermark: i64, _out: &mut Vec<StreamBatch>) -> Result<()> {
-        self.watermark = Some(self.watermark.map_or(watermark, |w| w.max(watermark)));
+        advance_watermark(&mut self.watermark, watermark);
         Ok(())
     }
 

@@ -21,7 +21,7 @@ use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use super::operator::Operator;
+use super::operator::{advance_watermark, Operator};
 use super::stateless::{post_stages, predicate_mask};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
@@ -508,10 +508,9 @@ impl Operator for WindowAggregate {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
-        if self.watermark.is_some_and(|w| watermark <= w) {
+        if !advance_watermark(&mut self.watermark, watermark) {
             return Ok(());
         }
-        self.watermark = Some(watermark);
         if self.lateness == 0 {
             while let Some(entry) = self.windows.first_entry() {
                 if entry.key().0 > watermark {
