@@ -99,10 +99,19 @@ impl WatermarkTracker {
         let values = cast(&values, &DataType::Int64)?;
         let highest = max(values.as_primitive::<Int64Type>());
         let mut st = self.lock()?;
-        let p = st.0.entry(partition.to_string()).or_insert(Partition {
-            watermark: None,
-            last_active: Instant::now(),
-        });
+        // Look up before inserting: no key allocation per batch.
+        if !st.0.contains_key(partition) {
+            st.0.insert(
+                partition.to_string(),
+                Partition {
+                    watermark: None,
+                    last_active: Instant::now(),
+                },
+            );
+        }
+        let Some(p) = st.0.get_mut(partition) else {
+            return Err(SluiceError::Internal("watermark partition vanished".into()));
+        };
         p.last_active = Instant::now();
         if let Some(h) = highest {
             p.watermark = Some(p.watermark.map_or(h, |w| w.max(h)));
