@@ -9,7 +9,20 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{Catalog, SinkDef};
+use std::collections::HashSet;
+use std::path::Path;
+
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::resolve::resolve_table_references;
+
+use crate::catalog::store::Store;
+use crate::catalog::{Catalog, SinkDef, ViewDef};
+use crate::plan::WINDOW_END;
+use crate::runtime::view::{Retention, ViewMode, ViewSink, ViewSource, ViewState, ViewTable};
 use crate::connectors::{self, SinkConnector};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
@@ -17,7 +30,7 @@ use crate::plan::{Planner, StreamPlan};
 use crate::runtime::collect::CollectSink;
 use crate::runtime::progress::ProgressEntry;
 use crate::runtime::{Pipeline, PipelineSpec, PipelineState};
-use crate::sql::{self, CreateSink, CreateSource, SinkInput, Statement};
+use crate::sql::{self, CreateSink, CreateSource, CreateView, ObjectKind, SinkInput, Statement};
 
 /// What executing a statement produced.
 #[derive(Debug)]
@@ -26,8 +39,12 @@ pub enum Outcome {
     Done(&'static str),
     /// Rows to show (SHOW …).
     Rows(RecordBatch),
-    /// A pipeline to start (CREATE SINK, a bare SELECT).
+    /// A pipeline to start (CREATE SINK / MATERIALIZED VIEW, a continuous
+    /// SELECT).
     Start(Box<PipelineSpec>),
+    /// An ad-hoc SELECT over views: a script runs it once the views' inputs
+    /// are consumed.
+    AdHoc(Box<ast::Query>),
 }
 
 pub struct Engine {
@@ -36,6 +53,10 @@ pub struct Engine {
     pipelines: Vec<Pipeline>,
     shutdown: CancellationToken,
     selects: usize,
+    store: Option<Store>,
+    /// Objects restored from the data directory that a script has not
+    /// re-declared yet.
+    restored: HashSet<String>,
 }
 
 impl Default for Engine {
@@ -52,7 +73,80 @@ impl Engine {
             pipelines: Vec::new(),
             shutdown: CancellationToken::new(),
             selects: 0,
+            store: None,
+            restored: HashSet::new(),
         }
+    }
+
+    /// An engine whose catalog lives in `data_dir`: every definition stored
+    /// there is recreated, and its pipelines started.
+    pub async fn open(data_dir: &Path) -> Result<Engine> {
+        let store = Store::open(data_dir)?;
+        let definitions = store.load()?;
+        let mut engine = Engine::new();
+        for def in definitions {
+            let restore = async {
+                let statement = sql::parse_one(&def.sql)?;
+                match engine.prepare(statement, &def.sql).await? {
+                    Outcome::Start(spec) => engine.start(*spec).await,
+                    _ => Ok(()),
+                }
+            };
+            restore.await.map_err(|e| {
+                SluiceError::Catalog(format!(
+                    "cannot restore {} '{}' from {}: {e}",
+                    def.kind.noun(),
+                    def.name,
+                    data_dir.join("catalog.json").display()
+                ))
+            })?;
+            engine.restored.insert(def.name.clone());
+        }
+        engine.store = Some(store);
+        Ok(engine)
+    }
+
+    /// Names restored from the data directory.
+    pub fn restored(&self) -> Vec<String> {
+        self.catalog
+            .definitions()
+            .iter()
+            .filter(|d| self.restored.contains(&d.name))
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    /// Writes the catalog to the data directory (when there is one).
+    pub fn persist(&self) -> Result<()> {
+        match &self.store {
+            Some(store) => store.save(self.catalog.definitions()),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a CREATE of `name` is a script re-declaring what the data
+    /// directory restored: a no-op when the SQL is the same.
+    fn already_restored(&mut self, kind: ObjectKind, name: &str, sql: &str) -> Result<bool> {
+        if !self.restored.contains(name) {
+            return Ok(false);
+        }
+        let Some(def) = self.catalog.definition(name) else {
+            return Ok(false);
+        };
+        if def.kind == kind && def.same_sql(sql) {
+            self.restored.remove(name);
+            return Ok(true);
+        }
+        Err(SluiceError::Catalog(format!(
+            "{} '{name}' already exists: it was restored from the data directory {} \
+             with a different definition; DROP {} {name} first, or use another --data-dir",
+            def.kind.noun(),
+            self.store
+                .as_ref()
+                .map(|s| s.dir().display().to_string())
+                .unwrap_or_default(),
+            def.kind.keyword(),
+        )))
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -67,10 +161,17 @@ impl Engine {
 
     /// Validates a statement and applies it to the catalog. Pipelines are
     /// returned, not started, so a script is checked whole before it runs.
-    pub async fn prepare(&mut self, statement: Statement) -> Result<Outcome> {
+    /// `sql` is the statement's text, kept in the catalog.
+    pub async fn prepare(&mut self, statement: Statement, sql: &str) -> Result<Outcome> {
         match statement {
-            Statement::CreateSource(c) => self.create_source(*c),
-            Statement::CreateSink(c) => self.create_sink(c).await,
+            Statement::CreateSource(c) => self.create_source(*c, sql),
+            Statement::CreateSink(c) => self.create_sink(c, sql).await,
+            Statement::CreateView(c) => self.create_view(c, sql).await,
+            Statement::Drop(d) => self.drop_object(d).await,
+            Statement::Describe(name) => Ok(Outcome::Rows(self.describe(&name)?)),
+            Statement::ShowViews => Ok(Outcome::Rows(self.show_views()?)),
+            Statement::Explain(inner) => Ok(Outcome::Rows(self.explain(*inner).await?)),
+            Statement::Query(q) if self.is_ad_hoc(&q)? => Ok(Outcome::AdHoc(q)),
             Statement::Query(q) => {
                 let plan = self.planner.plan_query(&self.catalog, &q).await?;
                 self.selects += 1;
@@ -101,14 +202,92 @@ impl Engine {
         Ok(())
     }
 
-    /// Parses, prepares and (for pipelines) starts one statement.
+    /// Parses, prepares and (for pipelines) starts one statement; runs an
+    /// ad-hoc SELECT at once. DDL is saved to the data directory.
     pub async fn execute(&mut self, sql_text: &str) -> Result<Outcome> {
         let statement = sql::parse_one(sql_text)?;
-        let outcome = self.prepare(statement).await?;
-        if let Outcome::Start(spec) = &outcome {
-            self.start((**spec).clone()).await?;
+        let outcome = self.prepare(statement, sql_text).await?;
+        match &outcome {
+            Outcome::Start(spec) => self.start((**spec).clone()).await?,
+            Outcome::AdHoc(q) => return Ok(Outcome::Rows(self.run_ad_hoc(q).await?)),
+            _ => {}
         }
+        self.persist()?;
         Ok(outcome)
+    }
+
+    /// Runs an ad-hoc SELECT over views and returns its rows.
+    pub async fn query(&self, query_sql: &str) -> Result<RecordBatch> {
+        let Statement::Query(q) = sql::parse_one(query_sql)? else {
+            return Err(SluiceError::Plan("expected a SELECT".into()));
+        };
+        self.run_ad_hoc(&q).await
+    }
+
+    /// Whether a SELECT reads only views (a snapshot query) rather than a
+    /// source (a continuous query).
+    fn is_ad_hoc(&self, q: &ast::Query) -> Result<bool> {
+        let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
+        let (relations, _) = resolve_table_references(&statement, true)?;
+        Ok(relations
+            .iter()
+            .all(|r| self.catalog.view(r.table()).is_some()))
+    }
+
+    /// A DataFusion context with every view as a table of its snapshot.
+    fn ad_hoc_context(&self) -> Result<SessionContext> {
+        let ctx = SessionContext::new();
+        for v in self.catalog.views() {
+            ctx.register_table(
+                v.name.as_str(),
+                Arc::new(ViewTable {
+                    state: Arc::clone(&v.state),
+                }),
+            )?;
+        }
+        Ok(ctx)
+    }
+
+    async fn ad_hoc_plan(&self, q: &ast::Query) -> Result<(SessionContext, LogicalPlan)> {
+        let ctx = self.ad_hoc_context()?;
+        let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        Ok((ctx, plan))
+    }
+
+    /// Runs a SELECT over the views' current contents.
+    pub async fn run_ad_hoc(&self, q: &ast::Query) -> Result<RecordBatch> {
+        let (ctx, plan) = self.ad_hoc_plan(q).await?;
+        let frame = ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok(concat_batches(&schema, &batches)?)
+    }
+
+    /// Futures that resolve when the pipelines feeding the views an ad-hoc
+    /// query reads have ended.
+    pub fn inputs_done(
+        &self,
+        q: &ast::Query,
+    ) -> Result<Vec<impl std::future::Future<Output = PipelineState> + Send + 'static>> {
+        let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
+        let (relations, _) = resolve_table_references(&statement, true)?;
+        let mut names: Vec<String> = Vec::new();
+        let mut todo: Vec<String> = relations.iter().map(|r| r.table().to_string()).collect();
+        while let Some(name) = todo.pop() {
+            if let Some(v) = self.catalog.view(&name) {
+                if !names.contains(&name) {
+                    names.push(name.clone());
+                    todo.push(v.plan.source.clone());
+                }
+            }
+        }
+        Ok(self
+            .pipelines
+            .iter()
+            .filter(|p| names.contains(&p.name))
+            .map(|p| p.done())
+            .collect())
     }
 
     /// Runs a SELECT over bounded sources to the end and returns its result:
@@ -175,7 +354,10 @@ impl Engine {
         self.pipelines.iter().all(|p| p.bounded)
     }
 
-    fn create_source(&mut self, c: CreateSource) -> Result<Outcome> {
+    fn create_source(&mut self, c: CreateSource, sql: &str) -> Result<Outcome> {
+        if self.already_restored(ObjectKind::Source, &c.name, sql)? {
+            return Ok(Outcome::Done("CREATE SOURCE"));
+        }
         if self.catalog.contains(&c.name) {
             if c.if_not_exists {
                 return Ok(Outcome::Done("CREATE SOURCE"));
@@ -251,11 +433,14 @@ impl Engine {
             }
         };
         let def = connectors::create_source(&c.name, c.columns, schema, c.options, watermark)?;
-        self.catalog.add_source(def)?;
+        self.catalog.add_source(def, sql)?;
         Ok(Outcome::Done("CREATE SOURCE"))
     }
 
-    async fn create_sink(&mut self, mut c: CreateSink) -> Result<Outcome> {
+    async fn create_sink(&mut self, mut c: CreateSink, sql: &str) -> Result<Outcome> {
+        if self.already_restored(ObjectKind::Sink, &c.name, sql)? {
+            return Ok(Outcome::Done("CREATE SINK"));
+        }
         if self.catalog.contains(&c.name) {
             if c.if_not_exists {
                 return Ok(Outcome::Done("CREATE SINK"));
@@ -273,7 +458,7 @@ impl Engine {
         let query = match c.input {
             SinkInput::Query(q) => q,
             SinkInput::Relation(name) => {
-                if self.catalog.source(&name).is_none() {
+                if self.catalog.relation(&name).is_none() {
                     return Err(self.catalog.unknown_relation(&name));
                 }
                 select_all(&name)?
@@ -290,13 +475,294 @@ impl Engine {
             connector_name,
             plan: Arc::clone(&spec.plan),
             connector: sink,
-        })?;
+        }, sql)?;
         Ok(Outcome::Start(Box::new(spec)))
+    }
+
+    async fn create_view(&mut self, mut c: CreateView, sql: &str) -> Result<Outcome> {
+        if self.already_restored(ObjectKind::View, &c.name, sql)? {
+            return Ok(Outcome::Done("CREATE MATERIALIZED VIEW"));
+        }
+        if self.catalog.contains(&c.name) {
+            if c.if_not_exists {
+                return Ok(Outcome::Done("CREATE MATERIALIZED VIEW"));
+            }
+            return Err(SluiceError::Catalog(format!(
+                "{} '{}' already exists",
+                self.catalog.kind_of(&c.name).map(|k| k.noun()).unwrap_or("relation"),
+                c.name
+            )));
+        }
+        let retention = match c.options.take("retention") {
+            Some(t) => Some(sql::parse_duration("retention", &t)?),
+            None => None,
+        };
+        let lateness = match c.options.take("allowed_lateness") {
+            Some(t) => sql::parse_duration("allowed_lateness", &t)?,
+            None => std::time::Duration::ZERO,
+        };
+        std::mem::take(&mut c.options).finish(
+            &format!("materialized view '{}'", c.name),
+            &["retention", "allowed_lateness"],
+        )?;
+        let plan = self
+            .planner
+            .plan_query(&self.catalog, &c.query)
+            .await?
+            .with_allowed_lateness(lateness)?;
+        let mode = match (plan.changelog, plan.key_columns.is_empty()) {
+            (false, _) => ViewMode::Append,
+            (true, false) => ViewMode::Keyed(plan.key_columns.clone()),
+            (true, true) => ViewMode::Multiset,
+        };
+        let upstream = self.source_of(&plan)?;
+        let retention = match retention {
+            None => None,
+            Some(_) if mode != ViewMode::Append => {
+                return Err(SluiceError::Plan(format!(
+                    "retention applies to views that only add rows (windowed aggregates, filters); \
+                     '{}' keeps one current row per group, so nothing ages out",
+                    c.name
+                )))
+            }
+            Some(d) => {
+                let schema = &plan.output_schema;
+                let time_column = upstream.watermark.as_ref().map(|w| w.column.as_str());
+                let column = schema
+                    .index_of(WINDOW_END)
+                    .ok()
+                    .or_else(|| time_column.and_then(|t| schema.index_of(t).ok()))
+                    .ok_or_else(|| {
+                        SluiceError::Plan(format!(
+                            "retention needs a window_end column or the source's event-time \
+                             column ({}) in the output of '{}'",
+                            time_column.unwrap_or("declare one with WATERMARK FOR"),
+                            c.name
+                        ))
+                    })?;
+                Some(Retention {
+                    column,
+                    ms: d.as_millis() as i64,
+                })
+            }
+        };
+        let bounded = upstream.connector.is_bounded();
+        let schema = plan.output_schema.clone();
+        let state = ViewState::new(&c.name, schema.clone(), mode.clone(), retention)?;
+        let input = connectors::SourceDef {
+            name: c.name.clone(),
+            connector_name: "materialized view",
+            schema: schema.clone(),
+            columns: schema
+                .fields()
+                .iter()
+                .map(|f| sql::SourceColumn {
+                    name: f.name().clone(),
+                    data_type: f.data_type().clone(),
+                    nullable: f.is_nullable(),
+                    metadata: None,
+                })
+                .collect(),
+            connector: Arc::new(ViewSource {
+                state: Arc::clone(&state),
+                bounded,
+            }),
+            decoding: None,
+            dead_letter: None,
+            watermark: None,
+            changelog: match &mode {
+                ViewMode::Append => None,
+                ViewMode::Keyed(k) => Some(k.clone()),
+                ViewMode::Multiset => Some(vec![]),
+            },
+        };
+        let sink = Arc::new(ViewSink {
+            state: Arc::clone(&state),
+        });
+        let spec = self.pipeline_spec(c.name.clone(), plan, sink)?;
+        self.catalog.add_view(
+            ViewDef {
+                name: c.name,
+                plan: Arc::clone(&spec.plan),
+                state,
+                input,
+            },
+            sql,
+        )?;
+        Ok(Outcome::Start(Box::new(spec)))
+    }
+
+    async fn drop_object(&mut self, d: sql::Drop) -> Result<Outcome> {
+        let tag = match d.kind {
+            ObjectKind::Source => "DROP SOURCE",
+            ObjectKind::View => "DROP MATERIALIZED VIEW",
+            ObjectKind::Sink => "DROP SINK",
+        };
+        let Some(kind) = self.catalog.kind_of(&d.name) else {
+            if d.if_exists {
+                return Ok(Outcome::Done(tag));
+            }
+            return Err(SluiceError::Catalog(format!(
+                "{} '{}' does not exist",
+                d.kind.noun(),
+                d.name
+            )));
+        };
+        if kind != d.kind {
+            return Err(SluiceError::Catalog(format!(
+                "'{}' is a {}, not a {}; use DROP {} {}",
+                d.name,
+                kind.noun(),
+                d.kind.noun(),
+                kind.keyword(),
+                d.name
+            )));
+        }
+        let dependents = self.catalog.dependents_closure(&d.name);
+        if !dependents.is_empty() && !d.cascade {
+            let list: Vec<String> = dependents
+                .iter()
+                .map(|(k, n)| format!("{} '{n}'", k.noun()))
+                .collect();
+            return Err(SluiceError::Dependents(format!(
+                "cannot drop {} '{}': {} {} on it; drop {} first, or use DROP {} {} CASCADE",
+                kind.noun(),
+                d.name,
+                list.join(", "),
+                if list.len() == 1 { "depends" } else { "depend" },
+                if list.len() == 1 { "it" } else { "them" },
+                kind.keyword(),
+                d.name
+            )));
+        }
+        let mut doomed: Vec<String> = dependents.into_iter().map(|(_, n)| n).collect();
+        doomed.push(d.name.clone());
+        for name in &doomed {
+            let mut i = 0;
+            while i < self.pipelines.len() {
+                if &self.pipelines[i].name == name {
+                    let mut p = self.pipelines.remove(i);
+                    p.stop();
+                    p.wait().await;
+                } else {
+                    i += 1;
+                }
+            }
+            self.catalog.remove(name);
+            self.restored.remove(name);
+        }
+        Ok(Outcome::Done(tag))
+    }
+
+    fn describe(&self, name: &str) -> Result<RecordBatch> {
+        let schema = if let Some(s) = self.catalog.relation(name) {
+            s.schema.clone()
+        } else if let Some(s) = self.catalog.sink(name) {
+            s.plan.output_schema.clone()
+        } else {
+            return Err(self.catalog.unknown_relation(name));
+        };
+        let keys = self
+            .catalog
+            .relation(name)
+            .and_then(|r| r.changelog.clone())
+            .unwrap_or_default();
+        text_table(
+            &["column", "type", "nullable", "key"],
+            vec![
+                schema.fields().iter().map(|f| f.name().clone()).collect(),
+                schema.fields().iter().map(|f| sql::types::arrow_to_sql(f.data_type())).collect(),
+                schema.fields().iter().map(|f| f.is_nullable().to_string()).collect(),
+                (0..schema.fields().len()).map(|i| keys.contains(&i).to_string()).collect(),
+            ],
+        )
+    }
+
+    fn show_views(&self) -> Result<RecordBatch> {
+        let views: Vec<_> = self.catalog.views().collect();
+        let shape = |v: &ViewDef| match &v.state.mode {
+            ViewMode::Append => "append-only",
+            ViewMode::Keyed(_) => "one row per key",
+            ViewMode::Multiset => "updating rows",
+        };
+        text_table(
+            &["name", "reads", "kind", "rows"],
+            vec![
+                views.iter().map(|v| v.name.clone()).collect(),
+                views.iter().map(|v| v.plan.source.clone()).collect(),
+                views.iter().map(|v| shape(v).to_string()).collect(),
+                views
+                    .iter()
+                    .map(|v| v.state.row_count().map(|n| n.to_string()).unwrap_or_default())
+                    .collect(),
+            ],
+        )
+    }
+
+    /// `EXPLAIN`: DataFusion's plan for an ad-hoc query; the logical plan
+    /// and the streaming stages for a continuous one.
+    async fn explain(&self, inner: Statement) -> Result<RecordBatch> {
+        let query = match inner {
+            Statement::Query(q) if self.is_ad_hoc(&q)? => {
+                let (ctx, plan) = self.ad_hoc_plan(&q).await?;
+                let frame = ctx.execute_logical_plan(plan).await?.explain(false, false)?;
+                let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+                let batches = frame.collect().await?;
+                return Ok(concat_batches(&schema, &batches)?);
+            }
+            Statement::Query(q) => q,
+            Statement::CreateView(c) => c.query,
+            Statement::CreateSink(c) => match c.input {
+                SinkInput::Query(q) => q,
+                SinkInput::Relation(name) => select_all(&name)?,
+            },
+            _ => {
+                return Err(SluiceError::NotSupported(
+                    "EXPLAIN of this statement; EXPLAIN takes a SELECT, CREATE MATERIALIZED VIEW or CREATE SINK".into(),
+                ))
+            }
+        };
+        let plan = self.planner.plan_query(&self.catalog, &query).await?;
+        let stages: Vec<String> = plan.stages.iter().map(|s| format!("{s:?}")).collect();
+        let mut streaming = format!("Source: {}\n", plan.source);
+        for s in &stages {
+            streaming.push_str(&format!("  {s}\n"));
+        }
+        if let Some(agg) = &plan.aggregate {
+            streaming.push_str(&format!(
+                "  {} ({} groups by {} expression(s), {} aggregate(s))\n",
+                match agg.window.map(|w| w.kind) {
+                    None => "ChangelogAggregate".to_string(),
+                    Some(k) => format!("WindowAggregate {k:?}"),
+                },
+                if agg.window.is_some() { "emits on watermark" } else { "emits changes" },
+                agg.group_exprs.len(),
+                agg.calls.len()
+            ));
+            for s in &agg.post {
+                streaming.push_str(&format!("  {s:?}\n"));
+            }
+        }
+        streaming.push_str(&format!(
+            "Output: {}",
+            if plan.changelog {
+                format!("changelog keyed by columns {:?}", plan.key_columns)
+            } else {
+                "append-only".to_string()
+            }
+        ));
+        text_table(
+            &["plan_type", "plan"],
+            vec![
+                vec!["logical_plan".into(), "streaming_plan".into()],
+                vec![plan.logical.clone(), streaming],
+            ],
+        )
     }
 
     fn source_of(&self, plan: &StreamPlan) -> Result<&connectors::SourceDef> {
         self.catalog
-            .source(&plan.source)
+            .relation(&plan.source)
             .ok_or_else(|| self.catalog.unknown_relation(&plan.source))
     }
 
@@ -339,7 +805,7 @@ impl Engine {
     fn show_sinks(&self) -> Result<RecordBatch> {
         let rows: Vec<_> = self.catalog.sinks().collect();
         text_table(
-            &["name", "connector", "source", "changelog"],
+            &["name", "connector", "reads", "changelog"],
             vec![
                 rows.iter().map(|s| s.name.clone()).collect(),
                 rows.iter().map(|s| s.connector_name.to_string()).collect(),

@@ -26,6 +26,9 @@ pub enum SluiceError {
     /// A name is unknown or already taken.
     #[error("{0}")]
     Catalog(String),
+    /// A DROP refused because other objects read the one being dropped.
+    #[error("{0}")]
+    Dependents(String),
     /// Valid SQL that Sluice does not run (yet).
     #[error("not supported: {0}")]
     NotSupported(String),
@@ -76,6 +79,7 @@ impl SluiceError {
             SluiceError::Options(_) => "22023",
             SluiceError::Catalog(msg) if msg.contains("already exists") => "42710",
             SluiceError::Catalog(_) => "42P01",
+            SluiceError::Dependents(_) => "2BP01",
             SluiceError::NotSupported(_) => "0A000",
             SluiceError::DataFusion(e) => match e.find_root() {
                 DataFusionError::SchemaError(_, _) => "42703",

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use sluice::runtime::{progress, PipelineState};
 use sluice::{script, Engine, Outcome};
@@ -35,11 +36,15 @@ enum Command {
     /// Run a SQL script: create its sources and sinks, then run the
     /// pipelines until their sources are exhausted or Ctrl-C / SIGTERM.
     Run {
-        /// The script (statements separated by `;`).
-        file: PathBuf,
+        /// The script (statements separated by `;`). Without one, runs what
+        /// the data directory holds.
+        file: Option<PathBuf>,
         /// Do not print the progress line on stderr.
         #[arg(long)]
         no_progress: bool,
+        /// Where the catalog (sources, views, sinks) is kept across restarts.
+        #[arg(long, default_value = "sluice-data")]
+        data_dir: PathBuf,
     },
     /// Check a SQL script (parse, validate options, plan) without running it.
     Check { file: PathBuf },
@@ -60,8 +65,12 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Run { file, no_progress } => run(file, !no_progress, true).await,
-            Command::Check { file } => run(file, false, false).await,
+            Command::Run {
+                file,
+                no_progress,
+                data_dir,
+            } => run(file, Some(data_dir), !no_progress).await,
+            Command::Check { file } => check(file).await,
         }
     })
 }
@@ -79,36 +88,93 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(file: PathBuf, show_progress: bool, execute: bool) -> ExitCode {
-    let text = match std::fs::read_to_string(&file) {
+fn read_script(file: &PathBuf) -> Result<String, ExitCode> {
+    std::fs::read_to_string(file).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", file.display());
+        ExitCode::from(2)
+    })
+}
+
+fn print_rows(batch: &RecordBatch) {
+    match pretty_format_batches(std::slice::from_ref(batch)) {
+        Ok(t) => println!("{t}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+}
+
+/// `sluice check`: parse, validate and plan, in memory.
+async fn check(file: PathBuf) -> ExitCode {
+    let text = match read_script(&file) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", file.display());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut engine = Engine::new();
+    match script::prepare(&mut engine, &text).await {
+        Ok(prepared) => {
+            eprintln!(
+                "{}: OK ({} pipelines)",
+                file.display(),
+                prepared.pipelines.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(file: Option<PathBuf>, data_dir: Option<PathBuf>, show_progress: bool) -> ExitCode {
+    let text = match &file {
+        Some(f) => match read_script(f) {
+            Ok(t) => t,
+            Err(code) => return code,
+        },
+        None => String::new(),
+    };
+    let label = file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "data directory".into());
+    let mut engine = match &data_dir {
+        Some(dir) => match Engine::open(dir).await {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Engine::new(),
+    };
+    let restored = engine.restored();
+    if !restored.is_empty() {
+        tracing::info!(objects = %restored.join(", "), "restored from the data directory");
+    }
     let prepared = match script::prepare(&mut engine, &text).await {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {}: {e}", file.display());
+            eprintln!("error: {label}: {e}");
+            engine.shutdown_token().cancel();
+            engine.wait_all().await;
             return ExitCode::from(2);
         }
     };
-    for (_sql, outcome) in &prepared.outputs {
-        if let Outcome::Rows(batch) = outcome {
-            match pretty_format_batches(std::slice::from_ref(batch)) {
-                Ok(t) => println!("{t}"),
-                Err(e) => eprintln!("error: {e}"),
-            }
+    if let Err(e) = engine.persist() {
+        eprintln!("error: {e}");
+        engine.shutdown_token().cancel();
+        engine.wait_all().await;
+        return ExitCode::from(2);
+    }
+    let mut ad_hoc = Vec::new();
+    for (_sql, outcome) in prepared.outputs {
+        match outcome {
+            Outcome::Rows(batch) => print_rows(&batch),
+            Outcome::AdHoc(q) => ad_hoc.push(q),
+            _ => {}
         }
     }
-    if !execute {
-        eprintln!(
-            "{}: OK ({} pipelines)",
-            file.display(),
-            prepared.pipelines.len()
-        );
+    if engine.all_bounded() && prepared.pipelines.is_empty() && restored.is_empty() && ad_hoc.is_empty() {
         return ExitCode::SUCCESS;
     }
     let shutdown = engine.shutdown_token();
@@ -131,6 +197,27 @@ async fn run(file: PathBuf, show_progress: bool, execute: bool) -> ExitCode {
             progress_stop.clone(),
         ))
     });
+    let mut failed = start_failed;
+    // Each ad-hoc SELECT runs once the pipelines filling its views are done.
+    for q in ad_hoc {
+        match engine.inputs_done(&q) {
+            Ok(waits) => {
+                futures::future::join_all(waits).await;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+                continue;
+            }
+        }
+        match engine.run_ad_hoc(&q).await {
+            Ok(batch) => print_rows(&batch),
+            Err(e) => {
+                eprintln!("error: {q}: {e}");
+                failed = true;
+            }
+        }
+    }
     let results = engine.wait_all().await;
     progress_stop.cancel();
     if let Some(t) = progress_task {
@@ -138,7 +225,6 @@ async fn run(file: PathBuf, show_progress: bool, execute: bool) -> ExitCode {
             eprintln!("error: progress display: {e}");
         }
     }
-    let mut failed = start_failed;
     for (name, state, _) in &results {
         if let PipelineState::Failed(reason) = state {
             eprintln!("error: pipeline {name} failed: {reason}");

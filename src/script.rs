@@ -41,7 +41,8 @@ impl fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
-/// Output of preparing a script: rows to print, and pipelines to start.
+/// Output of preparing a script: rows to print, pipelines to start, and
+/// ad-hoc queries to run once their views' inputs are consumed.
 #[derive(Default)]
 pub struct Prepared {
     pub outputs: Vec<(String, Outcome)>,
@@ -65,7 +66,7 @@ pub async fn prepare(engine: &mut Engine, text: &str) -> Result<Prepared, Script
     let mut prepared = Prepared::default();
     for (i, located) in statements.into_iter().enumerate() {
         let outcome = engine
-            .prepare(located.statement)
+            .prepare(located.statement, &located.sql)
             .await
             .map_err(|error| ScriptError {
                 statement: i + 1,

@@ -17,6 +17,10 @@ pub enum Op {
     Insert = 0,
     Update = 1,
     Delete = 2,
+    /// The old row of an update, sent just before the `Update` that replaces
+    /// it. Only a view's subscribers see these (a downstream aggregate
+    /// retracts the old row); sinks see upserts.
+    UpdateBefore = 3,
 }
 
 impl Op {
@@ -25,6 +29,7 @@ impl Op {
             Op::Insert => "insert",
             Op::Update => "update",
             Op::Delete => "delete",
+            Op::UpdateBefore => "update_before",
         }
     }
 
@@ -32,6 +37,7 @@ impl Op {
         match v {
             1 => Op::Update,
             2 => Op::Delete,
+            3 => Op::UpdateBefore,
             _ => Op::Insert,
         }
     }
@@ -48,6 +54,12 @@ pub struct StreamBatch {
 }
 
 impl StreamBatch {
+    /// Whether the row adds to the result (insert, update) rather than
+    /// taking a row away (delete, the old row of an update).
+    pub fn is_addition(&self, row: usize) -> bool {
+        matches!(self.op(row), Op::Insert | Op::Update)
+    }
+
     pub fn append(data: RecordBatch) -> Self {
         StreamBatch { data, ops: None }
     }

@@ -1,5 +1,8 @@
-//! The catalog: sources and sinks by name. (Persistence in the data
-//! directory comes with materialized views.)
+//! The catalog: sources, materialized views and sinks by name, with the SQL
+//! that created each, in creation order. [`store`] keeps that list in the
+//! data directory so a restart can recreate everything.
+
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,6 +10,9 @@ use std::sync::Arc;
 use crate::connectors::{SinkConnector, SourceDef};
 use crate::error::{Result, SluiceError};
 use crate::plan::StreamPlan;
+use crate::runtime::view::ViewState;
+
+pub use store::{Definition, Kind};
 
 #[derive(Debug, Clone)]
 pub struct SinkDef {
@@ -16,10 +22,22 @@ pub struct SinkDef {
     pub connector: Arc<dyn SinkConnector>,
 }
 
+#[derive(Debug, Clone)]
+pub struct ViewDef {
+    pub name: String,
+    pub plan: Arc<StreamPlan>,
+    pub state: Arc<ViewState>,
+    /// The view as the input of other pipelines.
+    pub input: SourceDef,
+}
+
 #[derive(Debug, Default)]
 pub struct Catalog {
     sources: BTreeMap<String, SourceDef>,
+    views: BTreeMap<String, ViewDef>,
     sinks: BTreeMap<String, SinkDef>,
+    /// What created each object, in order.
+    definitions: Vec<Definition>,
 }
 
 impl Catalog {
@@ -27,51 +45,150 @@ impl Catalog {
         self.sources.get(name)
     }
 
+    /// A relation a query can read: a source or a view.
+    pub fn relation(&self, name: &str) -> Option<&SourceDef> {
+        self.sources
+            .get(name)
+            .or_else(|| self.views.get(name).map(|v| &v.input))
+    }
+
+    pub fn relations(&self) -> impl Iterator<Item = &SourceDef> {
+        self.sources
+            .values()
+            .chain(self.views.values().map(|v| &v.input))
+    }
+
     pub fn sources(&self) -> impl Iterator<Item = &SourceDef> {
         self.sources.values()
+    }
+
+    pub fn view(&self, name: &str) -> Option<&ViewDef> {
+        self.views.get(name)
+    }
+
+    pub fn views(&self) -> impl Iterator<Item = &ViewDef> {
+        self.views.values()
+    }
+
+    pub fn sink(&self, name: &str) -> Option<&SinkDef> {
+        self.sinks.get(name)
     }
 
     pub fn sinks(&self) -> impl Iterator<Item = &SinkDef> {
         self.sinks.values()
     }
 
-    fn check_free(&self, name: &str) -> Result<()> {
-        let kind = if self.sources.contains_key(name) {
-            "source"
+    pub fn definitions(&self) -> &[Definition] {
+        &self.definitions
+    }
+
+    pub fn definition(&self, name: &str) -> Option<&Definition> {
+        self.definitions.iter().find(|d| d.name == name)
+    }
+
+    /// What kind of object `name` is, if it exists.
+    pub fn kind_of(&self, name: &str) -> Option<Kind> {
+        if self.sources.contains_key(name) {
+            Some(Kind::Source)
+        } else if self.views.contains_key(name) {
+            Some(Kind::View)
         } else if self.sinks.contains_key(name) {
-            "sink"
+            Some(Kind::Sink)
         } else {
-            return Ok(());
-        };
-        Err(SluiceError::Catalog(format!(
-            "{kind} '{name}' already exists"
-        )))
+            None
+        }
+    }
+
+    fn check_free(&self, name: &str) -> Result<()> {
+        match self.kind_of(name) {
+            None => Ok(()),
+            Some(kind) => Err(SluiceError::Catalog(format!(
+                "{} '{name}' already exists",
+                kind.noun()
+            ))),
+        }
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.check_free(name).is_err()
+        self.kind_of(name).is_some()
     }
 
-    pub fn add_source(&mut self, def: SourceDef) -> Result<()> {
+    pub fn add_source(&mut self, def: SourceDef, sql: &str) -> Result<()> {
         self.check_free(&def.name)?;
+        self.definitions
+            .push(Definition::new(Kind::Source, &def.name, sql));
         self.sources.insert(def.name.clone(), def);
         Ok(())
     }
 
-    pub fn add_sink(&mut self, def: SinkDef) -> Result<()> {
+    pub fn add_view(&mut self, def: ViewDef, sql: &str) -> Result<()> {
         self.check_free(&def.name)?;
+        self.definitions
+            .push(Definition::new(Kind::View, &def.name, sql));
+        self.views.insert(def.name.clone(), def);
+        Ok(())
+    }
+
+    pub fn add_sink(&mut self, def: SinkDef, sql: &str) -> Result<()> {
+        self.check_free(&def.name)?;
+        self.definitions
+            .push(Definition::new(Kind::Sink, &def.name, sql));
         self.sinks.insert(def.name.clone(), def);
         Ok(())
     }
 
+    /// The views and sinks that read `name` directly.
+    pub fn dependents(&self, name: &str) -> Vec<(Kind, String)> {
+        let views = self
+            .views
+            .values()
+            .filter(|v| v.plan.source == name)
+            .map(|v| (Kind::View, v.name.clone()));
+        let sinks = self
+            .sinks
+            .values()
+            .filter(|s| s.plan.source == name)
+            .map(|s| (Kind::Sink, s.name.clone()));
+        views.chain(sinks).collect()
+    }
+
+    /// `name` and everything that reads it, transitively, dependents first.
+    pub fn dependents_closure(&self, name: &str) -> Vec<(Kind, String)> {
+        let mut out = Vec::new();
+        for (kind, dep) in self.dependents(name) {
+            for d in self.dependents_closure(&dep) {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+            if !out.contains(&(kind, dep.clone())) {
+                out.push((kind, dep));
+            }
+        }
+        out
+    }
+
+    /// Removes one object (its dependents must be gone already).
+    pub fn remove(&mut self, name: &str) {
+        self.sources.remove(name);
+        self.views.remove(name);
+        self.sinks.remove(name);
+        self.definitions.retain(|d| d.name != name);
+    }
+
     /// The error for a relation that is not there, listing what is.
     pub fn unknown_relation(&self, name: &str) -> SluiceError {
-        let known: Vec<&str> = self.sources.keys().map(String::as_str).collect();
+        let known: Vec<&str> = self
+            .sources
+            .keys()
+            .chain(self.views.keys())
+            .map(String::as_str)
+            .collect();
         SluiceError::Catalog(if known.is_empty() {
             format!("relation '{name}' does not exist; no sources are defined yet")
         } else {
             format!(
-                "relation '{name}' does not exist; sources are: {}",
+                "relation '{name}' does not exist; sources and views are: {}",
                 known.join(", ")
             )
         })

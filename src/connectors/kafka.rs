@@ -4,7 +4,8 @@
 //! partition in its own task (a split partition queue), so partitions are
 //! decoded concurrently. Offsets are stored after a batch is handed to the
 //! pipeline and committed by the consumer group. The sink produces one
-//! message per row, keyed by the changelog key (or the `key` option).
+//! message per row, keyed by the changelog key (or the `key` option); a
+//! deleted key is written as a tombstone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,7 @@ use super::{
 use crate::error::{Result, SluiceError};
 use crate::format::{MetaKey, RawBatch, RecordEncoder};
 use crate::sql::Options;
-use crate::stream::StreamBatch;
+use crate::stream::{Op, StreamBatch};
 
 pub const CONNECTOR: Connector = Connector {
     name: "kafka",
@@ -446,8 +447,14 @@ impl SinkWriter for KafkaSinkWriter {
         let keys = encode_keys(&batch.data, &self.key_columns)?;
         let mut pending = Vec::with_capacity(values.len());
         for (i, value) in values.iter().enumerate() {
-            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(value);
-            if let Some(k) = keys.as_ref().and_then(|k| k[i].as_deref()) {
+            let key = keys.as_ref().and_then(|k| k[i].as_deref());
+            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic);
+            // An upsert stream: a deleted key is a tombstone (no payload),
+            // so a compacted topic forgets it.
+            if key.is_none() || batch.op(i) != Op::Delete {
+                record = record.payload(value);
+            }
+            if let Some(k) = key {
                 record = record.key(k);
             }
             // `send` waits while the local queue is full (back-pressure).

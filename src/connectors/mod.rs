@@ -61,6 +61,16 @@ pub trait SinkWriter: Send {
     async fn flush(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// The pipeline's input is complete up to this event time (ms).
+    async fn watermark(&mut self, _watermark: i64) -> Result<()> {
+        Ok(())
+    }
+
+    /// The pipeline ends: flush, and release what the writer holds.
+    async fn close(&mut self) -> Result<()> {
+        self.flush().await
+    }
 }
 
 /// What a sink is given to write.
@@ -144,6 +154,9 @@ pub struct SourceDef {
     pub decoding: Option<(Format, usize)>,
     pub dead_letter: Option<DeadLetterSpec>,
     pub watermark: Option<WatermarkSpec>,
+    /// `None` for an append-only input; for an updating one (a view of an
+    /// aggregate), the columns that key its rows (empty: whole rows).
+    pub changelog: Option<Vec<usize>>,
 }
 
 /// Validates a CREATE SOURCE's options and builds its definition.
@@ -236,6 +249,7 @@ pub fn create_source(
         decoding,
         dead_letter,
         watermark,
+        changelog: None,
     })
 }
 
@@ -388,6 +402,21 @@ impl SourceContext {
             Some(batch) => self.send(batch, origin).await,
             None => Ok(Ok(())),
         }
+    }
+
+    /// Passes on a message from another pipeline (a view being followed).
+    pub async fn forward(&self, message: Message) -> std::result::Result<(), Stopped> {
+        match &message {
+            Message::Batch(b) => {
+                PipelineMetrics::add(&self.metrics.records_in, b.num_rows() as u64)
+            }
+            Message::Watermark(w) => {
+                self.metrics
+                    .watermark
+                    .fetch_max(*w, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        self.output.send(message).await.map_err(|_| Stopped)
     }
 
     /// Sends a batch a generator built itself.

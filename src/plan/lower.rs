@@ -43,11 +43,44 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
     let planning = PhysicalPlanningContext::default();
     let lowered = lower_node(plan, catalog, &props, &planning)?;
     let output_schema = Arc::new(plan.schema().as_arrow().clone());
-    let (changelog, key_columns) = match &lowered.aggregate {
-        None => (false, vec![]),
+    let input_keys = catalog
+        .relation(&lowered.source)
+        .and_then(|s| s.changelog.clone());
+    let windowed = lowered.window.is_some()
+        || lowered
+            .aggregate
+            .as_ref()
+            .is_some_and(|a| a.window.is_some());
+    if input_keys.is_some() && windowed {
+        return Err(SluiceError::NotSupported(format!(
+            "windows over '{}', whose rows are updated (it is an aggregate without a window); \
+             window the source it reads instead",
+            lowered.source
+        )));
+    }
+    if let (Some(agg), Some(_)) = (&lowered.aggregate, &input_keys) {
+        for call in &agg.calls {
+            let name = call.func.fun().name().to_ascii_lowercase();
+            if call.func.is_distinct() || !RETRACTABLE.contains(&name.as_str()) {
+                return Err(SluiceError::NotSupported(format!(
+                    "{}{}() over '{}', whose rows are updated: it cannot take back a row it \
+                     has counted; over an updating view use {}",
+                    name,
+                    if call.func.is_distinct() { " DISTINCT" } else { "" },
+                    lowered.source,
+                    RETRACTABLE.join(", ")
+                )));
+            }
+        }
+    }
+    let (changelog, key_columns) = match (&lowered.aggregate, &input_keys) {
+        (None, None) => (false, vec![]),
+        // Rows of an updating input pass through with their ops, keyed by
+        // the input's key where the query keeps it.
+        (None, Some(keys)) => (true, keys_through(keys, &lowered.stages)),
         // A windowed aggregate emits each window once: append-only.
-        Some(agg) if agg.window.is_some() => (false, vec![]),
-        Some(agg) => (true, key_columns(agg)),
+        (Some(agg), _) if agg.window.is_some() => (false, vec![]),
+        (Some(agg), _) => (true, key_columns(agg)),
     };
     Ok(StreamPlan {
         source: lowered.source,
@@ -58,7 +91,39 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
         key_columns,
         logical: plan.display_indent().to_string(),
         allowed_lateness: 0,
+        input_changelog: input_keys.is_some(),
     })
+}
+
+/// Aggregates whose value does not depend on the order rows arrive and
+/// leave in, so an updating input can take rows back.
+const RETRACTABLE: &[&str] = &[
+    "count", "sum", "avg", "mean", "var", "var_samp", "var_pop", "stddev", "stddev_samp",
+    "stddev_pop",
+];
+
+/// Where an input's key columns end up after stateless stages; empty when a
+/// projection drops or computes over one of them.
+fn keys_through(keys: &[usize], stages: &[Stage]) -> Vec<usize> {
+    let mut keys = keys.to_vec();
+    for stage in stages {
+        if let Stage::Project { exprs, .. } = stage {
+            let mapped: Vec<usize> = keys
+                .iter()
+                .filter_map(|k| {
+                    exprs.iter().position(|e| {
+                        e.downcast_ref::<Column>()
+                            .is_some_and(|c| c.index() == *k)
+                    })
+                })
+                .collect();
+            if mapped.len() != keys.len() {
+                return vec![];
+            }
+            keys = mapped;
+        }
+    }
+    keys
 }
 
 /// The output columns that carry group keys unchanged.
@@ -107,7 +172,7 @@ fn lower_node(
                 Some(w) => w.source.clone(),
                 None => scan.table_name.table().to_string(),
             };
-            let Some(source) = catalog.source(&name) else {
+            let Some(source) = catalog.relation(&name) else {
                 return Err(catalog.unknown_relation(&name));
             };
             if !scan.filters.is_empty() || scan.fetch.is_some() {

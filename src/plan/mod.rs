@@ -42,6 +42,8 @@ pub struct StreamPlan {
     pub logical: String,
     /// `allowed_lateness` in ms (windowed aggregates only).
     pub allowed_lateness: i64,
+    /// The input is an updating view: rows carry ops to apply.
+    pub input_changelog: bool,
 }
 
 impl StreamPlan {
@@ -169,7 +171,7 @@ impl Planner {
         Planner { rules }
     }
 
-    /// A fresh DataFusion context with every catalog source registered as an
+    /// A fresh DataFusion context with every source and view registered as an
     /// (empty) table of its schema.
     fn context(&self, catalog: &Catalog) -> Result<SessionContext> {
         let state = SessionStateBuilder::new()
@@ -178,7 +180,7 @@ impl Planner {
             .build();
         let ctx = SessionContext::new_with_state(state);
         let mut schemas = std::collections::HashMap::new();
-        for s in catalog.sources() {
+        for s in catalog.relations() {
             let table = MemTable::try_new(s.schema.clone(), vec![vec![]])?;
             ctx.register_table(s.name.as_str(), Arc::new(table))?;
             schemas.insert(s.name.clone(), s.schema.clone());

@@ -42,6 +42,10 @@ pub struct ChangelogAggregate {
     accumulators: Vec<Vec<Box<dyn Accumulator>>>,
     /// The row last emitted per group, `None` while the group is not shown.
     last: Vec<Option<OwnedRow>>,
+    /// Input rows per group (an updating input can take them away again).
+    counts: Vec<i64>,
+    /// The input is an updating view: rows may be taken back.
+    retracting: bool,
     converter: RowConverter,
     metrics: Arc<PipelineMetrics>,
     /// Scratch: a group's position among this batch's groups.
@@ -76,6 +80,8 @@ impl ChangelogAggregate {
             groups,
             accumulators: Vec::new(),
             last: Vec::new(),
+            counts: Vec::new(),
+            retracting: plan.input_changelog,
             converter,
             metrics,
             slot: Vec::new(),
@@ -83,14 +89,33 @@ impl ChangelogAggregate {
         })
     }
 
+    /// A group's accumulators: ones that can take rows back when the input
+    /// is an updating view.
+    fn new_accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
+        self.agg
+            .calls
+            .iter()
+            .map(|c| {
+                Ok(if self.retracting {
+                    c.func.create_sliding_accumulator()?
+                } else {
+                    c.func.create_accumulator()?
+                })
+            })
+            .collect()
+    }
+
     /// Number of groups held.
     pub fn group_count(&self) -> usize {
         self.accumulators.len()
     }
 
+    /// Adds the batch's rows to their groups; rows where `retract` is true
+    /// are taken away instead.
     fn update(
         &mut self,
         batch: &RecordBatch,
+        retract: Option<&BooleanArray>,
         touched: &mut Vec<usize>,
         first_row: &mut Vec<u32>,
     ) -> Result<Vec<ArrayRef>> {
@@ -113,13 +138,10 @@ impl ChangelogAggregate {
             }
         };
         while self.accumulators.len() < group_count {
-            let accs = agg
-                .calls
-                .iter()
-                .map(|c| Ok(c.func.create_accumulator()?))
-                .collect::<Result<Vec<_>>>()?;
+            let accs = self.new_accumulators()?;
             self.accumulators.push(accs);
             self.last.push(None);
+            self.counts.push(0);
             self.slot.push(NO_SLOT);
         }
         for (row, &g) in self.group_indices.iter().enumerate() {
@@ -128,15 +150,20 @@ impl ChangelogAggregate {
                 touched.push(g);
                 first_row.push(row as u32);
             }
+            self.counts[g] += if retract.is_some_and(|r| r.value(row)) {
+                -1
+            } else {
+                1
+            };
         }
-        let unfiltered = self.sort_by_group(touched.len(), None);
+        let unfiltered = self.sort_by_group(touched.len(), None, retract);
         for (ci, call) in agg.calls.iter().enumerate() {
             let filtered;
             let (perm, offsets) = match &call.filter {
                 None => (&unfiltered.0, &unfiltered.1),
                 Some(f) => {
                     let mask = predicate_mask(f, batch)?;
-                    filtered = self.sort_by_group(touched.len(), Some(&mask));
+                    filtered = self.sort_by_group(touched.len(), Some(&mask), retract);
                     (&filtered.0, &filtered.1)
                 }
             };
@@ -146,13 +173,27 @@ impl ChangelogAggregate {
                 .map(|e| Ok(take(&e.evaluate(batch)?.into_array(n)?, perm, None)?))
                 .collect::<Result<Vec<_>>>()?;
             for (s, &g) in touched.iter().enumerate() {
-                let (start, end) = (offsets[s] as usize, offsets[s + 1] as usize);
-                if start == end {
-                    continue;
+                for (bucket, take_back) in [(2 * s, false), (2 * s + 1, true)] {
+                    let (start, end) = (offsets[bucket] as usize, offsets[bucket + 1] as usize);
+                    if start == end {
+                        continue;
+                    }
+                    let slices: Vec<ArrayRef> =
+                        args.iter().map(|a| a.slice(start, end - start)).collect();
+                    let acc = &mut self.accumulators[g][ci];
+                    if take_back {
+                        acc.retract_batch(&slices)?;
+                    } else {
+                        acc.update_batch(&slices)?;
+                    }
                 }
-                let slices: Vec<ArrayRef> =
-                    args.iter().map(|a| a.slice(start, end - start)).collect();
-                self.accumulators[g][ci].update_batch(&slices)?;
+            }
+        }
+        // A group whose rows have all been taken back starts afresh.
+        for &g in touched.iter() {
+            if self.counts[g] <= 0 {
+                self.counts[g] = 0;
+                self.accumulators[g] = self.new_accumulators()?;
             }
         }
         Ok(group_cols)
@@ -172,25 +213,35 @@ impl ChangelogAggregate {
         Ok(())
     }
 
-    /// Row indices ordered by their group's slot, and each slot's start.
-    fn sort_by_group(&self, slots: usize, mask: Option<&BooleanArray>) -> (UInt32Array, Vec<u32>) {
+    /// Row indices ordered by their group's slot, added rows before taken
+    /// back ones, and where each (slot, added / taken back) bucket starts:
+    /// slot `s` has buckets `2s` and `2s + 1`.
+    fn sort_by_group(
+        &self,
+        slots: usize,
+        mask: Option<&BooleanArray>,
+        retract: Option<&BooleanArray>,
+    ) -> (UInt32Array, Vec<u32>) {
         let keep = |row: usize| mask.is_none_or(|m| m.value(row));
-        let mut offsets = vec![0u32; slots + 1];
+        let bucket =
+            |row: usize, g: usize| 2 * self.slot[g] as usize + retract.is_some_and(|r| r.value(row)) as usize;
+        let buckets = 2 * slots;
+        let mut offsets = vec![0u32; buckets + 1];
         for (row, &g) in self.group_indices.iter().enumerate() {
             if keep(row) {
-                offsets[self.slot[g] as usize + 1] += 1;
+                offsets[bucket(row, g) + 1] += 1;
             }
         }
-        for i in 0..slots {
+        for i in 0..buckets {
             offsets[i + 1] += offsets[i];
         }
         let mut next = offsets.clone();
-        let mut perm = vec![0u32; offsets[slots] as usize];
+        let mut perm = vec![0u32; offsets[buckets] as usize];
         for (row, &g) in self.group_indices.iter().enumerate() {
             if keep(row) {
-                let s = self.slot[g] as usize;
-                perm[next[s] as usize] = row as u32;
-                next[s] += 1;
+                let b = bucket(row, g);
+                perm[next[b] as usize] = row as u32;
+                next[b] += 1;
             }
         }
         (UInt32Array::from(perm), offsets)
@@ -237,8 +288,9 @@ impl ChangelogAggregate {
         let mut emit = Vec::new();
         let mut ops = Vec::new();
         let mut deleted = Vec::new();
+        let grouped = self.groups.is_some();
         for (i, &g) in touched.iter().enumerate() {
-            let shown = visible.is_none_or(|v| v.value(i));
+            let shown = visible.is_none_or(|v| v.value(i)) && (!grouped || self.counts[g] > 0);
             let row = converted.row(i);
             match (&self.last[g], shown) {
                 (Some(prev), true) if prev.row() == row => {}
@@ -277,11 +329,6 @@ impl Operator for ChangelogAggregate {
     }
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
-        if batch.ops.is_some() {
-            return Err(SluiceError::NotSupported(
-                "aggregating a changelog input (not implemented yet)".into(),
-            ));
-        }
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -292,10 +339,15 @@ impl Operator for ChangelogAggregate {
         } else {
             drop_failing_rows(&batch, &self.metrics, |b| self.check_inputs(&b.data))?
         };
+        let retract = batch.ops.as_ref().map(|_| {
+            (0..batch.num_rows())
+                .map(|i| Some(!batch.is_addition(i)))
+                .collect::<BooleanArray>()
+        });
         let mut touched = Vec::new();
         let mut first_row = Vec::new();
         let result = self
-            .update(&batch.data, &mut touched, &mut first_row)
+            .update(&batch.data, retract.as_ref(), &mut touched, &mut first_row)
             .and_then(|group_cols| self.current_rows(&group_cols, &touched, first_row))
             .and_then(|(rows, visible)| self.diff(&rows, visible.as_ref(), &touched, out));
         for &g in &touched {

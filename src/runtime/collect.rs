@@ -85,6 +85,7 @@ impl SinkWriter for CollectWriter {
         for i in 0..batch.num_rows() {
             let key = keys.row(i).owned();
             match batch.op(i) {
+                Op::UpdateBefore => {}
                 Op::Delete => {
                     self.by_key.remove(&key);
                 }

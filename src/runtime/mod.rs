@@ -8,6 +8,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod session;
 pub mod stateless;
+pub mod view;
 pub mod window;
 
 pub use pipeline::{Pipeline, PipelineSpec, PipelineState};

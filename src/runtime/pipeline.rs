@@ -5,9 +5,12 @@
 //! channels then drain, operators emit what they hold, and the sink flushes
 //! before the pipeline reports itself finished.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use datafusion::arrow::array::{UInt32Array, UInt8Array};
+use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::row::{RowConverter, SortField};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -22,7 +25,7 @@ use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::StreamPlan;
 use crate::plan::{Stage, WindowKind};
-use crate::stream::{Message, StreamBatch};
+use crate::stream::{Message, Op, StreamBatch};
 
 const CHANNEL_CAPACITY: usize = 16;
 
@@ -46,7 +49,8 @@ pub struct Pipeline {
     pub name: String,
     pub metrics: Arc<PipelineMetrics>,
     pub bounded: bool,
-    state: Arc<Mutex<PipelineState>>,
+    state: watch::Receiver<PipelineState>,
+    stop: CancellationToken,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -62,14 +66,11 @@ impl Pipeline {
         let mut writer = spec.sink.open(&sink_schema).await?;
         let operators = build_operators(&spec.plan, &metrics)?;
         let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
-        let (sink_tx, mut sink_rx) = mpsc::channel::<StreamBatch>(CHANNEL_CAPACITY);
-        let ctx = SourceContext::new(
-            &spec.source,
-            source_tx,
-            shutdown.clone(),
-            Arc::clone(&metrics),
-        )
-        .await?;
+        let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
+        let stop = shutdown.child_token();
+        let ctx =
+            SourceContext::new(&spec.source, source_tx, stop.clone(), Arc::clone(&metrics)).await?;
+        let mut upserts = Upserts::new(&spec.plan)?;
         let bounded = spec.source.connector.is_bounded();
         let span = tracing::info_span!("pipeline", name = %spec.name);
 
@@ -80,17 +81,28 @@ impl Pipeline {
         let sink_metrics = Arc::clone(&metrics);
         let sink = tokio::spawn(
             async move {
-                while let Some(batch) = sink_rx.recv().await {
-                    writer.write(&batch).await?;
-                    PipelineMetrics::add(&sink_metrics.records_out, batch.num_rows() as u64);
+                while let Some(message) = sink_rx.recv().await {
+                    match message {
+                        Message::Batch(batch) => {
+                            let batch = upserts.normalize(batch)?;
+                            if batch.num_rows() == 0 {
+                                continue;
+                            }
+                            writer.write(&batch).await?;
+                            PipelineMetrics::add(
+                                &sink_metrics.records_out,
+                                batch.num_rows() as u64,
+                            );
+                        }
+                        Message::Watermark(w) => writer.watermark(w).await?,
+                    }
                 }
-                writer.flush().await
+                writer.close().await
             }
             .instrument(span.clone()),
         );
 
-        let state = Arc::new(Mutex::new(PipelineState::Running));
-        let final_state = Arc::clone(&state);
+        let (state_tx, state) = watch::channel(PipelineState::Running);
         let name = spec.name.clone();
         let handle = tokio::spawn(async move {
             let (s, o, k) = tokio::join!(source, operator, sink);
@@ -110,9 +122,7 @@ impl Pipeline {
                 tracing::error!(pipeline = %name, %reason, "pipeline failed");
                 PipelineState::Failed(reason)
             };
-            if let Ok(mut g) = final_state.lock() {
-                *g = st;
-            }
+            state_tx.send_replace(st);
         });
         tracing::info!(pipeline = %spec.name, source = %spec.source.name, "pipeline started");
         Ok(Pipeline {
@@ -120,15 +130,29 @@ impl Pipeline {
             metrics,
             bounded,
             state,
+            stop,
             handle: Some(handle),
         })
     }
 
     pub fn state(&self) -> PipelineState {
-        self.state
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_else(|_| PipelineState::Failed("state lock poisoned".into()))
+        self.state.borrow().clone()
+    }
+
+    /// A handle that resolves when the pipeline has finished or failed.
+    pub fn done(&self) -> impl std::future::Future<Output = PipelineState> + Send + 'static {
+        let mut rx = self.state.clone();
+        async move {
+            match rx.wait_for(|s| *s != PipelineState::Running).await {
+                Ok(s) => s.clone(),
+                Err(_) => PipelineState::Failed("pipeline task ended without a state".into()),
+            }
+        }
+    }
+
+    /// Stops this pipeline's source; the pipeline then drains and ends.
+    pub fn stop(&self) {
+        self.stop.cancel();
     }
 
     /// Waits until the pipeline has finished (or failed).
@@ -207,24 +231,120 @@ pub fn build_operators(
 async fn run_operators(
     mut operators: Vec<Box<dyn Operator>>,
     mut input: mpsc::Receiver<Message>,
-    output: mpsc::Sender<StreamBatch>,
+    output: mpsc::Sender<Message>,
 ) -> Result<()> {
     let mut out = Vec::new();
+    let stopped = || SluiceError::Connector("the sink stopped".into());
     while let Some(message) = input.recv().await {
+        let watermark = match &message {
+            Message::Watermark(w) => Some(*w),
+            Message::Batch(_) => None,
+        };
         push(&mut operators, message, &mut out)?;
         for b in out.drain(..) {
-            if output.send(b).await.is_err() {
-                return Err(SluiceError::Connector("the sink stopped".into()));
-            }
+            output
+                .send(Message::Batch(b))
+                .await
+                .map_err(|_| stopped())?;
+        }
+        // What the operators emitted for a watermark reaches the sink first.
+        if let Some(w) = watermark {
+            output
+                .send(Message::Watermark(w))
+                .await
+                .map_err(|_| stopped())?;
         }
     }
     finish(&mut operators, &mut out)?;
     for b in out {
-        if output.send(b).await.is_err() {
-            return Err(SluiceError::Connector("the sink stopped".into()));
-        }
+        output
+            .send(Message::Batch(b))
+            .await
+            .map_err(|_| stopped())?;
     }
     Ok(())
+}
+
+/// Turns the old-row / new-row pairs of updates (which views pass to their
+/// subscribers) back into what sinks write: upserts by key, or inserts and
+/// deletes of whole rows when the output has no key.
+struct Upserts {
+    keys: Option<(Vec<usize>, RowConverter)>,
+}
+
+impl Upserts {
+    fn new(plan: &StreamPlan) -> Result<Upserts> {
+        let keys = if plan.key_columns.is_empty() {
+            None
+        } else {
+            let fields = plan
+                .key_columns
+                .iter()
+                .map(|&i| SortField::new(plan.output_schema.field(i).data_type().clone()))
+                .collect();
+            Some((plan.key_columns.clone(), RowConverter::new(fields)?))
+        };
+        Ok(Upserts { keys })
+    }
+
+    fn normalize(&mut self, batch: StreamBatch) -> Result<StreamBatch> {
+        let Some(ops) = &batch.ops else {
+            return Ok(batch);
+        };
+        if !ops.values().iter().any(|&o| o == Op::UpdateBefore as u8) {
+            return Ok(batch);
+        }
+        let n = batch.num_rows();
+        let mut keep = Vec::with_capacity(n);
+        let mut new_ops = Vec::with_capacity(n);
+        match &self.keys {
+            None => {
+                for i in 0..n {
+                    keep.push(i as u32);
+                    new_ops.push(if batch.is_addition(i) {
+                        Op::Insert
+                    } else {
+                        Op::Delete
+                    } as u8);
+                }
+            }
+            Some((columns, converter)) => {
+                let cols: Vec<_> = columns
+                    .iter()
+                    .map(|&c| batch.data.column(c).clone())
+                    .collect();
+                let rows = converter.convert_columns(&cols)?;
+                // An old row whose key comes back later in the batch is
+                // replaced by that upsert; otherwise its key is gone.
+                let mut later = std::collections::HashSet::new();
+                let mut dropped = vec![false; n];
+                let mut op_of = vec![0u8; n];
+                for i in (0..n).rev() {
+                    let op = batch.op(i);
+                    if op == Op::UpdateBefore {
+                        if later.contains(&rows.row(i)) {
+                            dropped[i] = true;
+                        } else {
+                            op_of[i] = Op::Delete as u8;
+                        }
+                    } else {
+                        op_of[i] = op as u8;
+                        if batch.is_addition(i) {
+                            later.insert(rows.row(i));
+                        }
+                    }
+                }
+                for i in 0..n {
+                    if !dropped[i] {
+                        keep.push(i as u32);
+                        new_ops.push(op_of[i]);
+                    }
+                }
+            }
+        }
+        let data = take_record_batch(&batch.data, &UInt32Array::from(keep))?;
+        Ok(StreamBatch::changelog(data, UInt8Array::from(new_ops)))
+    }
 }
 
 /// End of input: each operator in turn emits what it holds, through the

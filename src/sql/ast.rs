@@ -3,6 +3,7 @@
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::sql::sqlparser::ast;
+use serde::{Deserialize, Serialize};
 
 use super::options::Options;
 
@@ -12,9 +13,16 @@ pub enum Statement {
     CreateSink(CreateSink),
     /// A bare continuous `SELECT`: in a script its rows go to stdout.
     Query(Box<ast::Query>),
+    CreateView(CreateView),
     ShowSources,
+    ShowViews,
     ShowSinks,
     ShowPipelines,
+    /// `DESCRIBE name`
+    Describe(String),
+    Drop(Drop),
+    /// `EXPLAIN` of a query, view or sink.
+    Explain(Box<Statement>),
     /// Any other statement sqlparser understands; planning decides.
     Other(Box<ast::Statement>),
 }
@@ -67,4 +75,51 @@ pub struct Located {
     pub statement: Statement,
     pub line: u64,
     pub sql: String,
+}
+
+/// `CREATE MATERIALIZED VIEW name [WITH (…)] AS query [WITH (…)]`
+#[derive(Debug, Clone)]
+pub struct CreateView {
+    pub name: String,
+    pub if_not_exists: bool,
+    pub query: Box<ast::Query>,
+    pub options: Options,
+}
+
+/// `DROP SOURCE | MATERIALIZED VIEW | SINK [IF EXISTS] name [CASCADE]`
+#[derive(Debug, Clone)]
+pub struct Drop {
+    pub kind: ObjectKind,
+    pub name: String,
+    pub if_exists: bool,
+    pub cascade: bool,
+}
+
+/// The kinds of catalog object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Source,
+    #[serde(rename = "materialized_view")]
+    View,
+    Sink,
+}
+
+impl ObjectKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Source => "source",
+            ObjectKind::View => "materialized view",
+            ObjectKind::Sink => "sink",
+        }
+    }
+
+    /// The keyword after DROP / CREATE.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ObjectKind::Source => "SOURCE",
+            ObjectKind::View => "MATERIALIZED VIEW",
+            ObjectKind::Sink => "SINK",
+        }
+    }
 }

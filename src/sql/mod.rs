@@ -8,7 +8,10 @@ pub mod options;
 pub mod parser;
 pub mod types;
 
-pub use ast::{CreateSink, CreateSource, Located, SinkInput, SourceColumn, Statement, Watermark};
+pub use ast::{
+    CreateSink, CreateSource, CreateView, Drop, Located, ObjectKind, SinkInput, SourceColumn,
+    Statement, Watermark,
+};
 pub use duration::parse_duration;
 pub use options::Options;
 pub use parser::{parse_one, parse_script};

@@ -6,6 +6,10 @@
 //!     WITH (key = value, …)
 //! CREATE SINK [IF NOT EXISTS] name FROM relation WITH (…)
 //! CREATE SINK [IF NOT EXISTS] name AS SELECT … WITH (…)
+//! CREATE MATERIALIZED VIEW [IF NOT EXISTS] name [WITH (…)] AS SELECT … [WITH (…)]
+//! SHOW SOURCES | MATERIALIZED VIEWS | SINKS | PIPELINES
+//! DESCRIBE name
+//! DROP SOURCE | MATERIALIZED VIEW | SINK [IF EXISTS] name [CASCADE]
 //! ```
 
 use datafusion::sql::sqlparser::ast::{Expr, Value};
@@ -14,7 +18,8 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::ast::{
-    CreateSink, CreateSource, Located, SinkInput, SourceColumn, Statement, Watermark,
+    CreateSink, CreateSource, CreateView, Drop, Located, ObjectKind, SinkInput, SourceColumn,
+    Statement, Watermark,
 };
 use super::dialect::SluiceDialect;
 use super::options::Options;
@@ -90,7 +95,43 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
         p.next_token();
         return parse_create_sink(p).map(Statement::CreateSink);
     }
+    if peek_words(p, &["CREATE", "MATERIALIZED", "VIEW"]) {
+        for _ in 0..3 {
+            p.next_token();
+        }
+        return parse_create_view(p).map(Statement::CreateView);
+    }
+    if peek_words(p, &["DROP"]) {
+        for (words, kind) in [
+            (&["SOURCE"][..], ObjectKind::Source),
+            (&["SINK"][..], ObjectKind::Sink),
+            (&["MATERIALIZED", "VIEW"][..], ObjectKind::View),
+            (&["VIEW"][..], ObjectKind::View),
+        ] {
+            let mut all = vec!["DROP"];
+            all.extend_from_slice(words);
+            if peek_words(p, &all) {
+                for _ in &all {
+                    p.next_token();
+                }
+                return parse_drop(p, kind).map(Statement::Drop);
+            }
+        }
+    }
+    if peek_words(p, &["EXPLAIN"])
+        && !peek_words(p, &["EXPLAIN", "ANALYZE"])
+        && !peek_words(p, &["EXPLAIN", "VERBOSE"])
+    {
+        p.next_token();
+        return Ok(Statement::Explain(Box::new(parse_statement(p)?)));
+    }
+    if peek_words(p, &["DESCRIBE"]) || peek_words(p, &["DESC"]) {
+        p.next_token();
+        return parse_name(p).map(Statement::Describe);
+    }
     for (words, stmt) in [
+        (&["SHOW", "MATERIALIZED", "VIEWS"][..], Statement::ShowViews),
+        (&["SHOW", "VIEWS"][..], Statement::ShowViews),
         (&["SHOW", "SOURCES"][..], Statement::ShowSources),
         (&["SHOW", "SINKS"][..], Statement::ShowSinks),
         (&["SHOW", "PIPELINES"][..], Statement::ShowPipelines),
@@ -202,6 +243,47 @@ fn parse_column(p: &mut Parser) -> Result<SourceColumn> {
         data_type,
         nullable,
         metadata,
+    })
+}
+
+fn parse_create_view(p: &mut Parser) -> Result<CreateView> {
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    let mut options = if peek_words(p, &["WITH"]) {
+        parse_with(p)?
+    } else {
+        Options::new()
+    };
+    if !p.parse_keyword(Keyword::AS) {
+        let t = p.peek_token();
+        return Err(unexpected(p, &t, "AS SELECT …"));
+    }
+    let query = parse_query_before_with(p)?;
+    if peek_words(p, &["WITH"]) {
+        for (k, v) in parse_with(p)?.iter() {
+            options.insert(k.clone(), v.clone())?;
+        }
+    }
+    Ok(CreateView {
+        name,
+        if_not_exists,
+        query,
+        options,
+    })
+}
+
+fn parse_drop(p: &mut Parser, kind: ObjectKind) -> Result<Drop> {
+    let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    let cascade = p.parse_keyword(Keyword::CASCADE);
+    if !cascade {
+        let _restrict = p.parse_keyword(Keyword::RESTRICT);
+    }
+    Ok(Drop {
+        kind,
+        name,
+        if_exists,
+        cascade,
     })
 }
 

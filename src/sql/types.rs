@@ -61,6 +61,30 @@ pub fn sql_to_arrow(ty: &ast::DataType) -> Result<DataType> {
     })
 }
 
+/// The SQL spelling of an Arrow type, for DESCRIBE.
+pub fn arrow_to_sql(ty: &DataType) -> String {
+    match ty {
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => "BIGINT".into(),
+        DataType::UInt64 => "NUMERIC(20,0)".into(),
+        DataType::Float32 => "REAL".into(),
+        DataType::Float64 => "DOUBLE PRECISION".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "TEXT".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BYTEA".into(),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        DataType::List(f) => format!("{}[]", arrow_to_sql(f.data_type())),
+        DataType::Interval(_) => "INTERVAL".into(),
+        other => other.to_string(),
+    }
+}
+
 fn bad_type(ty: &ast::DataType) -> SluiceError {
     SluiceError::NotSupported(format!(
         "column type {ty}; supported types are SMALLINT, INT, BIGINT, REAL, \

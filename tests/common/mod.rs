@@ -21,13 +21,24 @@ impl Sluice {
         Self::run_file(dir, &script)
     }
 
+    /// Runs `script` with a data directory of its own (a fresh catalog).
     pub fn run_file(dir: &Path, script: &Path) -> Sluice {
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self::start(dir, Some(script), &dir.join(format!("sluice-data-{n}")))
+    }
+
+    /// `sluice run [script] --data-dir data_dir` in `dir`.
+    pub fn start(dir: &Path, script: Option<&Path>, data_dir: &Path) -> Sluice {
         let stderr_path = dir.join("sluice.stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let stdout = std::fs::File::create(dir.join("sluice.stdout")).expect("stdout file");
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("run")
-            .arg(script)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command.arg("run").arg("--data-dir").arg(data_dir);
+        if let Some(script) = script {
+            command.arg(script);
+        }
+        let child = command
             .current_dir(dir)
             .env("RUST_LOG", "warn,sluice=info")
             .stdin(Stdio::null())

@@ -1,0 +1,484 @@
+//! Materialized views: a pipeline's output kept in memory as Arrow data,
+//! read as consistent snapshots (ad-hoc `SELECT` through [`ViewTable`]) and
+//! followed by downstream pipelines ([`ViewSource`]: views over views, sinks
+//! from views).
+//!
+//! A view holds one of three shapes, fixed by its query:
+//! * append-only (filters, projections, windowed aggregates): the rows, in
+//!   batches, optionally trimmed by `retention` behind the watermark;
+//! * keyed (non-windowed aggregates): the latest row per group key;
+//! * a multiset (a stateless query over an updating view): rows with counts.
+//!
+//! Every change is applied under one lock, so a reader sees a batch either
+//! wholly or not at all. Subscribers get the snapshot and then every later
+//! change, taken under the same lock, so none is missed or seen twice.
+//! Updates reach subscribers as the old row (`UpdateBefore`) followed by the
+//! new (`Update`), so a downstream aggregate can retract what it counted.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, Int64Array, UInt8Array};
+use datafusion::arrow::compute::kernels::cmp::gt_eq;
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::catalog::{MemTable, Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use tokio::sync::mpsc;
+
+use crate::connectors::{SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext};
+use crate::error::{Result, SluiceError};
+use crate::stream::{Message, Op, StreamBatch};
+
+/// How many messages a subscriber may lag behind before the view waits.
+const SUBSCRIBER_CAPACITY: usize = 16;
+/// Append-only views merge their small batches once they hold this many.
+const MAX_BATCHES: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewMode {
+    Append,
+    /// The latest row per key (the key's column indices).
+    Keyed(Vec<usize>),
+    /// Rows with multiplicity: inserts add one, deletes take one away.
+    Multiset,
+}
+
+/// `retention`: rows whose `column` is older than the watermark minus `ms`
+/// are dropped (append-only views).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub column: usize,
+    pub ms: i64,
+}
+
+pub struct ViewState {
+    pub name: String,
+    pub schema: SchemaRef,
+    pub mode: ViewMode,
+    retention: Option<Retention>,
+    rows: RowConverter,
+    keys: Option<RowConverter>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    batches: Vec<RecordBatch>,
+    keyed: HashMap<OwnedRow, OwnedRow>,
+    multiset: HashMap<OwnedRow, usize>,
+    /// The keyed / multiset contents as a batch, until the next change.
+    cached: Option<RecordBatch>,
+    subscribers: Vec<mpsc::Sender<Message>>,
+    watermark: Option<i64>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for ViewState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ViewState({}, {:?})", self.name, self.mode)
+    }
+}
+
+impl ViewState {
+    pub fn new(
+        name: &str,
+        schema: SchemaRef,
+        mode: ViewMode,
+        retention: Option<Retention>,
+    ) -> Result<Arc<ViewState>> {
+        let fields = |idx: &mut dyn Iterator<Item = usize>| -> Vec<SortField> {
+            idx.map(|i| SortField::new(schema.field(i).data_type().clone()))
+                .collect()
+        };
+        let rows = RowConverter::new(fields(&mut (0..schema.fields().len())))?;
+        let keys = match &mode {
+            ViewMode::Keyed(k) => Some(RowConverter::new(fields(&mut k.iter().copied()))?),
+            _ => None,
+        };
+        Ok(Arc::new(ViewState {
+            name: name.to_string(),
+            schema,
+            mode,
+            retention,
+            rows,
+            keys,
+            inner: Mutex::new(Inner::default()),
+        }))
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
+        self.inner.lock().map_err(|_| {
+            SluiceError::Internal(format!("view '{}': state lock poisoned", self.name))
+        })
+    }
+
+    /// Whether the view's rows carry changelog ops for its subscribers.
+    pub fn is_changelog(&self) -> bool {
+        self.mode != ViewMode::Append
+    }
+
+    /// The view's current contents.
+    pub fn snapshot(&self) -> Result<Vec<RecordBatch>> {
+        let mut inner = self.lock()?;
+        self.snapshot_locked(&mut inner)
+    }
+
+    /// Number of rows held.
+    pub fn row_count(&self) -> Result<usize> {
+        let inner = self.lock()?;
+        Ok(match self.mode {
+            ViewMode::Append => inner.batches.iter().map(|b| b.num_rows()).sum(),
+            ViewMode::Keyed(_) => inner.keyed.len(),
+            ViewMode::Multiset => inner.multiset.values().sum(),
+        })
+    }
+
+    /// The watermark the view's input has reached, if any.
+    pub fn watermark(&self) -> Result<Option<i64>> {
+        Ok(self.lock()?.watermark)
+    }
+
+    fn snapshot_locked(&self, inner: &mut Inner) -> Result<Vec<RecordBatch>> {
+        if self.mode == ViewMode::Append {
+            return Ok(inner.batches.clone());
+        }
+        if inner.cached.is_none() {
+            let columns = match self.mode {
+                ViewMode::Keyed(_) => self
+                    .rows
+                    .convert_rows(inner.keyed.values().map(|r| r.row())),
+                _ => self.rows.convert_rows(
+                    inner
+                        .multiset
+                        .iter()
+                        .flat_map(|(r, n)| std::iter::repeat_n(r.row(), *n)),
+                ),
+            }?;
+            inner.cached = Some(if columns.is_empty() {
+                RecordBatch::new_empty(self.schema.clone())
+            } else {
+                RecordBatch::try_new(self.schema.clone(), columns)?
+            });
+        }
+        Ok(inner.cached.iter().cloned().collect())
+    }
+
+    /// Follows the view: its current contents as inserts, the watermark, and
+    /// then every change. `None` for the channel once the view has ended.
+    #[allow(clippy::type_complexity)]
+    pub fn subscribe(
+        &self,
+    ) -> Result<(
+        Vec<StreamBatch>,
+        Option<i64>,
+        Option<mpsc::Receiver<Message>>,
+    )> {
+        let mut inner = self.lock()?;
+        let snapshot = self
+            .snapshot_locked(&mut inner)?
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| {
+                if self.is_changelog() {
+                    let ops = UInt8Array::from(vec![Op::Insert as u8; b.num_rows()]);
+                    StreamBatch::changelog(b, ops)
+                } else {
+                    StreamBatch::append(b)
+                }
+            })
+            .collect();
+        let rx = if inner.finished {
+            None
+        } else {
+            let (tx, rx) = mpsc::channel(SUBSCRIBER_CAPACITY);
+            inner.subscribers.push(tx);
+            Some(rx)
+        };
+        Ok((snapshot, inner.watermark, rx))
+    }
+
+    /// Applies a batch of the view's output (upserts for a keyed view).
+    pub async fn apply(&self, batch: &StreamBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let (message, subscribers) = {
+            let mut inner = self.lock()?;
+            let following = !inner.subscribers.is_empty();
+            let message = match &self.mode {
+                ViewMode::Append => {
+                    inner.batches.push(batch.data.clone());
+                    if inner.batches.len() > MAX_BATCHES {
+                        let tail = inner.batches.split_off(MAX_BATCHES / 2);
+                        let merged = concat_batches(&self.schema, &tail)?;
+                        inner.batches.push(merged);
+                    }
+                    following.then(|| StreamBatch::append(batch.data.clone()))
+                }
+                ViewMode::Keyed(key_columns) => {
+                    self.apply_keyed(&mut inner, key_columns, batch, following)?
+                }
+                ViewMode::Multiset => {
+                    let rows = self.rows.convert_columns(batch.data.columns())?;
+                    for i in 0..batch.num_rows() {
+                        let row = rows.row(i).owned();
+                        if batch.is_addition(i) {
+                            *inner.multiset.entry(row).or_insert(0) += 1;
+                        } else if let Some(n) = inner.multiset.get_mut(&row) {
+                            *n -= 1;
+                            if *n == 0 {
+                                inner.multiset.remove(&row);
+                            }
+                        }
+                    }
+                    following.then(|| batch.clone())
+                }
+            };
+            inner.cached = None;
+            (message, inner.subscribers.clone())
+        };
+        if let Some(m) = message.filter(|m| m.num_rows() > 0) {
+            self.broadcast(subscribers, || Message::Batch(m.clone()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn apply_keyed(
+        &self,
+        inner: &mut Inner,
+        key_columns: &[usize],
+        batch: &StreamBatch,
+        following: bool,
+    ) -> Result<Option<StreamBatch>> {
+        let key_converter = self
+            .keys
+            .as_ref()
+            .ok_or_else(|| SluiceError::Internal("keyed view without a key".into()))?;
+        let keys: Vec<_> = key_columns
+            .iter()
+            .map(|&i| batch.data.column(i).clone())
+            .collect();
+        let keys = key_converter.convert_columns(&keys)?;
+        let rows = self.rows.convert_columns(batch.data.columns())?;
+        let mut changes: Vec<(Op, OwnedRow)> = Vec::new();
+        for i in 0..batch.num_rows() {
+            let key = keys.row(i).owned();
+            match batch.op(i) {
+                Op::Delete => {
+                    if let Some(old) = inner.keyed.remove(&key) {
+                        changes.push((Op::Delete, old));
+                    }
+                }
+                Op::UpdateBefore => {}
+                Op::Insert | Op::Update => {
+                    let new = rows.row(i).owned();
+                    match inner.keyed.insert(key, new.clone()) {
+                        Some(old) => {
+                            changes.push((Op::UpdateBefore, old));
+                            changes.push((Op::Update, new));
+                        }
+                        None => changes.push((Op::Insert, new)),
+                    }
+                }
+            }
+        }
+        if !following || changes.is_empty() {
+            return Ok(None);
+        }
+        let columns = self
+            .rows
+            .convert_rows(changes.iter().map(|(_, r)| r.row()))?;
+        let data = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let ops = UInt8Array::from(changes.iter().map(|(o, _)| *o as u8).collect::<Vec<_>>());
+        Ok(Some(StreamBatch::changelog(data, ops)))
+    }
+
+    /// The input is complete up to `watermark`: trims by retention and tells
+    /// the subscribers.
+    pub async fn advance(&self, watermark: i64) -> Result<()> {
+        let subscribers = {
+            let mut inner = self.lock()?;
+            if inner.watermark.is_some_and(|w| w >= watermark) {
+                return Ok(());
+            }
+            inner.watermark = Some(watermark);
+            if let Some(r) = self.retention {
+                let cutoff = watermark.saturating_sub(r.ms);
+                let mut kept = Vec::with_capacity(inner.batches.len());
+                for b in inner.batches.drain(..) {
+                    let times = event_millis(b.column(r.column))?;
+                    let mask = gt_eq(&times, &Int64Array::new_scalar(cutoff))?;
+                    let b = if mask.true_count() == b.num_rows() {
+                        b
+                    } else {
+                        filter_record_batch(&b, &mask)?
+                    };
+                    if b.num_rows() > 0 {
+                        kept.push(b);
+                    }
+                }
+                inner.batches = kept;
+            }
+            inner.subscribers.clone()
+        };
+        self.broadcast(subscribers, || Message::Watermark(watermark))
+            .await
+    }
+
+    /// The view's input ended: subscribers see the end of their input.
+    pub fn finish(&self) -> Result<()> {
+        let mut inner = self.lock()?;
+        inner.finished = true;
+        inner.subscribers.clear();
+        Ok(())
+    }
+
+    async fn broadcast(
+        &self,
+        subscribers: Vec<mpsc::Sender<Message>>,
+        message: impl Fn() -> Message,
+    ) -> Result<()> {
+        let mut gone = false;
+        for s in &subscribers {
+            // Waits while a subscriber is behind: back-pressure reaches the
+            // view's own pipeline, and through it the source.
+            gone |= s.send(message()).await.is_err();
+        }
+        if gone {
+            self.lock()?.subscribers.retain(|s| !s.is_closed());
+        }
+        Ok(())
+    }
+}
+
+/// A timestamp (or integer) column as epoch milliseconds.
+fn event_millis(column: &Arc<dyn Array>) -> Result<Int64Array> {
+    let ms = match column.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, None) => column.clone(),
+        DataType::Timestamp(_, _) => {
+            cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None))?
+        }
+        _ => column.clone(),
+    };
+    let ints = cast(&ms, &DataType::Int64)?;
+    ints.as_any()
+        .downcast_ref::<Int64Array>()
+        .cloned()
+        .ok_or_else(|| SluiceError::Internal("retention column".into()))
+}
+
+/// The sink end of a view's pipeline.
+#[derive(Debug)]
+pub struct ViewSink {
+    pub state: Arc<ViewState>,
+}
+
+#[async_trait]
+impl SinkConnector for ViewSink {
+    async fn open(&self, _schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
+        Ok(Box::new(ViewWriter {
+            state: Arc::clone(&self.state),
+        }))
+    }
+}
+
+struct ViewWriter {
+    state: Arc<ViewState>,
+}
+
+#[async_trait]
+impl SinkWriter for ViewWriter {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+        self.state.apply(batch).await
+    }
+
+    async fn watermark(&mut self, watermark: i64) -> Result<()> {
+        self.state.advance(watermark).await
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.state.finish()
+    }
+}
+
+/// A view read as the input of another pipeline.
+#[derive(Debug)]
+pub struct ViewSource {
+    pub state: Arc<ViewState>,
+    pub bounded: bool,
+}
+
+#[async_trait]
+impl SourceConnector for ViewSource {
+    async fn run(&self, ctx: SourceContext) -> Result<()> {
+        let (snapshot, watermark, rx) = self.state.subscribe()?;
+        for b in snapshot {
+            if ctx.forward(Message::Batch(b)).await.is_err() {
+                return Ok(());
+            }
+        }
+        if let Some(w) = watermark {
+            if ctx.forward(Message::Watermark(w)).await.is_err() {
+                return Ok(());
+            }
+        }
+        let Some(mut rx) = rx else {
+            return Ok(());
+        };
+        loop {
+            let message = tokio::select! {
+                _ = ctx.shutdown.cancelled() => return Ok(()),
+                m = rx.recv() => m,
+            };
+            let Some(message) = message else {
+                return Ok(());
+            };
+            if ctx.forward(message).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn is_bounded(&self) -> bool {
+        self.bounded
+    }
+}
+
+/// A view as a DataFusion table: each scan reads one consistent snapshot.
+#[derive(Debug)]
+pub struct ViewTable {
+    pub state: Arc<ViewState>,
+}
+
+#[async_trait]
+impl TableProvider for ViewTable {
+    fn schema(&self) -> SchemaRef {
+        self.state.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let batches = self
+            .state
+            .snapshot()
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let table = MemTable::try_new(self.state.schema.clone(), vec![batches])?;
+        table.scan(state, projection, filters, limit).await
+    }
+}
