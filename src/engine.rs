@@ -216,6 +216,22 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// A SELECT's result: over views, their contents once the pipelines that
+    /// fill them are done (at once for unbounded ones: what is there now);
+    /// over bounded sources, the query run to the end.
+    pub async fn select(&mut self, query_sql: &str) -> Result<RecordBatch> {
+        let Statement::Query(q) = sql::parse_one(query_sql)? else {
+            return Err(SluiceError::Plan("expected a SELECT".into()));
+        };
+        if !self.is_ad_hoc(&q)? {
+            return self.query_to_end(query_sql).await;
+        }
+        if self.all_bounded() {
+            futures::future::join_all(self.inputs_done(&q)?).await;
+        }
+        self.run_ad_hoc(&q).await
+    }
+
     /// Runs an ad-hoc SELECT over views and returns its rows.
     pub async fn query(&self, query_sql: &str) -> Result<RecordBatch> {
         let Statement::Query(q) = sql::parse_one(query_sql)? else {
@@ -579,7 +595,8 @@ impl Engine {
         let sink = Arc::new(ViewSink {
             state: Arc::clone(&state),
         });
-        let spec = self.pipeline_spec(c.name.clone(), plan, sink)?;
+        let mut spec = self.pipeline_spec(c.name.clone(), plan, sink)?;
+        spec.replay = true;
         self.catalog.add_view(
             ViewDef {
                 name: c.name,
@@ -778,6 +795,7 @@ impl Engine {
             source,
             plan: Arc::new(plan),
             sink,
+            replay: false,
         })
     }
 

@@ -130,4 +130,17 @@ pub enum Message {
     /// Event time (epoch milliseconds) up to which the input is complete:
     /// later rows with an earlier time are late.
     Watermark(i64),
+    /// Everything before this message has reached the sink: run `Commit`
+    /// (a source acknowledging its position, e.g. a Kafka offset).
+    Commit(Commit),
+}
+
+/// An acknowledgement a source asks for; run by the sink task once every
+/// earlier row is written.
+pub struct Commit(pub Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Commit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Commit")
+    }
 }

@@ -205,6 +205,7 @@ async fn streaming(
                     Op::Delete => {
                         assert_eq!(state.remove(&key), Some(row), "delete of a row not shown")
                     }
+                    Op::UpdateBefore => panic!("an aggregate emits no old rows"),
                 }
             }
         }

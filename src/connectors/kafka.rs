@@ -2,8 +2,11 @@
 //!
 //! The source assigns itself every partition of the topic and reads each
 //! partition in its own task (a split partition queue), so partitions are
-//! decoded concurrently. Offsets are stored after a batch is handed to the
-//! pipeline and committed by the consumer group. The sink produces one
+//! decoded concurrently. A batch's offset is stored once the pipeline's sink
+//! has written it (a `Commit` message follows the batch through the
+//! pipeline) and committed by the consumer group, one group per pipeline.
+//! A view's pipeline commits nothing and reads from the start each time: it
+//! rebuilds its in-memory state. The sink produces one
 //! message per row, keyed by the changelog key (or the `key` option); a
 //! deleted key is written as a tombstone.
 
@@ -32,7 +35,7 @@ use super::{
 use crate::error::{Result, SluiceError};
 use crate::format::{MetaKey, RawBatch, RecordEncoder};
 use crate::sql::Options;
-use crate::stream::{Op, StreamBatch};
+use crate::stream::{Commit, Message, Op, StreamBatch};
 
 pub const CONNECTOR: Connector = Connector {
     name: "kafka",
@@ -73,7 +76,8 @@ enum StartFrom {
 struct KafkaSource {
     topic: String,
     bootstrap_servers: String,
-    group_id: String,
+    /// `None`: a group per pipeline, `sluice-<source>-<pipeline>`.
+    group_id: Option<String>,
     start_from: StartFrom,
     properties: Vec<(String, String)>,
     with_metadata: bool,
@@ -83,9 +87,7 @@ fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn So
     let valid = CONNECTOR.source_options;
     let topic = options.require("topic", "the kafka source", valid)?;
     let bootstrap_servers = options.require("bootstrap_servers", "the kafka source", valid)?;
-    let group_id = options
-        .take("group_id")
-        .unwrap_or_else(|| format!("sluice-{}", spec.name));
+    let group_id = options.take("group_id");
     let start_from = match options
         .take_choice("start_from", &["earliest", "latest", "committed"])?
         .as_deref()
@@ -117,8 +119,18 @@ fn validate(config: &ClientConfig) -> Result<()> {
 }
 
 impl KafkaSource {
-    fn consumer(&self) -> Result<StreamConsumer> {
-        self.config()
+    fn consumer(&self, ctx: &SourceContext) -> Result<StreamConsumer> {
+        let mut config = self.config();
+        match &self.group_id {
+            Some(g) => config.set("group.id", g),
+            // One consumer group per pipeline reading the source, so each
+            // resumes from its own position.
+            None => config.set("group.id", format!("sluice-{}-{}", ctx.source_name, ctx.pipeline)),
+        };
+        if ctx.replay {
+            config.set("enable.auto.commit", "false");
+        }
+        config
             .create()
             .map_err(|e| SluiceError::kafka("creating consumer", e))
     }
@@ -127,7 +139,7 @@ impl KafkaSource {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
-            .set("group.id", &self.group_id)
+            .set("group.id", self.group_id.as_deref().unwrap_or("sluice"))
             .set("enable.partition.eof", "false")
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
@@ -179,13 +191,15 @@ impl KafkaSource {
 #[async_trait]
 impl SourceConnector for KafkaSource {
     async fn run(&self, ctx: SourceContext) -> Result<()> {
-        let consumer = Arc::new(self.consumer()?);
+        let consumer = Arc::new(self.consumer(&ctx)?);
         let Some(partitions) = self.partitions(&consumer, &ctx).await else {
             return Ok(());
         };
         let offset = match self.start_from {
             StartFrom::Earliest => Offset::Beginning,
             StartFrom::Latest => Offset::End,
+            // A view rebuilds its state from the whole topic on every start.
+            StartFrom::Committed if ctx.replay => Offset::Beginning,
             StartFrom::Committed => Offset::Stored,
         };
         let mut queues = Vec::new();
@@ -245,11 +259,18 @@ impl SourceConnector for KafkaSource {
             }
         }
         main.abort();
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            // Nothing stored yet is not a failure.
-            if e != KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset) {
-                tracing::warn!(source = %ctx.source_name, error = %e, "final offset commit failed");
-            }
+        if !ctx.replay {
+            // Offsets are stored as the sink acknowledges batches; commit the
+            // last of them once the sink has written everything.
+            let source = ctx.source_name.clone();
+            ctx.at_end(move || {
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    // Nothing stored yet is not a failure.
+                    if e != KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset) {
+                        tracing::warn!(%source, error = %e, "final offset commit failed");
+                    }
+                }
+            });
         }
         result
     }
@@ -312,10 +333,18 @@ async fn read_partition(
         if ctx.emit_raw(raw, &origin).await?.is_err() {
             return Ok(());
         }
-        if let Some(o) = last_offset {
-            // librdkafka's offset store commits `o + 1`: the next to read.
-            if let Err(e) = consumer.store_offset(&topic, partition, o) {
-                tracing::warn!(source = %ctx.source_name, %topic, partition, error = %e, "storing offset failed");
+        if let Some(o) = last_offset.filter(|_| !ctx.replay) {
+            // Stored (and then auto-committed) only once the sink has written
+            // the batch. librdkafka commits `o + 1`: the next to read.
+            let consumer = Arc::clone(&consumer);
+            let (topic, source) = (topic.clone(), ctx.source_name.clone());
+            let ack = Commit(Box::new(move || {
+                if let Err(e) = consumer.store_offset(&topic, partition, o) {
+                    tracing::warn!(%source, %topic, partition, error = %e, "storing offset failed");
+                }
+            }));
+            if ctx.forward(Message::Commit(ack)).await.is_err() {
+                return Ok(());
             }
         }
     }

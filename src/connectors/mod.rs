@@ -285,6 +285,13 @@ pub fn create_sink(options: &mut Options) -> Result<(&'static str, Arc<dyn SinkC
 #[derive(Clone)]
 pub struct SourceContext {
     pub source_name: Arc<str>,
+    /// The pipeline reading the source.
+    pub pipeline: Arc<str>,
+    /// Read from the source's start and commit no position (the pipeline
+    /// rebuilds in-memory state, a view's, on every start).
+    pub replay: bool,
+    /// Run (off the async threads) once the pipeline's sink has finished.
+    finishers: Finishers,
     pub shutdown: CancellationToken,
     pub metrics: Arc<PipelineMetrics>,
     pub schema: SchemaRef,
@@ -293,6 +300,8 @@ pub struct SourceContext {
     dead_letter: Option<Arc<DeadLetterWriter>>,
     watermarks: Option<Arc<WatermarkTracker>>,
 }
+
+type Finishers = Arc<std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>>;
 
 /// Returned by `emit_*` when the pipeline no longer takes input.
 #[derive(Debug)]
@@ -320,6 +329,9 @@ impl SourceContext {
         };
         Ok(SourceContext {
             source_name: def.name.as_str().into(),
+            pipeline: def.name.as_str().into(),
+            replay: false,
+            finishers: Arc::default(),
             shutdown,
             metrics,
             schema: def.schema.clone(),
@@ -331,6 +343,24 @@ impl SourceContext {
                 .clone()
                 .map(|w| Arc::new(WatermarkTracker::new(w))),
         })
+    }
+
+    /// Runs `hook` after the pipeline's sink has written everything (a
+    /// final commit of the positions the sink acknowledged).
+    pub fn at_end(&self, hook: impl FnOnce() + Send + 'static) {
+        if let Ok(mut f) = self.finishers.lock() {
+            f.push(Box::new(hook));
+        }
+    }
+
+    pub(crate) fn finishers(&self) -> Finishers {
+        Arc::clone(&self.finishers)
+    }
+
+    pub fn for_pipeline(mut self, pipeline: &str, replay: bool) -> Self {
+        self.pipeline = pipeline.into();
+        self.replay = replay;
+        self
     }
 
     /// Declares a partition before it sends anything, so that it holds the
@@ -415,6 +445,7 @@ impl SourceContext {
                     .watermark
                     .fetch_max(*w, std::sync::atomic::Ordering::Relaxed);
             }
+            Message::Commit(_) => {}
         }
         self.output.send(message).await.map_err(|_| Stopped)
     }

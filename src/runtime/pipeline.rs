@@ -36,6 +36,10 @@ pub struct PipelineSpec {
     pub source: SourceDef,
     pub plan: Arc<StreamPlan>,
     pub sink: Arc<dyn SinkConnector>,
+    /// The output keeps nothing across a restart (a view's state is in
+    /// memory): read a replayable source from its start every time, and
+    /// commit no position.
+    pub replay: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +73,14 @@ impl Pipeline {
         let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
         let stop = shutdown.child_token();
         let ctx =
-            SourceContext::new(&spec.source, source_tx, stop.clone(), Arc::clone(&metrics)).await?;
+            SourceContext::new(&spec.source, source_tx, stop.clone(), Arc::clone(&metrics))
+                .await?
+                .for_pipeline(&spec.name, spec.replay);
         let mut upserts = Upserts::new(&spec.plan)?;
         let bounded = spec.source.connector.is_bounded();
         let span = tracing::info_span!("pipeline", name = %spec.name);
 
+        let ctx_finishers = ctx.finishers();
         let connector = Arc::clone(&spec.source.connector);
         let source = tokio::spawn(async move { connector.run(ctx).await }.instrument(span.clone()));
         let operator =
@@ -95,6 +102,7 @@ impl Pipeline {
                             );
                         }
                         Message::Watermark(w) => writer.watermark(w).await?,
+                        Message::Commit(c) => (c.0)(),
                     }
                 }
                 writer.close().await
@@ -104,8 +112,16 @@ impl Pipeline {
 
         let (state_tx, state) = watch::channel(PipelineState::Running);
         let name = spec.name.clone();
+        let finishers = ctx_finishers;
         let handle = tokio::spawn(async move {
             let (s, o, k) = tokio::join!(source, operator, sink);
+            // The sink has written everything: sources may now commit.
+            let hooks: Vec<_> = finishers.lock().map(|mut f| f.drain(..).collect()).unwrap_or_default();
+            for hook in hooks {
+                if let Err(e) = tokio::task::spawn_blocking(hook).await {
+                    tracing::warn!(error = %e, "source commit at pipeline end failed");
+                }
+            }
             let mut errors = Vec::new();
             for (part, r) in [("source", s), ("operator", o), ("sink", k)] {
                 match r {
@@ -236,8 +252,14 @@ async fn run_operators(
     let mut out = Vec::new();
     let stopped = || SluiceError::Connector("the sink stopped".into());
     while let Some(message) = input.recv().await {
-        let watermark = match &message {
-            Message::Watermark(w) => Some(*w),
+        let watermark = match message {
+            // Passes the operators by: everything before it is already on
+            // its way to the sink.
+            Message::Commit(c) => {
+                output.send(Message::Commit(c)).await.map_err(|_| stopped())?;
+                continue;
+            }
+            Message::Watermark(w) => Some(w),
             Message::Batch(_) => None,
         };
         push(&mut operators, message, &mut out)?;
@@ -386,6 +408,7 @@ pub fn push(
             first.on_watermark(w, &mut emitted)?;
             Some(w)
         }
+        Message::Commit(_) => None,
     };
     for b in emitted {
         push(rest, Message::Batch(b), out)?;

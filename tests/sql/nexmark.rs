@@ -65,6 +65,7 @@ async fn nexmark_queries_match_datafusion() {
         let mut engine = Engine::new();
         let mut query = None;
         for stmt in parse_script(&text).expect("parses") {
+            let sql = stmt.sql.clone();
             match stmt.statement {
                 Statement::CreateSink(s) => match s.input {
                     SinkInput::Query(q) => query = Some(q.to_string()),
@@ -72,7 +73,7 @@ async fn nexmark_queries_match_datafusion() {
                 },
                 other => {
                     engine
-                        .prepare(other)
+                        .prepare(other, &sql)
                         .await
                         .unwrap_or_else(|e| panic!("{name}: {e}"));
                 }

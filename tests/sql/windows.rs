@@ -471,6 +471,7 @@ async fn stream_changelog(
                     sluice::stream::Op::Delete => {
                         state.remove(&key);
                     }
+                    sluice::stream::Op::UpdateBefore => panic!("a window emits no old rows"),
                 }
             }
         }
