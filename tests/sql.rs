@@ -21,6 +21,8 @@ use sqllogictest::{DBOutput, DefaultColumnType};
 
 #[path = "sql/nexmark.rs"]
 mod nexmark;
+#[path = "sql/views.rs"]
+mod views;
 #[path = "sql/windows.rs"]
 mod windows;
 
@@ -62,7 +64,7 @@ impl sqllogictest::AsyncDB for SltEngine {
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
         let trimmed = sql.trim_start().to_ascii_lowercase();
         if trimmed.starts_with("select") || trimmed.starts_with("with") {
-            let batch = self.engine.query_to_end(sql).await?;
+            let batch = self.engine.select(sql).await?;
             return Ok(DBOutput::Rows {
                 types: vec![DefaultColumnType::Any; batch.num_columns()],
                 rows: rows_of(&batch),
