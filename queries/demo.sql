@@ -7,7 +7,7 @@
 -- on stdout as a JSON line with its changelog op. The raw events above 900
 -- are also written to out/demo_big_values.jsonl.
 
-CREATE SOURCE events (
+CREATE SOURCE demo_events (
     key   TEXT,
     value BIGINT
 ) WITH (
@@ -22,11 +22,11 @@ CREATE SOURCE events (
 
 CREATE SINK running_sums AS
     SELECT key, sum(value * 2) AS total, count(*) AS events
-    FROM events
+    FROM demo_events
     WHERE value > 100
     GROUP BY key
 WITH (connector = 'stdout', format = 'json');
 
 CREATE SINK big_values AS
-    SELECT key, value FROM events WHERE value > 900
+    SELECT key, value FROM demo_events WHERE value > 900
 WITH (connector = 'file', path = 'out/demo_big_values.jsonl', format = 'json');

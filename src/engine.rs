@@ -21,14 +21,14 @@ use datafusion::sql::resolve::resolve_table_references;
 
 use crate::catalog::store::Store;
 use crate::catalog::{Catalog, SinkDef, ViewDef};
-use crate::plan::WINDOW_END;
-use crate::runtime::view::{Retention, ViewMode, ViewSink, ViewSource, ViewState, ViewTable};
 use crate::connectors::{self, SinkConnector};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
+use crate::plan::WINDOW_END;
 use crate::plan::{Planner, StreamPlan};
 use crate::runtime::collect::CollectSink;
 use crate::runtime::progress::ProgressEntry;
+use crate::runtime::view::{Retention, ViewMode, ViewSink, ViewSource, ViewState, ViewTable};
 use crate::runtime::{Pipeline, PipelineSpec, PipelineState};
 use crate::sql::{self, CreateSink, CreateSource, CreateView, ObjectKind, SinkInput, Statement};
 
@@ -243,7 +243,8 @@ impl Engine {
     /// Whether a SELECT reads only views (a snapshot query) rather than a
     /// source (a continuous query).
     fn is_ad_hoc(&self, q: &ast::Query) -> Result<bool> {
-        let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
+        let statement =
+            DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
         let (relations, _) = resolve_table_references(&statement, true)?;
         Ok(relations
             .iter()
@@ -266,7 +267,8 @@ impl Engine {
 
     async fn ad_hoc_plan(&self, q: &ast::Query) -> Result<(SessionContext, LogicalPlan)> {
         let ctx = self.ad_hoc_context()?;
-        let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
+        let statement =
+            DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
         let plan = ctx.state().statement_to_plan(statement).await?;
         Ok((ctx, plan))
     }
@@ -286,7 +288,8 @@ impl Engine {
         &self,
         q: &ast::Query,
     ) -> Result<Vec<impl std::future::Future<Output = PipelineState> + Send + 'static>> {
-        let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
+        let statement =
+            DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
         let (relations, _) = resolve_table_references(&statement, true)?;
         let mut names: Vec<String> = Vec::new();
         let mut todo: Vec<String> = relations.iter().map(|r| r.table().to_string()).collect();
@@ -486,12 +489,15 @@ impl Engine {
             .await?
             .with_allowed_lateness(lateness)?;
         let spec = self.pipeline_spec(c.name.clone(), plan, Arc::clone(&sink))?;
-        self.catalog.add_sink(SinkDef {
-            name: c.name,
-            connector_name,
-            plan: Arc::clone(&spec.plan),
-            connector: sink,
-        }, sql)?;
+        self.catalog.add_sink(
+            SinkDef {
+                name: c.name,
+                connector_name,
+                plan: Arc::clone(&spec.plan),
+                connector: sink,
+            },
+            sql,
+        )?;
         Ok(Outcome::Start(Box::new(spec)))
     }
 
@@ -505,7 +511,10 @@ impl Engine {
             }
             return Err(SluiceError::Catalog(format!(
                 "{} '{}' already exists",
-                self.catalog.kind_of(&c.name).map(|k| k.noun()).unwrap_or("relation"),
+                self.catalog
+                    .kind_of(&c.name)
+                    .map(|k| k.noun())
+                    .unwrap_or("relation"),
                 c.name
             )));
         }
@@ -688,9 +697,19 @@ impl Engine {
             &["column", "type", "nullable", "key"],
             vec![
                 schema.fields().iter().map(|f| f.name().clone()).collect(),
-                schema.fields().iter().map(|f| sql::types::arrow_to_sql(f.data_type())).collect(),
-                schema.fields().iter().map(|f| f.is_nullable().to_string()).collect(),
-                (0..schema.fields().len()).map(|i| keys.contains(&i).to_string()).collect(),
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| sql::types::arrow_to_sql(f.data_type()))
+                    .collect(),
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.is_nullable().to_string())
+                    .collect(),
+                (0..schema.fields().len())
+                    .map(|i| keys.contains(&i).to_string())
+                    .collect(),
             ],
         )
     }
@@ -710,7 +729,12 @@ impl Engine {
                 views.iter().map(|v| shape(v).to_string()).collect(),
                 views
                     .iter()
-                    .map(|v| v.state.row_count().map(|n| n.to_string()).unwrap_or_default())
+                    .map(|v| {
+                        v.state
+                            .row_count()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    })
                     .collect(),
             ],
         )
@@ -752,7 +776,11 @@ impl Engine {
                     None => "ChangelogAggregate".to_string(),
                     Some(k) => format!("WindowAggregate {k:?}"),
                 },
-                if agg.window.is_some() { "emits on watermark" } else { "emits changes" },
+                if agg.window.is_some() {
+                    "emits on watermark"
+                } else {
+                    "emits changes"
+                },
                 agg.group_exprs.len(),
                 agg.calls.len()
             ));

@@ -174,7 +174,11 @@ async fn run(file: Option<PathBuf>, data_dir: Option<PathBuf>, show_progress: bo
             _ => {}
         }
     }
-    if engine.all_bounded() && prepared.pipelines.is_empty() && restored.is_empty() && ad_hoc.is_empty() {
+    if engine.all_bounded()
+        && prepared.pipelines.is_empty()
+        && restored.is_empty()
+        && ad_hoc.is_empty()
+    {
         return ExitCode::SUCCESS;
     }
     let shutdown = engine.shutdown_token();

@@ -639,8 +639,16 @@ fn scenario_scripts_answer_their_questions_and_restart_the_same() {
             assert!(!t.is_empty(), "{name}: a query has no rows:\n{stdout}");
         }
         let mut again = Sluice::start(dir.path(), Some(&script), &data);
-        assert!(again.wait(T).success(), "{name} (restart): {}", again.stderr());
+        assert!(
+            again.wait(T).success(),
+            "{name} (restart): {}",
+            again.stderr()
+        );
         let second = std::fs::read_to_string(dir.path().join("sluice.stdout")).expect("stdout");
-        assert_eq!(printed_tables(&second), tables, "{name}: same answers after a restart");
+        assert_eq!(
+            printed_tables(&second),
+            tables,
+            "{name}: same answers after a restart"
+        );
     }
 }

@@ -742,7 +742,12 @@ async fn sink_from_an_updating_view_writes_upserts_and_tombstones() {
     let stdout = std::fs::read_to_string(dir.path().join("sluice.stdout")).expect("stdout");
     let want: BTreeMap<String, serde_json::Value> = printed_rows(&stdout)
         .into_iter()
-        .map(|r| (r[0].clone(), serde_json::json!(r[1].parse::<i64>().expect("n"))))
+        .map(|r| {
+            (
+                r[0].clone(),
+                serde_json::json!(r[1].parse::<i64>().expect("n")),
+            )
+        })
         .collect();
     // Applying the upserts and tombstones gives the view's final contents.
     let apply = |messages: &[Received]| {
@@ -750,10 +755,17 @@ async fn sink_from_an_updating_view_writes_upserts_and_tombstones() {
         for m in messages {
             let key = m.key.clone().expect("every message is keyed");
             if m.payload.is_empty() {
-                assert!(state.remove(&key).is_some(), "tombstone for a key not shown: {key}");
+                assert!(
+                    state.remove(&key).is_some(),
+                    "tombstone for a key not shown: {key}"
+                );
             } else {
                 let v = m.json();
-                assert_eq!(v["k"].as_str(), Some(key.as_str()), "the key is the view's key");
+                assert_eq!(
+                    v["k"].as_str(),
+                    Some(key.as_str()),
+                    "the key is the view's key"
+                );
                 state.insert(key, v["n"].clone());
             }
         }

@@ -125,7 +125,10 @@ impl KafkaSource {
             Some(g) => config.set("group.id", g),
             // One consumer group per pipeline reading the source, so each
             // resumes from its own position.
-            None => config.set("group.id", format!("sluice-{}-{}", ctx.source_name, ctx.pipeline)),
+            None => config.set(
+                "group.id",
+                format!("sluice-{}-{}", ctx.source_name, ctx.pipeline),
+            ),
         };
         if ctx.replay {
             config.set("enable.auto.commit", "false");

@@ -66,7 +66,11 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
                     "{}{}() over '{}', whose rows are updated: it cannot take back a row it \
                      has counted; over an updating view use {}",
                     name,
-                    if call.func.is_distinct() { " DISTINCT" } else { "" },
+                    if call.func.is_distinct() {
+                        " DISTINCT"
+                    } else {
+                        ""
+                    },
                     lowered.source,
                     RETRACTABLE.join(", ")
                 )));
@@ -98,7 +102,15 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
 /// Aggregates whose value does not depend on the order rows arrive and
 /// leave in, so an updating input can take rows back.
 const RETRACTABLE: &[&str] = &[
-    "count", "sum", "avg", "mean", "var", "var_samp", "var_pop", "stddev", "stddev_samp",
+    "count",
+    "sum",
+    "avg",
+    "mean",
+    "var",
+    "var_samp",
+    "var_pop",
+    "stddev",
+    "stddev_samp",
     "stddev_pop",
 ];
 
@@ -111,10 +123,9 @@ fn keys_through(keys: &[usize], stages: &[Stage]) -> Vec<usize> {
             let mapped: Vec<usize> = keys
                 .iter()
                 .filter_map(|k| {
-                    exprs.iter().position(|e| {
-                        e.downcast_ref::<Column>()
-                            .is_some_and(|c| c.index() == *k)
-                    })
+                    exprs
+                        .iter()
+                        .position(|e| e.downcast_ref::<Column>().is_some_and(|c| c.index() == *k))
                 })
                 .collect();
             if mapped.len() != keys.len() {

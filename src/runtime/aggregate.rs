@@ -223,8 +223,9 @@ impl ChangelogAggregate {
         retract: Option<&BooleanArray>,
     ) -> (UInt32Array, Vec<u32>) {
         let keep = |row: usize| mask.is_none_or(|m| m.value(row));
-        let bucket =
-            |row: usize, g: usize| 2 * self.slot[g] as usize + retract.is_some_and(|r| r.value(row)) as usize;
+        let bucket = |row: usize, g: usize| {
+            2 * self.slot[g] as usize + retract.is_some_and(|r| r.value(row)) as usize
+        };
         let buckets = 2 * slots;
         let mut offsets = vec![0u32; buckets + 1];
         for (row, &g) in self.group_indices.iter().enumerate() {

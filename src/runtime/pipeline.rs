@@ -72,10 +72,9 @@ impl Pipeline {
         let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
         let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
         let stop = shutdown.child_token();
-        let ctx =
-            SourceContext::new(&spec.source, source_tx, stop.clone(), Arc::clone(&metrics))
-                .await?
-                .for_pipeline(&spec.name, spec.replay);
+        let ctx = SourceContext::new(&spec.source, source_tx, stop.clone(), Arc::clone(&metrics))
+            .await?
+            .for_pipeline(&spec.name, spec.replay);
         let mut upserts = Upserts::new(&spec.plan)?;
         let bounded = spec.source.connector.is_bounded();
         let span = tracing::info_span!("pipeline", name = %spec.name);
@@ -116,7 +115,10 @@ impl Pipeline {
         let handle = tokio::spawn(async move {
             let (s, o, k) = tokio::join!(source, operator, sink);
             // The sink has written everything: sources may now commit.
-            let hooks: Vec<_> = finishers.lock().map(|mut f| f.drain(..).collect()).unwrap_or_default();
+            let hooks: Vec<_> = finishers
+                .lock()
+                .map(|mut f| f.drain(..).collect())
+                .unwrap_or_default();
             for hook in hooks {
                 if let Err(e) = tokio::task::spawn_blocking(hook).await {
                     tracing::warn!(error = %e, "source commit at pipeline end failed");
@@ -256,7 +258,10 @@ async fn run_operators(
             // Passes the operators by: everything before it is already on
             // its way to the sink.
             Message::Commit(c) => {
-                output.send(Message::Commit(c)).await.map_err(|_| stopped())?;
+                output
+                    .send(Message::Commit(c))
+                    .await
+                    .map_err(|_| stopped())?;
                 continue;
             }
             Message::Watermark(w) => Some(w),
@@ -313,7 +318,7 @@ impl Upserts {
         let Some(ops) = &batch.ops else {
             return Ok(batch);
         };
-        if !ops.values().iter().any(|&o| o == Op::UpdateBefore as u8) {
+        if !ops.values().contains(&(Op::UpdateBefore as u8)) {
             return Ok(batch);
         }
         let n = batch.num_rows();

@@ -50,7 +50,9 @@ fn batch(rows: &[Row]) -> RecordBatch {
     RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.k.clone()))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.k.clone()),
+            )),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.v))),
             Arc::new(TimestampMillisecondArray::from_iter_values(
                 rows.iter().map(|r| r.ts),
@@ -70,7 +72,10 @@ const WIN_ORACLE: &str = "SELECT k, date_bin(INTERVAL '10 seconds', ts, TIMESTAM
 /// (view, its definition, DataFusion's query for the same rows)
 fn views() -> Vec<(&'static str, String, String)> {
     let nested = |inner: &str, outer: &str, name: &str| {
-        outer.replace(&format!("FROM {name}"), &format!("FROM ({inner}) AS {name}"))
+        outer.replace(
+            &format!("FROM {name}"),
+            &format!("FROM ({inner}) AS {name}"),
+        )
     };
     vec![
         (
@@ -164,18 +169,13 @@ async fn check(rows: Vec<Row>) {
     }
     // Retention keeps the windows that end within 30 s of the last watermark.
     let watermark = rows.iter().map(|r| r.ts).max().expect("rows") - DELAY_MS;
-    let got = engine
-        .select("SELECT * FROM recent")
-        .await
-        .expect("recent");
+    let got = engine.select("SELECT * FROM recent").await.expect("recent");
     let mut got = rows_of(&got);
     got.sort();
     let cutoff = watermark - 30_000;
     let want = oracle(
         &rows,
-        &format!(
-            "SELECT * FROM ({WIN_ORACLE}) WHERE window_end >= to_timestamp_millis({cutoff})"
-        ),
+        &format!("SELECT * FROM ({WIN_ORACLE}) WHERE window_end >= to_timestamp_millis({cutoff})"),
     )
     .await;
     assert_eq!(got, want, "view recent (retention, watermark {watermark})");
