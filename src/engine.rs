@@ -243,12 +243,9 @@ impl Engine {
     /// Whether a SELECT reads only views (a snapshot query) rather than a
     /// source (a continuous query).
     fn is_ad_hoc(&self, q: &ast::Query) -> Result<bool> {
-        let statement =
-            DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
-        let (relations, _) = resolve_table_references(&statement, true)?;
-        Ok(relations
+        Ok(relations_of(q)?
             .iter()
-            .all(|r| self.catalog.view(r.table()).is_some()))
+            .all(|r| self.catalog.view(r).is_some()))
     }
 
     /// A DataFusion context with every view as a table of its snapshot.
@@ -267,9 +264,7 @@ impl Engine {
 
     async fn ad_hoc_plan(&self, q: &ast::Query) -> Result<(SessionContext, LogicalPlan)> {
         let ctx = self.ad_hoc_context()?;
-        let statement =
-            DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
-        let plan = ctx.state().statement_to_plan(statement).await?;
+        let plan = ctx.state().statement_to_plan(query_statement(q)).await?;
         Ok((ctx, plan))
     }
 
@@ -288,11 +283,8 @@ impl Engine {
         &self,
         q: &ast::Query,
     ) -> Result<Vec<impl std::future::Future<Output = PipelineState> + Send + 'static>> {
-        let statement =
-            DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))));
-        let (relations, _) = resolve_table_references(&statement, true)?;
         let mut names: Vec<String> = Vec::new();
-        let mut todo: Vec<String> = relations.iter().map(|r| r.table().to_string()).collect();
+        let mut todo = relations_of(q)?;
         while let Some(name) = todo.pop() {
             if let Some(v) = self.catalog.view(&name) {
                 if !names.contains(&name) {
@@ -469,10 +461,10 @@ impl Engine {
                 c.name
             )));
         }
-        let lateness = match c.options.take("allowed_lateness") {
-            Some(t) => sql::parse_duration("allowed_lateness", &t)?,
-            None => std::time::Duration::ZERO,
-        };
+        let lateness = c
+            .options
+            .take_duration("allowed_lateness")?
+            .unwrap_or_default();
         let (connector_name, sink) = connectors::create_sink(&mut c.options)?;
         let query = match c.input {
             SinkInput::Query(q) => q,
@@ -518,14 +510,11 @@ impl Engine {
                 c.name
             )));
         }
-        let retention = match c.options.take("retention") {
-            Some(t) => Some(sql::parse_duration("retention", &t)?),
-            None => None,
-        };
-        let lateness = match c.options.take("allowed_lateness") {
-            Some(t) => sql::parse_duration("allowed_lateness", &t)?,
-            None => std::time::Duration::ZERO,
-        };
+        let retention = c.options.take_duration("retention")?;
+        let lateness = c
+            .options
+            .take_duration("allowed_lateness")?
+            .unwrap_or_default();
         std::mem::take(&mut c.options).finish(
             &format!("materialized view '{}'", c.name),
             &["retention", "allowed_lateness"],
@@ -920,6 +909,17 @@ impl Engine {
             ],
         )?)
     }
+}
+
+fn query_statement(q: &ast::Query) -> DFStatement {
+    DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(q.clone()))))
+}
+
+/// The tables a query names (CTEs excluded; window functions like TUMBLE
+/// count as names, so such a query is never ad-hoc).
+fn relations_of(q: &ast::Query) -> Result<Vec<String>> {
+    let (relations, _) = resolve_table_references(&query_statement(q), true)?;
+    Ok(relations.iter().map(|r| r.table().to_string()).collect())
 }
 
 fn select_all(name: &str) -> Result<Box<ast::Query>> {

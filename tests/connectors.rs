@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{free_port, json_lines, read_lines, wait_for, Sluice};
+use common::{free_port, json_lines, printed_tables, read_lines, wait_for, Sluice};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
@@ -598,25 +598,6 @@ fn windows_close_on_watermark_and_late_rows_update_within_allowance() {
         !rows.iter().any(|r| r["user_id"] == "a" && r["n"] == 4),
         "the too-late row changed nothing: {rows:?}"
     );
-}
-
-/// Rows of each `pretty` table printed on stdout.
-fn printed_tables(stdout: &str) -> Vec<Vec<String>> {
-    let mut tables = Vec::new();
-    let mut borders = 0;
-    let mut rows = Vec::new();
-    for line in stdout.lines() {
-        if line.starts_with('+') {
-            borders += 1;
-            if borders == 3 {
-                tables.push(std::mem::take(&mut rows));
-                borders = 0;
-            }
-        } else if line.starts_with('|') && borders == 2 {
-            rows.push(line.to_string());
-        }
-    }
-    tables
 }
 
 /// Every scenario under `queries/scenarios/` runs on its generators, and each

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{json_lines, read_lines, wait_for, Sluice};
+use common::{json_lines, printed_tables, read_lines, wait_for, Sluice};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -607,21 +607,6 @@ async fn kafka_watermark_is_the_minimum_over_partitions_until_one_goes_idle() {
     assert!(sluice.wait(T).success(), "{}", sluice.stderr());
 }
 
-/// Rows of a `pretty` table printed on stdout (header and rules skipped).
-fn printed_rows(stdout: &str) -> Vec<Vec<String>> {
-    stdout
-        .lines()
-        .filter(|l| l.starts_with("| "))
-        .skip(1)
-        .map(|l| {
-            l.trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
-}
-
 /// A restart on the same data directory brings back the source, the view
 /// and the sink: the view is rebuilt from the topic and keeps up with new
 /// records, and the sink resumes from its committed offsets, so across a
@@ -713,7 +698,11 @@ async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
         .into_iter()
         .map(|(k, (s, n))| vec![k, s.to_string(), n.to_string()])
         .collect();
-    assert_eq!(printed_rows(&stdout), want, "view after restart:\n{stdout}");
+    assert_eq!(
+        printed_tables(&stdout).concat(),
+        want,
+        "view after restart:\n{stdout}"
+    );
 }
 
 /// A Kafka sink from an updating view writes upserts keyed by the view's
@@ -740,7 +729,8 @@ async fn sink_from_an_updating_view_writes_upserts_and_tombstones() {
     );
     assert!(sluice.wait(T).success(), "{}", sluice.stderr());
     let stdout = std::fs::read_to_string(dir.path().join("sluice.stdout")).expect("stdout");
-    let want: BTreeMap<String, serde_json::Value> = printed_rows(&stdout)
+    let want: BTreeMap<String, serde_json::Value> = printed_tables(&stdout)
+        .concat()
         .into_iter()
         .map(|r| {
             (

@@ -64,6 +64,13 @@ impl Options {
         }
     }
 
+    /// A duration option (`'5 seconds'`, `'100ms'`), if given.
+    pub fn take_duration(&mut self, key: &str) -> Result<Option<std::time::Duration>> {
+        self.take(key)
+            .map(|t| super::parse_duration(key, &t))
+            .transpose()
+    }
+
     pub fn take_bool(&mut self, key: &str) -> Result<Option<bool>> {
         match self.take(key) {
             None => Ok(None),

@@ -144,3 +144,28 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
+
+/// The rows (cells trimmed) of each `pretty` table printed on stdout; the
+/// header and rules are skipped.
+pub fn printed_tables(stdout: &str) -> Vec<Vec<Vec<String>>> {
+    let mut tables = Vec::new();
+    let mut rules = 0;
+    let mut rows = Vec::new();
+    for line in stdout.lines() {
+        if line.starts_with('+') {
+            rules += 1;
+            if rules == 3 {
+                tables.push(std::mem::take(&mut rows));
+                rules = 0;
+            }
+        } else if line.starts_with('|') && rules == 2 {
+            rows.push(
+                line.trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().to_string())
+                    .collect(),
+            );
+        }
+    }
+    tables
+}
