@@ -57,6 +57,9 @@ pub struct Engine {
     /// Objects restored from the data directory that a script has not
     /// re-declared yet.
     restored: HashSet<String>,
+    /// While restoring: holds every restored pipeline's source until all of
+    /// them have started, so a sink following a view misses none of it.
+    restoring: Option<CancellationToken>,
 }
 
 impl Default for Engine {
@@ -75,6 +78,7 @@ impl Engine {
             selects: 0,
             store: None,
             restored: HashSet::new(),
+            restoring: None,
         }
     }
 
@@ -84,6 +88,9 @@ impl Engine {
         let store = Store::open(data_dir)?;
         let definitions = store.load()?;
         let mut engine = Engine::new();
+        engine.store = Some(store);
+        let gate = CancellationToken::new();
+        engine.restoring = Some(gate.clone());
         for def in definitions {
             let restore = async {
                 let statement = sql::parse_one(&def.sql)?;
@@ -93,6 +100,7 @@ impl Engine {
                 }
             };
             restore.await.map_err(|e| {
+                engine.shutdown.cancel();
                 SluiceError::Catalog(format!(
                     "cannot restore {} '{}' from {}: {e}",
                     def.kind.noun(),
@@ -102,7 +110,8 @@ impl Engine {
             })?;
             engine.restored.insert(def.name.clone());
         }
-        engine.store = Some(store);
+        engine.restoring = None;
+        gate.cancel();
         Ok(engine)
     }
 
@@ -561,6 +570,7 @@ impl Engine {
             }
         };
         let bounded = upstream.connector.is_bounded();
+        let resumable = upstream.connector.resumable();
         let schema = plan.output_schema.clone();
         let state = ViewState::new(&c.name, schema.clone(), mode.clone(), retention)?;
         let input = connectors::SourceDef {
@@ -580,6 +590,7 @@ impl Engine {
             connector: Arc::new(ViewSource {
                 state: Arc::clone(&state),
                 bounded,
+                resumable,
             }),
             decoding: None,
             dead_letter: None,
@@ -594,7 +605,10 @@ impl Engine {
             state: Arc::clone(&state),
         });
         let mut spec = self.pipeline_spec(c.name.clone(), plan, sink)?;
+        // A view's state is in memory: rebuilt from its input on every start,
+        // and always applied (what its subscribers skip is theirs to skip).
         spec.replay = true;
+        spec.resume = false;
         self.catalog.add_view(
             ViewDef {
                 name: c.name,
@@ -665,6 +679,9 @@ impl Engine {
             }
             self.catalog.remove(name);
             self.restored.remove(name);
+            if let Some(store) = &self.store {
+                connectors::position::remove(store.dir(), name);
+            }
         }
         Ok(Outcome::Done(tag))
     }
@@ -807,12 +824,18 @@ impl Engine {
         sink: Arc<dyn SinkConnector>,
     ) -> Result<PipelineSpec> {
         let source = self.source_of(&plan)?.clone();
+        // State (an aggregate's, or the view read) is rebuilt by re-reading
+        // the input from its start.
+        let replay = plan.is_stateful() || self.catalog.view(&plan.source).is_some();
         Ok(PipelineSpec {
             name,
             source,
             plan: Arc::new(plan),
             sink,
-            replay: false,
+            replay,
+            resume: self.restoring.is_some(),
+            positions: self.store.as_ref().map(|s| Arc::from(s.dir())),
+            gate: self.restoring.clone(),
         })
     }
 

@@ -133,6 +133,11 @@ pub enum Message {
     /// Everything before this message has reached the sink: run `Commit`
     /// (a source acknowledging its position, e.g. a Kafka offset).
     Commit(Commit),
+    /// The pipeline re-read its input up to where an earlier run's output
+    /// stopped: what follows is new. Until this message a restored sink
+    /// writes nothing (its earlier run wrote it), so a stateful pipeline
+    /// rebuilds its state from the start without repeating its output.
+    CaughtUp,
 }
 
 /// An acknowledgement a source asks for; run by the sink task once every

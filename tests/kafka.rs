@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{json_lines, printed_tables, read_lines, wait_for, Sluice};
+use common::{json_lines, printed_tables, wait_for, Sluice};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -608,18 +608,30 @@ async fn kafka_watermark_is_the_minimum_over_partitions_until_one_goes_idle() {
 }
 
 /// A restart on the same data directory brings back the source, the view
-/// and the sink: the view is rebuilt from the topic and keeps up with new
-/// records, and the sink resumes from its committed offsets, so across a
-/// clean stop and start nothing is lost or written twice.
+/// and the sinks: the view is rebuilt from the topic and keeps up with new
+/// records; a filtering sink resumes from its committed offsets; an
+/// aggregating sink, a windowed sink and a sink fed by the view re-read the
+/// topic to rebuild their state, write nothing they wrote before, and go on.
+/// Across a clean stop and start nothing is lost or written twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
     let servers = broker();
     let topic = unique("restart");
     create_topic(&servers, &topic, 2).await;
     let p = producer(&servers);
-    let record = |n: i64| format!("{{\"k\": \"k{}\", \"v\": {n}}}", n % 7);
+    // Event time: record n is at 12:00:00 + n × 100 ms, so ten-second
+    // windows hold 100 records each.
+    let record = |n: i64| {
+        format!(
+            "{{\"k\": \"k{}\", \"v\": {n}, \"ts\": \"2026-03-01T12:00:{:02}.{:03}Z\"}}",
+            n % 7,
+            n / 10,
+            (n % 10) * 100
+        )
+    };
+    let key = |n: i64| format!("k{}", n % 7);
     for n in 0..300 {
-        produce(&p, &topic, None, record(n).as_bytes(), None).await;
+        produce(&p, &topic, Some(&key(n)), record(n).as_bytes(), None).await;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -627,27 +639,78 @@ async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
     std::fs::write(
         &script,
         format!(
-            "CREATE SOURCE ev (k TEXT, v BIGINT) WITH (connector = 'kafka', topic = '{topic}',
+            "CREATE SOURCE ev (k TEXT, v BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts)
+                 WITH (connector = 'kafka', topic = '{topic}',
                  bootstrap_servers = '{servers}', format = 'json', properties.fetch.wait.max.ms = '50');
              CREATE MATERIALIZED VIEW totals AS SELECT k, sum(v) AS s, count(*) AS n FROM ev GROUP BY k;
              CREATE SINK evens AS SELECT v FROM ev WHERE v % 2 = 0
-                 WITH (connector = 'file', path = 'evens.jsonl', format = 'json', append = 'true');"
+                 WITH (connector = 'file', path = 'evens.jsonl', format = 'json');
+             CREATE SINK per_key AS SELECT k, count(*) AS n FROM ev GROUP BY k
+                 WITH (connector = 'file', path = 'per_key.jsonl', format = 'json');
+             CREATE SINK windows AS SELECT window_start, count(*) AS n, sum(v) AS s
+                 FROM TUMBLE(ev, ts, INTERVAL '10 seconds') GROUP BY window_start, window_end
+                 WITH (connector = 'file', path = 'windows.jsonl', format = 'json');
+             CREATE SINK totals_out FROM totals
+                 WITH (connector = 'file', path = 'totals.jsonl', format = 'json');"
         ),
     )
     .expect("script");
-    let evens = dir.path().join("evens.jsonl");
-    let values = || -> Vec<i64> {
-        let mut v: Vec<i64> = json_lines(&evens)
+    let out = |name: &str| json_lines(&dir.path().join(name));
+    let evens = || -> Vec<i64> {
+        let mut v: Vec<i64> = out("evens.jsonl")
             .iter()
             .map(|r| r["v"].as_i64().expect("v"))
             .collect();
         v.sort();
         v
     };
+    // A changelog per key: the first row an insert, then updates whose count
+    // only grows (a repeated replay would start again from 1). Returns the
+    // last count per key.
+    let changelog = |name: &str| -> BTreeMap<String, i64> {
+        let mut last: BTreeMap<String, i64> = BTreeMap::new();
+        for r in out(name) {
+            let k = r["k"].as_str().expect("k").to_string();
+            let n = r["n"].as_i64().expect("n");
+            let op = r["op"].as_str().expect("op");
+            match last.get(&k) {
+                None => assert_eq!(op, "insert", "{name}: first row of {k}: {r}"),
+                Some(&prev) => {
+                    assert_eq!(op, "update", "{name}: later row of {k}: {r}");
+                    assert!(
+                        n > prev,
+                        "{name}: {k} went from {prev} to {n}: repeated output"
+                    );
+                }
+            }
+            last.insert(k, n);
+        }
+        last
+    };
+    let counted = |name: &str| changelog(name).values().sum::<i64>();
+    let windows = || -> Vec<(String, i64, i64)> {
+        out("windows.jsonl")
+            .iter()
+            .map(|r| {
+                (
+                    r["window_start"]
+                        .as_str()
+                        .expect("window_start")
+                        .to_string(),
+                    r["n"].as_i64().expect("n"),
+                    r["s"].as_i64().expect("s"),
+                )
+            })
+            .collect()
+    };
 
     let mut first = Sluice::start(dir.path(), Some(&script), &data);
-    first.wait_for("150 even values in the sink", T, || {
-        (read_lines(&evens).len() >= 150).then_some(())
+    first.wait_for("all 300 records in every sink", T, || {
+        (evens().len() == 150
+            && counted("per_key.jsonl") == 300
+            && counted("totals.jsonl") == 300
+            && windows().len() == 2)
+            .then_some(())
     });
     first.interrupt();
     assert!(first.wait(T).success(), "{}", first.stderr());
@@ -660,40 +723,71 @@ async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
         .iter()
         .map(|d| d["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["ev", "totals", "evens"]);
+    assert_eq!(
+        names,
+        ["ev", "totals", "evens", "per_key", "windows", "totals_out"]
+    );
+    assert_eq!(
+        windows().len(),
+        2,
+        "the window open at the stop is kept for the next run, not flushed"
+    );
 
     for n in 300..500 {
-        produce(&p, &topic, None, record(n).as_bytes(), None).await;
+        produce(&p, &topic, Some(&key(n)), record(n).as_bytes(), None).await;
     }
     // No script: everything comes from the data directory. The query runs
     // once the view's pipeline has stopped.
     let query = dir.path().join("query.sql");
     std::fs::write(&query, "SELECT k, s, n FROM totals ORDER BY k;").expect("query");
     let mut second = Sluice::start(dir.path(), Some(&query), &data);
-    second.wait_for("250 even values in the sink", T, || {
-        (read_lines(&evens).len() >= 250).then_some(())
+    second.wait_for("all 500 records in every sink", T, || {
+        (evens().len() == 250
+            && counted("per_key.jsonl") == 500
+            && counted("totals.jsonl") == 500
+            && windows().len() == 4)
+            .then_some(())
     });
-    // Let the view catch up with the topic too, then stop.
-    std::thread::sleep(Duration::from_secs(2));
     second.interrupt();
     assert!(second.wait(T).success(), "{}", second.stderr());
+    let stderr = second.stderr();
     assert!(
-        second.stderr().contains("restored from the data directory"),
-        "{}",
-        second.stderr()
+        stderr.contains("restored from the data directory"),
+        "{stderr}"
     );
+    assert!(stderr.contains("caught up with the last run"), "{stderr}");
     assert_eq!(
-        values(),
+        evens(),
         (0..500).filter(|v| v % 2 == 0).collect::<Vec<_>>(),
         "every even value exactly once across the restart"
     );
-    let stdout = std::fs::read_to_string(dir.path().join("sluice.stdout")).expect("stdout");
     let mut want: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for n in 0..500 {
-        let e = want.entry(format!("k{}", n % 7)).or_default();
+        let e = want.entry(key(n)).or_default();
         e.0 += n;
         e.1 += 1;
     }
+    let want_counts: BTreeMap<String, i64> =
+        want.iter().map(|(k, (_, n))| (k.clone(), *n)).collect();
+    assert_eq!(changelog("per_key.jsonl"), want_counts, "aggregating sink");
+    assert_eq!(
+        changelog("totals.jsonl"),
+        want_counts,
+        "sink fed by the view"
+    );
+    // Windows [00, 10), [10, 20) from the first run, [20, 30) (open at the
+    // stop) and [30, 40) from the second; [40, 50) is still open.
+    let want_windows: Vec<(String, i64, i64)> = (0..4)
+        .map(|w| {
+            (
+                format!("2026-03-01T12:00:{:02}", w * 10),
+                100,
+                (w * 100..w * 100 + 100).sum(),
+            )
+        })
+        .collect();
+    assert_eq!(windows(), want_windows, "each window once, complete");
+    let stdout = std::fs::read_to_string(dir.path().join("sluice.stdout")).expect("stdout");
     let want: Vec<Vec<String>> = want
         .into_iter()
         .map(|(k, (s, n))| vec![k, s.to_string(), n.to_string()])

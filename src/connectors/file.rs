@@ -1,7 +1,7 @@
 //! File source (JSON lines or CSV, read once or followed like `tail -f`) and
 //! file sink (one encoded row per line).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::{
 use crate::error::{Result, SluiceError};
 use crate::format::{FormatKind, RawBatch, RecordEncoder};
 use crate::sql::Options;
-use crate::stream::StreamBatch;
+use crate::stream::{Commit, Message, StreamBatch};
 
 pub const CONNECTOR: Connector = Connector {
     name: "file",
@@ -95,37 +95,109 @@ fn push_line(line: &[u8], number: u64, raw: &mut RawBatch) {
     raw.push(line, number);
 }
 
+/// How far a pipeline has read a file: the byte after the last whole line
+/// its sink acknowledged, that line's number, and whether the file was read
+/// to its end (mode 'once').
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+struct FilePosition {
+    offset: u64,
+    line: u64,
+    ended: bool,
+}
+
 #[async_trait]
 impl SourceConnector for FileSource {
     async fn run(&self, ctx: SourceContext) -> Result<()> {
-        let open = |p: &Path| {
-            let p = p.to_path_buf();
-            async move {
-                tokio::fs::File::open(&p)
-                    .await
-                    .map_err(|e| SluiceError::io(format!("opening file {}", p.display()), e))
-            }
+        let io = |what: &str, e| SluiceError::io(format!("{what} file {}", self.path.display()), e);
+        let mut file = tokio::fs::File::open(&self.path)
+            .await
+            .map_err(|e| io("opening", e))?;
+        let positions = ctx.position_file();
+        let stored = match &positions {
+            Some(p) => p.load::<FilePosition>()?,
+            None => None,
         };
-        let mut file = open(&self.path).await?;
+        let len = file.metadata().await.map_err(|e| io("reading", e))?.len();
+        let stored = match stored {
+            Some(p) if p.offset > len => {
+                tracing::warn!(source = %ctx.source_name, path = %self.path.display(), position = p.offset, len, "file is shorter than where the last run stopped; reading it from the start");
+                None
+            }
+            p => p,
+        };
+        // Replaying: read from the start up to `target` (output suppressed
+        // downstream), then go on. Resuming: start where the last run ended.
+        let (start, mut target) = match stored {
+            Some(p) if ctx.replay => (FilePosition::default(), Some(p)),
+            Some(p) => (p, None),
+            None => (FilePosition::default(), None),
+        };
+        if ctx.replay && target.is_none() && ctx.caught_up().await.is_err() {
+            return Ok(());
+        }
+        // A file read to its end last time, and not grown since: the end of
+        // input is part of the replay (the pipeline flushed it then).
+        if target.is_some_and(|t| t.ended && t.offset == len) {
+            target = None;
+        }
+        if start.offset > 0 {
+            file.seek(std::io::SeekFrom::Start(start.offset))
+                .await
+                .map_err(|e| io("seeking", e))?;
+        }
         let origin = format!("{}:", self.path.display());
-        let mut splitter = LineSplitter::default();
-        let mut position: u64 = 0;
+        let mut splitter = LineSplitter {
+            line: start.line,
+            ..LineSplitter::default()
+        };
+        let mut position: u64 = start.offset;
         let mut buf = vec![0u8; READ_CHUNK];
-        let mut header_pending = self.skip_header;
+        let mut header_pending = self.skip_header && start.offset == 0;
+        let ack = |raw_end: FilePosition| -> Option<Message> {
+            let p = positions.clone()?;
+            Some(Message::Commit(Commit(Box::new(move || p.ack(&raw_end)))))
+        };
+        if let Some(p) = positions.clone() {
+            ctx.at_end(move || p.write());
+        }
         loop {
             if ctx.shutdown.is_cancelled() {
                 return Ok(());
             }
-            let n = file
-                .read(&mut buf)
-                .await
-                .map_err(|e| SluiceError::io(format!("reading file {}", self.path.display()), e))?;
+            // While replaying, stop exactly at the acknowledged position.
+            let want = match target {
+                Some(t) => (t.offset - position).min(READ_CHUNK as u64) as usize,
+                None => READ_CHUNK,
+            };
+            let n = if want == 0 {
+                0
+            } else {
+                file.read(&mut buf[..want])
+                    .await
+                    .map_err(|e| io("reading", e))?
+            };
             let mut raw = RawBatch::with_capacity(1024, n + 1024);
+            if n == 0 && target.is_some_and(|t| position >= t.offset) {
+                // Replayed up to where the last run's output stopped.
+                target = None;
+                if ctx.caught_up().await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
             if n == 0 {
                 if !self.follow {
                     splitter.finish(&mut raw);
                     if ctx.emit_raw(raw, &origin).await?.is_err() {
                         return Ok(());
+                    }
+                    let end = FilePosition {
+                        offset: position,
+                        line: splitter.line,
+                        ended: true,
+                    };
+                    if let Some(m) = ack(end) {
+                        let _ = ctx.forward(m).await;
                     }
                     return Ok(());
                 }
@@ -140,10 +212,9 @@ impl SourceConnector for FileSource {
                     .unwrap_or(position);
                 if len < position {
                     tracing::warn!(source = %ctx.source_name, path = %self.path.display(), "file was truncated; reading it again from the start");
-                    file = open(&self.path).await?;
-                    file.seek(std::io::SeekFrom::Start(0)).await.map_err(|e| {
-                        SluiceError::io(format!("seeking file {}", self.path.display()), e)
-                    })?;
+                    file = tokio::fs::File::open(&self.path)
+                        .await
+                        .map_err(|e| io("opening", e))?;
                     position = 0;
                     splitter = LineSplitter::default();
                     header_pending = self.skip_header;
@@ -161,11 +232,27 @@ impl SourceConnector for FileSource {
                     return Ok(());
                 }
             }
+            if target.is_none() {
+                let read = FilePosition {
+                    offset: position - splitter.partial.len() as u64,
+                    line: splitter.line,
+                    ended: false,
+                };
+                if let Some(m) = ack(read) {
+                    if ctx.forward(m).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
         }
     }
 
     fn is_bounded(&self) -> bool {
         !self.follow
+    }
+
+    fn resumable(&self) -> bool {
+        true
     }
 }
 
@@ -226,14 +313,17 @@ impl SinkConnector for FileSink {
                 .await
                 .map_err(|e| io("creating directory for", e))?;
         }
+        // A restored pipeline adds to what its earlier run wrote.
+        let append = self.append || schema.resume;
         let file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
-            .append(self.append)
-            .truncate(!self.append)
+            .append(append)
+            .truncate(!append)
             .open(&self.path)
             .await
             .map_err(|e| io("opening output file", e))?;
+        let fresh = file.metadata().await.map_err(|e| io("reading", e))?.len() == 0;
         let mut writer = BufWriter::new(file);
         let empty = if schema.changelog {
             StreamBatch::changelog(
@@ -245,7 +335,8 @@ impl SinkConnector for FileSink {
                 schema.schema.clone(),
             ))
         };
-        if let Some(header) = self.encoder.header(&empty.with_op_column()?.schema())? {
+        let header = self.encoder.header(&empty.with_op_column()?.schema())?;
+        if let Some(header) = header.filter(|_| fresh) {
             writer
                 .write_all(&header)
                 .await

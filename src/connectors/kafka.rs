@@ -130,9 +130,6 @@ impl KafkaSource {
                 format!("sluice-{}-{}", ctx.source_name, ctx.pipeline),
             ),
         };
-        if ctx.replay {
-            config.set("enable.auto.commit", "false");
-        }
         config
             .create()
             .map_err(|e| SluiceError::kafka("creating consumer", e))
@@ -201,10 +198,29 @@ impl SourceConnector for KafkaSource {
         let offset = match self.start_from {
             StartFrom::Earliest => Offset::Beginning,
             StartFrom::Latest => Offset::End,
-            // A view rebuilds its state from the whole topic on every start.
+            // Rebuilding state: read the whole topic, then carry on.
             StartFrom::Committed if ctx.replay => Offset::Beginning,
             StartFrom::Committed => Offset::Stored,
         };
+        // Where each partition's replay ends: the group's committed offset.
+        let targets = if ctx.replay && self.start_from == StartFrom::Committed {
+            match self.replay_targets(&consumer, &partitions, &ctx).await {
+                Some(t) => t,
+                None => return Ok(()),
+            }
+        } else {
+            Vec::new()
+        };
+        let catch_up = Arc::new(CatchUp {
+            pending: std::sync::atomic::AtomicUsize::new(targets.len()),
+            done: tokio_util::sync::CancellationToken::new(),
+        });
+        if ctx.replay && targets.is_empty() {
+            catch_up.done.cancel();
+            if ctx.caught_up().await.is_err() {
+                return Ok(());
+            }
+        }
         let mut queues = Vec::new();
         for &p in &partitions {
             let q = consumer
@@ -249,8 +265,21 @@ impl SourceConnector for KafkaSource {
             let consumer = Arc::clone(&consumer);
             let topic = self.topic.clone();
             let with_metadata = self.with_metadata;
+            let target = targets.iter().find(|(p, _)| *p == partition);
+            // A partition with nothing to replay still holds its records
+            // until the others have caught up.
+            let wait_for = (ctx.replay && target.is_none()).then(|| Arc::clone(&catch_up));
+            let target = target.map(|&(_, t)| (t, Arc::clone(&catch_up)));
             tasks.push(tokio::spawn(async move {
-                read_partition(queue, consumer, topic, partition, with_metadata, ctx).await
+                let reader = PartitionReader {
+                    consumer,
+                    topic,
+                    partition,
+                    with_metadata,
+                    catch_up: target,
+                    wait_for,
+                };
+                reader.run(queue, ctx).await
             }));
         }
         let mut result = Ok(());
@@ -262,22 +291,107 @@ impl SourceConnector for KafkaSource {
             }
         }
         main.abort();
-        if !ctx.replay {
-            // Offsets are stored as the sink acknowledges batches; commit the
-            // last of them once the sink has written everything.
-            let source = ctx.source_name.clone();
-            ctx.at_end(move || {
-                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-                    // Nothing stored yet is not a failure.
-                    if e != KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset) {
-                        tracing::warn!(%source, error = %e, "final offset commit failed");
-                    }
+        // Offsets are stored as the sink acknowledges batches; commit the
+        // last of them once the sink has written everything.
+        let source = ctx.source_name.clone();
+        ctx.at_end(move || {
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                // Nothing stored yet is not a failure.
+                if e != KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset) {
+                    tracing::warn!(%source, error = %e, "final offset commit failed");
                 }
-            });
-        }
+            }
+        });
         result
     }
+
+    fn resumable(&self) -> bool {
+        self.start_from == StartFrom::Committed
+    }
 }
+
+impl KafkaSource {
+    /// The group's committed offset of each partition that has records
+    /// before it: a replay reads up to there before its output counts.
+    /// Retries while the broker is away; `None` on shutdown.
+    async fn replay_targets(
+        &self,
+        consumer: &Arc<StreamConsumer>,
+        partitions: &[i32],
+        ctx: &SourceContext,
+    ) -> Option<Vec<(i32, i64)>> {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let c = Arc::clone(consumer);
+            let topic = self.topic.clone();
+            let parts = partitions.to_vec();
+            let found = tokio::task::spawn_blocking(
+                move || -> std::result::Result<Vec<(i32, i64)>, KafkaError> {
+                    let mut tpl = TopicPartitionList::new();
+                    for &p in &parts {
+                        tpl.add_partition(&topic, p);
+                    }
+                    let committed = c.committed_offsets(tpl, Duration::from_secs(10))?;
+                    let mut targets = Vec::new();
+                    for e in committed.elements() {
+                        if let Offset::Offset(o) = e.offset() {
+                            let (low, _) =
+                                c.fetch_watermarks(&topic, e.partition(), Duration::from_secs(10))?;
+                            if o > low {
+                                targets.push((e.partition(), o));
+                            }
+                        }
+                    }
+                    Ok(targets)
+                },
+            )
+            .await;
+            let problem = match found {
+                Ok(Ok(t)) => return Some(t),
+                Ok(Err(e)) => format!(
+                    "cannot read committed offsets from {}: {e}",
+                    self.bootstrap_servers
+                ),
+                Err(e) => format!("offset task failed: {e}"),
+            };
+            tracing::error!(source = %ctx.source_name, retry_in = ?backoff, "{problem}");
+            tokio::select! {
+                _ = ctx.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+}
+
+/// Partitions still replaying up to their committed offsets. The last to
+/// get there tells the pipeline it has caught up; until then, partitions
+/// that are there wait, so no new record overtakes the replay.
+struct CatchUp {
+    pending: std::sync::atomic::AtomicUsize,
+    done: tokio_util::sync::CancellationToken,
+}
+
+impl CatchUp {
+    async fn arrive(&self, ctx: &SourceContext) -> std::result::Result<(), super::Stopped> {
+        if self
+            .pending
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            ctx.caught_up().await?;
+            self.done.cancel();
+        }
+        tokio::select! {
+            _ = self.done.cancelled() => Ok(()),
+            _ = ctx.shutdown.cancelled() => Err(super::Stopped),
+        }
+    }
+}
+
+/// How often a replaying partition with nothing to read checks whether it
+/// is already past its target (the last records were transaction markers).
+const REPLAY_IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// A partition's name in logs and watermark tracking.
 fn partition_origin(topic: &str, partition: i32) -> String {
@@ -288,67 +402,127 @@ type PartitionQueue = rdkafka::consumer::stream_consumer::StreamPartitionQueue<
     rdkafka::consumer::DefaultConsumerContext,
 >;
 
-async fn read_partition(
-    queue: PartitionQueue,
+struct PartitionReader {
     consumer: Arc<StreamConsumer>,
     topic: String,
     partition: i32,
     with_metadata: bool,
-    ctx: SourceContext,
-) -> Result<()> {
-    let origin = partition_origin(&topic, partition);
-    loop {
-        let mut raw = RawBatch::with_capacity(256, 64 * 1024);
-        let mut meta = with_metadata.then(|| MetaBuilders::new(&topic));
-        let mut last_offset = None;
-        // Wait for the first record (or shutdown), then fill for a moment.
-        let first = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return Ok(()),
-            m = queue.recv() => m,
-        };
-        let deadline = tokio::time::Instant::now() + BATCH_LINGER;
-        let mut next = Some(first);
-        while let Some(m) = next.take() {
-            match m {
-                Ok(msg) => {
-                    raw.push(msg.payload().unwrap_or_default(), msg.offset() as u64);
-                    if let Some(meta) = meta.as_mut() {
-                        meta.push(&msg);
+    /// Replaying up to this offset (exclusive), with the other partitions.
+    catch_up: Option<(i64, Arc<CatchUp>)>,
+    /// Nothing to replay here, but the other partitions are replaying.
+    wait_for: Option<Arc<CatchUp>>,
+}
+
+impl PartitionReader {
+    async fn run(mut self, queue: PartitionQueue, ctx: SourceContext) -> Result<()> {
+        let (topic, partition) = (self.topic.clone(), self.partition);
+        let origin = partition_origin(&topic, partition);
+        loop {
+            let mut raw = RawBatch::with_capacity(256, 64 * 1024);
+            let mut meta = self.with_metadata.then(|| MetaBuilders::new(&topic));
+            // Wait for the first record (or shutdown), then fill for a moment.
+            let first = loop {
+                tokio::select! {
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                    m = queue.recv() => break m,
+                    _ = tokio::time::sleep(REPLAY_IDLE_CHECK), if self.catch_up.is_some() => {
+                        if self.replayed_to_target() && self.arrive(&ctx).await.is_err() {
+                            return Ok(());
+                        }
                     }
-                    last_offset = Some(msg.offset());
                 }
-                Err(e) => {
-                    tracing::warn!(source = %ctx.source_name, %topic, partition, error = %e, "kafka read error")
-                }
-            }
-            if raw.len() >= MAX_BATCH_RECORDS {
-                break;
-            }
-            next = tokio::select! {
-                biased;
-                m = queue.recv() => Some(m),
-                _ = tokio::time::sleep_until(deadline) => None,
             };
-        }
-        if let Some(meta) = meta {
-            raw.meta = meta.finish();
-        }
-        if ctx.emit_raw(raw, &origin).await?.is_err() {
-            return Ok(());
-        }
-        if let Some(o) = last_offset.filter(|_| !ctx.replay) {
-            // Stored (and then auto-committed) only once the sink has written
-            // the batch. librdkafka commits `o + 1`: the next to read.
-            let consumer = Arc::clone(&consumer);
-            let (topic, source) = (topic.clone(), ctx.source_name.clone());
-            let ack = Commit(Box::new(move || {
-                if let Err(e) = consumer.store_offset(&topic, partition, o) {
-                    tracing::warn!(%source, %topic, partition, error = %e, "storing offset failed");
+            let deadline = tokio::time::Instant::now() + BATCH_LINGER;
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                match m {
+                    Ok(msg) => {
+                        raw.push(msg.payload().unwrap_or_default(), msg.offset() as u64);
+                        if let Some(meta) = meta.as_mut() {
+                            meta.push(&msg);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(source = %ctx.source_name, %topic, partition, error = %e, "kafka read error")
+                    }
                 }
-            }));
-            if ctx.forward(Message::Commit(ack)).await.is_err() {
+                if raw.len() >= MAX_BATCH_RECORDS {
+                    break;
+                }
+                next = tokio::select! {
+                    biased;
+                    m = queue.recv() => Some(m),
+                    _ = tokio::time::sleep_until(deadline) => None,
+                };
+            }
+            if let Some(meta) = meta {
+                raw.meta = meta.finish();
+            }
+            if let Some((target, _)) = &self.catch_up {
+                // Records before the target were output by the last run:
+                // they rebuild state only. Then wait for the other partitions.
+                let target = *target;
+                let live_from = raw.seq.iter().position(|&o| o as i64 >= target);
+                let reached =
+                    live_from.is_some() || raw.seq.last().is_some_and(|&o| o as i64 + 1 >= target);
+                let live = live_from.map(|i| raw.split_off(i));
+                if ctx.emit_raw(raw, &origin).await?.is_err() {
+                    return Ok(());
+                }
+                if !reached {
+                    continue;
+                }
+                if self.arrive(&ctx).await.is_err() {
+                    return Ok(());
+                }
+                match live {
+                    Some(l) => raw = l,
+                    None => continue,
+                }
+            }
+            if let Some(w) = self.wait_for.take() {
+                tokio::select! {
+                    _ = w.done.cancelled() => {}
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+            }
+            let last_offset = raw.seq.last().map(|&o| o as i64);
+            if ctx.emit_raw(raw, &origin).await?.is_err() {
                 return Ok(());
             }
+            if let Some(o) = last_offset {
+                // Stored (and then auto-committed) only once the sink has
+                // written the batch. librdkafka commits `o + 1`: the next to
+                // read.
+                let consumer = Arc::clone(&self.consumer);
+                let (topic, source) = (topic.clone(), ctx.source_name.clone());
+                let ack = Commit(Box::new(move || {
+                    if let Err(e) = consumer.store_offset(&topic, partition, o) {
+                        tracing::warn!(%source, %topic, partition, error = %e, "storing offset failed");
+                    }
+                }));
+                if ctx.forward(Message::Commit(ack)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Whether the consumer is already at or past the replay target.
+    fn replayed_to_target(&self) -> bool {
+        let Some((target, _)) = &self.catch_up else {
+            return false;
+        };
+        self.consumer.position().is_ok_and(|tpl| {
+            tpl.find_partition(&self.topic, self.partition)
+                .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= *target))
+        })
+    }
+
+    async fn arrive(&mut self, ctx: &SourceContext) -> std::result::Result<(), super::Stopped> {
+        match self.catch_up.take() {
+            Some((_, shared)) => shared.arrive(ctx).await,
+            None => Ok(()),
         }
     }
 }
@@ -374,7 +548,7 @@ impl MetaBuilders {
         }
     }
 
-    fn push(&mut self, msg: &rdkafka::message::BorrowedMessage<'_>) {
+    fn push(&mut self, msg: &impl rdkafka::message::Message) {
         self.key.append_option(msg.key());
         self.timestamp.append_option(msg.timestamp().to_millis());
         self.partition.append_value(msg.partition());

@@ -10,6 +10,7 @@ pub mod dead_letter;
 pub mod file;
 pub mod kafka;
 pub mod nexmark;
+pub mod position;
 pub mod socket;
 pub mod stdout;
 pub mod watermark;
@@ -44,6 +45,23 @@ pub trait SourceConnector: Send + Sync + fmt::Debug {
     fn is_bounded(&self) -> bool {
         false
     }
+
+    /// Whether the source keeps a position across restarts and, asked to
+    /// replay (`SourceContext::replay`), can re-read its input from the
+    /// start up to that position and say so with `SourceContext::caught_up`
+    /// (Kafka, files, views over them). A pipeline stopped on such a source
+    /// keeps its open windows for the next run instead of flushing them.
+    fn resumable(&self) -> bool {
+        false
+    }
+
+    /// Called as the pipeline starts, before its source task runs: a source
+    /// that follows another pipeline subscribes here, so it misses nothing
+    /// that pipeline produces once this one has started. What it returns is
+    /// handed to `run` through `SourceContext::take_attached`.
+    fn attach(&self) -> Result<Option<Box<dyn std::any::Any + Send>>> {
+        Ok(None)
+    }
 }
 
 /// A validated sink: opens a writer for one pipeline.
@@ -67,6 +85,12 @@ pub trait SinkWriter: Send {
         Ok(())
     }
 
+    /// The pipeline has re-read its input up to where its last run stopped
+    /// (see `Message::CaughtUp`).
+    async fn caught_up(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// The pipeline ends: flush, and release what the writer holds.
     async fn close(&mut self) -> Result<()> {
         self.flush().await
@@ -81,6 +105,9 @@ pub struct SinkSchema {
     pub changelog: bool,
     /// Columns that identify a row of a changelog (the GROUP BY key).
     pub key_columns: Vec<usize>,
+    /// The pipeline carries on from an earlier run (restored from the data
+    /// directory on a resumable source): add to the output, don't replace it.
+    pub resume: bool,
 }
 
 /// What a source factory sees of its CREATE SOURCE statement.
@@ -287,9 +314,18 @@ pub struct SourceContext {
     pub source_name: Arc<str>,
     /// The pipeline reading the source.
     pub pipeline: Arc<str>,
-    /// Read from the source's start and commit no position (the pipeline
-    /// rebuilds in-memory state, a view's, on every start).
+    /// The pipeline rebuilds state (a view's, an aggregate's) on every
+    /// start: a resumable source reads from its start and calls
+    /// [`SourceContext::caught_up`] once it reaches the position the last
+    /// run acknowledged. Otherwise it resumes from that position.
     pub replay: bool,
+    /// Where sources without a position of their own (files) keep it; `None`
+    /// without a data directory.
+    positions: Option<Arc<std::path::Path>>,
+    /// The whole engine is stopping (not just this pipeline): sources that
+    /// follow another pipeline drain it before they end.
+    pub engine_shutdown: CancellationToken,
+    attached: Arc<std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>>,
     /// Run (off the async threads) once the pipeline's sink has finished.
     finishers: Finishers,
     pub shutdown: CancellationToken,
@@ -331,6 +367,9 @@ impl SourceContext {
             source_name: def.name.as_str().into(),
             pipeline: def.name.as_str().into(),
             replay: false,
+            positions: None,
+            engine_shutdown: shutdown.clone(),
+            attached: Arc::default(),
             finishers: Arc::default(),
             shutdown,
             metrics,
@@ -361,6 +400,41 @@ impl SourceContext {
         self.pipeline = pipeline.into();
         self.replay = replay;
         self
+    }
+
+    pub(crate) fn with_engine(
+        mut self,
+        engine_shutdown: CancellationToken,
+        positions: Option<Arc<std::path::Path>>,
+        attached: Option<Box<dyn std::any::Any + Send>>,
+    ) -> Self {
+        self.engine_shutdown = engine_shutdown;
+        self.positions = positions;
+        self.attached = Arc::new(std::sync::Mutex::new(attached));
+        self
+    }
+
+    /// What the connector's `attach` returned for this pipeline.
+    pub fn take_attached(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.attached.lock().ok().and_then(|mut a| a.take())
+    }
+
+    /// The file where this pipeline's source keeps its position, when the
+    /// engine has a data directory.
+    pub fn position_file(&self) -> Option<position::PositionFile> {
+        self.positions
+            .as_ref()
+            .map(|dir| position::PositionFile::new(dir, &self.pipeline, &self.source_name))
+    }
+
+    /// Replay reached the position the last run acknowledged: from here on
+    /// the pipeline's output is new.
+    pub async fn caught_up(&self) -> std::result::Result<(), Stopped> {
+        tracing::info!(source = %self.source_name, pipeline = %self.pipeline, "caught up with the last run");
+        self.output
+            .send(Message::CaughtUp)
+            .await
+            .map_err(|_| Stopped)
     }
 
     /// Declares a partition before it sends anything, so that it holds the
@@ -445,7 +519,7 @@ impl SourceContext {
                     .watermark
                     .fetch_max(*w, std::sync::atomic::Ordering::Relaxed);
             }
-            Message::Commit(_) => {}
+            Message::Commit(_) | Message::CaughtUp => {}
         }
         self.output.send(message).await.map_err(|_| Stopped)
     }

@@ -137,6 +137,34 @@ impl RawBatch {
         &self.buf[start..end]
     }
 
+    /// Splits off the records from `at` on (with their metadata).
+    pub fn split_off(&mut self, at: usize) -> RawBatch {
+        let byte = self.starts.get(at).copied().unwrap_or(self.buf.len());
+        let buf = self.buf.split_off(byte);
+        let starts = self
+            .starts
+            .split_off(at)
+            .into_iter()
+            .map(|s| s - byte)
+            .collect();
+        let seq = self.seq.split_off(at);
+        let meta = self
+            .meta
+            .iter_mut()
+            .map(|(key, array)| {
+                let tail = array.slice(at, array.len() - at);
+                *array = array.slice(0, at);
+                (*key, tail)
+            })
+            .collect();
+        RawBatch {
+            buf,
+            starts,
+            seq,
+            meta,
+        }
+    }
+
     /// All records with their trailing newlines, as one slice.
     pub fn bytes(&self) -> &[u8] {
         &self.buf

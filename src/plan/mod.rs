@@ -86,6 +86,23 @@ pub enum Stage {
     },
 }
 
+impl StreamPlan {
+    /// Whether the pipeline holds state between batches (aggregates,
+    /// sessions), so it must re-read its input to rebuild it after a restart.
+    pub fn is_stateful(&self) -> bool {
+        self.aggregate.is_some()
+            || self.stages.iter().any(|s| {
+                matches!(
+                    s,
+                    Stage::Window {
+                        kind: WindowKind::Session { .. },
+                        ..
+                    }
+                )
+            })
+    }
+}
+
 impl Stage {
     /// Columns out of this stage, when it fixes them.
     pub fn output_width(&self) -> Option<usize> {

@@ -36,10 +36,19 @@ pub struct PipelineSpec {
     pub source: SourceDef,
     pub plan: Arc<StreamPlan>,
     pub sink: Arc<dyn SinkConnector>,
-    /// The output keeps nothing across a restart (a view's state is in
-    /// memory): read a replayable source from its start every time, and
-    /// commit no position.
+    /// The pipeline holds state that lives in memory (an aggregate, a
+    /// view): a resumable source re-reads its input from the start and says
+    /// when it reaches the position the last run acknowledged.
     pub replay: bool,
+    /// Restored from the data directory: the sink writes nothing until the
+    /// pipeline has caught up with its last run (`Message::CaughtUp`), and
+    /// adds to that run's output instead of replacing it.
+    pub resume: bool,
+    /// The data directory's home for source positions (files).
+    pub positions: Option<Arc<std::path::Path>>,
+    /// The source waits for this token before it reads (restoring a whole
+    /// catalog: nothing flows until every pipeline has subscribed).
+    pub gate: Option<CancellationToken>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,33 +71,62 @@ impl Pipeline {
     /// Opens the sink and starts the pipeline's tasks.
     pub async fn start(spec: PipelineSpec, shutdown: CancellationToken) -> Result<Pipeline> {
         let metrics = Arc::new(PipelineMetrics::default());
+        let resumable = spec.source.connector.resumable();
         let sink_schema = SinkSchema {
             schema: spec.plan.output_schema.clone(),
             changelog: spec.plan.changelog,
             key_columns: spec.plan.key_columns.clone(),
+            resume: spec.resume && resumable,
         };
         let mut writer = spec.sink.open(&sink_schema).await?;
         let operators = build_operators(&spec.plan, &metrics)?;
         let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
         let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
+        if !(spec.replay && resumable) {
+            // Nothing to re-read: the pipeline starts caught up (a source
+            // that resumes from its position, or one that keeps none).
+            source_tx
+                .try_send(Message::CaughtUp)
+                .map_err(|_| SluiceError::Internal("new pipeline channel is full".into()))?;
+        }
         let stop = shutdown.child_token();
+        let attached = spec.source.connector.attach()?;
         let ctx = SourceContext::new(&spec.source, source_tx, stop.clone(), Arc::clone(&metrics))
             .await?
-            .for_pipeline(&spec.name, spec.replay);
+            .for_pipeline(&spec.name, spec.replay)
+            .with_engine(shutdown.clone(), spec.positions.clone(), attached);
         let mut upserts = Upserts::new(&spec.plan)?;
         let bounded = spec.source.connector.is_bounded();
         let span = tracing::info_span!("pipeline", name = %spec.name);
 
         let ctx_finishers = ctx.finishers();
         let connector = Arc::clone(&spec.source.connector);
-        let source = tokio::spawn(async move { connector.run(ctx).await }.instrument(span.clone()));
-        let operator =
-            tokio::spawn(run_operators(operators, source_rx, sink_tx).instrument(span.clone()));
+        let gate = spec.gate.clone();
+        let source = tokio::spawn(
+            async move {
+                if let Some(gate) = gate {
+                    tokio::select! {
+                        _ = gate.cancelled() => {}
+                        _ = ctx.shutdown.cancelled() => return Ok(()),
+                    }
+                }
+                connector.run(ctx).await
+            }
+            .instrument(span.clone()),
+        );
+        // Stopped on a resumable source, open windows wait for the next run.
+        let keep_open = resumable.then(|| stop.clone());
+        let operator = tokio::spawn(
+            run_operators(operators, source_rx, sink_tx, keep_open).instrument(span.clone()),
+        );
         let sink_metrics = Arc::clone(&metrics);
+        let mut suppress = spec.resume;
         let sink = tokio::spawn(
             async move {
                 while let Some(message) = sink_rx.recv().await {
                     match message {
+                        // Replayed: the last run wrote this.
+                        Message::Batch(_) if suppress => {}
                         Message::Batch(batch) => {
                             let batch = upserts.normalize(batch)?;
                             if batch.num_rows() == 0 {
@@ -102,6 +140,10 @@ impl Pipeline {
                         }
                         Message::Watermark(w) => writer.watermark(w).await?,
                         Message::Commit(c) => (c.0)(),
+                        Message::CaughtUp => {
+                            suppress = false;
+                            writer.caught_up().await?;
+                        }
                     }
                 }
                 writer.close().await
@@ -246,22 +288,25 @@ pub fn build_operators(
     Ok(ops)
 }
 
+/// Runs the operators until the input ends. At the end of input they emit
+/// what they hold (open windows), unless `keep_open` was cancelled: the
+/// pipeline was stopped, and its next run will close those windows itself.
 async fn run_operators(
     mut operators: Vec<Box<dyn Operator>>,
     mut input: mpsc::Receiver<Message>,
     output: mpsc::Sender<Message>,
+    keep_open: Option<CancellationToken>,
 ) -> Result<()> {
     let mut out = Vec::new();
     let stopped = || SluiceError::Connector("the sink stopped".into());
+    let mut caught_up = false;
     while let Some(message) = input.recv().await {
         let watermark = match message {
-            // Passes the operators by: everything before it is already on
-            // its way to the sink.
-            Message::Commit(c) => {
-                output
-                    .send(Message::Commit(c))
-                    .await
-                    .map_err(|_| stopped())?;
+            // These pass the operators by: everything before them is
+            // already on its way to the sink.
+            Message::Commit(_) | Message::CaughtUp => {
+                caught_up |= matches!(message, Message::CaughtUp);
+                output.send(message).await.map_err(|_| stopped())?;
                 continue;
             }
             Message::Watermark(w) => Some(w),
@@ -282,10 +327,21 @@ async fn run_operators(
                 .map_err(|_| stopped())?;
         }
     }
+    if keep_open.is_some_and(|t| t.is_cancelled()) {
+        return Ok(());
+    }
     finish(&mut operators, &mut out)?;
     for b in out {
         output
             .send(Message::Batch(b))
+            .await
+            .map_err(|_| stopped())?;
+    }
+    if !caught_up {
+        // The replay ran to the end of a bounded input, which the last run
+        // also reached: what the end flushed was written then.
+        output
+            .send(Message::CaughtUp)
             .await
             .map_err(|_| stopped())?;
     }
@@ -413,7 +469,7 @@ pub fn push(
             first.on_watermark(w, &mut emitted)?;
             Some(w)
         }
-        Message::Commit(_) => None,
+        Message::Commit(_) | Message::CaughtUp => None,
     };
     for b in emitted {
         push(rest, Message::Batch(b), out)?;

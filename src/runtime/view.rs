@@ -76,7 +76,19 @@ struct Inner {
     cached: Option<RecordBatch>,
     subscribers: Vec<mpsc::Sender<Message>>,
     watermark: Option<i64>,
+    /// The view's pipeline has replayed up to where its last run stopped.
+    caught_up: bool,
     finished: bool,
+}
+
+/// What a new subscriber gets: the view's contents, its watermark, whether
+/// it has caught up with its last run, then (unless the view has ended) every
+/// later change.
+pub struct Subscription {
+    pub snapshot: Vec<StreamBatch>,
+    pub watermark: Option<i64>,
+    pub caught_up: bool,
+    pub changes: Option<mpsc::Receiver<Message>>,
 }
 
 impl std::fmt::Debug for ViewState {
@@ -171,14 +183,7 @@ impl ViewState {
 
     /// Follows the view: its current contents as inserts, the watermark, and
     /// then every change. `None` for the channel once the view has ended.
-    #[allow(clippy::type_complexity)]
-    pub fn subscribe(
-        &self,
-    ) -> Result<(
-        Vec<StreamBatch>,
-        Option<i64>,
-        Option<mpsc::Receiver<Message>>,
-    )> {
+    pub fn subscribe(&self) -> Result<Subscription> {
         let mut inner = self.lock()?;
         let snapshot = self
             .snapshot_locked(&mut inner)?
@@ -200,7 +205,23 @@ impl ViewState {
             inner.subscribers.push(tx);
             Some(rx)
         };
-        Ok((snapshot, inner.watermark, rx))
+        Ok(Subscription {
+            snapshot,
+            watermark: inner.watermark,
+            caught_up: inner.caught_up,
+            changes: rx,
+        })
+    }
+
+    /// The view's pipeline caught up with its last run: so have its
+    /// subscribers, once they have what came before.
+    pub async fn caught_up(&self) -> Result<()> {
+        let subscribers = {
+            let mut inner = self.lock()?;
+            inner.caught_up = true;
+            inner.subscribers.clone()
+        };
+        self.broadcast(subscribers, || Message::CaughtUp).await
     }
 
     /// Applies a batch of the view's output (upserts for a keyed view).
@@ -403,6 +424,10 @@ impl SinkWriter for ViewWriter {
         self.state.advance(watermark).await
     }
 
+    async fn caught_up(&mut self) -> Result<()> {
+        self.state.caught_up().await
+    }
+
     async fn close(&mut self) -> Result<()> {
         self.state.finish()
     }
@@ -413,28 +438,55 @@ impl SinkWriter for ViewWriter {
 pub struct ViewSource {
     pub state: Arc<ViewState>,
     pub bounded: bool,
+    /// The view's own input is resumable (so it replays, and says when it
+    /// has caught up).
+    pub resumable: bool,
 }
 
 #[async_trait]
 impl SourceConnector for ViewSource {
+    fn attach(&self) -> Result<Option<Box<dyn std::any::Any + Send>>> {
+        Ok(Some(Box::new(self.state.subscribe()?)))
+    }
+
     async fn run(&self, ctx: SourceContext) -> Result<()> {
-        let (snapshot, watermark, rx) = self.state.subscribe()?;
-        for b in snapshot {
+        let sub = match ctx
+            .take_attached()
+            .and_then(|a| a.downcast::<Subscription>().ok())
+        {
+            Some(s) => *s,
+            None => self.state.subscribe()?,
+        };
+        for b in sub.snapshot {
             if ctx.forward(Message::Batch(b)).await.is_err() {
                 return Ok(());
             }
         }
-        if let Some(w) = watermark {
+        if let Some(w) = sub.watermark {
             if ctx.forward(Message::Watermark(w)).await.is_err() {
                 return Ok(());
             }
         }
-        let Some(mut rx) = rx else {
+        if sub.caught_up && ctx.forward(Message::CaughtUp).await.is_err() {
+            return Ok(());
+        }
+        let Some(mut rx) = sub.changes else {
             return Ok(());
         };
+        let mut draining = false;
         loop {
             let message = tokio::select! {
-                _ = ctx.shutdown.cancelled() => return Ok(()),
+                // Dropped on its own: stop following. With the whole engine
+                // stopping, the view drains and ends too; take everything it
+                // still sends, or its acknowledged position would be ahead of
+                // this pipeline's output.
+                _ = ctx.shutdown.cancelled(), if !draining => {
+                    if !ctx.engine_shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    draining = true;
+                    continue;
+                }
                 m = rx.recv() => m,
             };
             let Some(message) = message else {
@@ -448,6 +500,10 @@ impl SourceConnector for ViewSource {
 
     fn is_bounded(&self) -> bool {
         self.bounded
+    }
+
+    fn resumable(&self) -> bool {
+        self.resumable
     }
 }
 
