@@ -115,6 +115,12 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Forgets which objects came from the data directory: a CREATE of one
+    /// of them is then an error like any other existing object.
+    pub fn adopt_restored(&mut self) {
+        self.restored.clear();
+    }
+
     /// Names restored from the data directory.
     pub fn restored(&self) -> Vec<String> {
         self.catalog
@@ -247,6 +253,89 @@ impl Engine {
             return Err(SluiceError::Plan("expected a SELECT".into()));
         };
         self.run_ad_hoc(&q).await
+    }
+
+    /// Starts a continuous query whose output goes to `sink` (SUBSCRIBE): a
+    /// pipeline of its own, not in the catalog, stopped by its owner.
+    pub async fn subscribe(
+        &mut self,
+        query_sql: &str,
+        snapshot: bool,
+        sink: Arc<dyn SinkConnector>,
+    ) -> Result<Pipeline> {
+        let Statement::Query(q) = sql::parse_one(query_sql)? else {
+            return Err(SluiceError::Plan("SUBSCRIBE takes a SELECT".into()));
+        };
+        let plan = self.planner.plan_query(&self.catalog, &q).await?;
+        self.selects += 1;
+        let mut spec = self.pipeline_spec(format!("subscribe_{}", self.selects), plan, sink)?;
+        spec.positions = None;
+        spec.resume = false;
+        spec.gate = None;
+        if let Some(view) = self.catalog.view(&spec.source.name) {
+            let upstream = self.source_of(&view.plan)?;
+            spec.source.connector = Arc::new(ViewSource {
+                state: Arc::clone(&view.state),
+                bounded: upstream.connector.is_bounded(),
+                resumable: upstream.connector.resumable(),
+                snapshot,
+            });
+        } else if !snapshot {
+            return Err(SluiceError::Plan(format!(
+                "snapshot = false applies to views; '{}' is a source, read from where it starts",
+                spec.source.name
+            )));
+        }
+        Pipeline::start(spec, self.shutdown.clone()).await
+    }
+
+    /// The columns a statement returns, without side effects (a client's
+    /// Describe): planned for SELECTs over views, run for SHOW / DESCRIBE /
+    /// EXPLAIN, `None` for statements that return no rows.
+    pub async fn describe_statement(&mut self, sql_text: &str) -> Result<Option<SchemaRef>> {
+        let statement = sql::parse_one(sql_text)?;
+        match statement {
+            Statement::Query(q) => {
+                self.check_ad_hoc(&q)?;
+                let (_, plan) = self.ad_hoc_plan(&q).await?;
+                Ok(Some(Arc::new(plan.schema().as_arrow().clone())))
+            }
+            Statement::ShowSources
+            | Statement::ShowViews
+            | Statement::ShowSinks
+            | Statement::ShowPipelines
+            | Statement::Describe(_)
+            | Statement::Explain(_) => match self.prepare(statement, sql_text).await? {
+                Outcome::Rows(b) => Ok(Some(b.schema())),
+                _ => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// Runs one statement for a client: like `execute`, but a SELECT that
+    /// reads a source (which would run forever) is refused.
+    pub async fn execute_for_client(&mut self, sql_text: &str) -> Result<Outcome> {
+        let statement = sql::parse_one(sql_text)?;
+        if let Statement::Query(q) = &statement {
+            self.check_ad_hoc(q)?;
+        }
+        self.execute(sql_text).await
+    }
+
+    /// A client's SELECT must read views that exist (a source would make it
+    /// run forever).
+    fn check_ad_hoc(&self, q: &ast::Query) -> Result<()> {
+        for r in relations_of(q)? {
+            if self.catalog.relation(&r).is_none() {
+                return Err(self.catalog.unknown_relation(&r));
+            }
+        }
+        if self.is_ad_hoc(q)? {
+            Ok(())
+        } else {
+            Err(not_a_view_query())
+        }
     }
 
     /// Whether a SELECT reads only views (a snapshot query) rather than a
@@ -591,6 +680,7 @@ impl Engine {
                 state: Arc::clone(&state),
                 bounded,
                 resumable,
+                snapshot: true,
             }),
             decoding: None,
             dead_letter: None,
@@ -932,6 +1022,14 @@ impl Engine {
             ],
         )?)
     }
+}
+
+fn not_a_view_query() -> SluiceError {
+    SluiceError::NotSupported(
+        "a SELECT over a source runs forever: create a materialized view and SELECT from it, \
+         or stream it with COPY (SUBSCRIBE (SELECT …)) TO STDOUT"
+            .into(),
+    )
 }
 
 fn query_statement(q: &ast::Query) -> DFStatement {

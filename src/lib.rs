@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod plan;
 pub mod runtime;
 pub mod script;
+pub mod server;
 pub mod sql;
 pub mod stream;
 

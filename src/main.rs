@@ -48,6 +48,16 @@ enum Command {
     },
     /// Check a SQL script (parse, validate options, plan) without running it.
     Check { file: PathBuf },
+    /// Run the engine as a PostgreSQL-compatible server: connect with
+    /// `psql -h localhost -p 4566 -d sluice` or any Postgres driver.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4566")]
+        listen: String,
+        /// Where the catalog (sources, views, sinks) is kept across restarts.
+        #[arg(long, default_value = "sluice-data")]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -71,6 +81,7 @@ fn main() -> ExitCode {
                 data_dir,
             } => run(file, Some(data_dir), !no_progress).await,
             Command::Check { file } => check(file).await,
+            Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
         }
     })
 }
@@ -99,6 +110,51 @@ fn print_rows(batch: &RecordBatch) {
     match pretty_format_batches(std::slice::from_ref(batch)) {
         Ok(t) => println!("{t}"),
         Err(e) => eprintln!("error: {e}"),
+    }
+}
+
+/// `sluice serve`: the engine on its data directory, behind the Postgres
+/// wire protocol, until Ctrl-C / SIGTERM.
+async fn serve(listen: String, data_dir: PathBuf) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut engine = match Engine::open(&data_dir).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let restored = engine.restored();
+    if !restored.is_empty() {
+        tracing::info!(objects = %restored.join(", "), "restored from the data directory");
+    }
+    // Every restored object belongs to the server now, not to a script.
+    engine.adopt_restored();
+    let shutdown = engine.shutdown_token();
+    let engine = std::sync::Arc::new(tokio::sync::Mutex::new(engine));
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(listen);
+    tracing::info!(%address, data_dir = %data_dir.display(), "listening for PostgreSQL clients");
+    tokio::spawn(handle_signals(shutdown.clone()));
+    sluice::server::serve(std::sync::Arc::clone(&engine), listener, shutdown.clone()).await;
+    let finished = engine.lock().await.wait_all().await;
+    let failed = finished
+        .iter()
+        .filter(|(_, s, _)| matches!(s, PipelineState::Failed(_)))
+        .count();
+    eprintln!("stopped ({} pipelines, {failed} failed)", finished.len());
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -60,6 +60,7 @@ pub enum PipelineState {
 
 pub struct Pipeline {
     pub name: String,
+    output_schema: datafusion::arrow::datatypes::SchemaRef,
     pub metrics: Arc<PipelineMetrics>,
     pub bounded: bool,
     state: watch::Receiver<PipelineState>,
@@ -187,12 +188,18 @@ impl Pipeline {
         tracing::info!(pipeline = %spec.name, source = %spec.source.name, "pipeline started");
         Ok(Pipeline {
             name: spec.name,
+            output_schema: spec.plan.output_schema.clone(),
             metrics,
             bounded,
             state,
             stop,
             handle: Some(handle),
         })
+    }
+
+    /// The columns the pipeline writes.
+    pub fn output_schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        self.output_schema.clone()
     }
 
     pub fn state(&self) -> PipelineState {

@@ -441,6 +441,8 @@ pub struct ViewSource {
     /// The view's own input is resumable (so it replays, and says when it
     /// has caught up).
     pub resumable: bool,
+    /// Start with the view's current contents (else only later changes).
+    pub snapshot: bool,
 }
 
 #[async_trait]
@@ -457,7 +459,8 @@ impl SourceConnector for ViewSource {
             Some(s) => *s,
             None => self.state.subscribe()?,
         };
-        for b in sub.snapshot {
+        let snapshot = if self.snapshot { sub.snapshot } else { Vec::new() };
+        for b in snapshot {
             if ctx.forward(Message::Batch(b)).await.is_err() {
                 return Ok(());
             }

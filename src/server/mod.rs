@@ -1,0 +1,399 @@
+//! `sluice serve`: the engine behind the PostgreSQL wire protocol (pgwire).
+//!
+//! Every connection shares one engine: what one session creates, all see.
+//! Statements the engine knows go to it; session statements (SET, SHOW of a
+//! setting, BEGIN / COMMIT / ROLLBACK) are answered here; `SUBSCRIBE` streams
+//! a continuous query's changes through `COPY (SUBSCRIBE …) TO STDOUT`.
+
+mod encode;
+mod session;
+mod subscribe;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{stream, Sink};
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Engine, Outcome};
+use crate::error::SluiceError;
+pub use session::Command;
+
+/// The default port (RisingWave's; Postgres's own 5432 is often taken).
+pub const DEFAULT_PORT: u16 = 4566;
+
+pub struct Server {
+    engine: Arc<Mutex<Engine>>,
+    manager: Arc<ConnectionManager>,
+    parser: Arc<SqlParser>,
+}
+
+/// Accepts connections until `shutdown`.
+pub async fn serve(engine: Arc<Mutex<Engine>>, listener: TcpListener, shutdown: CancellationToken) {
+    let manager = Arc::new(ConnectionManager::new());
+    let factory = Arc::new(Handlers {
+        server: Arc::new(Server {
+            engine,
+            manager: Arc::clone(&manager),
+            parser: Arc::new(SqlParser),
+        }),
+        cancel: Arc::new(DefaultCancelHandler::new(manager)),
+    });
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    continue;
+                }
+            },
+        };
+        tracing::debug!(%peer, "client connected");
+        let factory = Arc::clone(&factory);
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, factory).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+struct Handlers {
+    server: Arc<Server>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.server)
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.server)
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        Arc::clone(&self.server)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::clone(&self.cancel)
+    }
+}
+
+#[async_trait]
+impl NoopStartupHandler for Server {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(Arc::clone(&self.manager))
+    }
+}
+
+/// A SluiceError as the client sees it: SQLSTATE, message, position, hint.
+pub fn error_info(e: &SluiceError) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".into(), e.sqlstate().into(), e.to_string());
+    if let SluiceError::Parse { line, column, .. } = e {
+        // Statements from clients are mostly one line; the position is a
+        // 1-based character offset into the statement.
+        if *line == 1 {
+            info.position = Some(column.to_string());
+        }
+        info.hint = Some("check the statement against the SQL reference in README.md".into());
+    }
+    info
+}
+
+/// The command tag of a statement that started a pipeline.
+fn creation_tag(sql: &str) -> &'static str {
+    let w: Vec<String> = sql
+        .split_whitespace()
+        .take(3)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    match w.get(1).map(String::as_str) {
+        Some("sink") => "CREATE SINK",
+        Some("materialized") | Some("view") => "CREATE MATERIALIZED VIEW",
+        _ => "SELECT",
+    }
+}
+
+fn pg_error(e: SluiceError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(&e)))
+}
+
+fn query_response(batch: &RecordBatch, format: &Format) -> PgWireResult<Response> {
+    let fields = Arc::new(encode::fields(&batch.schema(), format));
+    let rows = encode::rows(batch, Arc::clone(&fields))?;
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        stream::iter(rows.into_iter().map(Ok)),
+    )))
+}
+
+impl Server {
+    /// Runs one statement that returns at once (everything but a streaming
+    /// COPY of a subscription).
+    async fn run<C>(&self, client: &C, command: Command, format: &Format) -> PgWireResult<Response>
+    where
+        C: ClientInfo,
+    {
+        let session = session::of(client);
+        match command {
+            Command::Empty => Ok(Response::EmptyQuery),
+            Command::Begin => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
+            Command::Commit => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+            Command::Rollback => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+            Command::Tag(tag) => Ok(Response::Execution(Tag::new(tag))),
+            Command::Set(name, value) => {
+                session.set(&name, &value);
+                Ok(Response::Execution(Tag::new("SET")))
+            }
+            Command::Show(name) => {
+                let batch = session.show(&name).map_err(pg_error)?;
+                query_response(&batch, format)
+            }
+            Command::Subscribe(_) | Command::CopySubscribe(_) => Err(pg_error(
+                SluiceError::NotSupported(
+                    "SUBSCRIBE on its own: use COPY (SUBSCRIBE …) TO STDOUT, or \
+                     DECLARE c CURSOR FOR SUBSCRIBE …; FETCH 100 c"
+                        .into(),
+                ),
+            )),
+            Command::Declare { name, subscribe } => {
+                let sub = subscribe::Subscription::start(&self.engine, &subscribe)
+                    .await
+                    .map_err(pg_error)?;
+                session.declare(name, sub);
+                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            Command::Fetch {
+                name,
+                count,
+                timeout,
+            } => {
+                let cursor = session.cursor(&name).map_err(pg_error)?;
+                let batch = cursor
+                    .lock()
+                    .await
+                    .fetch(count, timeout)
+                    .await
+                    .map_err(pg_error)?;
+                query_response(&batch, format)
+            }
+            Command::Close(name) => {
+                session.close(name.as_deref());
+                Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
+            }
+            Command::Engine(sql) => {
+                let outcome = self.engine.lock().await.execute_for_client(&sql).await;
+                match outcome.map_err(pg_error)? {
+                    Outcome::Done(tag) => Ok(Response::Execution(Tag::new(tag))),
+                    Outcome::Rows(batch) => query_response(&batch, format),
+                    // A pipeline was started: the statement created it.
+                    Outcome::Start(_) => Ok(Response::Execution(Tag::new(creation_tag(&sql)))),
+                    Outcome::AdHoc(_) => Err(pg_error(SluiceError::Internal(
+                        "ad-hoc query was not run".into(),
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// The columns a statement returns, without running it (Describe).
+    async fn schema_of<C: ClientInfo>(
+        &self,
+        client: &C,
+        command: &Command,
+    ) -> PgWireResult<Option<SchemaRef>> {
+        match command {
+            Command::Show(name) => Ok(Some(session::show_schema(name))),
+            Command::Fetch { name, .. } => {
+                let cursor = session::of(client).cursor(name).map_err(pg_error)?;
+                let schema = cursor.lock().await.schema();
+                Ok(Some(schema))
+            }
+            Command::Engine(sql) => self
+                .engine
+                .lock()
+                .await
+                .describe_statement(sql)
+                .await
+                .map_err(pg_error),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Server {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut responses = Vec::new();
+        for text in session::split_statements(query) {
+            let command = session::classify(&text).map_err(pg_error)?;
+            let response = match command {
+                Command::CopySubscribe(sub) => {
+                    subscribe::copy_out(&self.engine, client, &sub).await?
+                }
+                command => match self.run(client, command, &Format::UnifiedText).await {
+                    Ok(r) => r,
+                    // Later statements of the query string are not run.
+                    Err(PgWireError::UserError(info)) => {
+                        responses.push(Response::Error(info));
+                        return Ok(responses);
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            responses.push(response);
+        }
+        Ok(responses)
+    }
+}
+
+/// A statement of the extended protocol: its text, classified at Parse.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    text: String,
+    params: usize,
+}
+
+pub struct SqlParser;
+
+#[async_trait]
+impl QueryParser for SqlParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let text = sql.trim().trim_end_matches(';').to_string();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Prepared {
+            params: session::count_parameters(&text),
+            text,
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(vec![Type::TEXT; stmt.params])
+    }
+
+    fn get_result_schema(
+        &self,
+        _stmt: &Prepared,
+        _column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Server {
+    type Statement = Prepared;
+    type QueryParser = SqlParser;
+
+    fn query_parser(&self) -> Arc<SqlParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let sql = session::bind(&portal.statement.statement.text, portal)?;
+        let command = session::classify(&sql).map_err(pg_error)?;
+        self.run(client, command, &portal.result_column_format).await
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        client: &mut C,
+        stmt: &StoredStatement<Prepared>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let params: Vec<Type> = (0..stmt.statement.params)
+            .map(|i| {
+                stmt.parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .filter(|t| *t != Type::UNKNOWN)
+                    .unwrap_or(Type::TEXT)
+            })
+            .collect();
+        // Planned with NULL for every parameter: the columns don't depend on
+        // their values.
+        let sql = session::substitute(&stmt.statement.text, &vec![None; stmt.statement.params]);
+        let command = session::classify(&sql).map_err(pg_error)?;
+        let fields = match self.schema_of(client, &command).await? {
+            Some(schema) => encode::fields(&schema, &Format::UnifiedText),
+            None => Vec::new(),
+        };
+        Ok(DescribeStatementResponse::new(params, fields))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let sql = session::bind(&portal.statement.statement.text, portal)?;
+        let command = session::classify(&sql).map_err(pg_error)?;
+        let fields = match self.schema_of(client, &command).await? {
+            Some(schema) => encode::fields(&schema, &portal.result_column_format),
+            None => Vec::new(),
+        };
+        Ok(DescribePortalResponse::new(fields))
+    }
+}

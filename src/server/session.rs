@@ -1,0 +1,655 @@
+//! A connection's own state (settings, cursors) and the statements the
+//! server answers itself, recognised before the engine sees the text.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use pgwire::api::portal::Portal;
+use pgwire::api::{ClientInfo, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+
+use super::subscribe::Subscription;
+use super::Prepared;
+use crate::error::{Result, SluiceError};
+
+/// What a statement asks of the server.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Empty,
+    Begin,
+    Commit,
+    Rollback,
+    /// Accepted and answered with this tag (DISCARD, DEALLOCATE, RESET …).
+    Tag(&'static str),
+    Set(String, String),
+    Show(String),
+    Subscribe(SubscribeSpec),
+    CopySubscribe(SubscribeSpec),
+    Declare {
+        name: String,
+        subscribe: SubscribeSpec,
+    },
+    Fetch {
+        name: String,
+        count: usize,
+        timeout: Option<Duration>,
+    },
+    /// CLOSE name, or CLOSE ALL (`None`).
+    Close(Option<String>),
+    /// Anything else: the engine's SQL.
+    Engine(String),
+}
+
+/// `SUBSCRIBE [TO] view | (query) [WITH (snapshot = false)]`.
+#[derive(Debug, Clone)]
+pub struct SubscribeSpec {
+    /// The continuous query whose changes are streamed.
+    pub query: String,
+    pub snapshot: bool,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(|w| w.to_ascii_lowercase()).collect()
+}
+
+/// Strips a leading keyword (case-insensitive) and the space after it.
+fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
+    let t = text.trim_start();
+    if t.len() >= keyword.len()
+        && t[..keyword.len()].eq_ignore_ascii_case(keyword)
+        && t[keyword.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_')
+    {
+        Some(t[keyword.len()..].trim_start())
+    } else {
+        None
+    }
+}
+
+pub fn classify(text: &str) -> Result<Command> {
+    let text = text.trim().trim_end_matches(';').trim();
+    let w = words(text);
+    let first = w.first().map(String::as_str).unwrap_or("");
+    let second = w.get(1).map(String::as_str).unwrap_or("");
+    Ok(match first {
+        "" => Command::Empty,
+        "begin" | "start" => Command::Begin,
+        "commit" | "end" => Command::Commit,
+        "rollback" | "abort" => Command::Rollback,
+        "discard" => Command::Tag("DISCARD ALL"),
+        "deallocate" => Command::Tag("DEALLOCATE"),
+        "reset" => Command::Tag("RESET"),
+        "listen" | "unlisten" => Command::Tag("LISTEN"),
+        "set" => parse_set(text)?,
+        "show"
+            if !matches!(
+                second,
+                "sources" | "sinks" | "materialized" | "views" | "pipelines"
+            ) =>
+        {
+            Command::Show(w[1..].join(" "))
+        }
+        "subscribe" => Command::Subscribe(parse_subscribe(text)?),
+        "copy" => parse_copy(text)?,
+        "declare" => parse_declare(text)?,
+        "fetch" => parse_fetch(text)?,
+        "close" => Command::Close(match second {
+            "all" => None,
+            _ => Some(second.to_string()),
+        }),
+        _ => Command::Engine(text.to_string()),
+    })
+}
+
+fn parse_set(text: &str) -> Result<Command> {
+    let rest = strip_keyword(text, "set").unwrap_or("");
+    let rest = strip_keyword(rest, "session")
+        .or_else(|| strip_keyword(rest, "local"))
+        .unwrap_or(rest);
+    if let Some(tz) = strip_keyword(rest, "time").and_then(|r| strip_keyword(r, "zone")) {
+        return Ok(Command::Set("timezone".into(), unquote(tz)));
+    }
+    let (name, value) = match rest.find('=') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => {
+            let mut parts = rest.splitn(2, char::is_whitespace);
+            let name = parts.next().unwrap_or("");
+            let value = parts.next().unwrap_or("");
+            (name, strip_keyword(value, "to").unwrap_or(value))
+        }
+    };
+    let name = name.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(SluiceError::Parse {
+            line: 1,
+            column: 1,
+            message: "SET needs a setting name: SET name = value".into(),
+        });
+    }
+    Ok(Command::Set(name, unquote(value)))
+}
+
+fn unquote(v: &str) -> String {
+    let v = v.trim();
+    v.strip_prefix('\'')
+        .and_then(|s| s.strip_suffix('\''))
+        .map(|s| s.replace("''", "'"))
+        .unwrap_or_else(|| v.to_string())
+}
+
+/// The text inside the parentheses that open `text`, and what follows.
+fn parenthesized(text: &str) -> Option<(&str, &str)> {
+    let text = text.trim_start();
+    if !text.starts_with('(') {
+        return None;
+    }
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((&text[1..i], &text[i + 1..]));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `WITH (a = x, b = 'y')` → pairs, names lower-cased.
+fn with_options(text: &str) -> Result<Vec<(String, String)>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bad = || SluiceError::Parse {
+        line: 1,
+        column: 1,
+        message: format!("expected WITH (option = value, …), found '{text}'"),
+    };
+    let inner = strip_keyword(text, "with")
+        .and_then(parenthesized)
+        .filter(|(_, rest)| rest.trim().is_empty())
+        .ok_or_else(bad)?
+        .0;
+    inner
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').ok_or_else(bad)?;
+            Ok((k.trim().to_ascii_lowercase(), unquote(v)))
+        })
+        .collect()
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "on" | "1" | "yes" => Ok(true),
+        "false" | "off" | "0" | "no" => Ok(false),
+        _ => Err(SluiceError::Options(format!(
+            "option '{name}' must be true or false, not '{v}'"
+        ))),
+    }
+}
+
+pub fn parse_subscribe(text: &str) -> Result<SubscribeSpec> {
+    let rest = strip_keyword(text, "subscribe").unwrap_or(text);
+    let rest = strip_keyword(rest, "to").unwrap_or(rest);
+    let (query, options) = match parenthesized(rest) {
+        Some((q, after)) => (q.trim().to_string(), after),
+        None => {
+            let rest = rest.trim_start();
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == ';')
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            if name.is_empty() {
+                return Err(SluiceError::Parse {
+                    line: 1,
+                    column: 1,
+                    message: "SUBSCRIBE needs a view: SUBSCRIBE TO v, or SUBSCRIBE (SELECT …)"
+                        .into(),
+                });
+            }
+            (format!("SELECT * FROM {name}"), &rest[end..])
+        }
+    };
+    let mut snapshot = true;
+    for (k, v) in with_options(options)? {
+        match k.as_str() {
+            "snapshot" => snapshot = parse_bool(&k, &v)?,
+            _ => {
+                return Err(SluiceError::Options(format!(
+                    "unknown SUBSCRIBE option '{k}'; it has: snapshot"
+                )))
+            }
+        }
+    }
+    Ok(SubscribeSpec { query, snapshot })
+}
+
+fn parse_copy(text: &str) -> Result<Command> {
+    let rest = strip_keyword(text, "copy").unwrap_or(text);
+    if let Some((inner, after)) = parenthesized(rest) {
+        if strip_keyword(inner, "subscribe").is_some() {
+            let target = words(after);
+            if target.first().map(String::as_str) != Some("to")
+                || target.get(1).map(String::as_str) != Some("stdout")
+            {
+                return Err(SluiceError::NotSupported(
+                    "COPY (SUBSCRIBE …) only goes TO STDOUT".into(),
+                ));
+            }
+            return Ok(Command::CopySubscribe(parse_subscribe(inner)?));
+        }
+    }
+    Err(SluiceError::NotSupported(
+        "COPY: only COPY (SUBSCRIBE …) TO STDOUT; read views with SELECT".into(),
+    ))
+}
+
+fn parse_declare(text: &str) -> Result<Command> {
+    let rest = strip_keyword(text, "declare").unwrap_or(text);
+    let mut parts = rest.splitn(2, char::is_whitespace);
+    let name = parts.next().unwrap_or("").to_ascii_lowercase();
+    let mut rest = parts.next().unwrap_or("");
+    // DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR SUBSCRIBE …
+    loop {
+        let next = ["no", "scroll", "binary", "insensitive", "cursor", "with", "without", "hold"]
+            .iter()
+            .find_map(|k| strip_keyword(rest, k));
+        match next {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    let Some(body) = strip_keyword(rest, "for") else {
+        return Err(SluiceError::Parse {
+            line: 1,
+            column: 1,
+            message: "expected DECLARE name CURSOR FOR SUBSCRIBE …".into(),
+        });
+    };
+    if strip_keyword(body, "subscribe").is_none() {
+        return Err(SluiceError::NotSupported(
+            "cursors over SELECT: run the SELECT itself (views answer at once); \
+             cursors are for SUBSCRIBE"
+                .into(),
+        ));
+    }
+    Ok(Command::Declare {
+        name,
+        subscribe: parse_subscribe(body)?,
+    })
+}
+
+fn parse_fetch(text: &str) -> Result<Command> {
+    let rest = strip_keyword(text, "fetch").unwrap_or(text);
+    let (body, options) = match rest.to_ascii_lowercase().find(" with") {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let w = words(body);
+    let (count, name) = match w.as_slice() {
+        [name] => (1, name.clone()),
+        [n, name] | [n, _, name] if n.parse::<usize>().is_ok() => (n.parse().unwrap_or(1), name.clone()),
+        [all, name] | [all, _, name] if all == "all" => (usize::MAX, name.clone()),
+        [next, name] | [next, _, name] if next == "next" || next == "forward" => (1, name.clone()),
+        _ => {
+            return Err(SluiceError::Parse {
+                line: 1,
+                column: 1,
+                message: "expected FETCH [count] [FROM] cursor [WITH (timeout = '1s')]".into(),
+            })
+        }
+    };
+    let mut timeout = None;
+    for (k, v) in with_options(options)? {
+        match k.as_str() {
+            "timeout" => timeout = Some(crate::sql::parse_duration("timeout", &v)?),
+            _ => {
+                return Err(SluiceError::Options(format!(
+                    "unknown FETCH option '{k}'; it has: timeout"
+                )))
+            }
+        }
+    }
+    Ok(Command::Fetch {
+        name,
+        count,
+        timeout,
+    })
+}
+
+/// Splits a simple-protocol query string at top-level semicolons.
+pub fn split_statements(query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quote: Option<char> = None;
+    let mut depth = 0i32;
+    for (i, c) in query.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ';') if depth <= 0 => {
+                out.push(query[start..i].to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(query[start..].to_string());
+    out.retain(|s| !s.trim().is_empty());
+    out
+}
+
+/// Positions of `$n` placeholders outside quotes: (byte range, n).
+fn placeholders(sql: &str) -> Vec<(std::ops::Range<usize>, usize)> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'\'' || c == b'"' => quote = Some(c),
+            None if c == b'$' => {
+                let mut j = i + 1;
+                while j < bytes.len() && bytes[j].is_ascii_digit() {
+                    j += 1;
+                }
+                if j > i + 1 {
+                    if let Ok(n) = sql[i + 1..j].parse::<usize>() {
+                        out.push((i..j, n));
+                    }
+                    i = j;
+                    continue;
+                }
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+pub fn count_parameters(sql: &str) -> usize {
+    placeholders(sql).iter().map(|(_, n)| *n).max().unwrap_or(0)
+}
+
+/// `sql` with `$n` replaced by the n-th literal (`None`: NULL).
+pub fn substitute(sql: &str, literals: &[Option<String>]) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for (range, n) in placeholders(sql) {
+        out.push_str(&sql[last..range.start]);
+        match literals.get(n.wrapping_sub(1)).cloned().flatten() {
+            Some(l) => out.push_str(&l),
+            None => out.push_str("NULL"),
+        }
+        last = range.end;
+    }
+    out.push_str(&sql[last..]);
+    out
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The portal's statement with its parameters as SQL literals.
+pub fn bind(sql: &str, portal: &Portal<Prepared>) -> PgWireResult<String> {
+    let mut literals = Vec::with_capacity(portal.parameters.len());
+    for i in 0..portal.parameters.len() {
+        let ty = portal
+            .statement
+            .parameter_types
+            .get(i)
+            .cloned()
+            .flatten()
+            .unwrap_or(Type::UNKNOWN);
+        let bad = |e: PgWireError| {
+            PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+                "ERROR".into(),
+                "22P02".into(),
+                format!("parameter ${}: {e}", i + 1),
+            )))
+        };
+        let literal = match ty {
+            Type::INT2 => portal.parameter::<i16>(i, &ty).map_err(bad)?.map(|v| v.to_string()),
+            Type::INT4 => portal.parameter::<i32>(i, &ty).map_err(bad)?.map(|v| v.to_string()),
+            Type::INT8 => portal.parameter::<i64>(i, &ty).map_err(bad)?.map(|v| v.to_string()),
+            Type::FLOAT4 => portal
+                .parameter::<f32>(i, &ty)
+                .map_err(bad)?
+                .map(|v| format!("CAST({v} AS REAL)")),
+            Type::FLOAT8 => portal
+                .parameter::<f64>(i, &ty)
+                .map_err(bad)?
+                .map(|v| format!("CAST({v} AS DOUBLE)")),
+            Type::NUMERIC => portal
+                .parameter::<rust_decimal::Decimal>(i, &ty)
+                .map_err(bad)?
+                .map(|v| v.to_string()),
+            Type::BOOL => portal
+                .parameter::<bool>(i, &ty)
+                .map_err(bad)?
+                .map(|v| if v { "TRUE".into() } else { "FALSE".into() }),
+            Type::TIMESTAMP => portal
+                .parameter::<chrono::NaiveDateTime>(i, &ty)
+                .map_err(bad)?
+                .map(|v| format!("CAST('{v}' AS TIMESTAMP)")),
+            Type::DATE => portal
+                .parameter::<chrono::NaiveDate>(i, &ty)
+                .map_err(bad)?
+                .map(|v| format!("CAST('{v}' AS DATE)")),
+            _ => {
+                // Text (or a type the client left open): a string literal,
+                // which DataFusion coerces where a number is compared.
+                match portal.parameters.get(i).cloned().flatten() {
+                    None => None,
+                    Some(bytes) => {
+                        let s = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                            bad(PgWireError::InvalidRustTypeForParameter(
+                                "text (not UTF-8)".into(),
+                            ))
+                        })?;
+                        Some(quote_literal(&s))
+                    }
+                }
+            }
+        };
+        literals.push(literal);
+    }
+    Ok(substitute(sql, &literals))
+}
+
+/// Settings and cursors of one connection.
+#[derive(Default)]
+pub struct Session {
+    settings: Mutex<BTreeMap<String, String>>,
+    cursors: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Subscription>>>>,
+}
+
+pub fn of<C: ClientInfo>(client: &C) -> Arc<Session> {
+    client
+        .session_extensions()
+        .get_or_insert_with(Session::default)
+}
+
+/// Settings every session starts with (what drivers ask about).
+const DEFAULTS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "read committed"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("max_identifier_length", "63"),
+    ("search_path", "public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "16.6"),
+    ("server_version_num", "160006"),
+    ("standard_conforming_strings", "on"),
+    ("timezone", "UTC"),
+    ("transaction isolation level", "read committed"),
+    ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+];
+
+pub fn show_schema(name: &str) -> SchemaRef {
+    let column = match name {
+        "all" => return Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("setting", DataType::Utf8, false),
+        ])),
+        "transaction isolation level" => "transaction_isolation",
+        n => n,
+    };
+    Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]))
+}
+
+impl Session {
+    pub fn set(&self, name: &str, value: &str) {
+        if let Ok(mut s) = self.settings.lock() {
+            s.insert(name.to_ascii_lowercase(), value.to_string());
+        }
+    }
+
+    fn setting(&self, name: &str) -> Option<String> {
+        let set = self.settings.lock().ok()?.get(name).cloned();
+        set.or_else(|| {
+            DEFAULTS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    pub fn show(&self, name: &str) -> Result<RecordBatch> {
+        let name = name.to_ascii_lowercase();
+        let schema = show_schema(&name);
+        if name == "all" {
+            let mut all: BTreeMap<String, String> = DEFAULTS
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            if let Ok(s) = self.settings.lock() {
+                all.extend(s.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            let (names, values): (Vec<String>, Vec<String>) = all.into_iter().unzip();
+            return Ok(RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(StringArray::from(names)),
+                    Arc::new(StringArray::from(values)),
+                ],
+            )?);
+        }
+        let value = self.setting(&name).ok_or_else(|| {
+            SluiceError::Catalog(format!("unrecognized configuration parameter \"{name}\""))
+        })?;
+        Ok(RecordBatch::try_new(
+            schema,
+            vec![Arc::new(StringArray::from(vec![value]))],
+        )?)
+    }
+
+    pub fn declare(&self, name: String, sub: Subscription) {
+        if let Ok(mut c) = self.cursors.lock() {
+            c.insert(name, Arc::new(tokio::sync::Mutex::new(sub)));
+        }
+    }
+
+    pub fn cursor(&self, name: &str) -> Result<Arc<tokio::sync::Mutex<Subscription>>> {
+        self.cursors
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&name.to_ascii_lowercase()).cloned())
+            .ok_or_else(|| SluiceError::Catalog(format!("cursor \"{name}\" does not exist")))
+    }
+
+    /// Closing a cursor stops its subscription.
+    pub fn close(&self, name: Option<&str>) {
+        if let Ok(mut c) = self.cursors.lock() {
+            match name {
+                Some(n) => {
+                    c.remove(&n.to_ascii_lowercase());
+                }
+                None => c.clear(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_classified() {
+        assert!(matches!(classify("BEGIN").unwrap(), Command::Begin));
+        assert!(matches!(
+            classify("SET extra_float_digits = 3").unwrap(),
+            Command::Set(n, v) if n == "extra_float_digits" && v == "3"
+        ));
+        assert!(matches!(
+            classify("SET application_name TO 'x y'").unwrap(),
+            Command::Set(n, v) if n == "application_name" && v == "x y"
+        ));
+        assert!(matches!(classify("SHOW TRANSACTION ISOLATION LEVEL").unwrap(), Command::Show(n) if n == "transaction isolation level"));
+        assert!(matches!(classify("SHOW SOURCES").unwrap(), Command::Engine(_)));
+        match classify("COPY (SUBSCRIBE TO v WITH (snapshot = false)) TO STDOUT").unwrap() {
+            Command::CopySubscribe(s) => {
+                assert_eq!(s.query, "SELECT * FROM v");
+                assert!(!s.snapshot);
+            }
+            c => panic!("{c:?}"),
+        }
+        match classify("DECLARE c CURSOR FOR SUBSCRIBE (SELECT a FROM v WHERE a > ')')").unwrap() {
+            Command::Declare { name, subscribe } => {
+                assert_eq!(name, "c");
+                assert_eq!(subscribe.query, "SELECT a FROM v WHERE a > ')'");
+            }
+            c => panic!("{c:?}"),
+        }
+        match classify("FETCH 100 c WITH (timeout = '1s')").unwrap() {
+            Command::Fetch { name, count, timeout } => {
+                assert_eq!((name.as_str(), count), ("c", 100));
+                assert_eq!(timeout, Some(Duration::from_secs(1)));
+            }
+            c => panic!("{c:?}"),
+        }
+        assert!(classify("COPY t FROM STDIN").is_err());
+    }
+
+    #[test]
+    fn parameters_are_substituted_outside_quotes() {
+        let sql = "SELECT * FROM v WHERE a = $1 AND b = '$2' AND c = $2";
+        assert_eq!(count_parameters(sql), 2);
+        assert_eq!(
+            substitute(sql, &[Some("1".into()), Some("'x'".into())]),
+            "SELECT * FROM v WHERE a = 1 AND b = '$2' AND c = 'x'"
+        );
+        assert_eq!(split_statements("SET a = 1; SELECT ';'; "), vec!["SET a = 1", " SELECT ';'"]);
+    }
+}

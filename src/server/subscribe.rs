@@ -1,0 +1,218 @@
+//! SUBSCRIBE: a continuous query whose changes stream to one client, as
+//! rows of `(sluice_ts, op, columns…)`: `sluice_ts` is the time (epoch ms)
+//! the change was produced, `op` one of insert, update_before (the old row of
+//! an update), update, delete. The query runs as its own pipeline; it stops
+//! when the client cancels, disconnects or closes the cursor.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{Sink, SinkExt};
+use pgwire::api::results::{CopyEncoder, CopyTextOptions, Response, Tag};
+use pgwire::api::ClientInfo;
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyDone, CopyOutResponse};
+use pgwire::messages::PgWireBackendMessage;
+use tokio::sync::{mpsc, Mutex};
+
+use super::encode::{self, Column};
+use super::session::SubscribeSpec;
+use super::pg_error;
+use crate::connectors::{SinkConnector, SinkSchema, SinkWriter};
+use crate::engine::Engine;
+use crate::error::{Result, SluiceError};
+use crate::runtime::Pipeline;
+use crate::stream::StreamBatch;
+
+/// Batches a subscription may hold before its pipeline waits.
+const BUFFERED: usize = 16;
+
+pub struct Subscription {
+    pipeline: Pipeline,
+    changes: mpsc::Receiver<RecordBatch>,
+    schema: SchemaRef,
+    /// Rows received but not fetched yet.
+    pending: Option<RecordBatch>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.pipeline.stop();
+    }
+}
+
+impl Subscription {
+    pub async fn start(engine: &Mutex<Engine>, spec: &SubscribeSpec) -> Result<Subscription> {
+        let (tx, changes) = mpsc::channel(BUFFERED);
+        let sink = Arc::new(ChannelSink { tx });
+        let pipeline = engine
+            .lock()
+            .await
+            .subscribe(&spec.query, spec.snapshot, sink)
+            .await?;
+        let schema = with_change_columns(&pipeline_schema(&pipeline));
+        Ok(Subscription {
+            pipeline,
+            changes,
+            schema,
+            pending: None,
+        })
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// The next change batch; `None` once the query has ended.
+    async fn next(&mut self) -> Option<RecordBatch> {
+        if let Some(p) = self.pending.take() {
+            return Some(p);
+        }
+        self.changes.recv().await
+    }
+
+    /// Up to `count` rows: waits for the first (at most `timeout`), then
+    /// takes what has arrived.
+    pub async fn fetch(&mut self, count: usize, timeout: Option<Duration>) -> Result<RecordBatch> {
+        let mut got: Vec<RecordBatch> = Vec::new();
+        let mut rows = 0;
+        let first = match timeout {
+            Some(t) => tokio::time::timeout(t, self.next()).await.ok().flatten(),
+            None => self.next().await,
+        };
+        let mut next = first;
+        while let Some(b) = next.take() {
+            let want = count - rows;
+            if b.num_rows() > want {
+                got.push(b.slice(0, want));
+                self.pending = Some(b.slice(want, b.num_rows() - want));
+                break;
+            }
+            rows += b.num_rows();
+            got.push(b);
+            if rows >= count {
+                break;
+            }
+            next = self.changes.try_recv().ok();
+        }
+        Ok(concat_batches(&self.schema, &got)?)
+    }
+}
+
+fn pipeline_schema(p: &Pipeline) -> SchemaRef {
+    p.output_schema()
+}
+
+fn with_change_columns(schema: &Schema) -> SchemaRef {
+    let mut fields = vec![
+        Arc::new(Field::new("sluice_ts", DataType::Int64, false)),
+        Arc::new(Field::new("op", DataType::Utf8, false)),
+    ];
+    fields.extend(schema.fields().iter().cloned());
+    Arc::new(Schema::new(fields))
+}
+
+/// A pipeline's output, with the change columns in front.
+struct ChannelSink {
+    tx: mpsc::Sender<RecordBatch>,
+}
+
+impl Debug for ChannelSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChannelSink")
+    }
+}
+
+#[async_trait]
+impl SinkConnector for ChannelSink {
+    async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
+        Ok(Box::new(ChannelWriter {
+            tx: self.tx.clone(),
+            schema: with_change_columns(&schema.schema),
+        }))
+    }
+}
+
+struct ChannelWriter {
+    tx: mpsc::Sender<RecordBatch>,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl SinkWriter for ChannelWriter {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+        let n = batch.num_rows();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        let ops: Vec<&str> = (0..n).map(|i| batch.op(i).as_str()).collect();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![now; n])),
+            Arc::new(StringArray::from(ops)),
+        ];
+        columns.extend(batch.data.columns().iter().cloned());
+        let out = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+        self.tx
+            .send(out)
+            .await
+            .map_err(|_| SluiceError::Connector("the subscriber went away".into()))
+    }
+}
+
+/// `COPY (SUBSCRIBE …) TO STDOUT`: streams rows (text format) as they
+/// happen, flushing each batch, until the query ends or the client cancels
+/// (pgwire drops this future and answers 57014) or disconnects.
+pub async fn copy_out<C>(
+    engine: &Mutex<Engine>,
+    client: &mut C,
+    spec: &SubscribeSpec,
+) -> PgWireResult<Response>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut sub = Subscription::start(engine, spec).await.map_err(pg_error)?;
+    let schema = sub.schema();
+    let fields = Arc::new(encode::fields(
+        &schema,
+        &pgwire::api::portal::Format::UnifiedText,
+    ));
+    client
+        .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+            0,
+            fields.len() as i16,
+            vec![0; fields.len()],
+        )))
+        .await?;
+    let mut encoder = CopyEncoder::new_text(Arc::clone(&fields), CopyTextOptions::default());
+    let mut rows = 0usize;
+    while let Some(batch) = sub.next().await {
+        let columns: Vec<Column> = batch
+            .columns()
+            .iter()
+            .map(Column::new)
+            .collect::<PgWireResult<_>>()?;
+        for row in 0..batch.num_rows() {
+            for c in &columns {
+                c.encode(row, &mut encoder)?;
+            }
+            client
+                .feed(PgWireBackendMessage::CopyData(encoder.take_copy()))
+                .await?;
+            rows += 1;
+        }
+        client.flush().await?;
+    }
+    client
+        .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
+    Ok(Response::Execution(Tag::new("COPY").with_rows(rows)))
+}
