@@ -459,7 +459,11 @@ impl SourceConnector for ViewSource {
             Some(s) => *s,
             None => self.state.subscribe()?,
         };
-        let snapshot = if self.snapshot { sub.snapshot } else { Vec::new() };
+        let snapshot = if self.snapshot {
+            sub.snapshot
+        } else {
+            Vec::new()
+        };
         for b in snapshot {
             if ctx.forward(Message::Batch(b)).await.is_err() {
                 return Ok(());

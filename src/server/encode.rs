@@ -28,9 +28,7 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
         DataType::Int32 | DataType::UInt16 => Type::INT4,
         DataType::Int64 | DataType::UInt32 => Type::INT8,
-        DataType::UInt64 | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
-            Type::NUMERIC
-        }
+        DataType::UInt64 | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => Type::NUMERIC,
         DataType::Float16 | DataType::Float32 => Type::FLOAT4,
         DataType::Float64 => Type::FLOAT8,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::TEXT,
@@ -154,7 +152,12 @@ impl Column {
         }
         macro_rules! prim {
             ($t:ty) => {
-                out.put(&a.as_any().downcast_ref::<$t>().ok_or_else(|| unsupported(a.data_type()))?.value(row))
+                out.put(
+                    &a.as_any()
+                        .downcast_ref::<$t>()
+                        .ok_or_else(|| unsupported(a.data_type()))?
+                        .value(row),
+                )
             };
         }
         match a.data_type() {
@@ -170,7 +173,9 @@ impl Column {
             DataType::Binary => out.put(&a.as_binary::<i32>().value(row)),
             DataType::LargeBinary => out.put(&a.as_binary::<i64>().value(row)),
             DataType::Date32 => {
-                let days = a.as_primitive::<datafusion::arrow::datatypes::Date32Type>().value(row);
+                let days = a
+                    .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+                    .value(row);
                 let date = NaiveDate::from_num_days_from_ce_opt(days + 719_163)
                     .ok_or_else(|| unsupported(a.data_type()))?;
                 out.put(&date)
@@ -190,8 +195,8 @@ impl Column {
                 let us = a
                     .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
                     .value(row);
-                let dt: DateTime<Utc> =
-                    DateTime::from_timestamp_micros(us).ok_or_else(|| unsupported(a.data_type()))?;
+                let dt: DateTime<Utc> = DateTime::from_timestamp_micros(us)
+                    .ok_or_else(|| unsupported(a.data_type()))?;
                 match tz {
                     None => out.put(&dt.naive_utc()),
                     Some(_) => out.put(&dt),
@@ -237,39 +242,69 @@ fn encode_list(item: &ArrayRef, out: &mut impl FieldSink) -> PgWireResult<()> {
     let n = item.len();
     macro_rules! vec_of {
         ($t:ty) => {{
-            let a = item.as_any().downcast_ref::<$t>().ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<_>> = (0..n).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect();
+            let a = item
+                .as_any()
+                .downcast_ref::<$t>()
+                .ok_or_else(|| unsupported(item.data_type()))?;
+            let v: Vec<Option<_>> = (0..n)
+                .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+                .collect();
             out.put(&v)
         }};
     }
     match item.data_type() {
         DataType::Boolean => vec_of!(BooleanArray),
         DataType::Int8 => {
-            let a = item.as_any().downcast_ref::<Int8Array>().ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<i16>> = (0..n).map(|i| (!a.is_null(i)).then(|| a.value(i) as i16)).collect();
+            let a = item
+                .as_any()
+                .downcast_ref::<Int8Array>()
+                .ok_or_else(|| unsupported(item.data_type()))?;
+            let v: Vec<Option<i16>> = (0..n)
+                .map(|i| (!a.is_null(i)).then(|| a.value(i) as i16))
+                .collect();
             out.put(&v)
         }
         DataType::UInt8 => {
-            let a = item.as_any().downcast_ref::<UInt8Array>().ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<i16>> = (0..n).map(|i| (!a.is_null(i)).then(|| a.value(i) as i16)).collect();
+            let a = item
+                .as_any()
+                .downcast_ref::<UInt8Array>()
+                .ok_or_else(|| unsupported(item.data_type()))?;
+            let v: Vec<Option<i16>> = (0..n)
+                .map(|i| (!a.is_null(i)).then(|| a.value(i) as i16))
+                .collect();
             out.put(&v)
         }
         DataType::Int16 => vec_of!(Int16Array),
         DataType::UInt16 => {
-            let a = item.as_any().downcast_ref::<UInt16Array>().ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<i32>> = (0..n).map(|i| (!a.is_null(i)).then(|| a.value(i) as i32)).collect();
+            let a = item
+                .as_any()
+                .downcast_ref::<UInt16Array>()
+                .ok_or_else(|| unsupported(item.data_type()))?;
+            let v: Vec<Option<i32>> = (0..n)
+                .map(|i| (!a.is_null(i)).then(|| a.value(i) as i32))
+                .collect();
             out.put(&v)
         }
         DataType::Int32 => vec_of!(Int32Array),
         DataType::UInt32 => {
-            let a = item.as_any().downcast_ref::<UInt32Array>().ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<i64>> = (0..n).map(|i| (!a.is_null(i)).then(|| a.value(i) as i64)).collect();
+            let a = item
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .ok_or_else(|| unsupported(item.data_type()))?;
+            let v: Vec<Option<i64>> = (0..n)
+                .map(|i| (!a.is_null(i)).then(|| a.value(i) as i64))
+                .collect();
             out.put(&v)
         }
         DataType::Int64 => vec_of!(Int64Array),
         DataType::UInt64 => {
-            let a = item.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<Decimal>> = (0..n).map(|i| (!a.is_null(i)).then(|| Decimal::from(a.value(i)))).collect();
+            let a = item
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .ok_or_else(|| unsupported(item.data_type()))?;
+            let v: Vec<Option<Decimal>> = (0..n)
+                .map(|i| (!a.is_null(i)).then(|| Decimal::from(a.value(i))))
+                .collect();
             out.put(&v)
         }
         DataType::Float32 => vec_of!(Float32Array),
@@ -278,13 +313,21 @@ fn encode_list(item: &ArrayRef, out: &mut impl FieldSink) -> PgWireResult<()> {
         DataType::LargeUtf8 => vec_of!(LargeStringArray),
         DataType::Utf8View => vec_of!(StringViewArray),
         DataType::Binary | DataType::LargeBinary => {
-            let text = cast(item, &DataType::Utf8).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            let text =
+                cast(item, &DataType::Utf8).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
             encode_list(&text, out)
         }
         DataType::Date32 => {
-            let a = item.as_any().downcast_ref::<Date32Array>().ok_or_else(|| unsupported(item.data_type()))?;
+            let a = item
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .ok_or_else(|| unsupported(item.data_type()))?;
             let v: Vec<Option<NaiveDate>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| NaiveDate::from_num_days_from_ce_opt(a.value(i) + 719_163)).flatten())
+                .map(|i| {
+                    (!a.is_null(i))
+                        .then(|| NaiveDate::from_num_days_from_ce_opt(a.value(i) + 719_163))
+                        .flatten()
+                })
                 .collect();
             out.put(&v)
         }
@@ -293,28 +336,43 @@ fn encode_list(item: &ArrayRef, out: &mut impl FieldSink) -> PgWireResult<()> {
                 .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
             let a = us.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
             let v: Vec<Option<DateTime<Utc>>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| DateTime::from_timestamp_micros(a.value(i))).flatten())
+                .map(|i| {
+                    (!a.is_null(i))
+                        .then(|| DateTime::from_timestamp_micros(a.value(i)))
+                        .flatten()
+                })
                 .collect();
             match tz {
                 None => {
-                    let v: Vec<Option<NaiveDateTime>> = v.into_iter().map(|d| d.map(|d| d.naive_utc())).collect();
+                    let v: Vec<Option<NaiveDateTime>> =
+                        v.into_iter().map(|d| d.map(|d| d.naive_utc())).collect();
                     out.put(&v)
                 }
                 Some(_) => out.put(&v),
             }
         }
         DataType::Decimal128(_, _) => {
-            let a = item.as_any().downcast_ref::<Decimal128Array>().ok_or_else(|| unsupported(item.data_type()))?;
+            let a = item
+                .as_any()
+                .downcast_ref::<Decimal128Array>()
+                .ok_or_else(|| unsupported(item.data_type()))?;
             let scale = a.scale().max(0) as u32;
             let v: Vec<Option<Decimal>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| Decimal::try_from_i128_with_scale(a.value(i), scale).ok()).flatten())
+                .map(|i| {
+                    (!a.is_null(i))
+                        .then(|| Decimal::try_from_i128_with_scale(a.value(i), scale).ok())
+                        .flatten()
+                })
                 .collect();
             out.put(&v)
         }
         _ => {
-            let text = cast(item, &DataType::Utf8).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            let text =
+                cast(item, &DataType::Utf8).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
             let a = text.as_string::<i32>();
-            let v: Vec<Option<&str>> = (0..n).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect();
+            let v: Vec<Option<&str>> = (0..n)
+                .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+                .collect();
             out.put(&v)
         }
     }

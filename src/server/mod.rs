@@ -170,13 +170,13 @@ impl Server {
                 let batch = session.show(&name).map_err(pg_error)?;
                 query_response(&batch, format)
             }
-            Command::Subscribe(_) | Command::CopySubscribe(_) => Err(pg_error(
-                SluiceError::NotSupported(
+            Command::Subscribe(_) | Command::CopySubscribe(_) => {
+                Err(pg_error(SluiceError::NotSupported(
                     "SUBSCRIBE on its own: use COPY (SUBSCRIBE …) TO STDOUT, or \
                      DECLARE c CURSOR FOR SUBSCRIBE …; FETCH 100 c"
                         .into(),
-                ),
-            )),
+                )))
+            }
             Command::Declare { name, subscribe } => {
                 let sub = subscribe::Subscription::start(&self.engine, &subscribe)
                     .await
@@ -342,7 +342,8 @@ impl ExtendedQueryHandler for Server {
     {
         let sql = session::bind(&portal.statement.statement.text, portal)?;
         let command = session::classify(&sql).map_err(pg_error)?;
-        self.run(client, command, &portal.result_column_format).await
+        self.run(client, command, &portal.result_column_format)
+            .await
     }
 
     async fn do_describe_statement<C>(

@@ -53,7 +53,9 @@ pub struct SubscribeSpec {
 }
 
 fn words(text: &str) -> Vec<String> {
-    text.split_whitespace().map(|w| w.to_ascii_lowercase()).collect()
+    text.split_whitespace()
+        .map(|w| w.to_ascii_lowercase())
+        .collect()
 }
 
 /// Strips a leading keyword (case-insensitive) and the space after it.
@@ -268,9 +270,18 @@ fn parse_declare(text: &str) -> Result<Command> {
     let mut rest = parts.next().unwrap_or("");
     // DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR SUBSCRIBE …
     loop {
-        let next = ["no", "scroll", "binary", "insensitive", "cursor", "with", "without", "hold"]
-            .iter()
-            .find_map(|k| strip_keyword(rest, k));
+        let next = [
+            "no",
+            "scroll",
+            "binary",
+            "insensitive",
+            "cursor",
+            "with",
+            "without",
+            "hold",
+        ]
+        .iter()
+        .find_map(|k| strip_keyword(rest, k));
         match next {
             Some(r) => rest = r,
             None => break,
@@ -305,7 +316,9 @@ fn parse_fetch(text: &str) -> Result<Command> {
     let w = words(body);
     let (count, name) = match w.as_slice() {
         [name] => (1, name.clone()),
-        [n, name] | [n, _, name] if n.parse::<usize>().is_ok() => (n.parse().unwrap_or(1), name.clone()),
+        [n, name] | [n, _, name] if n.parse::<usize>().is_ok() => {
+            (n.parse().unwrap_or(1), name.clone())
+        }
         [all, name] | [all, _, name] if all == "all" => (usize::MAX, name.clone()),
         [next, name] | [next, _, name] if next == "next" || next == "forward" => (1, name.clone()),
         _ => {
@@ -434,9 +447,18 @@ pub fn bind(sql: &str, portal: &Portal<Prepared>) -> PgWireResult<String> {
             )))
         };
         let literal = match ty {
-            Type::INT2 => portal.parameter::<i16>(i, &ty).map_err(bad)?.map(|v| v.to_string()),
-            Type::INT4 => portal.parameter::<i32>(i, &ty).map_err(bad)?.map(|v| v.to_string()),
-            Type::INT8 => portal.parameter::<i64>(i, &ty).map_err(bad)?.map(|v| v.to_string()),
+            Type::INT2 => portal
+                .parameter::<i16>(i, &ty)
+                .map_err(bad)?
+                .map(|v| v.to_string()),
+            Type::INT4 => portal
+                .parameter::<i32>(i, &ty)
+                .map_err(bad)?
+                .map(|v| v.to_string()),
+            Type::INT8 => portal
+                .parameter::<i64>(i, &ty)
+                .map_err(bad)?
+                .map(|v| v.to_string()),
             Type::FLOAT4 => portal
                 .parameter::<f32>(i, &ty)
                 .map_err(bad)?
@@ -449,10 +471,13 @@ pub fn bind(sql: &str, portal: &Portal<Prepared>) -> PgWireResult<String> {
                 .parameter::<rust_decimal::Decimal>(i, &ty)
                 .map_err(bad)?
                 .map(|v| v.to_string()),
-            Type::BOOL => portal
-                .parameter::<bool>(i, &ty)
-                .map_err(bad)?
-                .map(|v| if v { "TRUE".into() } else { "FALSE".into() }),
+            Type::BOOL => portal.parameter::<bool>(i, &ty).map_err(bad)?.map(|v| {
+                if v {
+                    "TRUE".into()
+                } else {
+                    "FALSE".into()
+                }
+            }),
             Type::TIMESTAMP => portal
                 .parameter::<chrono::NaiveDateTime>(i, &ty)
                 .map_err(bad)?
@@ -518,10 +543,12 @@ const DEFAULTS: &[(&str, &str)] = &[
 
 pub fn show_schema(name: &str) -> SchemaRef {
     let column = match name {
-        "all" => return Arc::new(Schema::new(vec![
-            Field::new("name", DataType::Utf8, false),
-            Field::new("setting", DataType::Utf8, false),
-        ])),
+        "all" => {
+            return Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("setting", DataType::Utf8, false),
+            ]))
+        }
         "transaction isolation level" => "transaction_isolation",
         n => n,
     };
@@ -616,8 +643,13 @@ mod tests {
             classify("SET application_name TO 'x y'").unwrap(),
             Command::Set(n, v) if n == "application_name" && v == "x y"
         ));
-        assert!(matches!(classify("SHOW TRANSACTION ISOLATION LEVEL").unwrap(), Command::Show(n) if n == "transaction isolation level"));
-        assert!(matches!(classify("SHOW SOURCES").unwrap(), Command::Engine(_)));
+        assert!(
+            matches!(classify("SHOW TRANSACTION ISOLATION LEVEL").unwrap(), Command::Show(n) if n == "transaction isolation level")
+        );
+        assert!(matches!(
+            classify("SHOW SOURCES").unwrap(),
+            Command::Engine(_)
+        ));
         match classify("COPY (SUBSCRIBE TO v WITH (snapshot = false)) TO STDOUT").unwrap() {
             Command::CopySubscribe(s) => {
                 assert_eq!(s.query, "SELECT * FROM v");
@@ -633,7 +665,11 @@ mod tests {
             c => panic!("{c:?}"),
         }
         match classify("FETCH 100 c WITH (timeout = '1s')").unwrap() {
-            Command::Fetch { name, count, timeout } => {
+            Command::Fetch {
+                name,
+                count,
+                timeout,
+            } => {
                 assert_eq!((name.as_str(), count), ("c", 100));
                 assert_eq!(timeout, Some(Duration::from_secs(1)));
             }
@@ -650,6 +686,9 @@ mod tests {
             substitute(sql, &[Some("1".into()), Some("'x'".into())]),
             "SELECT * FROM v WHERE a = 1 AND b = '$2' AND c = 'x'"
         );
-        assert_eq!(split_statements("SET a = 1; SELECT ';'; "), vec!["SET a = 1", " SELECT ';'"]);
+        assert_eq!(
+            split_statements("SET a = 1; SELECT ';'; "),
+            vec!["SET a = 1", " SELECT ';'"]
+        );
     }
 }

@@ -22,8 +22,8 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::sync::{mpsc, Mutex};
 
 use super::encode::{self, Column};
-use super::session::SubscribeSpec;
 use super::pg_error;
+use super::session::SubscribeSpec;
 use crate::connectors::{SinkConnector, SinkSchema, SinkWriter};
 use crate::engine::Engine;
 use crate::error::{Result, SluiceError};

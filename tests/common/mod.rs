@@ -7,6 +7,15 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// Sends `signal` (e.g. "INT", "TERM") to a process.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
 /// A `sluice run` child process with its stderr captured to a file.
 pub struct Sluice {
     pub child: Child,

@@ -1,0 +1,260 @@
+//! `sluice serve` with real clients: psql and psycopg 3 (from the virtualenv
+//! `.ci/run` prepares; `SLUICE_PYTHON` names its python).
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{free_port, signal, wait_for};
+
+const T: Duration = Duration::from_secs(60);
+
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let port = free_port();
+        let stderr = dir.join("serve.stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir.join("data"))
+            .current_dir(dir)
+            .env("RUST_LOG", "warn,sluice=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr"))
+            .spawn()
+            .expect("spawn sluice serve");
+        let server = Server {
+            child,
+            port,
+            stderr,
+        };
+        wait_for("the server to listen", T, || {
+            server
+                .log()
+                .contains("listening for PostgreSQL clients")
+                .then_some(())
+        });
+        server
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Runs `sql` through psql (verbose errors, no psqlrc).
+    fn psql(&self, sql: &str) -> Output {
+        let mut child = Command::new("psql")
+            .args([
+                "-X",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-d",
+                "sluice",
+            ])
+            .args(["-v", "VERBOSITY=verbose", "-P", "pager=off"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(sql.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("psql output")
+    }
+
+    fn psql_ok(&self, sql: &str) -> String {
+        let out = self.psql(sql);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("ERROR"),
+            "psql failed on {sql}: {stderr}"
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn stop(mut self) {
+        signal(self.child.id(), "TERM");
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "serve exit: {status}\n{}", self.log());
+    }
+}
+
+/// A file source with known contents and a view over it.
+fn define(server: &Server, dir: &Path) {
+    let lines: String = (0..300)
+        .map(|n| format!("{{\"k\": \"k{}\", \"v\": {n}}}\n", n % 3))
+        .collect();
+    std::fs::write(dir.join("ev.jsonl"), lines).expect("input");
+    server.psql_ok(
+        "CREATE SOURCE ev (k TEXT, v BIGINT) WITH (connector = 'file', path = 'ev.jsonl');
+         CREATE MATERIALIZED VIEW counts AS SELECT k, count(*) AS n, sum(v) AS s FROM ev GROUP BY k;
+         CREATE SOURCE gen (k TEXT) WITH (connector = 'datagen', rows_per_second = 20, seed = 3,
+             fields.k.values = 'a,b,c');
+         CREATE MATERIALIZED VIEW live AS SELECT k, count(*) AS n FROM gen GROUP BY k;",
+    );
+    wait_for("the file in the view", T, || {
+        let out = server.psql_ok("SELECT sum(n) FROM counts;");
+        out.contains(" 300\n").then_some(())
+    });
+}
+
+#[test]
+fn psql_defines_queries_and_gets_postgres_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    define(&server, dir.path());
+    // A second session sees what the first created.
+    let out = server.psql_ok("SELECT k, n, s FROM counts ORDER BY k;");
+    for (k, s) in [("k0", 14850), ("k1", 14950), ("k2", 15050)] {
+        let want: i64 = (0..300).filter(|n| format!("k{}", n % 3) == k).sum();
+        assert_eq!(want, s);
+        assert!(out.contains(&format!(" {k} | 100 | {s}")), "{out}");
+    }
+    let out = server.psql_ok("SHOW SOURCES; SHOW MATERIALIZED VIEWS; DESCRIBE counts;");
+    assert!(
+        out.contains("ev") && out.contains("gen") && out.contains("one row per key"),
+        "{out}"
+    );
+    let out = server.psql_ok("EXPLAIN SELECT k FROM counts WHERE n > 1;");
+    assert!(out.to_lowercase().contains("filter"), "{out}");
+    let out = server.psql_ok("BEGIN; SELECT count(*) FROM counts; COMMIT; SHOW TRANSACTION ISOLATION LEVEL; SET extra_float_digits = 3; SHOW extra_float_digits;");
+    assert!(
+        out.contains("read committed") && out.contains(" 3\n"),
+        "{out}"
+    );
+    // Every failure is a Postgres error with its SQLSTATE.
+    for (sql, state) in [
+        ("SELECT * FROM nope;", "42P01"),
+        ("SELEC 1;", "42601"),
+        ("SELECT nosuch FROM counts;", "42703"),
+        ("SELECT * FROM ev;", "0A000"),
+        (
+            "CREATE SOURCE x (a INT) WITH (connector = 'file', pathh = 'a');",
+            "22023",
+        ),
+        ("DROP SOURCE ev;", "2BP01"),
+        (
+            "CREATE MATERIALIZED VIEW counts AS SELECT k FROM ev;",
+            "42710",
+        ),
+        ("FETCH 1 nocursor;", "42P01"),
+    ] {
+        let out = server.psql(sql);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("ERROR:  {state}:")),
+            "{sql} → {stderr}"
+        );
+    }
+    let out = server.psql("SELEC 1;");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("LINE 1: SELEC 1"),
+        "syntax errors point at the position"
+    );
+    server.stop();
+}
+
+#[test]
+fn copy_subscribe_in_psql_streams_until_cancelled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    define(&server, dir.path());
+    let out_path = dir.path().join("copy.out");
+    let psql = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-d",
+            "sluice",
+        ])
+        .args(["-c", "COPY (SUBSCRIBE TO live) TO STDOUT"])
+        .stdout(std::fs::File::create(&out_path).expect("out"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql");
+    std::thread::sleep(Duration::from_secs(3));
+    // Ctrl-C: psql sends a cancel request.
+    signal(psql.id(), "INT");
+    let out = psql.wait_with_output().expect("psql");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("canceling statement due to user request"),
+        "{stderr}"
+    );
+    let rows: Vec<Vec<String>> = std::fs::read_to_string(&out_path)
+        .expect("copy output")
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
+    assert!(rows.len() >= 10, "{rows:?}");
+    assert!(rows.iter().all(|r| r.len() == 4), "{rows:?}");
+    assert_eq!(rows[0][1], "insert", "the snapshot first: {rows:?}");
+    assert!(
+        rows.iter().any(|r| r[1] == "update"),
+        "then changes: {rows:?}"
+    );
+    // Per key the count only grows, and timestamps never go back.
+    let mut last = std::collections::HashMap::new();
+    let mut ts = 0i64;
+    for r in &rows {
+        let n: i64 = r[3].parse().expect("n");
+        let t: i64 = r[0].parse().expect("ts");
+        assert!(t >= ts, "{rows:?}");
+        ts = t;
+        if let Some(prev) = last.insert(r[2].clone(), n) {
+            assert!(n > prev, "{rows:?}");
+        }
+    }
+    // The subscription's pipeline is gone with the cancel.
+    wait_for("the subscription to stop", T, || {
+        server
+            .log()
+            .contains("pipeline finished pipeline=subscribe_")
+            .then_some(())
+    });
+    server.stop();
+}
+
+#[test]
+fn psycopg_parameters_types_cursors_and_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    define(&server, dir.path());
+    let python = std::env::var("SLUICE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/psycopg_check.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(server.port.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e} (bash .ci/run sets up psycopg)"));
+    assert!(
+        out.status.success(),
+        "{}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    server.stop();
+}
