@@ -1,7 +1,7 @@
 //! SUBSCRIBE: a continuous query whose changes stream to one client, as
 //! rows of `(sluice_ts, op, columns…)`: `sluice_ts` is the time (epoch ms)
-//! the change was produced, `op` one of insert, update_before (the old row of
-//! an update), update, delete. The query runs as its own pipeline; it stops
+//! the change was produced, `op` one of insert, update (the new row of a
+//! key), delete. The query runs as its own pipeline; it stops
 //! when the client cancels, disconnects or closes the cursor.
 
 use std::fmt::Debug;
