@@ -274,12 +274,11 @@ impl Engine {
         spec.gate = None;
         if let Some(view) = self.catalog.view(&spec.source.name) {
             let upstream = self.source_of(&view.plan)?;
-            spec.source.connector = Arc::new(ViewSource {
-                state: Arc::clone(&view.state),
-                bounded: upstream.connector.is_bounded(),
-                resumable: upstream.connector.resumable(),
+            spec.source.connector = Arc::new(ViewSource::new(
+                Arc::clone(&view.state),
+                upstream.connector.as_ref(),
                 snapshot,
-            });
+            ));
         } else if !snapshot {
             return Err(SluiceError::Plan(format!(
                 "snapshot = false applies to views; '{}' is a source, read from where it starts",
@@ -658,8 +657,6 @@ impl Engine {
                 })
             }
         };
-        let bounded = upstream.connector.is_bounded();
-        let resumable = upstream.connector.resumable();
         let schema = plan.output_schema.clone();
         let state = ViewState::new(&c.name, schema.clone(), mode.clone(), retention)?;
         let input = connectors::SourceDef {
@@ -676,12 +673,11 @@ impl Engine {
                     metadata: None,
                 })
                 .collect(),
-            connector: Arc::new(ViewSource {
-                state: Arc::clone(&state),
-                bounded,
-                resumable,
-                snapshot: true,
-            }),
+            connector: Arc::new(ViewSource::new(
+                Arc::clone(&state),
+                upstream.connector.as_ref(),
+                true,
+            )),
             decoding: None,
             dead_letter: None,
             watermark: None,

@@ -84,22 +84,31 @@ impl StreamBatch {
 
     /// The rows with an `op` text column appended (for changelog streams).
     pub fn with_op_column(&self) -> Result<RecordBatch> {
-        let Some(ops) = &self.ops else {
+        if self.ops.is_none() {
             return Ok(self.data.clone());
-        };
-        let texts: StringArray = ops
-            .values()
-            .iter()
-            .map(|v| Some(Op::from_u8(*v).as_str()))
-            .collect();
+        }
+        let texts = self.op_names();
         let mut fields: Vec<Arc<Field>> = self.data.schema().fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(OP_COLUMN, DataType::Utf8, false)));
         let mut columns: Vec<ArrayRef> = self.data.columns().to_vec();
-        columns.push(Arc::new(texts));
+        columns.push(texts);
         Ok(RecordBatch::try_new(
             Arc::new(Schema::new(fields)),
             columns,
         )?)
+    }
+
+    /// Each row's op as text (`insert` for an append-only batch).
+    pub fn op_names(&self) -> ArrayRef {
+        let texts: StringArray = match &self.ops {
+            Some(ops) => ops
+                .values()
+                .iter()
+                .map(|v| Some(Op::from_u8(*v).as_str()))
+                .collect(),
+            None => std::iter::repeat_n(Some(Op::Insert.as_str()), self.num_rows()).collect(),
+        };
+        Arc::new(texts)
     }
 
     /// Keeps the rows where `mask` is true.

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{free_port, json_lines, printed_tables, read_lines, wait_for, Sluice};
+use common::{free_port, growing_counts, json_lines, printed_tables, read_lines, wait_for, Sluice};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
@@ -716,24 +716,7 @@ fn file_sources_resume_across_restarts_without_loss_or_duplicates() {
         v.sort();
         v
     };
-    // Per key: an insert, then updates whose count only grows.
-    let counts = |name: &str| -> BTreeMap<String, i64> {
-        let mut last: BTreeMap<String, i64> = BTreeMap::new();
-        for r in out(name) {
-            let k = r["k"].as_str().expect("k").to_string();
-            let n = r["n"].as_i64().expect("n");
-            let op = r["op"].as_str().expect("op");
-            match last.get(&k) {
-                None => assert_eq!(op, "insert", "{name}: first row of {k}: {r}"),
-                Some(&prev) => assert!(
-                    op == "update" && n > prev,
-                    "{name}: {k} went from {prev} to {n} ({op}): repeated output"
-                ),
-            }
-            last.insert(k, n);
-        }
-        last
-    };
+    let counts = |name: &str| growing_counts(&dir.path().join(format!("{name}.jsonl")));
     let total = |name: &str| counts(name).values().sum::<i64>();
     let window_counts = |name: &str| -> Vec<(String, i64)> {
         out(name)
@@ -801,17 +784,20 @@ fn file_sources_resume_across_restarts_without_loss_or_duplicates() {
     );
 
     // Run 3: nothing new anywhere; nothing is written.
-    let before: Vec<Vec<String>> = [
-        "live_copy",
-        "live_keys",
-        "live_windows",
-        "grows_copy",
-        "grows_keys",
-        "fixed_windows",
-    ]
-    .iter()
-    .map(|n| read_lines(&dir.path().join(format!("{n}.jsonl"))))
-    .collect();
+    let outputs = || -> Vec<Vec<String>> {
+        [
+            "live_copy",
+            "live_keys",
+            "live_windows",
+            "grows_copy",
+            "grows_keys",
+            "fixed_windows",
+        ]
+        .iter()
+        .map(|n| read_lines(&dir.path().join(format!("{n}.jsonl"))))
+        .collect()
+    };
+    let before = outputs();
     let mut third = Sluice::start(dir.path(), None, &data);
     third.wait_for(
         "the live pipelines to catch up, the others to end",
@@ -826,16 +812,6 @@ fn file_sources_resume_across_restarts_without_loss_or_duplicates() {
     std::thread::sleep(Duration::from_millis(500));
     third.interrupt();
     assert!(third.wait(T).success(), "{}", third.stderr());
-    let after: Vec<Vec<String>> = [
-        "live_copy",
-        "live_keys",
-        "live_windows",
-        "grows_copy",
-        "grows_keys",
-        "fixed_windows",
-    ]
-    .iter()
-    .map(|n| read_lines(&dir.path().join(format!("{n}.jsonl"))))
-    .collect();
+    let after = outputs();
     assert_eq!(before, after, "a restart with no new input writes nothing");
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{json_lines, printed_tables, wait_for, Sluice};
+use common::{growing_counts, json_lines, printed_tables, wait_for, Sluice};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -664,29 +664,7 @@ async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
         v.sort();
         v
     };
-    // A changelog per key: the first row an insert, then updates whose count
-    // only grows (a repeated replay would start again from 1). Returns the
-    // last count per key.
-    let changelog = |name: &str| -> BTreeMap<String, i64> {
-        let mut last: BTreeMap<String, i64> = BTreeMap::new();
-        for r in out(name) {
-            let k = r["k"].as_str().expect("k").to_string();
-            let n = r["n"].as_i64().expect("n");
-            let op = r["op"].as_str().expect("op");
-            match last.get(&k) {
-                None => assert_eq!(op, "insert", "{name}: first row of {k}: {r}"),
-                Some(&prev) => {
-                    assert_eq!(op, "update", "{name}: later row of {k}: {r}");
-                    assert!(
-                        n > prev,
-                        "{name}: {k} went from {prev} to {n}: repeated output"
-                    );
-                }
-            }
-            last.insert(k, n);
-        }
-        last
-    };
+    let changelog = |name: &str| growing_counts(&dir.path().join(name));
     let counted = |name: &str| changelog(name).values().sum::<i64>();
     let windows = || -> Vec<(String, i64, i64)> {
         out("windows.jsonl")

@@ -157,34 +157,44 @@ impl KafkaSource {
         consumer: &Arc<StreamConsumer>,
         ctx: &SourceContext,
     ) -> Option<Vec<i32>> {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let c = Arc::clone(consumer);
-            let topic = self.topic.clone();
-            let found = tokio::task::spawn_blocking(move || {
-                c.fetch_metadata(Some(&topic), Duration::from_secs(5))
-                    .map(|md| {
-                        md.topics()
-                            .iter()
-                            .find(|t| t.name() == topic)
-                            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-                            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
-                    })
-            })
-            .await;
-            let problem = match found {
-                Ok(Ok(Some(p))) => return Some(p),
-                Ok(Ok(None)) => format!("topic '{}' does not exist", self.topic),
-                Ok(Err(e)) => format!("cannot reach Kafka at {}: {e}", self.bootstrap_servers),
-                Err(e) => format!("metadata task failed: {e}"),
-            };
-            tracing::error!(source = %ctx.source_name, retry_in = ?backoff, "{problem}");
-            tokio::select! {
-                _ = ctx.shutdown.cancelled() => return None,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+        let (topic, servers) = (self.topic.clone(), self.bootstrap_servers.clone());
+        retry(ctx, consumer, move |c| {
+            let md = c
+                .fetch_metadata(Some(&topic), Duration::from_secs(5))
+                .map_err(|e| format!("cannot reach Kafka at {servers}: {e}"))?;
+            md.topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+                .ok_or_else(|| format!("topic '{topic}' does not exist"))
+        })
+        .await
+    }
+}
+
+/// Runs a blocking broker request off the async threads until it succeeds,
+/// logging each failure and backing off (0.5 s doubling to 30 s); `None` on
+/// shutdown.
+async fn retry<T: Send + 'static>(
+    ctx: &SourceContext,
+    consumer: &Arc<StreamConsumer>,
+    request: impl Fn(&StreamConsumer) -> std::result::Result<T, String> + Clone + Send + 'static,
+) -> Option<T> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let (c, request) = (Arc::clone(consumer), request.clone());
+        let problem = match tokio::task::spawn_blocking(move || request(&c)).await {
+            Ok(Ok(found)) => return Some(found),
+            Ok(Err(problem)) => problem,
+            Err(e) => format!("broker request task failed: {e}"),
+        };
+        tracing::error!(source = %ctx.source_name, retry_in = ?backoff, "{problem}");
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(backoff) => {}
         }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 
@@ -320,47 +330,32 @@ impl KafkaSource {
         partitions: &[i32],
         ctx: &SourceContext,
     ) -> Option<Vec<(i32, i64)>> {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let c = Arc::clone(consumer);
-            let topic = self.topic.clone();
-            let parts = partitions.to_vec();
-            let found = tokio::task::spawn_blocking(
-                move || -> std::result::Result<Vec<(i32, i64)>, KafkaError> {
-                    let mut tpl = TopicPartitionList::new();
-                    for &p in &parts {
-                        tpl.add_partition(&topic, p);
-                    }
-                    let committed = c.committed_offsets(tpl, Duration::from_secs(10))?;
-                    let mut targets = Vec::new();
-                    for e in committed.elements() {
-                        if let Offset::Offset(o) = e.offset() {
-                            let (low, _) =
-                                c.fetch_watermarks(&topic, e.partition(), Duration::from_secs(10))?;
-                            if o > low {
-                                targets.push((e.partition(), o));
-                            }
-                        }
-                    }
-                    Ok(targets)
-                },
-            )
-            .await;
-            let problem = match found {
-                Ok(Ok(t)) => return Some(t),
-                Ok(Err(e)) => format!(
-                    "cannot read committed offsets from {}: {e}",
-                    self.bootstrap_servers
-                ),
-                Err(e) => format!("offset task failed: {e}"),
-            };
-            tracing::error!(source = %ctx.source_name, retry_in = ?backoff, "{problem}");
-            tokio::select! {
-                _ = ctx.shutdown.cancelled() => return None,
-                _ = tokio::time::sleep(backoff) => {}
+        let (topic, servers) = (self.topic.clone(), self.bootstrap_servers.clone());
+        let partitions = partitions.to_vec();
+        retry(ctx, consumer, move |c| {
+            let failed =
+                |e: KafkaError| format!("cannot read committed offsets from {servers}: {e}");
+            let mut tpl = TopicPartitionList::new();
+            for &p in &partitions {
+                tpl.add_partition(&topic, p);
             }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
+            let committed = c
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .map_err(failed)?;
+            let mut targets = Vec::new();
+            for e in committed.elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    let (low, _) = c
+                        .fetch_watermarks(&topic, e.partition(), Duration::from_secs(10))
+                        .map_err(failed)?;
+                    if o > low {
+                        targets.push((e.partition(), o));
+                    }
+                }
+            }
+            Ok(targets)
+        })
+        .await
     }
 }
 

@@ -445,6 +445,23 @@ pub struct ViewSource {
     pub snapshot: bool,
 }
 
+impl ViewSource {
+    /// The view `state`, filled by a pipeline reading `upstream`, as an
+    /// input of other pipelines.
+    pub fn new(
+        state: Arc<ViewState>,
+        upstream: &dyn SourceConnector,
+        snapshot: bool,
+    ) -> ViewSource {
+        ViewSource {
+            state,
+            bounded: upstream.is_bounded(),
+            resumable: upstream.resumable(),
+            snapshot,
+        }
+    }
+}
+
 #[async_trait]
 impl SourceConnector for ViewSource {
     fn attach(&self) -> Result<Option<Box<dyn std::any::Any + Send>>> {

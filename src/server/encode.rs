@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array,
-    Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, LargeBinaryArray,
-    LargeStringArray, StringArray, StringViewArray, UInt16Array, UInt32Array, UInt64Array,
-    UInt8Array,
-};
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    IntervalMonthDayNanoType, Time64MicrosecondType, TimestampMicrosecondType,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::api::Type;
@@ -54,7 +53,6 @@ pub fn pg_type(dt: &DataType) -> Type {
                 _ => Type::TEXT_ARRAY,
             }
         }
-        DataType::Null => Type::TEXT,
         _ => Type::TEXT,
     }
 }
@@ -119,30 +117,9 @@ fn unsupported(dt: &DataType) -> PgWireError {
 
 impl Column {
     pub fn new(array: &ArrayRef) -> PgWireResult<Column> {
-        let cast_to = match array.data_type() {
-            DataType::Int8 | DataType::UInt8 => Some(DataType::Int16),
-            DataType::UInt16 => Some(DataType::Int32),
-            DataType::UInt32 => Some(DataType::Int64),
-            DataType::UInt64 => Some(DataType::Decimal128(20, 0)),
-            DataType::Float16 => Some(DataType::Float32),
-            DataType::Date64 => Some(DataType::Date32),
-            DataType::Time32(_) => Some(DataType::Time64(TimeUnit::Microsecond)),
-            DataType::Timestamp(u, tz) if *u != TimeUnit::Microsecond => {
-                Some(DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))
-            }
-            DataType::Time64(TimeUnit::Nanosecond) => Some(DataType::Time64(TimeUnit::Microsecond)),
-            DataType::Duration(_) => Some(DataType::Interval(IntervalUnit::MonthDayNano)),
-            DataType::Interval(u) if *u != IntervalUnit::MonthDayNano => {
-                Some(DataType::Interval(IntervalUnit::MonthDayNano))
-            }
-            DataType::Decimal256(p, s) => Some(DataType::Decimal128((*p).min(38), *s)),
-            _ => None,
-        };
-        let array = match cast_to {
-            Some(t) => cast(array, &t).map_err(|e| PgWireError::ApiError(Box::new(e)))?,
-            None => Arc::clone(array),
-        };
-        Ok(Column { array })
+        Ok(Column {
+            array: widen(array)?,
+        })
     }
 
     pub fn encode(&self, row: usize, out: &mut impl FieldSink) -> PgWireResult<()> {
@@ -150,84 +127,54 @@ impl Column {
         if a.is_null(row) {
             return out.put(&None::<i32>);
         }
-        macro_rules! prim {
-            ($t:ty) => {
-                out.put(
-                    &a.as_any()
-                        .downcast_ref::<$t>()
-                        .ok_or_else(|| unsupported(a.data_type()))?
-                        .value(row),
-                )
-            };
-        }
+        let invalid = || unsupported(a.data_type());
         match a.data_type() {
-            DataType::Boolean => prim!(BooleanArray),
-            DataType::Int16 => prim!(Int16Array),
-            DataType::Int32 => prim!(Int32Array),
-            DataType::Int64 => prim!(Int64Array),
-            DataType::Float32 => prim!(Float32Array),
-            DataType::Float64 => prim!(Float64Array),
+            DataType::Boolean => out.put(&a.as_boolean().value(row)),
+            DataType::Int16 => out.put(&a.as_primitive::<Int16Type>().value(row)),
+            DataType::Int32 => out.put(&a.as_primitive::<Int32Type>().value(row)),
+            DataType::Int64 => out.put(&a.as_primitive::<Int64Type>().value(row)),
+            DataType::Float32 => out.put(&a.as_primitive::<Float32Type>().value(row)),
+            DataType::Float64 => out.put(&a.as_primitive::<Float64Type>().value(row)),
             DataType::Utf8 => out.put(&a.as_string::<i32>().value(row)),
-            DataType::LargeUtf8 => out.put(&a.as_string::<i64>().value(row)),
-            DataType::Utf8View => out.put(&a.as_string_view().value(row)),
             DataType::Binary => out.put(&a.as_binary::<i32>().value(row)),
             DataType::LargeBinary => out.put(&a.as_binary::<i64>().value(row)),
-            DataType::Date32 => {
-                let days = a
-                    .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
-                    .value(row);
-                let date = NaiveDate::from_num_days_from_ce_opt(days + 719_163)
-                    .ok_or_else(|| unsupported(a.data_type()))?;
-                out.put(&date)
-            }
-            DataType::Time64(TimeUnit::Microsecond) => {
-                let us = a
-                    .as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>()
-                    .value(row);
-                let t = NaiveTime::from_num_seconds_from_midnight_opt(
-                    (us / 1_000_000) as u32,
-                    ((us % 1_000_000) * 1000) as u32,
-                )
-                .ok_or_else(|| unsupported(a.data_type()))?;
-                out.put(&t)
-            }
-            DataType::Timestamp(TimeUnit::Microsecond, tz) => {
-                let us = a
-                    .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
-                    .value(row);
-                let dt: DateTime<Utc> = DateTime::from_timestamp_micros(us)
-                    .ok_or_else(|| unsupported(a.data_type()))?;
-                match tz {
-                    None => out.put(&dt.naive_utc()),
-                    Some(_) => out.put(&dt),
-                }
+            DataType::Date32 => out.put(
+                &a.as_primitive::<Date32Type>()
+                    .value_as_date(row)
+                    .ok_or_else(invalid)?,
+            ),
+            DataType::Time64(_) => out.put(
+                &a.as_primitive::<Time64MicrosecondType>()
+                    .value_as_time(row)
+                    .ok_or_else(invalid)?,
+            ),
+            DataType::Timestamp(_, None) => out.put(
+                &a.as_primitive::<TimestampMicrosecondType>()
+                    .value_as_datetime(row)
+                    .ok_or_else(invalid)?,
+            ),
+            DataType::Timestamp(_, Some(_)) => {
+                let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
+                out.put(&DateTime::<Utc>::from_timestamp_micros(us).ok_or_else(invalid)?)
             }
             DataType::Decimal128(_, scale) => {
-                let v = a
-                    .as_any()
-                    .downcast_ref::<Decimal128Array>()
-                    .ok_or_else(|| unsupported(a.data_type()))?
-                    .value(row);
+                let v = a.as_primitive::<Decimal128Type>().value(row);
                 let d = Decimal::try_from_i128_with_scale(v, (*scale).max(0) as u32)
                     .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
                 out.put(&d)
             }
-            DataType::Interval(IntervalUnit::MonthDayNano) => {
-                let v = a
-                    .as_primitive::<datafusion::arrow::datatypes::IntervalMonthDayNanoType>()
-                    .value(row);
-                let i = pg_interval::Interval::new(v.months, v.days, v.nanoseconds / 1000);
-                out.put(&i)
+            DataType::Interval(_) => {
+                let v = a.as_primitive::<IntervalMonthDayNanoType>().value(row);
+                out.put(&pg_interval::Interval::new(
+                    v.months,
+                    v.days,
+                    v.nanoseconds / 1000,
+                ))
             }
             DataType::Struct(_) | DataType::Map(_, _) => out.put(&json_value(a, row)?),
-            DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
-                let item = match a.data_type() {
-                    DataType::List(_) => a.as_list::<i32>().value(row),
-                    DataType::LargeList(_) => a.as_list::<i64>().value(row),
-                    _ => a.as_fixed_size_list().value(row),
-                };
-                encode_list(&item, out)
-            }
+            DataType::List(_) => encode_list(&a.as_list::<i32>().value(row), out),
+            DataType::LargeList(_) => encode_list(&a.as_list::<i64>().value(row), out),
+            DataType::FixedSizeList(_, _) => encode_list(&a.as_fixed_size_list().value(row), out),
             _ => {
                 // Anything else is sent as its text form.
                 let s = cast(&a.slice(row, 1), &DataType::Utf8)
@@ -238,142 +185,85 @@ impl Column {
     }
 }
 
+/// `array` cast to the Arrow type its Postgres type is encoded from (the
+/// types `pg_type` maps to a wider or other Postgres type).
+fn widen(array: &ArrayRef) -> PgWireResult<ArrayRef> {
+    let to = match array.data_type() {
+        DataType::Int8 | DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 => DataType::Int64,
+        DataType::UInt64 => DataType::Decimal128(20, 0),
+        DataType::Float16 => DataType::Float32,
+        DataType::Date64 => DataType::Date32,
+        DataType::Time32(_) | DataType::Time64(TimeUnit::Nanosecond) => {
+            DataType::Time64(TimeUnit::Microsecond)
+        }
+        DataType::Timestamp(u, tz) if *u != TimeUnit::Microsecond => {
+            DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+        }
+        DataType::Duration(_) => DataType::Interval(IntervalUnit::MonthDayNano),
+        DataType::Interval(u) if *u != IntervalUnit::MonthDayNano => {
+            DataType::Interval(IntervalUnit::MonthDayNano)
+        }
+        DataType::Decimal256(p, s) => DataType::Decimal128((*p).min(38), *s),
+        DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        _ => return Ok(Arc::clone(array)),
+    };
+    cast(array, &to).map_err(|e| PgWireError::ApiError(Box::new(e)))
+}
+
 fn encode_list(item: &ArrayRef, out: &mut impl FieldSink) -> PgWireResult<()> {
+    let item = widen(item)?;
     let n = item.len();
     macro_rules! vec_of {
-        ($t:ty) => {{
-            let a = item
-                .as_any()
-                .downcast_ref::<$t>()
-                .ok_or_else(|| unsupported(item.data_type()))?;
+        ($values:expr) => {{
             let v: Vec<Option<_>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+                .map(|i| (!item.is_null(i)).then(|| $values(i)).flatten())
                 .collect();
             out.put(&v)
         }};
     }
+    macro_rules! prim {
+        ($t:ty) => {{
+            let a = item.as_primitive::<$t>();
+            vec_of!(|i| Some(a.value(i)))
+        }};
+    }
     match item.data_type() {
-        DataType::Boolean => vec_of!(BooleanArray),
-        DataType::Int8 => {
-            let a = item
-                .as_any()
-                .downcast_ref::<Int8Array>()
-                .ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<i16>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| a.value(i) as i16))
-                .collect();
-            out.put(&v)
+        DataType::Boolean => {
+            let a = item.as_boolean();
+            vec_of!(|i| Some(a.value(i)))
         }
-        DataType::UInt8 => {
-            let a = item
-                .as_any()
-                .downcast_ref::<UInt8Array>()
-                .ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<i16>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| a.value(i) as i16))
-                .collect();
-            out.put(&v)
-        }
-        DataType::Int16 => vec_of!(Int16Array),
-        DataType::UInt16 => {
-            let a = item
-                .as_any()
-                .downcast_ref::<UInt16Array>()
-                .ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<i32>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| a.value(i) as i32))
-                .collect();
-            out.put(&v)
-        }
-        DataType::Int32 => vec_of!(Int32Array),
-        DataType::UInt32 => {
-            let a = item
-                .as_any()
-                .downcast_ref::<UInt32Array>()
-                .ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<i64>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| a.value(i) as i64))
-                .collect();
-            out.put(&v)
-        }
-        DataType::Int64 => vec_of!(Int64Array),
-        DataType::UInt64 => {
-            let a = item
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<Decimal>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| Decimal::from(a.value(i))))
-                .collect();
-            out.put(&v)
-        }
-        DataType::Float32 => vec_of!(Float32Array),
-        DataType::Float64 => vec_of!(Float64Array),
-        DataType::Utf8 => vec_of!(StringArray),
-        DataType::LargeUtf8 => vec_of!(LargeStringArray),
-        DataType::Utf8View => vec_of!(StringViewArray),
-        DataType::Binary | DataType::LargeBinary => {
-            let text =
-                cast(item, &DataType::Utf8).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-            encode_list(&text, out)
-        }
+        DataType::Int16 => prim!(Int16Type),
+        DataType::Int32 => prim!(Int32Type),
+        DataType::Int64 => prim!(Int64Type),
+        DataType::Float32 => prim!(Float32Type),
+        DataType::Float64 => prim!(Float64Type),
         DataType::Date32 => {
-            let a = item
-                .as_any()
-                .downcast_ref::<Date32Array>()
-                .ok_or_else(|| unsupported(item.data_type()))?;
-            let v: Vec<Option<NaiveDate>> = (0..n)
-                .map(|i| {
-                    (!a.is_null(i))
-                        .then(|| NaiveDate::from_num_days_from_ce_opt(a.value(i) + 719_163))
-                        .flatten()
-                })
-                .collect();
-            out.put(&v)
+            let a = item.as_primitive::<Date32Type>();
+            vec_of!(|i| a.value_as_date(i))
         }
-        DataType::Timestamp(_, tz) => {
-            let us = cast(item, &DataType::Timestamp(TimeUnit::Microsecond, None))
-                .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-            let a = us.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
-            let v: Vec<Option<DateTime<Utc>>> = (0..n)
-                .map(|i| {
-                    (!a.is_null(i))
-                        .then(|| DateTime::from_timestamp_micros(a.value(i)))
-                        .flatten()
-                })
-                .collect();
-            match tz {
-                None => {
-                    let v: Vec<Option<NaiveDateTime>> =
-                        v.into_iter().map(|d| d.map(|d| d.naive_utc())).collect();
-                    out.put(&v)
-                }
-                Some(_) => out.put(&v),
-            }
+        DataType::Timestamp(_, None) => {
+            let a = item.as_primitive::<TimestampMicrosecondType>();
+            vec_of!(|i| a.value_as_datetime(i))
         }
-        DataType::Decimal128(_, _) => {
-            let a = item
-                .as_any()
-                .downcast_ref::<Decimal128Array>()
-                .ok_or_else(|| unsupported(item.data_type()))?;
-            let scale = a.scale().max(0) as u32;
-            let v: Vec<Option<Decimal>> = (0..n)
-                .map(|i| {
-                    (!a.is_null(i))
-                        .then(|| Decimal::try_from_i128_with_scale(a.value(i), scale).ok())
-                        .flatten()
-                })
-                .collect();
-            out.put(&v)
+        DataType::Timestamp(_, Some(_)) => {
+            let a = item.as_primitive::<TimestampMicrosecondType>();
+            vec_of!(|i| DateTime::<Utc>::from_timestamp_micros(a.value(i)))
+        }
+        DataType::Decimal128(_, scale) => {
+            let (a, scale) = (
+                item.as_primitive::<Decimal128Type>(),
+                (*scale).max(0) as u32,
+            );
+            vec_of!(|i| Decimal::try_from_i128_with_scale(a.value(i), scale).ok())
         }
         _ => {
+            // Text, and anything else as its text form.
             let text =
-                cast(item, &DataType::Utf8).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+                cast(&item, &DataType::Utf8).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
             let a = text.as_string::<i32>();
-            let v: Vec<Option<&str>> = (0..n)
-                .map(|i| (!a.is_null(i)).then(|| a.value(i)))
-                .collect();
-            out.put(&v)
+            vec_of!(|i| Some(a.value(i)))
         }
     }
 }
@@ -396,6 +286,3 @@ fn json_value(a: &ArrayRef, row: usize) -> PgWireResult<serde_json::Value> {
         .and_then(|mut r| r.get_mut("v").map(serde_json::Value::take))
         .unwrap_or(serde_json::Value::Null))
 }
-
-#[allow(unused)]
-fn _assert_used(_: BinaryArray, _: LargeBinaryArray, _: UInt64Array) {}

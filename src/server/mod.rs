@@ -217,7 +217,21 @@ impl Server {
         }
     }
 
-    /// The columns a statement returns, without running it (Describe).
+    /// The row description of a statement, without running it (Describe);
+    /// empty for statements that return no rows.
+    async fn fields_of<C: ClientInfo>(
+        &self,
+        client: &C,
+        sql: &str,
+        format: &Format,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let command = session::classify(sql).map_err(pg_error)?;
+        Ok(match self.schema_of(client, &command).await? {
+            Some(schema) => encode::fields(&schema, format),
+            None => Vec::new(),
+        })
+    }
+
     async fn schema_of<C: ClientInfo>(
         &self,
         client: &C,
@@ -370,11 +384,7 @@ impl ExtendedQueryHandler for Server {
         // Planned with NULL for every parameter: the columns don't depend on
         // their values.
         let sql = session::substitute(&stmt.statement.text, &vec![None; stmt.statement.params]);
-        let command = session::classify(&sql).map_err(pg_error)?;
-        let fields = match self.schema_of(client, &command).await? {
-            Some(schema) => encode::fields(&schema, &Format::UnifiedText),
-            None => Vec::new(),
-        };
+        let fields = self.fields_of(client, &sql, &Format::UnifiedText).await?;
         Ok(DescribeStatementResponse::new(params, fields))
     }
 
@@ -390,11 +400,9 @@ impl ExtendedQueryHandler for Server {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let sql = session::bind(&portal.statement.statement.text, portal)?;
-        let command = session::classify(&sql).map_err(pg_error)?;
-        let fields = match self.schema_of(client, &command).await? {
-            Some(schema) => encode::fields(&schema, &portal.result_column_format),
-            None => Vec::new(),
-        };
+        let fields = self
+            .fields_of(client, &sql, &portal.result_column_format)
+            .await?;
         Ok(DescribePortalResponse::new(fields))
     }
 }

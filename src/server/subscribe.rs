@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::array::{ArrayRef, Int64Array};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -56,7 +56,7 @@ impl Subscription {
             .await
             .subscribe(&spec.query, spec.snapshot, sink)
             .await?;
-        let schema = with_change_columns(&pipeline_schema(&pipeline));
+        let schema = with_change_columns(&pipeline.output_schema());
         Ok(Subscription {
             pipeline,
             changes,
@@ -105,10 +105,6 @@ impl Subscription {
     }
 }
 
-fn pipeline_schema(p: &Pipeline) -> SchemaRef {
-    p.output_schema()
-}
-
 fn with_change_columns(schema: &Schema) -> SchemaRef {
     let mut fields = vec![
         Arc::new(Field::new("sluice_ts", DataType::Int64, false)),
@@ -152,11 +148,8 @@ impl SinkWriter for ChannelWriter {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default();
-        let ops: Vec<&str> = (0..n).map(|i| batch.op(i).as_str()).collect();
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(vec![now; n])),
-            Arc::new(StringArray::from(ops)),
-        ];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(Int64Array::from(vec![now; n])), batch.op_names()];
         columns.extend(batch.data.columns().iter().cloned());
         let out = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         self.tx

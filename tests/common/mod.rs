@@ -178,3 +178,28 @@ pub fn printed_tables(stdout: &str) -> Vec<Vec<Vec<String>>> {
     }
     tables
 }
+
+/// A changelog file sink's rows keyed by `k` with a growing count `n`: per
+/// key an insert, then updates whose count only grows (output repeated after
+/// a restart would start again from 1). Returns the last count per key.
+pub fn growing_counts(path: &Path) -> std::collections::BTreeMap<String, i64> {
+    let mut last = std::collections::BTreeMap::new();
+    for r in json_lines(path) {
+        let k = r["k"].as_str().expect("k").to_string();
+        let n = r["n"].as_i64().expect("n");
+        let op = r["op"].as_str().expect("op");
+        match last.get(&k) {
+            None => assert_eq!(op, "insert", "{}: first row of {k}: {r}", path.display()),
+            Some(&prev) => {
+                assert_eq!(op, "update", "{}: later row of {k}: {r}", path.display());
+                assert!(
+                    n > prev,
+                    "{}: {k} went from {prev} to {n}: repeated output",
+                    path.display()
+                );
+            }
+        }
+        last.insert(k, n);
+    }
+    last
+}
