@@ -764,7 +764,11 @@ async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
             )
         })
         .collect();
-    assert_eq!(windows(), want_windows, "each window once, complete");
+    assert_eq!(
+        windows(),
+        want_windows,
+        "each window once, complete; second run:\n{stderr}"
+    );
     let stdout = std::fs::read_to_string(dir.path().join("sluice.stdout")).expect("stdout");
     let want: Vec<Vec<String>> = want
         .into_iter()

@@ -335,6 +335,10 @@ pub struct SourceContext {
     decoder: Option<Arc<RecordDecoder>>,
     dead_letter: Option<Arc<DeadLetterWriter>>,
     watermarks: Option<Arc<WatermarkTracker>>,
+    /// Held from computing a watermark until the batch behind it is sent:
+    /// otherwise another partition could send a watermark that passes rows
+    /// still on their way, and they would arrive late.
+    send_order: Arc<tokio::sync::Mutex<()>>,
 }
 
 type Finishers = Arc<std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>>;
@@ -381,6 +385,7 @@ impl SourceContext {
                 .watermark
                 .clone()
                 .map(|w| Arc::new(WatermarkTracker::new(w))),
+            send_order: Arc::default(),
         })
     }
 
@@ -451,6 +456,7 @@ impl SourceContext {
         &self,
         partition: &str,
     ) -> Result<std::result::Result<(), Stopped>> {
+        let _order = self.send_order.lock().await;
         match &self.watermarks {
             Some(w) => match w.close(partition)? {
                 Some(wm) => Ok(self.send_watermark(wm).await),
@@ -540,6 +546,7 @@ impl SourceContext {
         batch: RecordBatch,
         partition: &str,
     ) -> Result<std::result::Result<(), Stopped>> {
+        let _order = self.send_order.lock().await;
         let advanced = match &self.watermarks {
             Some(w) => w.observe(partition, &batch)?,
             None => None,
@@ -562,4 +569,80 @@ impl SourceContext {
 /// Builds the encoder a record-writing sink uses from its options.
 pub(crate) fn take_encoder(options: &mut Options) -> Result<RecordEncoder> {
     Ok(RecordEncoder::new(Format::take(options)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{AsArray, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{
+        DataType, Field, Schema, TimeUnit, TimestampMillisecondType,
+    };
+    use datafusion::physical_expr::expressions::Column;
+
+    /// Partitions of one source send from their own tasks. However their
+    /// sends interleave, no batch reaches the pipeline behind a watermark
+    /// that already passed its rows (they would be dropped as late).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partitions_never_send_a_batch_behind_a_watermark() {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let schema = Arc::new(Schema::new(vec![Field::new("ts", ts.clone(), false)]));
+        let columns = vec![SourceColumn {
+            name: "ts".into(),
+            data_type: ts,
+            nullable: false,
+            metadata: None,
+        }];
+        let mut options = Options::new();
+        options
+            .insert("connector".into(), "datagen".into())
+            .unwrap();
+        let watermark = Some((
+            "ts".to_string(),
+            Arc::new(Column::new("ts", 0)) as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        ));
+        let def = create_source("s", columns, schema.clone(), options, watermark).unwrap();
+        const BATCHES: i64 = 20_000;
+        // Room for everything: the partitions race each other, not the reader.
+        let (tx, mut rx) = mpsc::channel(4 * BATCHES as usize + 1);
+        let ctx = SourceContext::new(&def, tx, CancellationToken::new(), Arc::default())
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for p in ["a", "b"] {
+            ctx.register_partition(p).unwrap();
+            let (ctx, schema) = (ctx.clone(), schema.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..BATCHES {
+                    let rows = TimestampMillisecondArray::from(vec![i * 10, i * 10 + 9]);
+                    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(rows)]).unwrap();
+                    ctx.emit_batch(batch, p).await.unwrap().unwrap();
+                }
+            }));
+        }
+        drop(ctx);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let (mut watermark, mut rows, mut late) = (i64::MIN, 0, 0);
+        while let Some(m) = rx.recv().await {
+            match m {
+                Message::Watermark(w) => watermark = watermark.max(w),
+                Message::Batch(b) => {
+                    for t in b
+                        .data
+                        .column(0)
+                        .as_primitive::<TimestampMillisecondType>()
+                        .values()
+                    {
+                        rows += 1;
+                        late += usize::from(*t < watermark);
+                    }
+                }
+                Message::Commit(_) | Message::CaughtUp => {}
+            }
+        }
+        assert_eq!(rows, 2 * 2 * BATCHES as usize);
+        assert_eq!(late, 0, "rows that arrived behind the watermark");
+    }
 }
