@@ -14,8 +14,9 @@ use std::path::Path;
 
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::resolve::resolve_table_references;
 
@@ -60,6 +61,22 @@ pub struct Engine {
     /// While restoring: holds every restored pipeline's source until all of
     /// them have started, so a sink following a view misses none of it.
     restoring: Option<CancellationToken>,
+    /// Tables and functions beyond the catalog that ad-hoc queries may use
+    /// (the wire server's PostgreSQL system catalogs).
+    system: Option<Arc<dyn SystemCatalog>>,
+}
+
+/// Relations and functions outside the catalog that a client's ad-hoc
+/// queries can read, derived from the catalog at each query: how the wire
+/// server emulates PostgreSQL's `pg_catalog` and `information_schema`.
+pub trait SystemCatalog: Send + Sync {
+    /// Whether `relation` is one of its tables.
+    fn provides(&self, relation: &TableReference) -> bool;
+    /// Adapts `query` to what DataFusion plans (another dialect's
+    /// spellings), before its relations are checked.
+    fn rewrite(&self, catalog: &Catalog, query: &mut ast::Query) -> Result<()>;
+    /// Registers its tables and functions, as of `catalog` now.
+    fn register(&self, ctx: &SessionContext, catalog: &Catalog) -> Result<()>;
 }
 
 impl Default for Engine {
@@ -79,7 +96,13 @@ impl Engine {
             store: None,
             restored: HashSet::new(),
             restoring: None,
+            system: None,
         }
+    }
+
+    /// Lets ad-hoc queries read `system`'s tables and call its functions.
+    pub fn set_system_catalog(&mut self, system: Arc<dyn SystemCatalog>) {
+        self.system = Some(system);
     }
 
     /// An engine whose catalog lives in `data_dir`: every definition stored
@@ -325,9 +348,14 @@ impl Engine {
     /// A client's SELECT must read views that exist (a source would make it
     /// run forever).
     fn check_ad_hoc(&self, q: &ast::Query) -> Result<()> {
+        let q = &self.adapt(q)?;
         for r in relations_of(q)? {
-            if self.catalog.relation(&r).is_none() {
-                return Err(self.catalog.unknown_relation(&r));
+            if self.is_system(&r) {
+                continue;
+            }
+            let known = in_public_schema(&r) && self.catalog.relation(r.table()).is_some();
+            if !known {
+                return Err(self.catalog.unknown_relation(&r.to_string()));
             }
         }
         if self.is_ad_hoc(q)? {
@@ -340,14 +368,37 @@ impl Engine {
     /// Whether a SELECT reads only views (a snapshot query) rather than a
     /// source (a continuous query).
     fn is_ad_hoc(&self, q: &ast::Query) -> Result<bool> {
-        Ok(relations_of(q)?
-            .iter()
-            .all(|r| self.catalog.view(r).is_some()))
+        let q = &self.adapt(q)?;
+        Ok(relations_of(q)?.iter().all(|r| {
+            self.is_system(r) || (in_public_schema(r) && self.catalog.view(r.table()).is_some())
+        }))
     }
 
-    /// A DataFusion context with every view as a table of its snapshot.
+    /// `q` as the system catalog rewrites it.
+    fn adapt<'q>(&self, q: &'q ast::Query) -> Result<std::borrow::Cow<'q, ast::Query>> {
+        Ok(match &self.system {
+            Some(system) => {
+                let mut q = q.clone();
+                system.rewrite(&self.catalog, &mut q)?;
+                std::borrow::Cow::Owned(q)
+            }
+            None => std::borrow::Cow::Borrowed(q),
+        })
+    }
+
+    /// A relation of the system catalog that no view shadows.
+    fn is_system(&self, r: &TableReference) -> bool {
+        let shadowed = r.schema().is_none() && self.catalog.view(r.table()).is_some();
+        !shadowed && self.system.as_ref().is_some_and(|s| s.provides(r))
+    }
+
+    /// A DataFusion context with every view as a table of its snapshot, in
+    /// schema `public` of database `sluice`.
     fn ad_hoc_context(&self) -> Result<SessionContext> {
-        let ctx = SessionContext::new();
+        let mut config = SessionConfig::new().with_default_catalog_and_schema(DATABASE, "public");
+        // TEXT is Utf8, as in views (Utf8View trips CASE over mixed inputs).
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        let ctx = SessionContext::new_with_config(config);
         for v in self.catalog.views() {
             ctx.register_table(
                 v.name.as_str(),
@@ -361,7 +412,11 @@ impl Engine {
 
     async fn ad_hoc_plan(&self, q: &ast::Query) -> Result<(SessionContext, LogicalPlan)> {
         let ctx = self.ad_hoc_context()?;
-        let plan = ctx.state().statement_to_plan(query_statement(q)).await?;
+        if let Some(system) = &self.system {
+            system.register(&ctx, &self.catalog)?;
+        }
+        let q = self.adapt(q)?;
+        let plan = ctx.state().statement_to_plan(query_statement(&q)).await?;
         Ok((ctx, plan))
     }
 
@@ -381,7 +436,10 @@ impl Engine {
         q: &ast::Query,
     ) -> Result<Vec<impl std::future::Future<Output = PipelineState> + Send + 'static>> {
         let mut names: Vec<String> = Vec::new();
-        let mut todo = relations_of(q)?;
+        let mut todo: Vec<String> = relations_of(q)?
+            .iter()
+            .map(|r| r.table().to_string())
+            .collect();
         while let Some(name) = todo.pop() {
             if let Some(v) = self.catalog.view(&name) {
                 if !names.contains(&name) {
@@ -1034,9 +1092,18 @@ fn query_statement(q: &ast::Query) -> DFStatement {
 
 /// The tables a query names (CTEs excluded; window functions like TUMBLE
 /// count as names, so such a query is never ad-hoc).
-fn relations_of(q: &ast::Query) -> Result<Vec<String>> {
+fn relations_of(q: &ast::Query) -> Result<Vec<TableReference>> {
     let (relations, _) = resolve_table_references(&query_statement(q), true)?;
-    Ok(relations.iter().map(|r| r.table().to_string()).collect())
+    Ok(relations)
+}
+
+/// The name clients see the engine's database by (`psql -d sluice`).
+pub const DATABASE: &str = "sluice";
+
+/// Views live in schema `public` of database `sluice`: `v`, `public.v` and
+/// `sluice.public.v` name the same view.
+fn in_public_schema(r: &TableReference) -> bool {
+    r.schema().is_none_or(|s| s == "public") && r.catalog().is_none_or(|c| c == DATABASE)
 }
 
 fn select_all(name: &str) -> Result<Box<ast::Query>> {

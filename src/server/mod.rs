@@ -6,6 +6,7 @@
 //! a continuous query's changes through `COPY (SUBSCRIBE …) TO STDOUT`.
 
 mod encode;
+mod pg_catalog;
 mod session;
 mod subscribe;
 
@@ -47,6 +48,10 @@ pub struct Server {
 
 /// Accepts connections until `shutdown`.
 pub async fn serve(engine: Arc<Mutex<Engine>>, listener: TcpListener, shutdown: CancellationToken) {
+    engine
+        .lock()
+        .await
+        .set_system_catalog(Arc::new(pg_catalog::PgCatalog));
     let manager = Arc::new(ConnectionManager::new());
     let factory = Arc::new(Handlers {
         server: Arc::new(Server {

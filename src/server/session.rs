@@ -75,6 +75,7 @@ fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
 }
 
 pub fn classify(text: &str) -> Result<Command> {
+    let text = super::pg_catalog::normalize(text);
     let text = text.trim().trim_end_matches(';').trim();
     let w = words(text);
     let first = w.first().map(String::as_str).unwrap_or("");
@@ -521,7 +522,11 @@ pub fn of<C: ClientInfo>(client: &C) -> Arc<Session> {
 }
 
 /// Settings every session starts with (what drivers ask about).
-const DEFAULTS: &[(&str, &str)] = &[
+/// The PostgreSQL version clients are told they talk to: what decides which
+/// catalog queries psql and drivers send.
+pub(super) const SERVER_VERSION: &str = "16.6";
+
+pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("client_encoding", "UTF8"),
     ("datestyle", "ISO, MDY"),
@@ -532,7 +537,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("max_identifier_length", "63"),
     ("search_path", "public"),
     ("server_encoding", "UTF8"),
-    ("server_version", "16.6"),
+    ("server_version", SERVER_VERSION),
     ("server_version_num", "160006"),
     ("standard_conforming_strings", "on"),
     ("timezone", "UTC"),
