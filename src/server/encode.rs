@@ -206,7 +206,8 @@ fn widen(array: &ArrayRef) -> PgWireResult<ArrayRef> {
             DataType::Interval(IntervalUnit::MonthDayNano)
         }
         DataType::Decimal256(p, s) => DataType::Decimal128((*p).min(38), *s),
-        DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        // A NULL literal's column: text NULLs (a NullArray has no null mask).
+        DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => DataType::Utf8,
         _ => return Ok(Arc::clone(array)),
     };
     cast(array, &to).map_err(|e| PgWireError::ApiError(Box::new(e)))

@@ -53,6 +53,8 @@ const DATABASE_OID: i64 = 16_384;
 /// The one role: the owner of everything.
 const OWNER_OID: i64 = 10;
 const OWNER: &str = "sluice";
+/// The emulated catalog tables' OIDs (`'pg_class'::regclass`).
+const SYSTEM_TABLE_OIDS: i64 = 12_000;
 /// Relations are numbered from here, in the order they were created.
 const FIRST_RELATION_OID: i64 = 16_400;
 
@@ -1146,6 +1148,48 @@ const TABLES: &[TableDef] = &[
         rows: none,
     },
     TableDef {
+        name: "pg_opclass",
+        columns: &[
+            ("oid", Oid),
+            ("opcmethod", Oid),
+            ("opcname", Text),
+            ("opcnamespace", Oid),
+            ("opcowner", Oid),
+            ("opcfamily", Oid),
+            ("opcintype", Oid),
+            ("opcdefault", Bool),
+            ("opckeytype", Oid),
+        ],
+        rows: none,
+    },
+    TableDef {
+        name: "pg_operator",
+        columns: &[
+            ("oid", Oid),
+            ("oprname", Text),
+            ("oprnamespace", Oid),
+            ("oprowner", Oid),
+            ("oprkind", Text),
+            ("oprleft", Oid),
+            ("oprright", Oid),
+            ("oprresult", Oid),
+            ("oprcode", Text),
+        ],
+        rows: none,
+    },
+    TableDef {
+        name: "pg_cast",
+        columns: &[
+            ("oid", Oid),
+            ("castsource", Oid),
+            ("casttarget", Oid),
+            ("castfunc", Oid),
+            ("castcontext", Text),
+            ("castmethod", Text),
+        ],
+        rows: none,
+    },
+    TableDef {
         name: "pg_stat_activity",
         columns: &[
             ("datid", Oid),
@@ -1583,8 +1627,13 @@ impl ast::VisitorMut for Prune<'_> {
     fn pre_visit_select(&mut self, select: &mut ast::Select) -> ControlFlow<()> {
         name_columns(select);
         if joins_an_empty_table(select, self.0) {
+            // Set-returning functions (over int2vector columns kept as text)
+            // go too.
             let _ = ast::visit_expressions_mut(&mut select.projection, |e| {
-                if matches!(e, Expr::Subquery(_)) {
+                let set_returning = matches!(e, Expr::Function(f)
+                    if ["unnest", "generate_subscripts", "generate_series"]
+                        .contains(&f.name.to_string().to_ascii_lowercase().as_str()));
+                if set_returning || matches!(e, Expr::Subquery(_)) {
                     *e = Expr::value(Value::Null);
                 }
                 ControlFlow::<()>::Continue(())
@@ -1666,6 +1715,31 @@ fn rewrite_expr(e: &mut Expr, rels: &Relations) -> Result<()> {
             *e = Expr::value(Value::Null)
         }
         Expr::Subquery(q) => at_most_one_row(q),
+        // DataFusion's LIKE escapes with a backslash only: ESCAPE '/'
+        // (SQLAlchemy's) is translated in the pattern.
+        Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } => {
+            if let Some(ValueWithSpan {
+                value: Value::SingleQuotedString(esc),
+                ..
+            }) = escape_char
+            {
+                if esc != "\\" {
+                    let esc = Expr::value(Value::SingleQuotedString(esc.clone()));
+                    let p = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
+                    **pattern = call("like_escape", vec![p, esc]);
+                    *escape_char = None;
+                }
+            }
+        }
         Expr::Collate { expr, .. } => {
             let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
             *e = inner;
@@ -1831,20 +1905,7 @@ fn at_most_one_row(q: &mut ast::Query) {
         return;
     }
     let inner = std::mem::replace(item, Expr::value(Value::Null));
-    *item = Expr::Function(ast::Function {
-        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new("max"))]),
-        uses_odbc_syntax: false,
-        parameters: ast::FunctionArguments::None,
-        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(inner))],
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    });
+    *item = call("max", vec![inner]);
 }
 
 fn standard_operator(op: &str) -> Option<BinaryOperator> {
@@ -1870,47 +1931,125 @@ fn standard_operator(op: &str) -> Option<BinaryOperator> {
 fn cast_target(dt: &ast::DataType, expr: &mut Expr, rels: &Relations) -> Result<Option<Expr>> {
     let name = match dt {
         ast::DataType::Regclass => "regclass".to_string(),
+        ast::DataType::Text | ast::DataType::Varchar(_) => "text".to_string(),
         ast::DataType::Custom(name, _) => match name.0.last() {
             Some(ObjectNamePart::Identifier(i)) => i.value.to_ascii_lowercase(),
             _ => return Ok(None),
         },
         _ => return Ok(None),
     };
+    let take = |expr: &mut Expr| std::mem::replace(expr, Expr::value(Value::Null));
     let to = |t: ast::DataType, expr: &mut Expr| {
         Some(Expr::Cast {
             kind: ast::CastKind::DoubleColon,
-            expr: Box::new(std::mem::replace(expr, Expr::value(Value::Null))),
+            expr: Box::new(take(expr)),
             data_type: t,
             array: false,
             format: None,
         })
     };
+    let literal = match &*expr {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) => Some(s.clone()),
+        _ => None,
+    };
+    let oid = |n: i64| Some(Expr::value(Value::Number(n.to_string(), false)));
     Ok(match name.as_str() {
-        "regclass" => {
-            if let Expr::Value(ValueWithSpan {
-                value: Value::SingleQuotedString(s),
-                ..
-            }) = expr
-            {
-                let unqualified = s.rsplit('.').next().unwrap_or(s).trim_matches('"');
-                let oid = rels.by_name(unqualified).map(|r| r.oid).ok_or_else(|| {
+        // 'v'::regclass: the relation's OID; x::regclass::text: its name.
+        "regclass" => match literal {
+            Some(s) => {
+                let unqualified = s.rsplit('.').next().unwrap_or(&s).trim_matches('"');
+                let found = rels.by_name(unqualified).map(|r| r.oid).or_else(|| {
+                    TABLES
+                        .iter()
+                        .position(|t| t.name == unqualified)
+                        .map(|i| SYSTEM_TABLE_OIDS + i as i64)
+                });
+                oid(found.ok_or_else(|| {
                     SluiceError::Catalog(format!("relation '{s}' does not exist"))
-                })?;
-                Some(Expr::value(Value::Number(oid.to_string(), false)))
-            } else {
-                to(ast::DataType::BigInt(None), expr)
+                })?)
             }
+            None => Some(call("regclass_oid", vec![take(expr)])),
+        },
+        "regtype" => match literal {
+            Some(s) => oid(type_oid_by_name(&s)
+                .ok_or_else(|| SluiceError::Catalog(format!("type '{s}' does not exist")))?),
+            None => Some(call("regtype_oid", vec![take(expr)])),
+        },
+        // Functions are compared by name ('array_in'::regproc).
+        "regproc" | "regprocedure" if literal.is_some() => Some(take(expr)),
+        "text" | "name" | "varchar" => match &mut *expr {
+            Expr::Function(f) if f.name.to_string() == "regtype_oid" => Some(call(
+                "format_type",
+                vec![first_arg(f), Expr::value(Value::Null)],
+            )),
+            Expr::Function(f) if f.name.to_string() == "regclass_oid" => {
+                Some(call("relation_name", vec![first_arg(f)]))
+            }
+            _ if name == "text" => None,
+            _ => to(ast::DataType::Text, expr),
+        },
+        "oid" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "regoper" | "xid"
+        | "cid" | "tid" => to(ast::DataType::BigInt(None), expr),
+        "char" | "bpchar" | "int2vector" | "oidvector" | "aclitem" | "pg_node_tree" => {
+            to(ast::DataType::Text, expr)
         }
-        "oid" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "regoper"
-        | "xid" | "cid" | "tid" => to(ast::DataType::BigInt(None), expr),
-        "name" | "text" | "char" | "bpchar" | "int2vector" | "oidvector" | "aclitem"
-        | "pg_node_tree" => to(ast::DataType::Text, expr),
         "int2" => to(ast::DataType::SmallInt(None), expr),
         "int4" => to(ast::DataType::Integer(None), expr),
         "int8" => to(ast::DataType::BigInt(None), expr),
         "bool" => to(ast::DataType::Boolean, expr),
         "float8" => to(ast::DataType::DoublePrecision, expr),
         _ => None,
+    })
+}
+
+/// A call of `name` with `args`.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(ast::Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn first_arg(f: &mut ast::Function) -> Expr {
+    match &mut f.args {
+        ast::FunctionArguments::List(l) => match l.args.first_mut() {
+            Some(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))) => {
+                std::mem::replace(e, Expr::value(Value::Null))
+            }
+            _ => Expr::value(Value::Null),
+        },
+        _ => Expr::value(Value::Null),
+    }
+}
+
+/// A type's OID from its name as `::regtype` reads it (`int4`, `integer`,
+/// `pg_catalog.text`, `character varying`).
+fn type_oid_by_name(name: &str) -> Option<i64> {
+    let name = name
+        .trim()
+        .trim_start_matches("pg_catalog.")
+        .trim_matches('"');
+    let name = name.to_ascii_lowercase();
+    TYPES.iter().map(|(t, _, _)| t).find_map(|t| {
+        let oid = i64::from(t.oid());
+        (t.name() == name || format_type(oid, None).as_deref() == Some(name.as_str()))
+            .then_some(oid)
     })
 }
 
@@ -1941,6 +2080,13 @@ enum Func {
     QuoteIdent,
     CurrentSetting,
     JsonBuildObject,
+    /// `x::regtype` / `x::regclass` on a column: the OID itself.
+    Identity,
+    /// A LIKE pattern with another escape character, with a backslash.
+    LikeEscape,
+    ToRegType,
+    ToRegClass,
+    RelationName,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -1951,15 +2097,29 @@ struct PgFunction {
     returns: DataType,
     /// View definitions by OID (`pg_get_viewdef`) and row counts
     /// (`pg_relation_size`'s stand-in).
-    views: BTreeMap<i64, (String, i64)>,
+    views: BTreeMap<i64, ViewInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ViewInfo {
+    name: String,
+    definition: String,
+    rows: i64,
 }
 
 fn functions(rels: &Relations) -> Vec<PgFunction> {
     use Func::*;
-    let views: BTreeMap<i64, (String, i64)> = rels
+    let views: BTreeMap<i64, ViewInfo> = rels
         .0
         .iter()
-        .map(|r| (r.oid, (r.definition.clone(), r.rows)))
+        .map(|r| {
+            let info = ViewInfo {
+                name: r.name.clone(),
+                definition: r.definition.clone(),
+                rows: r.rows,
+            };
+            (r.oid, info)
+        })
         .collect();
     let any = || Signature::variadic_any(Volatility::Stable);
     let nullary = || Signature::nullary(Volatility::Stable);
@@ -1972,7 +2132,7 @@ fn functions(rels: &Relations) -> Vec<PgFunction> {
                 func,
                 signature: signature.clone(),
                 returns: returns.clone(),
-                views: if matches!(func, ViewDef | RelationSize) {
+                views: if matches!(func, ViewDef | RelationSize | ToRegClass | RelationName) {
                     views.clone()
                 } else {
                     BTreeMap::new()
@@ -2079,6 +2239,16 @@ fn functions(rels: &Relations) -> Vec<PgFunction> {
         any(),
         DataType::Utf8,
     );
+    add(
+        &["regtype_oid", "regclass_oid"],
+        Identity,
+        any(),
+        DataType::Int64,
+    );
+    add(&["to_regtype"], ToRegType, any(), DataType::Int64);
+    add(&["like_escape"], LikeEscape, any(), DataType::Utf8);
+    add(&["to_regclass"], ToRegClass, any(), DataType::Int64);
+    add(&["relation_name"], RelationName, any(), DataType::Utf8);
     out
 }
 
@@ -2119,7 +2289,68 @@ impl ScalarUDFImpl for PgFunction {
             }
             ColumnarValue::Array(Arc::new(b.finish()))
         };
+        // The first argument as text, row by row.
+        let strings = || -> datafusion::error::Result<Vec<Option<String>>> {
+            let a = arrays()?;
+            let Some(a) = a.first() else {
+                return Ok(vec![None; rows]);
+            };
+            let a = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+            Ok(a.as_string::<i32>()
+                .iter()
+                .map(|s| s.map(str::to_string))
+                .collect())
+        };
+        let int_column = |values: Vec<Option<i64>>| {
+            let mut b = Int64Builder::new();
+            b.extend(values);
+            ColumnarValue::Array(Arc::new(b.finish()))
+        };
         Ok(match self.func {
+            Identity => int_column(ints(0)?),
+            LikeEscape => {
+                let a = arrays()?;
+                let as_text = |i: usize| -> datafusion::error::Result<Option<ArrayRef>> {
+                    Ok(a.get(i)
+                        .map(|a| datafusion::arrow::compute::cast(a, &DataType::Utf8))
+                        .transpose()?)
+                };
+                let (p, e) = (as_text(0)?, as_text(1)?);
+                texts(&|i| {
+                    let p = p.as_ref()?.as_string::<i32>();
+                    let e = e.as_ref()?.as_string::<i32>();
+                    if p.is_null(i) {
+                        return None;
+                    }
+                    let esc = (!e.is_null(i)).then(|| e.value(i).chars().next()).flatten();
+                    Some(backslash_escaped(p.value(i), esc))
+                })
+            }
+            ToRegType => int_column(
+                strings()?
+                    .into_iter()
+                    .map(|s| s.and_then(|s| type_oid_by_name(&s)))
+                    .collect(),
+            ),
+            ToRegClass => int_column(
+                strings()?
+                    .into_iter()
+                    .map(|s| {
+                        let s = s?;
+                        let name = s.rsplit('.').next().unwrap_or(&s).trim_matches('"');
+                        self.views
+                            .iter()
+                            .find(|(_, v)| v.name == name)
+                            .map(|(o, _)| *o)
+                    })
+                    .collect(),
+            ),
+            RelationName => {
+                let oids = ints(0)?;
+                texts(&|i| {
+                    oids[i].map(|o| self.views.get(&o).map_or(o.to_string(), |v| v.name.clone()))
+                })
+            }
             Version => text(Some(version())),
             CurrentDatabase => text(Some(DATABASE.into())),
             CurrentSchema => text(Some("public".into())),
@@ -2148,7 +2379,7 @@ impl ScalarUDFImpl for PgFunction {
                 texts(&|i| {
                     oids[i]
                         .and_then(|o| self.views.get(&o))
-                        .map(|(d, _)| d.clone())
+                        .map(|v| v.definition.clone())
                 })
             }
             RelationSize => {
@@ -2157,7 +2388,7 @@ impl ScalarUDFImpl for PgFunction {
                 let oids = ints(0)?;
                 let mut b = Int64Builder::new();
                 for o in oids {
-                    b.append_option(o.map(|o| self.views.get(&o).map_or(0, |(_, n)| n * 8)));
+                    b.append_option(o.map(|o| self.views.get(&o).map_or(0, |v| v.rows * 8)));
                 }
                 ColumnarValue::Array(Arc::new(b.finish()))
             }
@@ -2224,6 +2455,25 @@ impl ScalarUDFImpl for PgFunction {
     }
 }
 
+/// `pattern` with escape character `esc` rewritten to escape with `\`.
+fn backslash_escaped(pattern: &str, esc: Option<char>) -> String {
+    let mut out = String::with_capacity(pattern.len() + 2);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == esc {
+            out.push('\\');
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn pretty_size(bytes: i64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     if bytes.abs() < 10 * 1024 {
@@ -2263,6 +2513,13 @@ mod tests {
             "WHERE c.relname ~ '^(v)$' COLLATE pg_catalog.default"
         );
         assert_eq!(normalize("SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
+    fn like_patterns_escape_with_a_backslash() {
+        assert_eq!(backslash_escaped("pg/_%", Some('/')), "pg\\_%");
+        assert_eq!(backslash_escaped("a\\b//c", Some('/')), "a\\\\b\\/c");
+        assert_eq!(backslash_escaped("x_", None), "x_");
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub fn classify(text: &str) -> Result<Command> {
         "commit" | "end" => Command::Commit,
         "rollback" | "abort" => Command::Rollback,
         "discard" => Command::Tag("DISCARD ALL"),
+        // Savepoints in a read-only transaction: nothing to keep or undo.
+        "savepoint" => Command::Tag("SAVEPOINT"),
+        "release" => Command::Tag("RELEASE"),
         "deallocate" => Command::Tag("DEALLOCATE"),
         "reset" => Command::Tag("RESET"),
         "listen" | "unlisten" => Command::Tag("LISTEN"),
