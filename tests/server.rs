@@ -1,5 +1,7 @@
-//! `sluice serve` with real clients: psql and psycopg 3 (from the virtualenv
-//! `.ci/run` prepares; `SLUICE_PYTHON` names its python).
+//! `sluice serve` with real clients: psql, psycopg 3 and SQLAlchemy (from the
+//! virtualenv `.ci/run` prepares; `SLUICE_PYTHON` names its python), the
+//! PostgreSQL JDBC driver (`SLUICE_JDBC_JAR`) and node-postgres
+//! (`SLUICE_NODE_PATH`).
 
 mod common;
 
@@ -257,4 +259,269 @@ fn psycopg_parameters_types_cursors_and_copy() {
         server.log()
     );
     server.stop();
+}
+
+/// psql's describe commands read pg_catalog: views are materialized views
+/// of schema `public` with PostgreSQL types, and their definitions.
+#[test]
+fn psql_describe_commands_read_the_catalog() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    define(&server, dir.path());
+    let databases = server.psql_ok("\\l");
+    assert!(
+        databases.contains(" sluice ") && databases.contains("UTF8"),
+        "{databases}"
+    );
+    for plain in ["\\dt", "\\dv"] {
+        let out = server.psql(plain);
+        assert!(out.status.success(), "{plain}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("Did not find any relations."),
+            "{plain}: only materialized views exist: {stderr}"
+        );
+    }
+    let views = server.psql_ok("\\dm");
+    for v in ["counts", "live"] {
+        assert!(
+            views.contains(&format!(" public | {v} ")) && views.contains("materialized view"),
+            "{views}"
+        );
+    }
+    assert!(server.psql_ok("\\dn").contains(" public "));
+    let describe = server.psql_ok("\\d counts");
+    assert!(
+        describe.contains("Materialized view \"public.counts\""),
+        "{describe}"
+    );
+    let columns: Vec<Vec<String>> = describe
+        .lines()
+        .filter(|l| l.matches('|').count() >= 4 && !l.contains("Column"))
+        .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+        .collect();
+    assert_eq!(
+        columns
+            .iter()
+            .map(|c| (c[0].as_str(), c[1].as_str(), c[3].as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("k", "text", ""),
+            ("n", "bigint", "not null"),
+            ("s", "bigint", "")
+        ],
+        "{describe}"
+    );
+    let verbose = server.psql_ok("\\d+ counts");
+    assert!(
+        verbose.contains("View definition:")
+            && verbose.contains("SELECT k, count(*) AS n, sum(v) AS s FROM ev GROUP BY k;"),
+        "{verbose}"
+    );
+    // What drivers and BI tools call on the way.
+    let functions = server.psql_ok(
+        "\\pset format unaligned
+         SELECT version() LIKE 'PostgreSQL 16.6 %' AS v, current_schema(), current_database(),
+                current_catalog, has_table_privilege('counts', 'SELECT') AS p,
+                format_type(1700, 655366) AS f, pg_get_expr(NULL, 0) IS NULL AS e,
+                'counts'::regclass = c.oid AS r
+         FROM pg_catalog.pg_class c WHERE c.relname = 'counts';
+         SHOW TRANSACTION ISOLATION LEVEL;
+         SELECT column_name, data_type, is_nullable FROM information_schema.columns
+         WHERE table_name = 'counts' ORDER BY ordinal_position;",
+    );
+    let lines: Vec<&str> = functions.lines().collect();
+    assert!(
+        lines.contains(&"v|current_schema|current_database|current_catalog|p|f|e|r")
+            && lines.contains(&"t|public|sluice|sluice|t|numeric(10,2)|t|t"),
+        "{functions}"
+    );
+    assert!(lines.contains(&"read committed"), "{functions}");
+    for column in ["k|text|YES", "n|bigint|NO", "s|bigint|YES"] {
+        assert!(lines.contains(&column), "{functions}");
+    }
+    server.stop();
+}
+
+/// What Superset does: SQLAlchemy's inspector lists schemas, views and
+/// typed columns, reflects a view as a Table and selects from it.
+#[test]
+fn sqlalchemy_inspector_reflects_views() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    define(&server, dir.path());
+    let out = run_client(
+        &server,
+        Command::new(python())
+            .arg(client("sqlalchemy_check.py"))
+            .arg(server.port.to_string())
+            .arg("counts"),
+    );
+    let got: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(got["schemas"]
+        .as_array()
+        .expect("schemas")
+        .contains(&"public".into()));
+    assert_eq!(got["tables"], serde_json::json!([]));
+    assert_eq!(
+        got["materialized_views"],
+        serde_json::json!(["counts", "live"])
+    );
+    assert_eq!(
+        got["columns"]["counts"],
+        serde_json::json!([
+            {"name": "k", "type": "TEXT", "nullable": true},
+            {"name": "n", "type": "BIGINT", "nullable": false},
+            {"name": "s", "type": "BIGINT", "nullable": true},
+        ])
+    );
+    assert_eq!(
+        got["definition"],
+        "SELECT k, count(*) AS n, sum(v) AS s FROM ev GROUP BY k;"
+    );
+    assert_eq!(
+        got["rows"],
+        serde_json::json!([
+            ["k0", "100", "14850"],
+            ["k1", "100", "14950"],
+            ["k2", "100", "15050"]
+        ])
+    );
+    server.stop();
+}
+
+/// What Metabase, DBeaver and Tableau do: pgjdbc's DatabaseMetaData, and a
+/// PreparedStatement past pgjdbc's threshold of five, when it prepares on
+/// the server and reads rows in binary.
+#[test]
+fn jdbc_metadata_and_server_prepared_statements() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    define(&server, dir.path());
+    let jar = std::env::var("SLUICE_JDBC_JAR")
+        .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".into());
+    let out = run_client(
+        &server,
+        Command::new("java")
+            .arg("-cp")
+            .arg(&jar)
+            .arg(client("JdbcCheck.java"))
+            .arg(server.port.to_string())
+            .arg("counts"),
+    );
+    let facts: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    let of = |kind: &str| -> Vec<Vec<&str>> {
+        facts
+            .iter()
+            .filter(|f| f[0] == kind)
+            .map(|f| f[1..].to_vec())
+            .collect()
+    };
+    assert!(of("schema").contains(&vec!["public"]), "{out}");
+    assert_eq!(
+        of("table"),
+        [
+            vec!["counts", "MATERIALIZED VIEW"],
+            vec!["live", "MATERIALIZED VIEW"]
+        ],
+        "{out}"
+    );
+    // java.sql.Types: VARCHAR 12, BIGINT -5.
+    assert_eq!(
+        of("column"),
+        [
+            vec!["k", "text", "12", "1"],
+            vec!["n", "int8", "-5", "2"],
+            vec!["s", "int8", "-5", "3"]
+        ],
+        "{out}"
+    );
+    let executions = of("execution");
+    assert_eq!(executions.len(), 8, "{out}");
+    for e in &executions {
+        assert_eq!(e[1], "3", "{out}");
+    }
+    assert_eq!(executions[0][2], "client", "{out}");
+    for e in &executions[4..] {
+        assert_eq!(e[2], "server-prepared", "{out}");
+    }
+    let rows = of("row");
+    for i in 0..8 {
+        let run: Vec<Vec<&str>> = rows
+            .iter()
+            .filter(|r| r[0] == i.to_string())
+            .map(|r| r[1..].to_vec())
+            .collect();
+        assert_eq!(
+            run,
+            [
+                vec!["k0", "100", "14850"],
+                vec!["k1", "100", "14950"],
+                vec!["k2", "100", "15050"]
+            ],
+            "execution {i}: {out}"
+        );
+    }
+    server.stop();
+}
+
+/// node-postgres: parameters over the extended protocol, named statements,
+/// errors with their SQLSTATE.
+#[test]
+fn node_pg_parameterized_queries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    define(&server, dir.path());
+    let node_path = std::env::var("SLUICE_NODE_PATH").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/sluice/node/node_modules",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let out = run_client(
+        &server,
+        Command::new("node")
+            .env("NODE_PATH", node_path)
+            .arg(client("node_pg_check.js"))
+            .arg(server.port.to_string())
+            .arg("counts"),
+    );
+    let got: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        got["all"],
+        serde_json::json!([["k0", 100], ["k1", 100], ["k2", 100]])
+    );
+    assert_eq!(got["some"], serde_json::json!([["k1", 100], ["k2", 100]]));
+    assert_eq!(got["named"], serde_json::json!([100, 100, 100]));
+    assert_eq!(
+        got["text"],
+        serde_json::json!({"t": "it's", "i": "42", "db": "sluice"})
+    );
+    assert_eq!(got["error"]["code"], "42P01");
+    server.stop();
+}
+
+fn python() -> String {
+    std::env::var("SLUICE_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn client(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
+}
+
+/// Runs a client program to success and returns its stdout.
+fn run_client(server: &Server, command: &mut Command) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {command:?}: {e} (bash .ci/run installs the clients)"));
+    assert!(
+        out.status.success(),
+        "{command:?}\n{}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -1740,6 +1740,10 @@ fn rewrite_expr(e: &mut Expr, rels: &Relations) -> Result<()> {
                 }
             }
         }
+        // SQL's parameterless functions, which read as column names.
+        Expr::Identifier(i) if keyword_function(i).is_some() => {
+            *e = call(&i.value.to_ascii_lowercase(), vec![]);
+        }
         Expr::Collate { expr, .. } => {
             let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
             *e = inner;
@@ -1773,7 +1777,9 @@ fn name_columns(select: &mut ast::Select) {
         .iter()
         .filter_map(|item| match item {
             ast::SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-            ast::SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+            ast::SelectItem::UnnamedExpr(Expr::Identifier(i)) if keyword_function(i).is_none() => {
+                Some(i.value.clone())
+            }
             ast::SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
                 parts.last().map(|i| i.value.clone())
             }
@@ -1784,7 +1790,14 @@ fn name_columns(select: &mut ast::Select) {
         let ast::SelectItem::UnnamedExpr(expr) = item else {
             continue;
         };
-        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+        // A column (cast or not) keeps DataFusion's name: the column's
+        // own as an alias would clash with it in ORDER BY.
+        let mut inner = &*expr;
+        while let Expr::Cast { expr, .. } | Expr::Nested(expr) = inner {
+            inner = expr;
+        }
+        let keyword = matches!(inner, Expr::Identifier(i) if keyword_function(i).is_some());
+        if !keyword && matches!(inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
             continue;
         }
         let base = column_name(expr).unwrap_or_else(|| "?column?".into());
@@ -1801,6 +1814,26 @@ fn name_columns(select: &mut ast::Select) {
             alias: Ident::with_quote('"', name),
         };
     }
+}
+
+/// `current_catalog`, `current_user`…: SQL's functions without parentheses,
+/// which sqlparser reads as column names.
+fn keyword_function(i: &Ident) -> Option<&'static str> {
+    const NAMES: &[&str] = &[
+        "current_catalog",
+        "current_schema",
+        "current_user",
+        "current_role",
+        "session_user",
+        "user",
+    ];
+    if i.quote_style.is_some() {
+        return None;
+    }
+    NAMES
+        .iter()
+        .find(|n| i.value.eq_ignore_ascii_case(n))
+        .copied()
 }
 
 /// PostgreSQL's name for an unnamed column (`FigureColname`).
@@ -1988,8 +2021,9 @@ fn cast_target(dt: &ast::DataType, expr: &mut Expr, rels: &Relations) -> Result<
             Expr::Function(f) if f.name.to_string() == "regclass_oid" => {
                 Some(call("relation_name", vec![first_arg(f)]))
             }
-            _ if name == "text" => None,
-            _ => to(ast::DataType::Text, expr),
+            // TEXT and VARCHAR DataFusion knows; pg_catalog.text, name not.
+            _ if matches!(dt, ast::DataType::Custom(..)) => to(ast::DataType::Text, expr),
+            _ => None,
         },
         "oid" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "regoper" | "xid"
         | "cid" | "tid" => to(ast::DataType::BigInt(None), expr),

@@ -1,0 +1,49 @@
+// What Metabase, DBeaver and Tableau do over the PostgreSQL JDBC driver:
+// DatabaseMetaData (schemas, tables, columns) and a PreparedStatement run
+// more than five times, after which pgjdbc prepares it on the server and
+// reads results in binary.
+//
+// Usage: java -cp postgresql.jar JdbcCheck.java PORT VIEW
+// Prints one line per fact, "key<TAB>value", for the test to check.
+
+import java.sql.*;
+
+public class JdbcCheck {
+    public static void main(String[] args) throws Exception {
+        String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/sluice?user=sluice";
+        String view = args[1];
+        try (Connection c = DriverManager.getConnection(url)) {
+            DatabaseMetaData md = c.getMetaData();
+            System.out.println("product\t" + md.getDatabaseProductName() + " " + md.getDatabaseProductVersion());
+            try (ResultSet rs = md.getSchemas()) {
+                while (rs.next()) System.out.println("schema\t" + rs.getString("TABLE_SCHEM"));
+            }
+            try (ResultSet rs = md.getTables(null, "public", "%", null)) {
+                while (rs.next()) {
+                    System.out.println("table\t" + rs.getString("TABLE_NAME") + "\t" + rs.getString("TABLE_TYPE"));
+                }
+            }
+            try (ResultSet rs = md.getColumns(null, "public", view, "%")) {
+                while (rs.next()) {
+                    System.out.println("column\t" + rs.getString("COLUMN_NAME") + "\t" + rs.getString("TYPE_NAME")
+                        + "\t" + rs.getInt("DATA_TYPE") + "\t" + rs.getInt("ORDINAL_POSITION"));
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT k, n, s FROM " + view + " WHERE n >= ? ORDER BY k")) {
+                for (int i = 0; i < 8; i++) {
+                    ps.setLong(1, 1);
+                    int rows = 0;
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            System.out.println("row\t" + i + "\t" + rs.getString(1) + "\t" + rs.getLong(2) + "\t" + rs.getLong(3));
+                            rows++;
+                        }
+                    }
+                    boolean server = ps.unwrap(org.postgresql.PGStatement.class).isUseServerPrepare();
+                    System.out.println("execution\t" + i + "\t" + rows + "\t" + (server ? "server-prepared" : "client"));
+                }
+            }
+        }
+    }
+}
