@@ -445,6 +445,11 @@ fn jdbc_metadata_and_server_prepared_statements() {
     for e in &executions[4..] {
         assert_eq!(e[2], "server-prepared", "{out}");
     }
+    assert_eq!(
+        of("fetched"),
+        [vec!["k0"], vec!["k1"], vec!["k2"]],
+        "a row per Execute: {out}"
+    );
     let rows = of("row");
     for i in 0..8 {
         let run: Vec<Vec<&str>> = rows

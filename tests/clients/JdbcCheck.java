@@ -44,6 +44,16 @@ public class JdbcCheck {
                     System.out.println("execution\t" + i + "\t" + rows + "\t" + (server ? "server-prepared" : "client"));
                 }
             }
+            // With autocommit off and a fetch size, pgjdbc reads a portal a
+            // row per Execute (row limit; the server suspends the portal).
+            c.setAutoCommit(false);
+            try (Statement st = c.createStatement()) {
+                st.setFetchSize(1);
+                try (ResultSet rs = st.executeQuery("SELECT k FROM " + view + " ORDER BY k")) {
+                    while (rs.next()) System.out.println("fetched\t" + rs.getString(1));
+                }
+            }
+            c.commit();
         }
     }
 }
