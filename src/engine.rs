@@ -348,17 +348,17 @@ impl Engine {
     /// A client's SELECT must read views that exist (a source would make it
     /// run forever).
     fn check_ad_hoc(&self, q: &ast::Query) -> Result<()> {
-        let q = &self.adapt(q)?;
-        for r in relations_of(q)? {
-            if self.is_system(&r) {
+        let relations = self.relations(q)?;
+        for r in &relations {
+            if self.is_system(r) {
                 continue;
             }
-            let known = in_public_schema(&r) && self.catalog.relation(r.table()).is_some();
+            let known = in_public_schema(r) && self.catalog.relation(r.table()).is_some();
             if !known {
                 return Err(self.catalog.unknown_relation(&r.to_string()));
             }
         }
-        if self.is_ad_hoc(q)? {
+        if self.only_views(&relations) {
             Ok(())
         } else {
             Err(not_a_view_query())
@@ -368,10 +368,18 @@ impl Engine {
     /// Whether a SELECT reads only views (a snapshot query) rather than a
     /// source (a continuous query).
     fn is_ad_hoc(&self, q: &ast::Query) -> Result<bool> {
-        let q = &self.adapt(q)?;
-        Ok(relations_of(q)?.iter().all(|r| {
+        Ok(self.only_views(&self.relations(q)?))
+    }
+
+    fn only_views(&self, relations: &[TableReference]) -> bool {
+        relations.iter().all(|r| {
             self.is_system(r) || (in_public_schema(r) && self.catalog.view(r.table()).is_some())
-        }))
+        })
+    }
+
+    /// The relations `q` reads once the system catalog has rewritten it.
+    fn relations(&self, q: &ast::Query) -> Result<Vec<TableReference>> {
+        relations_of(self.adapt(q)?.as_ref())
     }
 
     /// `q` as the system catalog rewrites it.

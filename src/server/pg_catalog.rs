@@ -20,10 +20,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Float32Builder, Int16Builder, Int32Builder,
-    Int64Builder, ListBuilder, StringBuilder,
-};
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Builder, ListBuilder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
@@ -1512,100 +1509,25 @@ fn build(t: &TableDef, rels: &Relations) -> Result<RecordBatch> {
         })
         .collect();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-    for (i, (name, ty)) in t.columns.iter().enumerate() {
-        let cell = |r: &Vec<V>| r.get(i).cloned().unwrap_or(V::Null);
-        let wrong = |v: &V| {
-            SluiceError::Internal(format!(
-                "{}.{name}: value {} does not fit the column",
-                t.name,
-                match v {
-                    V::I(n) => n.to_string(),
-                    V::F(f) => f.to_string(),
-                    V::S(s) => s.clone(),
-                    V::B(b) => b.to_string(),
-                    V::Null => "NULL".into(),
-                }
-            ))
-        };
-        let array: ArrayRef = match ty {
-            Oid | I16 | I32 => {
-                let mut values = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    values.push(match cell(r) {
-                        V::I(n) => Some(n),
-                        V::Null => None,
-                        v => return Err(wrong(&v)),
-                    });
-                }
-                match ty {
-                    I16 => {
-                        let mut b = Int16Builder::new();
-                        for v in values {
-                            b.append_option(v.map(|n| n as i16));
-                        }
-                        Arc::new(b.finish())
-                    }
-                    I32 => {
-                        let mut b = Int32Builder::new();
-                        for v in values {
-                            b.append_option(v.map(|n| n as i32));
-                        }
-                        Arc::new(b.finish())
-                    }
-                    _ => {
-                        let mut b = Int64Builder::new();
-                        b.extend(values);
-                        Arc::new(b.finish())
-                    }
-                }
-            }
-            F32 => {
-                let mut b = Float32Builder::new();
-                for r in &rows {
-                    match cell(r) {
-                        V::F(f) => b.append_value(f as f32),
-                        V::I(n) => b.append_value(n as f32),
-                        V::Null => b.append_null(),
-                        v => return Err(wrong(&v)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Text => {
-                let mut b = StringBuilder::new();
-                for r in &rows {
-                    match cell(r) {
-                        V::S(s) => b.append_value(s),
-                        V::Null => b.append_null(),
-                        v => return Err(wrong(&v)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Bool => {
-                let mut b = BooleanBuilder::new();
-                for r in &rows {
-                    match cell(r) {
-                        V::B(v) => b.append_value(v),
-                        V::Null => b.append_null(),
-                        v => return Err(wrong(&v)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            TextArray => {
-                let mut b = ListBuilder::new(StringBuilder::new());
-                for r in &rows {
-                    // Access lists and options: none are kept.
-                    match cell(r) {
-                        V::Null => b.append(false),
-                        v => return Err(wrong(&v)),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-        };
-        columns.push(array);
+    for (i, field) in fields.iter().enumerate() {
+        // Each value as a scalar of its own kind, cast to the column's type.
+        let scalars = rows.iter().map(|r| {
+            let value = match r.get(i).cloned().unwrap_or(V::Null) {
+                V::I(n) => ScalarValue::Int64(Some(n)),
+                V::F(f) => ScalarValue::Float64(Some(f)),
+                V::S(s) => ScalarValue::Utf8(Some(s)),
+                V::B(b) => ScalarValue::Boolean(Some(b)),
+                V::Null => ScalarValue::try_from(field.data_type())?,
+            };
+            value
+                .cast_to(field.data_type())
+                .map_err(|e| SluiceError::Internal(format!("{}.{}: {e}", t.name, field.name())))
+        });
+        columns.push(if rows.is_empty() {
+            datafusion::arrow::array::new_empty_array(field.data_type())
+        } else {
+            ScalarValue::iter_to_array(scalars.collect::<Result<Vec<_>>>()?)?
+        });
     }
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
@@ -2306,15 +2228,29 @@ impl ScalarUDFImpl for PgFunction {
         use Func::*;
         let text = |s: Option<String>| ColumnarValue::Scalar(ScalarValue::Utf8(s));
         let rows = args.number_rows;
-        let arrays = || ColumnarValue::values_to_arrays(&args.args);
-        // The first argument as integers (OIDs, sizes), row by row.
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // Argument `i` as integers (OIDs, sizes) or as text, row by row.
+        let as_type = |i: usize, t: &DataType| -> datafusion::error::Result<Option<ArrayRef>> {
+            Ok(arrays
+                .get(i)
+                .map(|a| datafusion::arrow::compute::cast(a, t))
+                .transpose()?)
+        };
         let ints = |i: usize| -> datafusion::error::Result<Vec<Option<i64>>> {
-            let a = arrays()?;
-            let Some(a) = a.get(i) else {
-                return Ok(vec![None; rows]);
-            };
-            let a = datafusion::arrow::compute::cast(a, &DataType::Int64)?;
-            Ok(a.as_primitive::<Int64Type>().iter().collect())
+            Ok(match as_type(i, &DataType::Int64)? {
+                Some(a) => a.as_primitive::<Int64Type>().iter().collect(),
+                None => vec![None; rows],
+            })
+        };
+        let strs = |i: usize| -> datafusion::error::Result<Vec<Option<String>>> {
+            Ok(match as_type(i, &DataType::Utf8)? {
+                Some(a) => a
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.map(str::to_string))
+                    .collect(),
+                None => vec![None; rows],
+            })
         };
         let texts = |f: &dyn Fn(usize) -> Option<String>| -> ColumnarValue {
             let mut b = StringBuilder::new();
@@ -2322,18 +2258,6 @@ impl ScalarUDFImpl for PgFunction {
                 b.append_option(f(i));
             }
             ColumnarValue::Array(Arc::new(b.finish()))
-        };
-        // The first argument as text, row by row.
-        let strings = || -> datafusion::error::Result<Vec<Option<String>>> {
-            let a = arrays()?;
-            let Some(a) = a.first() else {
-                return Ok(vec![None; rows]);
-            };
-            let a = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
-            Ok(a.as_string::<i32>()
-                .iter()
-                .map(|s| s.map(str::to_string))
-                .collect())
         };
         let int_column = |values: Vec<Option<i64>>| {
             let mut b = Int64Builder::new();
@@ -2343,31 +2267,20 @@ impl ScalarUDFImpl for PgFunction {
         Ok(match self.func {
             Identity => int_column(ints(0)?),
             LikeEscape => {
-                let a = arrays()?;
-                let as_text = |i: usize| -> datafusion::error::Result<Option<ArrayRef>> {
-                    Ok(a.get(i)
-                        .map(|a| datafusion::arrow::compute::cast(a, &DataType::Utf8))
-                        .transpose()?)
-                };
-                let (p, e) = (as_text(0)?, as_text(1)?);
+                let (p, e) = (strs(0)?, strs(1)?);
                 texts(&|i| {
-                    let p = p.as_ref()?.as_string::<i32>();
-                    let e = e.as_ref()?.as_string::<i32>();
-                    if p.is_null(i) {
-                        return None;
-                    }
-                    let esc = (!e.is_null(i)).then(|| e.value(i).chars().next()).flatten();
-                    Some(backslash_escaped(p.value(i), esc))
+                    let esc = e[i].as_ref().and_then(|e| e.chars().next());
+                    p[i].as_ref().map(|p| backslash_escaped(p, esc))
                 })
             }
             ToRegType => int_column(
-                strings()?
+                strs(0)?
                     .into_iter()
                     .map(|s| s.and_then(|s| type_oid_by_name(&s)))
                     .collect(),
             ),
             ToRegClass => int_column(
-                strings()?
+                strs(0)?
                     .into_iter()
                     .map(|s| {
                         let s = s?;
@@ -2431,30 +2344,13 @@ impl ScalarUDFImpl for PgFunction {
                 texts(&|i| sizes[i].map(pretty_size))
             }
             QuoteIdent => {
-                let a = arrays()?;
-                let s = a
-                    .first()
-                    .map(|a| datafusion::arrow::compute::cast(a, &DataType::Utf8))
-                    .transpose()?;
-                texts(&|i| {
-                    s.as_ref()
-                        .map(|s| s.as_string::<i32>())
-                        .filter(|s| !s.is_null(i))
-                        .map(|s| quote_ident(s.value(i)))
-                })
+                let names = strs(0)?;
+                texts(&|i| names[i].as_deref().map(quote_ident))
             }
             CurrentSetting => {
-                let a = arrays()?;
-                let s = a
-                    .first()
-                    .map(|a| datafusion::arrow::compute::cast(a, &DataType::Utf8))
-                    .transpose()?;
+                let names = strs(0)?;
                 texts(&|i| {
-                    let name = s.as_ref()?.as_string::<i32>();
-                    if name.is_null(i) {
-                        return None;
-                    }
-                    let name = name.value(i).to_ascii_lowercase();
+                    let name = names[i].as_ref()?.to_ascii_lowercase();
                     super::session::DEFAULTS
                         .iter()
                         .find(|(n, _)| *n == name)
@@ -2462,25 +2358,18 @@ impl ScalarUDFImpl for PgFunction {
                 })
             }
             JsonBuildObject => {
-                let a = arrays()?;
-                let strings: Vec<ArrayRef> = a
-                    .iter()
-                    .map(|a| datafusion::arrow::compute::cast(a, &DataType::Utf8))
-                    .collect::<std::result::Result<_, _>>()?;
+                let strings = (0..arrays.len())
+                    .map(strs)
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
                 texts(&|i| {
                     let mut object = serde_json::Map::new();
                     for pair in strings.chunks(2) {
                         let [k, v] = pair else { continue };
-                        let (k, v) = (k.as_string::<i32>(), v.as_string::<i32>());
-                        if k.is_null(i) {
-                            continue;
-                        }
-                        let value = if v.is_null(i) {
-                            serde_json::Value::Null
-                        } else {
-                            serde_json::Value::String(v.value(i).to_string())
-                        };
-                        object.insert(k.value(i).to_string(), value);
+                        let Some(k) = &k[i] else { continue };
+                        let value = v[i]
+                            .clone()
+                            .map_or(serde_json::Value::Null, serde_json::Value::String);
+                        object.insert(k.clone(), value);
                     }
                     Some(serde_json::Value::Object(object).to_string())
                 })
