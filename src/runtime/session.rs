@@ -224,7 +224,8 @@ impl SessionAggregate {
 
     /// Turns changes into rows: append-only without allowed lateness, else a
     /// changelog against what each session showed before.
-    fn emit(&mut self, changes: Vec<Change>, out: &mut Vec<StreamBatch>) -> Result<()> {
+    fn emit(&mut self, mut changes: Vec<Change>, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.drop_superseded(&mut changes);
         if changes.is_empty() {
             return Ok(());
         }
@@ -283,6 +284,29 @@ impl SessionAggregate {
             StreamBatch::append(rows)
         });
         Ok(())
+    }
+
+    /// Within one batch, late rows can change a closed session more than
+    /// once: its first change is then superseded by a later one for the same
+    /// session, or the session was merged into another (its bounds are gone).
+    /// Only the last change of each session still held is kept; deletes are
+    /// of sessions shown before this batch and always stay.
+    fn drop_superseded(&self, changes: &mut Vec<Change>) {
+        let mut seen = std::collections::HashSet::new();
+        let mut keep = vec![true; changes.len()];
+        for (i, c) in changes.iter().enumerate().rev() {
+            if c.delete {
+                continue;
+            }
+            let list = &self.sessions[c.key];
+            let at = list.partition_point(|s| s.start < c.start);
+            let held = list
+                .get(at)
+                .is_some_and(|s| s.start == c.start && s.end == c.end);
+            keep[i] = held && seen.insert((c.key, c.start));
+        }
+        let mut keep = keep.into_iter();
+        changes.retain(|_| keep.next().unwrap_or(true));
     }
 
     /// The key columns for a list of key ids.

@@ -458,14 +458,14 @@ async fn stream_changelog(
                     sluice::stream::Op::Insert => {
                         assert!(
                             inserted.insert(key.clone()),
-                            "one insert per window and key"
+                            "one insert per window and key: {key:?} in {sql}"
                         );
                         state.insert(key, r);
                     }
                     sluice::stream::Op::Update => {
                         assert!(
-                            state.insert(key, r).is_some(),
-                            "update of a window never inserted"
+                            state.insert(key.clone(), r).is_some(),
+                            "update of a window never inserted: {key:?} in {sql}"
                         );
                     }
                     sluice::stream::Op::Delete => {
@@ -504,45 +504,99 @@ async fn stream_changelog(
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// With `allowed_lateness`, rows up to that far behind the watermark
-    /// update windows already emitted; the changelog's final state equals
-    /// the batch result over every row that was not too late.
     #[test]
     fn allowed_lateness_updates_emitted_windows(rows in rows_strategy(), cuts in proptest::collection::vec(0usize..400, 0..25)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async {
-            let engine = engine().await;
-            let lateness = 1_500;
-            let (batches, late) = schedule_with(&rows, &cuts, lateness);
-            let on_time: Vec<Row> = rows.iter().zip(&late).filter(|(_, l)| !**l).map(|(r, _)| r.clone()).collect();
-            let late_count = late.iter().filter(|l| **l).count() as u64;
-            let got = stream_changelog(&engine, &format!(
-                "SELECT k, window_start, window_end, {AGGS} FROM TUMBLE(t, ts, INTERVAL '3 seconds') GROUP BY k, window_start, window_end"), &batches, lateness).await;
-            let table = windowed_batch(&on_time.iter().map(|r| (r.clone(), 0, 0)).collect::<Vec<_>>());
-            let want = oracle(&format!(
-                "SELECT k, date_bin(INTERVAL '3 seconds', ts, TIMESTAMP '1970-01-01 00:00:00') AS window_start,
-                        date_bin(INTERVAL '3 seconds', ts, TIMESTAMP '1970-01-01 00:00:00') + INTERVAL '3 seconds' AS window_end, {AGGS}
-                 FROM w GROUP BY 1, 2, 3"), table).await;
-            prop_assert_eq!(got.late, late_count, "too-late rows counted");
-            prop_assert_eq!(got.rows, want, "tumble with allowed lateness");
-
-            let got = stream_changelog(&engine,
-                "SELECT k, window_start, window_end, count(*) AS n, max(v) AS hi FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '6 seconds') GROUP BY k, window_start, window_end HAVING count(*) > 1",
-                &batches, lateness).await;
-            let expanded: Vec<(Row, i64, i64)> = on_time.iter()
-                .flat_map(|r| hop_windows(r.ts, 2_000, 6_000).into_iter().map(move |(s, e)| (r.clone(), s, e)))
-                .collect();
-            let want = oracle("SELECT k, ws AS window_start, we AS window_end, count(*) AS n, max(v) AS hi FROM w GROUP BY k, ws, we HAVING count(*) > 1", windowed_batch(&expanded)).await;
-            prop_assert_eq!(got.rows, want, "hop with allowed lateness and HAVING");
-
-            // SESSION: late rows may extend a closed session or merge two;
-            // the replaced sessions are deleted.
-            let got = stream_changelog(&engine, &format!(
-                "SELECT k, window_start, window_end, {AGGS} FROM SESSION(t, ts, INTERVAL '400 milliseconds') GROUP BY k, window_start, window_end"), &batches, lateness).await;
-            let want = oracle(&format!("SELECT k, ws AS window_start, we AS window_end, {AGGS} FROM w GROUP BY k, ws, we"), windowed_batch(&sessions(&on_time, 400))).await;
-            prop_assert_eq!(got.late, late_count, "too-late rows counted (session)");
-            prop_assert_eq!(got.rows, want, "session with allowed lateness");
-            Ok(())
-        })?;
+        rt.block_on(check_allowed_lateness(&rows, &cuts))?;
     }
+}
+
+/// The input (rows and batch cuts) on which CI once saw an update for a
+/// window that was never inserted.
+#[tokio::test]
+async fn allowed_lateness_regression_input() {
+    let text = include_str!("data/lateness_regression.txt");
+    let mut cuts = Vec::new();
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        if let Some(c) = line.strip_prefix("# cuts:") {
+            cuts = c
+                .split_whitespace()
+                .map(|n| n.parse().expect("cut"))
+                .collect();
+        } else if !line.starts_with('#') {
+            let f: Vec<i64> = line
+                .split(',')
+                .map(|n| n.parse().expect("number"))
+                .collect();
+            rows.push(Row {
+                k: f[0],
+                v: f[1],
+                ts: f[2],
+            });
+        }
+    }
+    assert_eq!(rows.len(), 381);
+    check_allowed_lateness(&rows, &cuts)
+        .await
+        .expect("changelog equals the batch result");
+}
+
+/// With `allowed_lateness`, rows up to that far behind the watermark update
+/// windows already emitted; the changelog's final state equals the batch
+/// result over every row that was not too late.
+async fn check_allowed_lateness(rows: &[Row], cuts: &[usize]) -> Result<(), TestCaseError> {
+    let engine = engine().await;
+    let lateness = 1_500;
+    let (batches, late) = schedule_with(rows, cuts, lateness);
+    let on_time: Vec<Row> = rows
+        .iter()
+        .zip(&late)
+        .filter(|(_, l)| !**l)
+        .map(|(r, _)| r.clone())
+        .collect();
+    let late_count = late.iter().filter(|l| **l).count() as u64;
+    let got = stream_changelog(&engine, &format!(
+        "SELECT k, window_start, window_end, {AGGS} FROM TUMBLE(t, ts, INTERVAL '3 seconds') GROUP BY k, window_start, window_end"), &batches, lateness).await;
+    let table = windowed_batch(
+        &on_time
+            .iter()
+            .map(|r| (r.clone(), 0, 0))
+            .collect::<Vec<_>>(),
+    );
+    let want = oracle(&format!(
+        "SELECT k, date_bin(INTERVAL '3 seconds', ts, TIMESTAMP '1970-01-01 00:00:00') AS window_start,
+                date_bin(INTERVAL '3 seconds', ts, TIMESTAMP '1970-01-01 00:00:00') + INTERVAL '3 seconds' AS window_end, {AGGS}
+         FROM w GROUP BY 1, 2, 3"), table).await;
+    prop_assert_eq!(got.late, late_count, "too-late rows counted");
+    prop_assert_eq!(got.rows, want, "tumble with allowed lateness");
+
+    let got = stream_changelog(&engine,
+        "SELECT k, window_start, window_end, count(*) AS n, max(v) AS hi FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '6 seconds') GROUP BY k, window_start, window_end HAVING count(*) > 1",
+        &batches, lateness).await;
+    let expanded: Vec<(Row, i64, i64)> = on_time
+        .iter()
+        .flat_map(|r| {
+            hop_windows(r.ts, 2_000, 6_000)
+                .into_iter()
+                .map(move |(s, e)| (r.clone(), s, e))
+        })
+        .collect();
+    let want = oracle("SELECT k, ws AS window_start, we AS window_end, count(*) AS n, max(v) AS hi FROM w GROUP BY k, ws, we HAVING count(*) > 1", windowed_batch(&expanded)).await;
+    prop_assert_eq!(got.rows, want, "hop with allowed lateness and HAVING");
+
+    // SESSION: late rows may extend a closed session or merge two;
+    // the replaced sessions are deleted.
+    let got = stream_changelog(&engine, &format!(
+        "SELECT k, window_start, window_end, {AGGS} FROM SESSION(t, ts, INTERVAL '400 milliseconds') GROUP BY k, window_start, window_end"), &batches, lateness).await;
+    let want = oracle(
+        &format!(
+            "SELECT k, ws AS window_start, we AS window_end, {AGGS} FROM w GROUP BY k, ws, we"
+        ),
+        windowed_batch(&sessions(&on_time, 400)),
+    )
+    .await;
+    prop_assert_eq!(got.late, late_count, "too-late rows counted (session)");
+    prop_assert_eq!(got.rows, want, "session with allowed lateness");
+    Ok(())
 }
