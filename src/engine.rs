@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast;
@@ -14,6 +14,7 @@ use std::path::Path;
 
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{MemTable, MemorySchemaProvider};
 use datafusion::common::TableReference;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -24,7 +25,7 @@ use crate::catalog::store::Store;
 use crate::catalog::{Catalog, SinkDef, ViewDef};
 use crate::connectors::{self, SinkConnector};
 use crate::error::{Result, SluiceError};
-use crate::metrics::PipelineMetrics;
+use crate::metrics::{Monitor, PipelineMetrics};
 use crate::plan::WINDOW_END;
 use crate::plan::{Planner, StreamPlan};
 use crate::runtime::collect::CollectSink;
@@ -64,7 +65,13 @@ pub struct Engine {
     /// Tables and functions beyond the catalog that ad-hoc queries may use
     /// (the wire server's PostgreSQL system catalogs).
     system: Option<Arc<dyn SystemCatalog>>,
+    /// Every running pipeline's figures (`sluice.pipelines`, Prometheus).
+    monitor: Arc<Monitor>,
+    sampling: bool,
 }
+
+/// The schema of Sluice's own system tables.
+pub const SYSTEM_SCHEMA: &str = "sluice";
 
 /// Relations and functions outside the catalog that a client's ad-hoc
 /// queries can read, derived from the catalog at each query: how the wire
@@ -97,6 +104,8 @@ impl Engine {
             restored: HashSet::new(),
             restoring: None,
             system: None,
+            monitor: Arc::default(),
+            sampling: false,
         }
     }
 
@@ -209,6 +218,7 @@ impl Engine {
             Statement::Describe(name) => Ok(Outcome::Rows(self.describe(&name)?)),
             Statement::ShowViews => Ok(Outcome::Rows(self.show_views()?)),
             Statement::Explain(inner) => Ok(Outcome::Rows(self.explain(*inner).await?)),
+            Statement::ExplainAnalyze(name) => Ok(Outcome::Rows(self.explain_analyze(&name)?)),
             Statement::Query(q) if self.is_ad_hoc(&q)? => Ok(Outcome::AdHoc(q)),
             Statement::Query(q) => {
                 let plan = self.planner.plan_query(&self.catalog, &q).await?;
@@ -236,6 +246,11 @@ impl Engine {
     /// Starts a prepared pipeline.
     pub async fn start(&mut self, spec: PipelineSpec) -> Result<()> {
         let pipeline = Pipeline::start(spec, self.shutdown.clone()).await?;
+        self.monitor.register(Arc::clone(&pipeline.metrics));
+        if !self.sampling {
+            self.sampling = true;
+            tokio::spawn(Arc::clone(&self.monitor).run_sampler(self.shutdown.clone()));
+        }
         self.pipelines.push(pipeline);
         Ok(())
     }
@@ -327,7 +342,8 @@ impl Engine {
             | Statement::ShowSinks
             | Statement::ShowPipelines
             | Statement::Describe(_)
-            | Statement::Explain(_) => match self.prepare(statement, sql_text).await? {
+            | Statement::Explain(_)
+            | Statement::ExplainAnalyze(_) => match self.prepare(statement, sql_text).await? {
                 Outcome::Rows(b) => Ok(Some(b.schema())),
                 _ => Ok(None),
             },
@@ -396,8 +412,16 @@ impl Engine {
 
     /// A relation of the system catalog that no view shadows.
     fn is_system(&self, r: &TableReference) -> bool {
+        if is_pipelines_table(r) {
+            return true;
+        }
         let shadowed = r.schema().is_none() && self.catalog.view(r.table()).is_some();
         !shadowed && self.system.as_ref().is_some_and(|s| s.provides(r))
+    }
+
+    /// Every pipeline's figures, shared with the metrics endpoint.
+    pub fn monitor(&self) -> Arc<Monitor> {
+        Arc::clone(&self.monitor)
     }
 
     /// A DataFusion context with every view as a table of its snapshot, in
@@ -407,6 +431,17 @@ impl Engine {
         // TEXT is Utf8, as in views (Utf8View trips CASE over mixed inputs).
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config(config);
+        if let Some(database) = ctx.catalog(DATABASE) {
+            database.register_schema(SYSTEM_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+            let pipelines = crate::metrics::table::pipelines(&self.monitor)?;
+            ctx.register_table(
+                TableReference::partial(SYSTEM_SCHEMA, "pipelines"),
+                Arc::new(MemTable::try_new(
+                    pipelines.schema(),
+                    vec![vec![pipelines]],
+                )?),
+            )?;
+        }
         for v in self.catalog.views() {
             ctx.register_table(
                 v.name.as_str(),
@@ -606,7 +641,12 @@ impl Engine {
                 Some((w.column.clone(), expr))
             }
         };
-        let def = connectors::create_source(&c.name, c.columns, schema, c.options, watermark)?;
+        let watermark_sql = c
+            .watermark
+            .as_ref()
+            .map(|w| format!("{} AS {}", w.column, w.expr));
+        let mut def = connectors::create_source(&c.name, c.columns, schema, c.options, watermark)?;
+        def.watermark_sql = watermark_sql;
         self.catalog.add_source(def, sql)?;
         Ok(Outcome::Done("CREATE SOURCE"))
     }
@@ -747,6 +787,7 @@ impl Engine {
             decoding: None,
             dead_letter: None,
             watermark: None,
+            watermark_sql: None,
             changelog: match &mode {
                 ViewMode::Append => None,
                 ViewMode::Keyed(k) => Some(k.clone()),
@@ -819,6 +860,7 @@ impl Engine {
         let mut doomed: Vec<String> = dependents.into_iter().map(|(_, n)| n).collect();
         doomed.push(d.name.clone());
         for name in &doomed {
+            self.monitor.remove(name);
             let mut i = 0;
             while i < self.pipelines.len() {
                 if &self.pipelines[i].name == name {
@@ -901,7 +943,7 @@ impl Engine {
     /// `EXPLAIN`: DataFusion's plan for an ad-hoc query; the logical plan
     /// and the streaming stages for a continuous one.
     async fn explain(&self, inner: Statement) -> Result<RecordBatch> {
-        let query = match inner {
+        let (query, sink_kind) = match inner {
             Statement::Query(q) if self.is_ad_hoc(&q)? => {
                 let (ctx, plan) = self.ad_hoc_plan(&q).await?;
                 let frame = ctx.execute_logical_plan(plan).await?.explain(false, false)?;
@@ -909,56 +951,76 @@ impl Engine {
                 let batches = frame.collect().await?;
                 return Ok(concat_batches(&schema, &batches)?);
             }
-            Statement::Query(q) => q,
-            Statement::CreateView(c) => c.query,
-            Statement::CreateSink(c) => match c.input {
-                SinkInput::Query(q) => q,
-                SinkInput::Relation(name) => select_all(&name)?,
-            },
+            Statement::Query(q) => (q, "stdout"),
+            Statement::CreateView(c) => (c.query, "materialized view"),
+            Statement::CreateSink(c) => {
+                let kind = c
+                    .options
+                    .get("connector")
+                    .map(connector_kind)
+                    .unwrap_or("unknown");
+                match c.input {
+                    SinkInput::Query(q) => (q, kind),
+                    SinkInput::Relation(name) => (select_all(&name)?, kind),
+                }
+            }
             _ => {
                 return Err(SluiceError::NotSupported(
                     "EXPLAIN of this statement; EXPLAIN takes a SELECT, CREATE MATERIALIZED VIEW or CREATE SINK".into(),
                 ))
             }
         };
-        let plan = self.planner.plan_query(&self.catalog, &query).await?;
-        let stages: Vec<String> = plan.stages.iter().map(|s| format!("{s:?}")).collect();
-        let mut streaming = format!("Source: {}\n", plan.source);
-        for s in &stages {
-            streaming.push_str(&format!("  {s}\n"));
-        }
-        if let Some(agg) = &plan.aggregate {
-            streaming.push_str(&format!(
-                "  {} ({} groups by {} expression(s), {} aggregate(s))\n",
-                match agg.window.map(|w| w.kind) {
-                    None => "ChangelogAggregate".to_string(),
-                    Some(k) => format!("WindowAggregate {k:?}"),
-                },
-                if agg.window.is_some() {
-                    "emits on watermark"
-                } else {
-                    "emits changes"
-                },
-                agg.group_exprs.len(),
-                agg.calls.len()
-            ));
-            for s in &agg.post {
-                streaming.push_str(&format!("  {s:?}\n"));
-            }
-        }
-        streaming.push_str(&format!(
-            "Output: {}",
-            if plan.changelog {
-                format!("changelog keyed by columns {:?}", plan.key_columns)
-            } else {
-                "append-only".to_string()
-            }
-        ));
+        let plan = Arc::new(self.planner.plan_query(&self.catalog, &query).await?);
+        let nodes = self.stream_nodes(&plan, sink_kind)?;
         text_table(
             &["plan_type", "plan"],
             vec![
                 vec!["logical_plan".into(), "streaming_plan".into()],
-                vec![plan.logical.clone(), streaming],
+                vec![
+                    plan.logical.clone(),
+                    crate::metrics::table::plan_tree(&nodes, None),
+                ],
+            ],
+        )
+    }
+
+    /// The stages a pipeline running `plan` into a `sink_kind` sink has.
+    fn stream_nodes(
+        &self,
+        plan: &Arc<StreamPlan>,
+        sink_kind: &str,
+    ) -> Result<Vec<Arc<crate::metrics::NodeMetrics>>> {
+        let metrics = Arc::new(PipelineMetrics::default());
+        metrics.add_node(crate::runtime::pipeline::source_node(self.source_of(plan)?));
+        crate::runtime::pipeline::build_operators(plan, &metrics)?;
+        metrics.add_node(crate::runtime::pipeline::sink_node(plan, sink_kind));
+        Ok(metrics.nodes())
+    }
+
+    /// `EXPLAIN ANALYZE name`: the running pipeline's plan with its figures.
+    fn explain_analyze(&self, name: &str) -> Result<RecordBatch> {
+        let Some(p) = self
+            .monitor
+            .pipelines()
+            .into_iter()
+            .find(|p| p.name == name)
+        else {
+            return Err(match self.catalog.kind_of(name) {
+                Some(kind) => SluiceError::Catalog(format!(
+                    "{} '{name}' has no running pipeline to analyze",
+                    kind.noun()
+                )),
+                None => {
+                    SluiceError::Catalog(format!("no materialized view or sink named '{name}'"))
+                }
+            });
+        };
+        let stats = p.stats();
+        text_table(
+            &["plan_type", "plan"],
+            vec![
+                vec!["streaming_plan".into()],
+                vec![crate::metrics::table::plan_tree(&p.nodes(), Some(&stats))],
             ],
         )
     }
@@ -1026,63 +1088,18 @@ impl Engine {
     }
 
     fn show_pipelines(&self) -> Result<RecordBatch> {
-        let p = &self.pipelines;
-        let state = |s: PipelineState| match s {
-            PipelineState::Running => "running".to_string(),
-            PipelineState::Finished => "finished".to_string(),
-            PipelineState::Failed(r) => format!("failed: {r}"),
-        };
-        let counter = |f: fn(&crate::metrics::MetricsSnapshot) -> u64| -> ArrayRef {
-            Arc::new(
-                p.iter()
-                    .map(|x| f(&x.metrics.snapshot()))
-                    .collect::<UInt64Array>(),
-            )
-        };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("name", DataType::Utf8, false),
-            Field::new("state", DataType::Utf8, false),
-            Field::new("records_in", DataType::UInt64, false),
-            Field::new("records_out", DataType::UInt64, false),
-            Field::new("errors", DataType::UInt64, false),
-            Field::new("dead_lettered", DataType::UInt64, false),
-            Field::new("late", DataType::UInt64, false),
-            Field::new("watermark", DataType::Utf8, true),
-        ]));
-        Ok(RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(
-                    p.iter()
-                        .map(|x| Some(x.name.clone()))
-                        .collect::<StringArray>(),
-                ),
-                Arc::new(
-                    p.iter()
-                        .map(|x| Some(state(x.state())))
-                        .collect::<StringArray>(),
-                ),
-                counter(|m| m.records_in),
-                counter(|m| m.records_out),
-                counter(|m| m.errors),
-                counter(|m| m.dead_lettered),
-                counter(|m| m.late),
-                Arc::new(
-                    p.iter()
-                        .map(|x| {
-                            let w = x
-                                .metrics
-                                .watermark
-                                .load(std::sync::atomic::Ordering::Relaxed);
-                            (w != i64::MIN)
-                                .then(|| chrono::DateTime::from_timestamp_millis(w))
-                                .flatten()
-                                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-                        })
-                        .collect::<StringArray>(),
-                ),
-            ],
-        )?)
+        crate::metrics::table::pipelines(&self.monitor)
+    }
+}
+
+/// A sink connector's name as its stage shows it (a `&'static str`).
+fn connector_kind(name: &str) -> &'static str {
+    match name.to_ascii_lowercase().as_str() {
+        "kafka" => "kafka",
+        "file" => "file",
+        "socket" => "socket",
+        "stdout" => "stdout",
+        _ => "unknown",
     }
 }
 
@@ -1110,6 +1127,13 @@ pub const DATABASE: &str = "sluice";
 
 /// Views live in schema `public` of database `sluice`: `v`, `public.v` and
 /// `sluice.public.v` name the same view.
+/// `sluice.pipelines` (also as `sluice.sluice.pipelines`).
+fn is_pipelines_table(r: &TableReference) -> bool {
+    r.table() == "pipelines"
+        && r.schema() == Some(SYSTEM_SCHEMA)
+        && r.catalog().is_none_or(|c| c == DATABASE)
+}
+
 fn in_public_schema(r: &TableReference) -> bool {
     r.schema().is_none_or(|s| s == "public") && r.catalog().is_none_or(|c| c == DATABASE)
 }

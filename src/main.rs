@@ -18,9 +18,14 @@ use tracing_subscriber::EnvFilter;
     about = "Streaming SQL over Kafka, files, sockets and generators"
 )]
 struct Cli {
-    /// Log format on stderr.
+    /// Log format on stderr. Filter with RUST_LOG (e.g.
+    /// `RUST_LOG=sluice=debug`); the default is `warn,sluice=info`.
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464), at
+    /// /metrics. Off by default.
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics_listen: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,6 +68,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    let metrics_listen = cli.metrics_listen.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,9 +85,9 @@ fn main() -> ExitCode {
                 file,
                 no_progress,
                 data_dir,
-            } => run(file, Some(data_dir), !no_progress).await,
+            } => run(file, Some(data_dir), !no_progress, metrics_listen).await,
             Command::Check { file } => check(file).await,
-            Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
+            Command::Serve { listen, data_dir } => serve(listen, data_dir, metrics_listen).await,
         }
     })
 }
@@ -115,7 +121,7 @@ fn print_rows(batch: &RecordBatch) {
 
 /// `sluice serve`: the engine on its data directory, behind the Postgres
 /// wire protocol, until Ctrl-C / SIGTERM.
-async fn serve(listen: String, data_dir: PathBuf) -> ExitCode {
+async fn serve(listen: String, data_dir: PathBuf, metrics_listen: Option<String>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -137,6 +143,11 @@ async fn serve(listen: String, data_dir: PathBuf) -> ExitCode {
     // Every restored object belongs to the server now, not to a script.
     engine.adopt_restored();
     let shutdown = engine.shutdown_token();
+    if let Err(code) = start_metrics(metrics_listen, &engine).await {
+        shutdown.cancel();
+        engine.wait_all().await;
+        return code;
+    }
     let engine = std::sync::Arc::new(tokio::sync::Mutex::new(engine));
     let address = listener
         .local_addr()
@@ -181,7 +192,34 @@ async fn check(file: PathBuf) -> ExitCode {
     }
 }
 
-async fn run(file: Option<PathBuf>, data_dir: Option<PathBuf>, show_progress: bool) -> ExitCode {
+/// Starts the Prometheus endpoint when `--metrics-listen` asks for it.
+async fn start_metrics(listen: Option<String>, engine: &Engine) -> Result<(), ExitCode> {
+    let Some(listen) = listen else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
+        eprintln!("error: cannot serve metrics on {listen}: {e}");
+        ExitCode::from(2)
+    })?;
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(listen);
+    tracing::info!(%address, "serving Prometheus metrics at /metrics");
+    tokio::spawn(sluice::metrics::exposition::serve(
+        listener,
+        engine.monitor(),
+        engine.shutdown_token(),
+    ));
+    Ok(())
+}
+
+async fn run(
+    file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    show_progress: bool,
+    metrics_listen: Option<String>,
+) -> ExitCode {
     let text = match &file {
         Some(f) => match read_script(f) {
             Ok(t) => t,
@@ -238,6 +276,11 @@ async fn run(file: Option<PathBuf>, data_dir: Option<PathBuf>, show_progress: bo
         return ExitCode::SUCCESS;
     }
     let shutdown = engine.shutdown_token();
+    if let Err(code) = start_metrics(metrics_listen, &engine).await {
+        shutdown.cancel();
+        engine.wait_all().await;
+        return code;
+    }
     let mut start_failed = false;
     for spec in prepared.pipelines {
         let name = spec.name.clone();

@@ -51,6 +51,9 @@ pub const OP_COLUMN: &str = "op";
 pub struct StreamBatch {
     pub data: RecordBatch,
     pub ops: Option<UInt8Array>,
+    /// When the source read the records this batch came from (for the
+    /// end-to-end latency); kept through operators and views.
+    pub born: Option<std::time::Instant>,
 }
 
 impl StreamBatch {
@@ -61,13 +64,18 @@ impl StreamBatch {
     }
 
     pub fn append(data: RecordBatch) -> Self {
-        StreamBatch { data, ops: None }
+        StreamBatch {
+            data,
+            ops: None,
+            born: None,
+        }
     }
 
     pub fn changelog(data: RecordBatch, ops: UInt8Array) -> Self {
         StreamBatch {
             data,
             ops: Some(ops),
+            born: None,
         }
     }
 
@@ -128,7 +136,11 @@ impl StreamBatch {
                 )
             }
         };
-        Ok(StreamBatch { data, ops })
+        Ok(StreamBatch {
+            data,
+            ops,
+            born: self.born,
+        })
     }
 }
 

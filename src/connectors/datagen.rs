@@ -678,6 +678,16 @@ impl SourceConnector for Datagen {
             };
             let batch = self.batch(&mut rng, at, &ctx.schema)?;
             produced += rows as u64;
+            if self.rows_per_second > 0 {
+                // Rows already due but not generated yet: the generator's
+                // backlog when the pipeline cannot keep up with its rate.
+                let due = started.elapsed().as_secs_f64() * self.rows_per_second as f64;
+                let due = self.limit.map_or(due, |l| due.min(l as f64));
+                ctx.metrics.backlog.store(
+                    (due as i64 - produced as i64).max(0),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             if ctx.emit_batch(batch, "generator").await?.is_err() {
                 return Ok(());
             }

@@ -306,6 +306,10 @@ fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
 
 #[async_trait]
 impl SinkConnector for FileSink {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
     async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         let io = |what: &str, e| SluiceError::io(format!("{what} {}", self.path.display()), e);
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -22,10 +22,12 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::future::join_all;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{
@@ -118,8 +120,60 @@ fn validate(config: &ClientConfig) -> Result<()> {
         .map_err(|e| SluiceError::Options(format!("invalid Kafka client property: {e}")))
 }
 
+type SourceConsumer = StreamConsumer<SourceStats>;
+
+/// A source consumer's context: librdkafka's statistics give each
+/// partition's high watermark (the lag is measured against the offsets the
+/// source has read); its errors say when the brokers are lost and found.
+struct SourceStats {
+    metrics: Arc<crate::metrics::PipelineMetrics>,
+    topic: String,
+    source: String,
+    brokers_down: std::sync::atomic::AtomicBool,
+}
+
+impl ClientContext for SourceStats {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(topic) = statistics.topics.get(&self.topic) {
+            for (&p, part) in &topic.partitions {
+                // librdkafka lists an internal partition -1.
+                if p >= 0 && part.hi_offset >= 0 {
+                    self.metrics.set_high(p, part.hi_offset, part.consumer_lag);
+                }
+            }
+        }
+        let up = statistics.brokers.values().any(|b| b.state == "UP");
+        if up
+            && self
+                .brokers_down
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::info!(source = %self.source, "kafka broker reachable again");
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let lost = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        );
+        if lost {
+            if !self
+                .brokers_down
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::warn!(source = %self.source, %reason, "kafka brokers unreachable; retrying");
+            }
+        } else {
+            tracing::warn!(source = %self.source, error = %error, %reason, "kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for SourceStats {}
+
 impl KafkaSource {
-    fn consumer(&self, ctx: &SourceContext) -> Result<StreamConsumer> {
+    fn consumer(&self, ctx: &SourceContext) -> Result<SourceConsumer> {
         let mut config = self.config();
         match &self.group_id {
             Some(g) => config.set("group.id", g),
@@ -130,8 +184,23 @@ impl KafkaSource {
                 format!("sluice-{}-{}", ctx.source_name, ctx.pipeline),
             ),
         };
+        // Statistics every second: each partition's high watermark, for
+        // the consumer lag in SHOW PIPELINES and the metrics endpoint.
+        if !self
+            .properties
+            .iter()
+            .any(|(k, _)| k == "statistics.interval.ms")
+        {
+            config.set("statistics.interval.ms", "1000");
+        }
+        let context = SourceStats {
+            metrics: Arc::clone(&ctx.metrics),
+            topic: self.topic.clone(),
+            source: ctx.source_name.to_string(),
+            brokers_down: std::sync::atomic::AtomicBool::new(false),
+        };
         config
-            .create()
+            .create_with_context(context)
             .map_err(|e| SluiceError::kafka("creating consumer", e))
     }
 
@@ -154,7 +223,7 @@ impl KafkaSource {
     /// unreachable or the topic does not exist yet.
     async fn partitions(
         &self,
-        consumer: &Arc<StreamConsumer>,
+        consumer: &Arc<SourceConsumer>,
         ctx: &SourceContext,
     ) -> Option<Vec<i32>> {
         let (topic, servers) = (self.topic.clone(), self.bootstrap_servers.clone());
@@ -178,8 +247,8 @@ impl KafkaSource {
 /// shutdown.
 async fn retry<T: Send + 'static>(
     ctx: &SourceContext,
-    consumer: &Arc<StreamConsumer>,
-    request: impl Fn(&StreamConsumer) -> std::result::Result<T, String> + Clone + Send + 'static,
+    consumer: &Arc<SourceConsumer>,
+    request: impl Fn(&SourceConsumer) -> std::result::Result<T, String> + Clone + Send + 'static,
 ) -> Option<T> {
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -326,7 +395,7 @@ impl KafkaSource {
     /// Retries while the broker is away; `None` on shutdown.
     async fn replay_targets(
         &self,
-        consumer: &Arc<StreamConsumer>,
+        consumer: &Arc<SourceConsumer>,
         partitions: &[i32],
         ctx: &SourceContext,
     ) -> Option<Vec<(i32, i64)>> {
@@ -393,12 +462,10 @@ fn partition_origin(topic: &str, partition: i32) -> String {
     format!("topic {topic} partition {partition} offset ")
 }
 
-type PartitionQueue = rdkafka::consumer::stream_consumer::StreamPartitionQueue<
-    rdkafka::consumer::DefaultConsumerContext,
->;
+type PartitionQueue = rdkafka::consumer::stream_consumer::StreamPartitionQueue<SourceStats>;
 
 struct PartitionReader {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<SourceConsumer>,
     topic: String,
     partition: i32,
     with_metadata: bool,
@@ -452,6 +519,9 @@ impl PartitionReader {
             }
             if let Some(meta) = meta {
                 raw.meta = meta.finish();
+            }
+            if let Some(&o) = raw.seq.last() {
+                ctx.metrics.set_position(partition, o as i64 + 1);
             }
             if let Some((target, _)) = &self.catch_up {
                 // Records before the target were output by the last run:
@@ -605,6 +675,10 @@ fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
 
 #[async_trait]
 impl SinkConnector for KafkaSink {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
     async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         let key_columns = match &self.key {
             Some(name) => vec![schema.schema.index_of(name).map_err(|_| {

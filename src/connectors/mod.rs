@@ -28,7 +28,7 @@ use crate::error::{Result, SluiceError};
 use crate::format::{
     Format, MetaKey, RawBatch, RecordDecoder, RecordEncoder, DEFAULT_MAX_RECORD_BYTES,
 };
-use crate::metrics::PipelineMetrics;
+use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics};
 use crate::sql::{Options, SourceColumn};
 use crate::stream::{Message, StreamBatch};
 use dead_letter::{DeadLetterSpec, DeadLetterWriter};
@@ -68,6 +68,9 @@ pub trait SourceConnector: Send + Sync + fmt::Debug {
 #[async_trait]
 pub trait SinkConnector: Send + Sync + fmt::Debug {
     async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>>;
+
+    /// What it writes to, for EXPLAIN and the pipeline figures.
+    fn kind(&self) -> &'static str;
 }
 
 /// Writes a pipeline's output.
@@ -89,6 +92,11 @@ pub trait SinkWriter: Send {
     /// (see `Message::CaughtUp`).
     async fn caught_up(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Rows and bytes of state it keeps (a view's contents).
+    fn state_size(&self) -> Option<(u64, u64)> {
+        None
     }
 
     /// The pipeline ends: flush, and release what the writer holds.
@@ -181,6 +189,8 @@ pub struct SourceDef {
     pub decoding: Option<(Format, usize)>,
     pub dead_letter: Option<DeadLetterSpec>,
     pub watermark: Option<WatermarkSpec>,
+    /// The WATERMARK clause as written (`ts AS ts - INTERVAL '2 seconds'`).
+    pub watermark_sql: Option<String>,
     /// `None` for an append-only input; for an updating one (a view of an
     /// aggregate), the columns that key its rows (empty: whole rows).
     pub changelog: Option<Vec<usize>>,
@@ -276,6 +286,7 @@ pub fn create_source(
         decoding,
         dead_letter,
         watermark,
+        watermark_sql: None,
         changelog: None,
     })
 }
@@ -339,6 +350,8 @@ pub struct SourceContext {
     /// otherwise another partition could send a watermark that passes rows
     /// still on their way, and they would arrive late.
     send_order: Arc<tokio::sync::Mutex<()>>,
+    /// The pipeline's source stage, for its own figures.
+    node: Option<Arc<NodeMetrics>>,
 }
 
 type Finishers = Arc<std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>>;
@@ -367,7 +380,12 @@ impl SourceContext {
             Some(spec) => Some(Arc::new(spec.open().await?)),
             None => None,
         };
+        let node = metrics
+            .nodes()
+            .into_iter()
+            .find(|n| n.kind == NodeKind::Source);
         Ok(SourceContext {
+            node,
             source_name: def.name.as_str().into(),
             pipeline: def.name.as_str().into(),
             replay: false,
@@ -492,7 +510,11 @@ impl SourceContext {
         })?;
         PipelineMetrics::add(&self.metrics.records_in, raw.len() as u64);
         PipelineMetrics::add(&self.metrics.bytes_in, raw.byte_len() as u64);
+        let started = std::time::Instant::now();
         let decoded = decoder.decode(&raw)?;
+        if let Some(node) = &self.node {
+            node.record(started, raw.len() as u64, raw.byte_len() as u64, 0);
+        }
         if !decoded.bad.is_empty() {
             PipelineMetrics::add(&self.metrics.errors, decoded.bad.len() as u64);
             for bad in &decoded.bad {
@@ -518,7 +540,11 @@ impl SourceContext {
     pub async fn forward(&self, message: Message) -> std::result::Result<(), Stopped> {
         match &message {
             Message::Batch(b) => {
-                PipelineMetrics::add(&self.metrics.records_in, b.num_rows() as u64)
+                let rows = b.num_rows() as u64;
+                PipelineMetrics::add(&self.metrics.records_in, rows);
+                if let Some(node) = &self.node {
+                    node.count(rows, b.data.get_array_memory_size() as u64, rows);
+                }
             }
             Message::Watermark(w) => {
                 self.metrics
@@ -527,7 +553,7 @@ impl SourceContext {
             }
             Message::Commit(_) | Message::CaughtUp => {}
         }
-        self.output.send(message).await.map_err(|_| Stopped)
+        self.send_counting_backpressure(message).await
     }
 
     /// Sends a batch a generator built itself.
@@ -536,8 +562,35 @@ impl SourceContext {
         batch: RecordBatch,
         partition: &str,
     ) -> Result<std::result::Result<(), Stopped>> {
-        PipelineMetrics::add(&self.metrics.records_in, batch.num_rows() as u64);
+        let rows = batch.num_rows() as u64;
+        PipelineMetrics::add(&self.metrics.records_in, rows);
+        if let Some(node) = &self.node {
+            node.count(rows, batch.get_array_memory_size() as u64, 0);
+        }
         self.send(batch, partition).await
+    }
+
+    /// Sends a message on, counting the time spent waiting for room in the
+    /// channel (back-pressure from a slower stage downstream).
+    async fn send_counting_backpressure(
+        &self,
+        message: Message,
+    ) -> std::result::Result<(), Stopped> {
+        let Some(node) = &self.node else {
+            return self.output.send(message).await.map_err(|_| Stopped);
+        };
+        let message = match self.output.try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Stopped),
+            Err(mpsc::error::TrySendError::Full(m)) => m,
+        };
+        let waited = std::time::Instant::now();
+        let sent = self.output.send(message).await.map_err(|_| Stopped);
+        node.blocked_ns.fetch_add(
+            waited.elapsed().as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        sent
     }
 
     /// Sends a batch, then the watermark if the batch advanced it.
@@ -551,13 +604,18 @@ impl SourceContext {
             Some(w) => w.observe(partition, &batch)?,
             None => None,
         };
+        let rows = batch.num_rows() as u64;
+        let mut batch = StreamBatch::append(batch);
+        batch.born = Some(std::time::Instant::now());
         if self
-            .output
-            .send(Message::Batch(StreamBatch::append(batch)))
+            .send_counting_backpressure(Message::Batch(batch))
             .await
             .is_err()
         {
             return Ok(Err(Stopped));
+        }
+        if let Some(node) = &self.node {
+            PipelineMetrics::add(&node.records_out, rows);
         }
         match advanced {
             Some(wm) => Ok(self.send_watermark(wm).await),

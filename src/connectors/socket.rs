@@ -195,6 +195,10 @@ fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
 
 #[async_trait]
 impl SinkConnector for SocketSink {
+    fn kind(&self) -> &'static str {
+        "socket"
+    }
+
     async fn open(&self, _schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         let target = match self.endpoint.mode {
             Mode::Connect => Target::Connect(None),

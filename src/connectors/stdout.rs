@@ -36,6 +36,10 @@ fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
 
 #[async_trait]
 impl SinkConnector for StdoutSink {
+    fn kind(&self) -> &'static str {
+        "stdout"
+    }
+
     async fn open(&self, _schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         Ok(Box::new(StdoutWriter {
             encoder: self.encoder.clone(),

@@ -253,3 +253,109 @@ fn relation_error(e: datafusion::error::DataFusionError, catalog: &Catalog) -> S
     }
     SluiceError::DataFusion(e)
 }
+
+/// A duration in milliseconds as EXPLAIN shows it: `400ms`, `1.5s`, `2m`.
+pub fn show_ms(ms: i64) -> String {
+    if ms % 60_000 == 0 && ms >= 60_000 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else if ms > 1000 {
+        format!("{}s", ms as f64 / 1000.0)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// A physical expression without its column indices (`k@0` → `k`).
+pub fn expr_text(e: &dyn PhysicalExpr) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '@' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl fmt::Display for WindowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WindowKind::Tumble { size } => write!(f, "TUMBLE(size {})", show_ms(*size)),
+            WindowKind::Hop { slide, size } => {
+                write!(f, "HOP(slide {}, size {})", show_ms(*slide), show_ms(*size))
+            }
+            WindowKind::Session { gap } => write!(f, "SESSION(gap {})", show_ms(*gap)),
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Window {
+                kind,
+                time_column,
+                schema,
+            } => {
+                let column = schema
+                    .fields()
+                    .get(*time_column)
+                    .map(|c| c.name().as_str())
+                    .unwrap_or("?");
+                write!(
+                    f,
+                    "window {kind} on {column}, adds window_start and window_end, drops rows behind the watermark"
+                )
+            }
+            Stage::Filter(p) => write!(f, "filter {}", expr_text(p.as_ref())),
+            Stage::Project { exprs, schema } => {
+                let e: Vec<String> = exprs
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(e, field)| {
+                        let text = expr_text(e.as_ref());
+                        if &text == field.name() {
+                            text
+                        } else {
+                            format!("{text} AS {}", field.name())
+                        }
+                    })
+                    .collect();
+                write!(f, "project {}", e.join(", "))
+            }
+        }
+    }
+}
+
+impl AggregatePlan {
+    /// Its grouping and aggregate calls, as EXPLAIN shows them.
+    pub fn describe(&self) -> String {
+        let groups: Vec<String> = self
+            .group_exprs
+            .iter()
+            .map(|e| expr_text(e.as_ref()))
+            .collect();
+        let calls: Vec<String> = self
+            .calls
+            .iter()
+            .map(|c| c.func.name().replace("(Int64(1))", "(*)"))
+            .collect();
+        let mut text = if groups.is_empty() {
+            "no grouping".to_string()
+        } else {
+            format!("group by {}", groups.join(", "))
+        };
+        text.push_str(&format!("; aggregates {}", calls.join(", ")));
+        for s in &self.post {
+            text.push_str(&format!("; then {s}"));
+        }
+        text
+    }
+}

@@ -329,6 +329,35 @@ impl Operator for ChangelogAggregate {
         "changelog aggregate"
     }
 
+    fn detail(&self) -> String {
+        let mut text = format!(
+            "{}; emits an insert, update or delete per changed group",
+            self.agg.describe()
+        );
+        if self.retracting {
+            text.push_str("; input is an updating view (its old rows are retracted)");
+        }
+        text
+    }
+
+    fn state_size(&self) -> Option<(u64, u64)> {
+        let groups = self.accumulators.len();
+        let mut bytes = self.groups.as_ref().map_or(0, |g| g.size());
+        bytes += self
+            .accumulators
+            .iter()
+            .flatten()
+            .map(|a| a.size())
+            .sum::<usize>();
+        bytes += self
+            .last
+            .iter()
+            .flatten()
+            .map(|r| r.row().as_ref().len())
+            .sum::<usize>();
+        Some((groups as u64, bytes as u64))
+    }
+
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());

@@ -34,6 +34,10 @@ pub struct CollectSink {
 
 #[async_trait]
 impl SinkConnector for CollectSink {
+    fn kind(&self) -> &'static str {
+        "result"
+    }
+
     async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         let fields = |idx: &[usize]| -> Vec<SortField> {
             idx.iter()

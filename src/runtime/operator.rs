@@ -1,6 +1,10 @@
 //! The operator trait: one required method; end-of-input is a defaulted hook.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use crate::error::Result;
+use crate::metrics::NodeMetrics;
 use crate::stream::StreamBatch;
 
 pub trait Operator: Send {
@@ -18,6 +22,16 @@ pub trait Operator: Send {
     fn on_end(&mut self, _out: &mut Vec<StreamBatch>) -> Result<()> {
         Ok(())
     }
+
+    /// Its settings (window, grouping, emit policy), as EXPLAIN shows them.
+    fn detail(&self) -> String {
+        String::new()
+    }
+
+    /// Rows and bytes of state it holds, when it holds any.
+    fn state_size(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Moves an operator's watermark forward; `false` when `watermark` is not
@@ -28,4 +42,85 @@ pub fn advance_watermark(current: &mut Option<i64>, watermark: i64) -> bool {
     }
     *current = Some(watermark);
     true
+}
+
+/// How often a measured operator re-reads its state size.
+const STATE_SIZE_EVERY: Duration = Duration::from_millis(250);
+
+/// An operator with its figures: rows in and out, time spent, state held.
+/// The time is its own: what it emits runs through the next operator after
+/// it returns.
+pub struct Measured {
+    inner: Box<dyn Operator>,
+    node: Arc<NodeMetrics>,
+    state_read: Option<Instant>,
+}
+
+impl Measured {
+    pub fn new(inner: Box<dyn Operator>, node: Arc<NodeMetrics>) -> Self {
+        Measured {
+            inner,
+            node,
+            state_read: None,
+        }
+    }
+
+    fn account(&mut self, started: Instant, rows: u64, bytes: u64, out: &[StreamBatch]) {
+        let emitted = out.iter().map(|b| b.num_rows() as u64).sum();
+        self.node.record(started, rows, bytes, emitted);
+        if self
+            .state_read
+            .is_none_or(|t| t.elapsed() >= STATE_SIZE_EVERY)
+        {
+            self.read_state();
+        }
+    }
+
+    fn read_state(&mut self) {
+        if let Some((rows, bytes)) = self.inner.state_size() {
+            self.node.set_state(rows, bytes);
+        }
+        self.state_read = Some(Instant::now());
+    }
+}
+
+impl Operator for Measured {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let started = Instant::now();
+        let rows = batch.num_rows() as u64;
+        let bytes = batch.data.get_array_memory_size() as u64;
+        let from = out.len();
+        self.inner.process_batch(batch, out)?;
+        self.account(started, rows, bytes, &out[from..]);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let started = Instant::now();
+        let from = out.len();
+        self.inner.on_watermark(watermark, out)?;
+        self.account(started, 0, 0, &out[from..]);
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let started = Instant::now();
+        let from = out.len();
+        self.inner.on_end(out)?;
+        self.account(started, 0, 0, &out[from..]);
+        self.read_state();
+        Ok(())
+    }
+
+    fn detail(&self) -> String {
+        self.inner.detail()
+    }
+
+    fn state_size(&self) -> Option<(u64, u64)> {
+        self.inner.state_size()
+    }
 }

@@ -16,13 +16,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::aggregate::ChangelogAggregate;
-use super::operator::Operator;
+use super::operator::{Measured, Operator};
 use super::session::{SessionAggregate, SessionRows};
 use super::stateless::StatelessOperator;
 use super::window::WindowAggregate;
 use crate::connectors::{SinkConnector, SinkSchema, SourceContext, SourceDef};
 use crate::error::{Result, SluiceError};
-use crate::metrics::PipelineMetrics;
+use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics, Status};
 use crate::plan::StreamPlan;
 use crate::plan::{Stage, WindowKind};
 use crate::stream::{Message, Op, StreamBatch};
@@ -71,7 +71,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// Opens the sink and starts the pipeline's tasks.
     pub async fn start(spec: PipelineSpec, shutdown: CancellationToken) -> Result<Pipeline> {
-        let metrics = Arc::new(PipelineMetrics::default());
+        let metrics = Arc::new(PipelineMetrics::new(&spec.name, &spec.source.name));
+        metrics.add_node(source_node(&spec.source));
         let resumable = spec.source.connector.resumable();
         let sink_schema = SinkSchema {
             schema: spec.plan.output_schema.clone(),
@@ -81,8 +82,14 @@ impl Pipeline {
         };
         let mut writer = spec.sink.open(&sink_schema).await?;
         let operators = build_operators(&spec.plan, &metrics)?;
+        let sink_node = metrics.add_node(sink_node(&spec.plan, spec.sink.kind()));
         let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
         let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
+        // Each channel's depth shows on the stage it feeds.
+        if let Some(first) = metrics.nodes().get(1) {
+            first.set_queue(&source_tx);
+        }
+        sink_node.set_queue(&sink_tx);
         if !(spec.replay && resumable) {
             // Nothing to re-read: the pipeline starts caught up (a source
             // that resumes from its position, or one that keeps none).
@@ -124,22 +131,40 @@ impl Pipeline {
         let mut suppress = spec.resume;
         let sink = tokio::spawn(
             async move {
+                let mut state_read: Option<std::time::Instant> = None;
                 while let Some(message) = sink_rx.recv().await {
                     match message {
                         // Replayed: the last run wrote this.
                         Message::Batch(_) if suppress => {}
                         Message::Batch(batch) => {
+                            let started = std::time::Instant::now();
+                            let rows_in = batch.num_rows() as u64;
+                            let bytes = batch.data.get_array_memory_size() as u64;
+                            let born = batch.born;
                             let batch = upserts.normalize(batch)?;
-                            if batch.num_rows() == 0 {
-                                continue;
+                            if batch.num_rows() > 0 {
+                                writer.write(&batch).await?;
                             }
-                            writer.write(&batch).await?;
-                            PipelineMetrics::add(
-                                &sink_metrics.records_out,
-                                batch.num_rows() as u64,
-                            );
+                            let rows = batch.num_rows() as u64;
+                            sink_node.record(started, rows_in, bytes, rows);
+                            PipelineMetrics::add(&sink_metrics.records_out, rows);
+                            if let Some(born) = born {
+                                sink_metrics
+                                    .latency_seconds
+                                    .observe(born.elapsed().as_secs_f64());
+                            }
+                            if state_read.is_none_or(|t| t.elapsed().as_millis() >= 250) {
+                                if let Some((r, b)) = writer.state_size() {
+                                    sink_node.set_state(r, b);
+                                }
+                                state_read = Some(std::time::Instant::now());
+                            }
                         }
-                        Message::Watermark(w) => writer.watermark(w).await?,
+                        Message::Watermark(w) => {
+                            let started = std::time::Instant::now();
+                            writer.watermark(w).await?;
+                            sink_node.record(started, 0, 0, 0);
+                        }
                         Message::Commit(c) => (c.0)(),
                         Message::CaughtUp => {
                             suppress = false;
@@ -147,7 +172,11 @@ impl Pipeline {
                         }
                     }
                 }
-                writer.close().await
+                writer.close().await?;
+                if let Some((r, b)) = writer.state_size() {
+                    sink_node.set_state(r, b);
+                }
+                Ok(())
             }
             .instrument(span.clone()),
         );
@@ -155,6 +184,7 @@ impl Pipeline {
         let (state_tx, state) = watch::channel(PipelineState::Running);
         let name = spec.name.clone();
         let finishers = ctx_finishers;
+        let status = Arc::clone(&metrics);
         let handle = tokio::spawn(async move {
             let (s, o, k) = tokio::join!(source, operator, sink);
             // The sink has written everything: sources may now commit.
@@ -176,11 +206,13 @@ impl Pipeline {
                 }
             }
             let st = if errors.is_empty() {
-                tracing::info!(pipeline = %name, "pipeline finished");
+                tracing::info!(pipeline = %name, "pipeline stopped");
+                status.set_status(Status::Stopped);
                 PipelineState::Finished
             } else {
                 let reason = errors.join("; ");
                 tracing::error!(pipeline = %name, %reason, "pipeline failed");
+                status.set_status(Status::Failed(reason.clone()));
                 PipelineState::Failed(reason)
             };
             state_tx.send_replace(st);
@@ -233,8 +265,56 @@ impl Pipeline {
     }
 }
 
-/// The operators that run `plan` after its source, in order.
+/// The source's stage: its connector, and the watermark it generates.
+pub fn source_node(source: &crate::connectors::SourceDef) -> NodeMetrics {
+    let mut detail = format!("reads {}", source.name);
+    if let Some(w) = &source.watermark_sql {
+        detail.push_str(&format!("; watermark {w}"));
+    }
+    if source.dead_letter.is_some() {
+        detail.push_str("; bad records dead-lettered");
+    }
+    NodeMetrics::new(
+        NodeKind::Source,
+        format!("{} source", source.connector_name),
+        detail,
+    )
+}
+
+/// The sink's stage: what it writes, and how.
+pub fn sink_node(plan: &StreamPlan, kind: &str) -> NodeMetrics {
+    let detail = if plan.changelog && !plan.key_columns.is_empty() {
+        let keys: Vec<&str> = plan
+            .key_columns
+            .iter()
+            .map(|&i| plan.output_schema.field(i).name().as_str())
+            .collect();
+        format!("writes a changelog keyed by {}", keys.join(", "))
+    } else if plan.changelog {
+        "writes a changelog of whole rows".to_string()
+    } else {
+        "appends rows".to_string()
+    };
+    NodeMetrics::new(NodeKind::Sink, format!("{kind} sink"), detail)
+}
+
+/// The operators that run `plan` after its source, in order, each measured
+/// as a stage of `metrics`.
 pub fn build_operators(
+    plan: &Arc<StreamPlan>,
+    metrics: &Arc<PipelineMetrics>,
+) -> Result<Vec<Box<dyn Operator>>> {
+    Ok(plain_operators(plan, metrics)?
+        .into_iter()
+        .map(|op| {
+            let node =
+                metrics.add_node(NodeMetrics::new(NodeKind::Operator, op.name(), op.detail()));
+            Box::new(Measured::new(op, node)) as Box<dyn Operator>
+        })
+        .collect())
+}
+
+fn plain_operators(
     plan: &Arc<StreamPlan>,
     metrics: &Arc<PipelineMetrics>,
 ) -> Result<Vec<Box<dyn Operator>>> {
@@ -307,7 +387,13 @@ async fn run_operators(
     let mut out = Vec::new();
     let stopped = || SluiceError::Connector("the sink stopped".into());
     let mut caught_up = false;
+    // When the source read the latest batch: what a watermark after it
+    // closes was made possible by that batch.
+    let mut born = None;
     while let Some(message) = input.recv().await {
+        if let Message::Batch(b) = &message {
+            born = b.born.or(born);
+        }
         let watermark = match message {
             // These pass the operators by: everything before them is
             // already on its way to the sink.
@@ -320,7 +406,8 @@ async fn run_operators(
             Message::Batch(_) => None,
         };
         push(&mut operators, message, &mut out)?;
-        for b in out.drain(..) {
+        for mut b in out.drain(..) {
+            b.born = b.born.or(born);
             output
                 .send(Message::Batch(b))
                 .await

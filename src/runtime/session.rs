@@ -19,7 +19,7 @@ use datafusion::logical_expr::Accumulator;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
 use super::operator::{advance_watermark, Operator};
-use super::window::{build_rows, intern, millis, CallInputs, Keys};
+use super::window::{build_rows, intern, millis, window_detail, CallInputs, Keys};
 use crate::error::{Result, SluiceError};
 use crate::plan::{AggregatePlan, WindowGrouping, WindowKind};
 use crate::stream::{Op, StreamBatch};
@@ -329,6 +329,22 @@ impl Operator for SessionAggregate {
         "session aggregate"
     }
 
+    fn detail(&self) -> String {
+        window_detail(&self.agg, self.lateness)
+    }
+
+    fn state_size(&self) -> Option<(u64, u64)> {
+        let sessions = self.open_sessions() as u64;
+        let accs: usize = self
+            .sessions
+            .iter()
+            .flatten()
+            .flat_map(|s| s.accs.iter().map(|a| a.size()))
+            .sum();
+        let keys = self.table.as_ref().map_or(0, |t| t.size());
+        Some((sessions, (accs + keys) as u64))
+    }
+
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
         let batch = &batch.data;
         let n = batch.num_rows();
@@ -477,6 +493,19 @@ impl SessionRows {
 impl Operator for SessionRows {
     fn name(&self) -> &'static str {
         "session rows"
+    }
+
+    fn detail(&self) -> String {
+        format!(
+            "holds rows until their SESSION(gap {}) closes on the watermark, then adds window_start and window_end",
+            crate::plan::show_ms(self.gap)
+        )
+    }
+
+    fn state_size(&self) -> Option<(u64, u64)> {
+        let rows: usize = self.held.iter().map(|b| b.num_rows()).sum();
+        let bytes: usize = self.held.iter().map(|b| b.get_array_memory_size()).sum();
+        Some((rows as u64, bytes as u64))
     }
 
     fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {

@@ -94,6 +94,7 @@ pub fn drop_failing_rows(
         let one = StreamBatch {
             data: batch.data.slice(row, 1),
             ops: batch.ops.as_ref().map(|o| o.slice(row, 1)),
+            born: batch.born,
         };
         match check(&one) {
             Ok(()) => keep.push(true),
@@ -172,6 +173,7 @@ impl StatelessOperator {
                 Stage::Project { exprs, schema } => StreamBatch {
                     data: project(exprs, schema, &batch.data)?,
                     ops: batch.ops,
+                    born: batch.born,
                 },
             };
         }
@@ -182,6 +184,14 @@ impl StatelessOperator {
 impl Operator for StatelessOperator {
     fn name(&self) -> &'static str {
         "filter/project"
+    }
+
+    fn detail(&self) -> String {
+        self.plan.stages[self.stages.clone()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn on_watermark(&mut self, watermark: i64, _out: &mut Vec<StreamBatch>) -> Result<()> {

@@ -151,6 +151,39 @@ impl ViewState {
         })
     }
 
+    /// Rows held and their approximate bytes (Arrow buffers for an
+    /// append-only view, row-format keys and values for the others).
+    pub fn size(&self) -> Result<(u64, u64)> {
+        let inner = self.lock()?;
+        let rows = |r: &OwnedRow| r.row().as_ref().len();
+        Ok(match self.mode {
+            ViewMode::Append => (
+                inner.batches.iter().map(|b| b.num_rows()).sum::<usize>() as u64,
+                inner
+                    .batches
+                    .iter()
+                    .map(|b| b.get_array_memory_size())
+                    .sum::<usize>() as u64,
+            ),
+            ViewMode::Keyed(_) => (
+                inner.keyed.len() as u64,
+                inner
+                    .keyed
+                    .iter()
+                    .map(|(k, v)| rows(k) + rows(v))
+                    .sum::<usize>() as u64,
+            ),
+            ViewMode::Multiset => (
+                inner.multiset.values().sum::<usize>() as u64,
+                inner
+                    .multiset
+                    .keys()
+                    .map(|k| rows(k) + std::mem::size_of::<usize>())
+                    .sum::<usize>() as u64,
+            ),
+        })
+    }
+
     /// The watermark the view's input has reached, if any.
     pub fn watermark(&self) -> Result<Option<i64>> {
         Ok(self.lock()?.watermark)
@@ -403,6 +436,10 @@ pub struct ViewSink {
 
 #[async_trait]
 impl SinkConnector for ViewSink {
+    fn kind(&self) -> &'static str {
+        "materialized view"
+    }
+
     async fn open(&self, _schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         Ok(Box::new(ViewWriter {
             state: Arc::clone(&self.state),
@@ -430,6 +467,10 @@ impl SinkWriter for ViewWriter {
 
     async fn close(&mut self) -> Result<()> {
         self.state.finish()
+    }
+
+    fn state_size(&self) -> Option<(u64, u64)> {
+        self.state.size().ok()
     }
 }
 

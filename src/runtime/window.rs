@@ -291,6 +291,22 @@ impl CallInputs {
     }
 }
 
+/// A windowed aggregate's settings, as EXPLAIN shows them.
+pub(crate) fn window_detail(agg: &AggregatePlan, lateness: i64) -> String {
+    let kind = agg.window.map(|w| w.kind.to_string()).unwrap_or_default();
+    let mut text = format!(
+        "{kind}; {}; emits each window once the watermark passes its end",
+        agg.describe()
+    );
+    if lateness > 0 {
+        text.push_str(&format!(
+            "; allowed lateness {}: late rows update emitted windows (changelog)",
+            crate::plan::show_ms(lateness)
+        ));
+    }
+    text
+}
+
 struct WindowState {
     groups: Option<Box<dyn GroupValues>>,
     accs: Vec<Box<dyn GroupsAccumulator>>,
@@ -431,6 +447,20 @@ impl WindowAggregate {
 impl Operator for WindowAggregate {
     fn name(&self) -> &'static str {
         "window aggregate"
+    }
+
+    fn detail(&self) -> String {
+        window_detail(&self.agg, self.lateness)
+    }
+
+    fn state_size(&self) -> Option<(u64, u64)> {
+        let (mut rows, mut bytes) = (0usize, 0usize);
+        for w in self.windows.values() {
+            rows += w.count;
+            bytes += w.groups.as_ref().map_or(0, |g| g.size());
+            bytes += w.accs.iter().map(|a| a.size()).sum::<usize>();
+        }
+        Some((rows as u64, bytes as u64))
     }
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {

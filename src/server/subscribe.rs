@@ -127,6 +127,10 @@ impl Debug for ChannelSink {
 
 #[async_trait]
 impl SinkConnector for ChannelSink {
+    fn kind(&self) -> &'static str {
+        "subscribe"
+    }
+
     async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         Ok(Box::new(ChannelWriter {
             tx: self.tx.clone(),

@@ -23,6 +23,9 @@ pub enum Statement {
     Drop(Drop),
     /// `EXPLAIN` of a query, view or sink.
     Explain(Box<Statement>),
+    /// `EXPLAIN ANALYZE [MATERIALIZED VIEW | SINK] name`: a running
+    /// pipeline's plan with its live figures.
+    ExplainAnalyze(String),
     /// Any other statement sqlparser understands; planning decides.
     Other(Box<ast::Statement>),
 }

@@ -118,6 +118,20 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
             }
         }
     }
+    if peek_words(p, &["EXPLAIN", "ANALYZE"])
+        && !peek_words(p, &["EXPLAIN", "ANALYZE", "SELECT"])
+        && !peek_words(p, &["EXPLAIN", "ANALYZE", "WITH"])
+    {
+        p.next_token();
+        p.next_token();
+        if peek_words(p, &["MATERIALIZED", "VIEW"]) {
+            p.next_token();
+            p.next_token();
+        } else if peek_words(p, &["SINK"]) {
+            p.next_token();
+        }
+        return parse_name(p).map(Statement::ExplainAnalyze);
+    }
     if peek_words(p, &["EXPLAIN"])
         && !peek_words(p, &["EXPLAIN", "ANALYZE"])
         && !peek_words(p, &["EXPLAIN", "VERBOSE"])
