@@ -208,6 +208,9 @@ pub struct PipelineMetrics {
     pub watermark: AtomicI64,
     /// Records available to the source but not read yet (-1: unknown).
     pub backlog: AtomicI64,
+    /// A rate-limited generator's schedule (start, rows/s, limit): its
+    /// backlog is the rows due by now that it has not produced.
+    schedule: std::sync::OnceLock<(Instant, f64, Option<u64>)>,
     /// Seconds from the source reading a batch to the sink having written
     /// what it produced.
     pub latency_seconds: Histogram,
@@ -314,6 +317,7 @@ impl PipelineMetrics {
             late: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             backlog: AtomicI64::new(-1),
+            schedule: std::sync::OnceLock::new(),
             latency_seconds: Histogram::new(exponential_buckets(0.000_1, 4.0, 12)),
             status: Mutex::new(Status::Running),
             nodes: Mutex::new(Vec::new()),
@@ -398,9 +402,25 @@ impl PipelineMetrics {
         self.backlog.store(backlog, Ordering::Relaxed);
     }
 
+    /// A generator producing `rate` rows/s (up to `limit`) from `start`.
+    pub fn set_schedule(&self, start: Instant, rate: f64, limit: Option<u64>) {
+        let _ = self.schedule.set((start, rate, limit));
+    }
+
+    /// Records available to the source but not read yet, if known.
+    pub fn backlog(&self) -> Option<i64> {
+        if let Some((start, rate, limit)) = self.schedule.get() {
+            let due = start.elapsed().as_secs_f64() * rate;
+            let due = limit.map_or(due, |l| due.min(l as f64));
+            return Some((due as i64 - Self::get(&self.records_in) as i64).max(0));
+        }
+        let b = self.backlog.load(Ordering::Relaxed);
+        (b >= 0).then_some(b)
+    }
+
     /// Records that arrived at the source: read, or waiting to be.
     fn arrived(&self) -> u64 {
-        Self::get(&self.records_in) + self.backlog.load(Ordering::Relaxed).max(0) as u64
+        Self::get(&self.records_in) + self.backlog().unwrap_or(0) as u64
     }
 
     fn sample(&self) -> Sample {
@@ -525,7 +545,7 @@ impl PipelineMetrics {
         let full_window = history.len() >= HISTORY
             && now.at.duration_since(base.at) >= RATE_WINDOW - Duration::from_millis(500);
         let watermark = self.watermark.load(Ordering::Relaxed);
-        let backlog = self.backlog.load(Ordering::Relaxed);
+        let backlog = self.backlog();
         let mut stats = PipelineStats {
             status: self.status(),
             counters: self.snapshot(),
@@ -534,7 +554,7 @@ impl PipelineMetrics {
             arrival_total: per_sec(now.arrived, self.started),
             service_10s,
             service_total: capacity(per_sec(now.read, self.started), |n| n.since_start.busy),
-            backlog: (backlog >= 0).then_some(backlog),
+            backlog,
             watermark: (watermark != i64::MIN).then_some(watermark),
             nodes: node_stats,
             partitions: self

@@ -22,9 +22,15 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Self::start_with(dir, &[])
+    }
+
+    /// `sluice serve` with more command-line options.
+    fn start_with(dir: &Path, options: &[&str]) -> Server {
         let port = free_port();
         let stderr = dir.join("serve.stderr");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(options)
             .args([
                 "serve",
                 "--listen",
@@ -505,6 +511,9 @@ fn node_pg_parameterized_queries() {
     assert_eq!(got["error"]["code"], "42P01");
     server.stop();
 }
+
+#[path = "server/operability.rs"]
+mod operability;
 
 fn python() -> String {
     std::env::var("SLUICE_PYTHON").unwrap_or_else(|_| "python3".into())

@@ -652,6 +652,12 @@ impl SourceConnector for Datagen {
         let started = Instant::now();
         let started_ms = chrono::Utc::now().timestamp_millis();
         let mut produced: u64 = 0;
+        if self.rows_per_second > 0 {
+            // Rows due but not generated yet are its backlog (when the
+            // pipeline cannot keep up with its rate).
+            ctx.metrics
+                .set_schedule(started, self.rows_per_second as f64, self.limit);
+        }
         loop {
             let rows = match self.limit {
                 Some(l) if produced >= l => return Ok(()),
@@ -678,16 +684,7 @@ impl SourceConnector for Datagen {
             };
             let batch = self.batch(&mut rng, at, &ctx.schema)?;
             produced += rows as u64;
-            if self.rows_per_second > 0 {
-                // Rows already due but not generated yet: the generator's
-                // backlog when the pipeline cannot keep up with its rate.
-                let due = started.elapsed().as_secs_f64() * self.rows_per_second as f64;
-                let due = self.limit.map_or(due, |l| due.min(l as f64));
-                ctx.metrics.backlog.store(
-                    (due as i64 - produced as i64).max(0),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-            }
+
             if ctx.emit_batch(batch, "generator").await?.is_err() {
                 return Ok(());
             }
