@@ -943,7 +943,7 @@ impl Engine {
     /// `EXPLAIN`: DataFusion's plan for an ad-hoc query; the logical plan
     /// and the streaming stages for a continuous one.
     async fn explain(&self, inner: Statement) -> Result<RecordBatch> {
-        let (query, sink_kind) = match inner {
+        let (query, sink_kind, lateness) = match inner {
             Statement::Query(q) if self.is_ad_hoc(&q)? => {
                 let (ctx, plan) = self.ad_hoc_plan(&q).await?;
                 let frame = ctx.execute_logical_plan(plan).await?.explain(false, false)?;
@@ -951,17 +951,21 @@ impl Engine {
                 let batches = frame.collect().await?;
                 return Ok(concat_batches(&schema, &batches)?);
             }
-            Statement::Query(q) => (q, "stdout"),
-            Statement::CreateView(c) => (c.query, "materialized view"),
-            Statement::CreateSink(c) => {
+            Statement::Query(q) => (q, "stdout", None),
+            Statement::CreateView(mut c) => {
+                let lateness = c.options.take_duration("allowed_lateness")?;
+                (c.query, "materialized view", lateness)
+            }
+            Statement::CreateSink(mut c) => {
+                let lateness = c.options.take_duration("allowed_lateness")?;
                 let kind = c
                     .options
                     .get("connector")
                     .map(connector_kind)
                     .unwrap_or("unknown");
                 match c.input {
-                    SinkInput::Query(q) => (q, kind),
-                    SinkInput::Relation(name) => (select_all(&name)?, kind),
+                    SinkInput::Query(q) => (q, kind, lateness),
+                    SinkInput::Relation(name) => (select_all(&name)?, kind, lateness),
                 }
             }
             _ => {
@@ -970,7 +974,12 @@ impl Engine {
                 ))
             }
         };
-        let plan = Arc::new(self.planner.plan_query(&self.catalog, &query).await?);
+        let plan = Arc::new(
+            self.planner
+                .plan_query(&self.catalog, &query)
+                .await?
+                .with_allowed_lateness(lateness.unwrap_or_default())?,
+        );
         let nodes = self.stream_nodes(&plan, sink_kind)?;
         text_table(
             &["plan_type", "plan"],

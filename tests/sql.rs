@@ -19,6 +19,8 @@ use sluice::stream::{Op, StreamBatch};
 use sluice::{Engine, Outcome, SluiceError};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
+#[path = "sql/explain.rs"]
+mod explain;
 #[path = "sql/nexmark.rs"]
 mod nexmark;
 #[path = "sql/views.rs"]

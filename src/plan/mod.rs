@@ -281,7 +281,16 @@ pub fn expr_text(e: &dyn PhysicalExpr) -> String {
             out.push(c);
         }
     }
-    out
+    tidy(&out)
+}
+
+/// DataFusion's spellings made readable: `count(Int64(1))` is `count(*)`,
+/// and a window table's columns need no `TUMBLE().` qualifier.
+fn tidy(text: &str) -> String {
+    text.replace("(Int64(1))", "(*)")
+        .replace("TUMBLE().", "")
+        .replace("HOP().", "")
+        .replace("SESSION().", "")
 }
 
 impl fmt::Display for WindowKind {
@@ -342,11 +351,7 @@ impl AggregatePlan {
             .iter()
             .map(|e| expr_text(e.as_ref()))
             .collect();
-        let calls: Vec<String> = self
-            .calls
-            .iter()
-            .map(|c| c.func.name().replace("(Int64(1))", "(*)"))
-            .collect();
+        let calls: Vec<String> = self.calls.iter().map(|c| tidy(c.func.name())).collect();
         let mut text = if groups.is_empty() {
             "no grouping".to_string()
         } else {
