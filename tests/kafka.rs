@@ -842,3 +842,75 @@ async fn sink_from_an_updating_view_writes_upserts_and_tombstones() {
     });
     assert_eq!(apply(&messages), want, "stdout:\n{stdout}");
 }
+
+/// Consumer lag per partition on the metrics endpoint, against known
+/// numbers: 3,000 records in 3 partitions are all read (lag 0 on each); then
+/// 1,500 more are produced and read too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_lag_per_partition_on_the_metrics_endpoint() {
+    let servers = broker();
+    let topic = unique("lag");
+    create_topic(&servers, &topic, 3).await;
+    let p = producer(&servers);
+    let produce_n = |from: i64, n: i64| {
+        let sends: Vec<_> = (from..from + n)
+            .map(|i| {
+                let (p, topic) = (p.clone(), topic.clone());
+                async move {
+                    let payload = format!("{{\"id\": {i}}}");
+                    produce(&p, &topic, Some(&format!("k{i}")), payload.as_bytes(), None).await
+                }
+            })
+            .collect();
+        futures::future::join_all(sends)
+    };
+    produce_n(0, 3000).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("lag.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE ev (id BIGINT)
+                 WITH (connector = 'kafka', topic = '{topic}', bootstrap_servers = '{servers}', start_from = 'earliest');
+             CREATE SINK out FROM ev WITH (connector = 'file', path = 'out.jsonl');"
+        ),
+    )
+    .expect("script");
+    let metrics_port = common::free_port();
+    let mut sluice = Sluice::start_with(
+        dir.path(),
+        Some(&script),
+        &dir.path().join("data"),
+        &["--metrics-listen", &format!("127.0.0.1:{metrics_port}")],
+    );
+    let figures = |text: &str| {
+        let lags: Vec<f64> = (0..3)
+            .filter_map(|p| {
+                let partition = format!("partition=\"{p}\"");
+                common::sample(
+                    text,
+                    "sluice_kafka_consumer_lag",
+                    &["pipeline=\"out\"", &partition],
+                )
+            })
+            .collect();
+        let read = common::sample(text, "sluice_records_in_total", &["pipeline=\"out\""]);
+        (lags, read.unwrap_or(0.0))
+    };
+    for total in [3000.0, 4500.0] {
+        if total > 3000.0 {
+            produce_n(3000, 1500).await;
+        }
+        sluice.wait_for(&format!("{total} read, no lag on 3 partitions"), T, || {
+            let (lags, read) = figures(&common::try_scrape(metrics_port)?);
+            (lags == vec![0.0; 3] && read == total).then_some(())
+        });
+    }
+    sluice.interrupt();
+    assert!(sluice.wait(T).success(), "{}", sluice.stderr());
+    let stderr = sluice.stderr();
+    assert!(
+        stderr.contains("records in") && stderr.contains("4500"),
+        "the run ends with a summary table: {stderr}"
+    );
+}

@@ -3,8 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Sends `signal` (e.g. "INT", "TERM") to a process.
@@ -39,11 +43,25 @@ impl Sluice {
 
     /// `sluice run [script] --data-dir data_dir` in `dir`.
     pub fn start(dir: &Path, script: Option<&Path>, data_dir: &Path) -> Sluice {
+        Self::start_with(dir, script, data_dir, &[])
+    }
+
+    /// Like [`Sluice::start`], with options before `run`.
+    pub fn start_with(
+        dir: &Path,
+        script: Option<&Path>,
+        data_dir: &Path,
+        options: &[&str],
+    ) -> Sluice {
         let stderr_path = dir.join("sluice.stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let stdout = std::fs::File::create(dir.join("sluice.stdout")).expect("stdout file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
-        command.arg("run").arg("--data-dir").arg(data_dir);
+        command
+            .args(options)
+            .arg("run")
+            .arg("--data-dir")
+            .arg(data_dir);
         if let Some(script) = script {
             command.arg(script);
         }
@@ -202,4 +220,55 @@ pub fn growing_counts(path: &Path) -> std::collections::BTreeMap<String, i64> {
         last.insert(k, n);
     }
     last
+}
+
+/// A peer that reads at most `bytes_per_tick` every 20 ms, and as fast as
+/// it can once the returned flag is set.
+pub fn slow_reader(bytes_per_tick: usize) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = vec![0u8; bytes_per_tick];
+        let mut fast = vec![0u8; 1 << 20];
+        loop {
+            let drain = done.load(Ordering::Relaxed);
+            match conn.read(if drain { &mut fast } else { &mut buf }) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if drain => {}
+                Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    (port, stop)
+}
+
+/// `GET /metrics` from the server's Prometheus endpoint.
+pub fn scrape(port: u16) -> String {
+    try_scrape(port).expect("connect to the metrics endpoint")
+}
+
+/// [`scrape`], or `None` while nothing listens yet.
+pub fn try_scrape(port: u16) -> Option<String> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    Some(response)
+}
+
+/// The value of the sample `name{…labels…}` whose labels include all of
+/// `with`.
+pub fn sample(text: &str, name: &str, with: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| with.iter().all(|w| l.contains(w)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }

@@ -3,60 +3,12 @@
 //! generator at 20 rows/s, and a generator at 20,000 rows/s into a socket
 //! sink whose reader takes 100 KB/s (so it must fall behind).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{define, free_port, wait_for, Server, T};
-
-/// A peer that reads at most `bytes_per_tick` every 20 ms, and as fast as
-/// it can once the returned flag is set.
-fn slow_reader(bytes_per_tick: usize) -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::clone(&stop);
-    std::thread::spawn(move || {
-        let Ok((mut conn, _)) = listener.accept() else {
-            return;
-        };
-        let mut buf = vec![0u8; bytes_per_tick];
-        let mut fast = vec![0u8; 1 << 20];
-        loop {
-            let drain = done.load(Ordering::Relaxed);
-            match conn.read(if drain { &mut fast } else { &mut buf }) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if drain => {}
-                Ok(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    });
-    (port, stop)
-}
-
-/// `GET /metrics` from the server's Prometheus endpoint.
-fn scrape(port: u16) -> String {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .expect("request");
-    let mut response = String::new();
-    conn.read_to_string(&mut response).expect("response");
-    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
-    response
-}
-
-/// The value of the sample `name{…labels…}` whose labels include all of
-/// `with`.
-fn sample(text: &str, name: &str, with: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .find(|l| with.iter().all(|w| l.contains(w)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use crate::common::{sample, scrape, slow_reader};
 
 /// One column of a pipeline's row (stage NULL) or of one of its stages, as
 /// psql prints it unaligned.

@@ -2,7 +2,7 @@
 //! window, watermark and emit settings, snapshot-tested with `insta` (the
 //! snapshots live in `tests/sql/snapshots/`).
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::AsArray;
 use sluice::{Engine, Outcome};
 
 async fn engine() -> Engine {
