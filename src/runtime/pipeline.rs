@@ -206,7 +206,7 @@ impl Pipeline {
                 }
             }
             let st = if errors.is_empty() {
-                tracing::info!(pipeline = %name, "pipeline stopped");
+                tracing::info!(pipeline = %name, "pipeline finished");
                 status.set_status(Status::Stopped);
                 PipelineState::Finished
             } else {

@@ -22,20 +22,22 @@ pub fn line(entries: &[ProgressEntry]) -> String {
             let stats = e.metrics.stats();
             let m = stats.counters;
             let mut s = format!(
-                "{}: in {} ({:.0}/s) out {} errors {}",
-                e.name, m.records_in, stats.arrival_10s, m.records_out, m.errors
+                "{}: in {} out {} errors {}",
+                e.name, m.records_in, m.records_out, m.errors
             );
-            if let Some(rho) = stats.utilisation_10s() {
-                s.push_str(&format!(" ρ {rho:.2}"));
-            }
-            if stats.falling_behind {
-                s.push_str(" FALLING BEHIND");
-            }
             if m.dead_lettered > 0 {
                 s.push_str(&format!(" (dead-lettered {})", m.dead_lettered));
             }
             if m.late > 0 {
                 s.push_str(&format!(" late {}", m.late));
+            }
+            s.push_str(&format!(" ({:.0}/s", stats.arrival_10s));
+            if let Some(rho) = stats.utilisation_10s() {
+                s.push_str(&format!(", ρ {rho:.2}"));
+            }
+            s.push(')');
+            if stats.falling_behind {
+                s.push_str(" FALLING BEHIND");
             }
             s
         })
