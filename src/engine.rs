@@ -14,7 +14,7 @@ use std::path::Path;
 
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{MemTable, MemorySchemaProvider};
+use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -433,13 +433,11 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config);
         if let Some(database) = ctx.catalog(DATABASE) {
             database.register_schema(SYSTEM_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-            let pipelines = crate::metrics::table::pipelines(&self.monitor)?;
             ctx.register_table(
                 TableReference::partial(SYSTEM_SCHEMA, "pipelines"),
-                Arc::new(MemTable::try_new(
-                    pipelines.schema(),
-                    vec![vec![pipelines]],
-                )?),
+                Arc::new(crate::metrics::table::PipelinesTable(Arc::clone(
+                    &self.monitor,
+                ))),
             )?;
         }
         for v in self.catalog.views() {
@@ -958,11 +956,8 @@ impl Engine {
             }
             Statement::CreateSink(mut c) => {
                 let lateness = c.options.take_duration("allowed_lateness")?;
-                let kind = c
-                    .options
-                    .get("connector")
-                    .map(connector_kind)
-                    .unwrap_or("unknown");
+                // Validated as CREATE SINK would (nothing is opened).
+                let kind = connectors::create_sink(&mut c.options)?.1.kind();
                 match c.input {
                     SinkInput::Query(q) => (q, kind, lateness),
                     SinkInput::Relation(name) => (select_all(&name)?, kind, lateness),
@@ -1098,17 +1093,6 @@ impl Engine {
 
     fn show_pipelines(&self) -> Result<RecordBatch> {
         crate::metrics::table::pipelines(&self.monitor)
-    }
-}
-
-/// A sink connector's name as its stage shows it (a `&'static str`).
-fn connector_kind(name: &str) -> &'static str {
-    match name.to_ascii_lowercase().as_str() {
-        "kafka" => "kafka",
-        "file" => "file",
-        "socket" => "socket",
-        "stdout" => "stdout",
-        _ => "unknown",
     }
 }
 

@@ -79,8 +79,14 @@ pub struct NodeMetrics {
     /// Seconds per batch handled.
     pub batch_seconds: Histogram,
     /// The channel feeding it, for its depth.
-    queue: Mutex<Option<WeakSender<Message>>>,
+    queue: std::sync::OnceLock<WeakSender<Message>>,
+    /// When its state size was last read.
+    state_read: Mutex<Option<Instant>>,
 }
+
+/// How often a stage's state size is re-read (what the once-a-second
+/// sampler needs, without walking large state on every batch).
+const STATE_SIZE_EVERY: Duration = Duration::from_secs(1);
 
 impl NodeMetrics {
     pub fn new(kind: NodeKind, name: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -98,21 +104,19 @@ impl NodeMetrics {
             state_rows: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             batch_seconds: Histogram::new(exponential_buckets(0.000_01, 4.0, 12)),
-            queue: Mutex::new(None),
+            queue: std::sync::OnceLock::new(),
+            state_read: Mutex::new(None),
         }
     }
 
     /// Watches the channel that feeds this stage.
     pub fn set_queue(&self, sender: &tokio::sync::mpsc::Sender<Message>) {
-        if let Ok(mut q) = self.queue.lock() {
-            *q = Some(sender.downgrade());
-        }
+        let _ = self.queue.set(sender.downgrade());
     }
 
     /// Messages waiting in the channel that feeds this stage.
     pub fn queue_depth(&self) -> Option<u64> {
-        let q = self.queue.lock().ok()?;
-        let sender = q.as_ref()?.upgrade()?;
+        let sender = self.queue.get()?.upgrade()?;
         Some((sender.max_capacity() - sender.capacity()) as u64)
     }
 
@@ -138,9 +142,19 @@ impl NodeMetrics {
         self.records_out.fetch_add(rows_out, Ordering::Relaxed);
     }
 
-    pub fn set_state(&self, rows: u64, bytes: u64) {
-        self.state_rows.store(rows, Ordering::Relaxed);
-        self.state_bytes.store(bytes, Ordering::Relaxed);
+    /// Re-reads the state size through `size` when it is due (or `now`).
+    pub fn refresh_state(&self, now: bool, size: impl FnOnce() -> Option<(u64, u64)>) {
+        let Ok(mut read) = self.state_read.lock() else {
+            return;
+        };
+        if !now && read.is_some_and(|t| t.elapsed() < STATE_SIZE_EVERY) {
+            return;
+        }
+        *read = Some(Instant::now());
+        if let Some((rows, bytes)) = size() {
+            self.state_rows.store(rows, Ordering::Relaxed);
+            self.state_bytes.store(bytes, Ordering::Relaxed);
+        }
     }
 }
 
@@ -170,19 +184,28 @@ impl PartitionLag {
 
 /// How a pipeline stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub enum PipelineState {
     Running,
     /// Its bounded input ended, or it was stopped (shutdown, DROP).
-    Stopped,
+    Finished,
     Failed(String),
 }
 
-impl Status {
+impl PipelineState {
+    /// `running`, `stopped` or `failed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PipelineState::Running => "running",
+            PipelineState::Finished => "stopped",
+            PipelineState::Failed(_) => "failed",
+        }
+    }
+
+    /// The name, with the reason of a failure.
     pub fn label(&self) -> String {
         match self {
-            Status::Running => "running".into(),
-            Status::Stopped => "stopped".into(),
-            Status::Failed(reason) => format!("failed: {reason}"),
+            PipelineState::Failed(reason) => format!("failed: {reason}"),
+            other => other.name().into(),
         }
     }
 }
@@ -214,7 +237,7 @@ pub struct PipelineMetrics {
     /// Seconds from the source reading a batch to the sink having written
     /// what it produced.
     pub latency_seconds: Histogram,
-    pub status: Mutex<Status>,
+    pub state: Mutex<PipelineState>,
     /// Source, operators and sink, in order.
     pub nodes: Mutex<Vec<Arc<NodeMetrics>>>,
     /// Kafka partitions by number.
@@ -265,7 +288,7 @@ pub struct NodeStats {
 /// A pipeline's figures.
 #[derive(Debug, Clone)]
 pub struct PipelineStats {
-    pub status: Status,
+    pub state: PipelineState,
     pub counters: MetricsSnapshot,
     pub elapsed: Duration,
     /// λ over the last 10 s and since start.
@@ -319,7 +342,7 @@ impl PipelineMetrics {
             backlog: AtomicI64::new(-1),
             schedule: std::sync::OnceLock::new(),
             latency_seconds: Histogram::new(exponential_buckets(0.000_1, 4.0, 12)),
-            status: Mutex::new(Status::Running),
+            state: Mutex::new(PipelineState::Running),
             nodes: Mutex::new(Vec::new()),
             partitions: Mutex::new(BTreeMap::new()),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
@@ -359,17 +382,17 @@ impl PipelineMetrics {
         self.nodes.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
-    pub fn set_status(&self, status: Status) {
-        if let Ok(mut s) = self.status.lock() {
-            *s = status;
+    pub fn set_state(&self, state: PipelineState) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = state;
         }
     }
 
-    pub fn status(&self) -> Status {
-        self.status
+    pub fn state(&self) -> PipelineState {
+        self.state
             .lock()
             .map(|s| s.clone())
-            .unwrap_or(Status::Running)
+            .unwrap_or(PipelineState::Running)
     }
 
     /// Sets a Kafka partition's read position (the next offset).
@@ -452,7 +475,7 @@ impl PipelineMetrics {
             }
             h.push_back(s);
         }
-        if self.status() != Status::Running {
+        if self.state() != PipelineState::Running {
             return;
         }
         let stats = self.stats();
@@ -547,7 +570,7 @@ impl PipelineMetrics {
         let watermark = self.watermark.load(Ordering::Relaxed);
         let backlog = self.backlog();
         let mut stats = PipelineStats {
-            status: self.status(),
+            state: self.state(),
             counters: self.snapshot(),
             elapsed: self.started.elapsed(),
             arrival_10s,

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Monitor, PipelineStats, Status};
+use super::{Monitor, PipelineState, PipelineStats};
 
 /// Reads the monitor's pipelines at scrape time.
 #[derive(Debug)]
@@ -129,14 +129,19 @@ impl Collector for PipelinesCollector {
             "sluice_pipeline_running",
             "1 while the pipeline runs, 0 once stopped or failed",
             None,
-            &|s| Some(f64::from(u8::from(s.status == Status::Running))),
+            &|s| Some(f64::from(u8::from(s.state == PipelineState::Running))),
         )
         .encode(&mut encoder)?;
         per_pipeline_gauge(
             "sluice_pipeline_failed",
             "1 if the pipeline failed",
             None,
-            &|s| Some(f64::from(u8::from(matches!(s.status, Status::Failed(_))))),
+            &|s| {
+                Some(f64::from(u8::from(matches!(
+                    s.state,
+                    PipelineState::Failed(_)
+                ))))
+            },
         )
         .encode(&mut encoder)?;
         per_pipeline_gauge(

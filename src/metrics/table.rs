@@ -9,7 +9,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::{Monitor, NodeKind, PipelineStats, Status};
+use super::{Monitor, NodeKind, PipelineState, PipelineStats};
 use crate::error::Result;
 
 /// The columns, in order.
@@ -83,8 +83,8 @@ fn round(v: f64) -> f64 {
 }
 
 fn pipeline_row(name: &str, s: &PipelineStats) -> Row {
-    let note = match &s.status {
-        Status::Failed(reason) => Some(format!("failed: {reason}")),
+    let note = match &s.state {
+        PipelineState::Failed(_) => Some(s.state.label()),
         _ if s.falling_behind => Some(format!(
             "falling behind: {:.0} records/s arrive, {} handles {:.0}/s",
             s.arrival_10s,
@@ -116,11 +116,7 @@ fn pipeline_row(name: &str, s: &PipelineStats) -> Row {
         pipeline: name.to_string(),
         stage: None,
         operator: "pipeline".into(),
-        state: match &s.status {
-            Status::Running => "running".into(),
-            Status::Stopped => "stopped".into(),
-            Status::Failed(_) => "failed".into(),
-        },
+        state: s.state.name().into(),
         records_in: Some(s.counters.records_in),
         records_out: Some(s.counters.records_out),
         bytes_in: Some(s.counters.bytes_in),
@@ -261,11 +257,7 @@ pub fn plan_tree(nodes: &[Arc<super::NodeMetrics>], stats: Option<&PipelineStats
     if let Some(s) = stats {
         out.push_str(&format!(
             "Pipeline: {}; arrival {:.1}/s, service {}, utilisation {}",
-            match &s.status {
-                Status::Running => "running".to_string(),
-                Status::Stopped => "stopped".to_string(),
-                Status::Failed(r) => format!("failed: {r}"),
-            },
+            s.state.label(),
             s.arrival_10s,
             s.service_10s
                 .map_or("-".to_string(), |m| format!("{m:.1}/s")),
@@ -328,4 +320,33 @@ pub fn plan_tree(nodes: &[Arc<super::NodeMetrics>], stats: Option<&PipelineStats
         }
     }
     out.trim_end().to_string()
+}
+
+/// `sluice.pipelines` for ad-hoc queries: the figures are read when a query
+/// scans it, so queries that do not read it pay nothing.
+#[derive(Debug)]
+pub struct PipelinesTable(pub Arc<Monitor>);
+
+#[async_trait::async_trait]
+impl datafusion::catalog::TableProvider for PipelinesTable {
+    fn schema(&self) -> SchemaRef {
+        schema()
+    }
+
+    fn table_type(&self) -> datafusion::datasource::TableType {
+        datafusion::datasource::TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[datafusion::logical_expr::Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let batch = pipelines(&self.0)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let table = datafusion::catalog::MemTable::try_new(schema(), vec![vec![batch]])?;
+        table.scan(state, projection, filters, limit).await
+    }
 }

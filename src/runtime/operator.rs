@@ -1,7 +1,7 @@
 //! The operator trait: one required method; end-of-input is a defaulted hook.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::Result;
 use crate::metrics::NodeMetrics;
@@ -44,43 +44,23 @@ pub fn advance_watermark(current: &mut Option<i64>, watermark: i64) -> bool {
     true
 }
 
-/// How often a measured operator re-reads its state size.
-const STATE_SIZE_EVERY: Duration = Duration::from_millis(250);
-
 /// An operator with its figures: rows in and out, time spent, state held.
 /// The time is its own: what it emits runs through the next operator after
 /// it returns.
 pub struct Measured {
     inner: Box<dyn Operator>,
     node: Arc<NodeMetrics>,
-    state_read: Option<Instant>,
 }
 
 impl Measured {
     pub fn new(inner: Box<dyn Operator>, node: Arc<NodeMetrics>) -> Self {
-        Measured {
-            inner,
-            node,
-            state_read: None,
-        }
+        Measured { inner, node }
     }
 
     fn account(&mut self, started: Instant, rows: u64, bytes: u64, out: &[StreamBatch]) {
         let emitted = out.iter().map(|b| b.num_rows() as u64).sum();
         self.node.record(started, rows, bytes, emitted);
-        if self
-            .state_read
-            .is_none_or(|t| t.elapsed() >= STATE_SIZE_EVERY)
-        {
-            self.read_state();
-        }
-    }
-
-    fn read_state(&mut self) {
-        if let Some((rows, bytes)) = self.inner.state_size() {
-            self.node.set_state(rows, bytes);
-        }
-        self.state_read = Some(Instant::now());
+        self.node.refresh_state(false, || self.inner.state_size());
     }
 }
 
@@ -112,7 +92,7 @@ impl Operator for Measured {
         let from = out.len();
         self.inner.on_end(out)?;
         self.account(started, 0, 0, &out[from..]);
-        self.read_state();
+        self.node.refresh_state(true, || self.inner.state_size());
         Ok(())
     }
 

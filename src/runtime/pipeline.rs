@@ -22,7 +22,8 @@ use super::stateless::StatelessOperator;
 use super::window::WindowAggregate;
 use crate::connectors::{SinkConnector, SinkSchema, SourceContext, SourceDef};
 use crate::error::{Result, SluiceError};
-use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics, Status};
+pub use crate::metrics::PipelineState;
+use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics};
 use crate::plan::StreamPlan;
 use crate::plan::{Stage, WindowKind};
 use crate::stream::{Message, Op, StreamBatch};
@@ -49,13 +50,6 @@ pub struct PipelineSpec {
     /// The source waits for this token before it reads (restoring a whole
     /// catalog: nothing flows until every pipeline has subscribed).
     pub gate: Option<CancellationToken>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PipelineState {
-    Running,
-    Finished,
-    Failed(String),
 }
 
 pub struct Pipeline {
@@ -131,7 +125,6 @@ impl Pipeline {
         let mut suppress = spec.resume;
         let sink = tokio::spawn(
             async move {
-                let mut state_read: Option<std::time::Instant> = None;
                 while let Some(message) = sink_rx.recv().await {
                     match message {
                         // Replayed: the last run wrote this.
@@ -153,12 +146,7 @@ impl Pipeline {
                                     .latency_seconds
                                     .observe(born.elapsed().as_secs_f64());
                             }
-                            if state_read.is_none_or(|t| t.elapsed().as_millis() >= 250) {
-                                if let Some((r, b)) = writer.state_size() {
-                                    sink_node.set_state(r, b);
-                                }
-                                state_read = Some(std::time::Instant::now());
-                            }
+                            sink_node.refresh_state(false, || writer.state_size());
                         }
                         Message::Watermark(w) => {
                             let started = std::time::Instant::now();
@@ -173,9 +161,7 @@ impl Pipeline {
                     }
                 }
                 writer.close().await?;
-                if let Some((r, b)) = writer.state_size() {
-                    sink_node.set_state(r, b);
-                }
+                sink_node.refresh_state(true, || writer.state_size());
                 Ok(())
             }
             .instrument(span.clone()),
@@ -207,14 +193,13 @@ impl Pipeline {
             }
             let st = if errors.is_empty() {
                 tracing::info!(pipeline = %name, "pipeline finished");
-                status.set_status(Status::Stopped);
                 PipelineState::Finished
             } else {
                 let reason = errors.join("; ");
                 tracing::error!(pipeline = %name, %reason, "pipeline failed");
-                status.set_status(Status::Failed(reason.clone()));
                 PipelineState::Failed(reason)
             };
+            status.set_state(st.clone());
             state_tx.send_replace(st);
         });
         tracing::info!(pipeline = %spec.name, source = %spec.source.name, "pipeline started");

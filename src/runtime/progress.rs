@@ -106,7 +106,7 @@ pub fn summary(entries: &[ProgressEntry]) -> String {
             let secs = s.elapsed.as_secs_f64();
             vec![
                 e.name.clone(),
-                s.status.label(),
+                s.state.label(),
                 s.counters.records_in.to_string(),
                 s.counters.records_out.to_string(),
                 s.counters.errors.to_string(),
