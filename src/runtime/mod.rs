@@ -7,6 +7,7 @@ pub mod operator;
 pub mod pipeline;
 pub mod progress;
 pub mod session;
+pub mod state;
 pub mod stateless;
 pub mod view;
 pub mod window;

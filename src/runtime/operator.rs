@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::error::Result;
+use super::state::StateSnapshot;
+use crate::error::{Result, SluiceError};
 use crate::metrics::NodeMetrics;
 use crate::stream::StreamBatch;
 
@@ -31,6 +32,22 @@ pub trait Operator: Send {
     /// Rows and bytes of state it holds, when it holds any.
     fn state_size(&self) -> Option<(u64, u64)> {
         None
+    }
+
+    /// Its whole state at a checkpoint barrier (everything before the
+    /// barrier applied, nothing after); `None` when it keeps none. Must not
+    /// change what it will emit later.
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        Ok(None)
+    }
+
+    /// Loads what `snapshot` of the same operator (same plan) returned,
+    /// into a fresh operator before it sees any input.
+    fn restore(&mut self, _state: StateSnapshot) -> Result<()> {
+        Err(SluiceError::Internal(format!(
+            "operator {} keeps no state to restore",
+            self.name()
+        )))
     }
 }
 
@@ -102,5 +119,13 @@ impl Operator for Measured {
 
     fn state_size(&self) -> Option<(u64, u64)> {
         self.inner.state_size()
+    }
+
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        self.inner.snapshot()
+    }
+
+    fn restore(&mut self, state: StateSnapshot) -> Result<()> {
+        self.inner.restore(state)
     }
 }
