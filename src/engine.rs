@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -28,6 +29,7 @@ use crate::error::{Result, SluiceError};
 use crate::metrics::{Monitor, PipelineMetrics};
 use crate::plan::WINDOW_END;
 use crate::plan::{Planner, StreamPlan};
+use crate::runtime::checkpoint::{self, Checkpointer};
 use crate::runtime::collect::CollectSink;
 use crate::runtime::progress::ProgressEntry;
 use crate::runtime::view::{Retention, ViewMode, ViewSink, ViewSource, ViewState, ViewTable};
@@ -68,6 +70,8 @@ pub struct Engine {
     /// Every running pipeline's figures (`sluice.pipelines`, Prometheus).
     monitor: Arc<Monitor>,
     sampling: bool,
+    /// Checkpoints (with a data directory and a non-zero interval).
+    checkpoints: Option<Arc<Checkpointer>>,
 }
 
 /// The schema of Sluice's own system tables.
@@ -106,6 +110,7 @@ impl Engine {
             system: None,
             monitor: Arc::default(),
             sampling: false,
+            checkpoints: None,
         }
     }
 
@@ -117,10 +122,19 @@ impl Engine {
     /// An engine whose catalog lives in `data_dir`: every definition stored
     /// there is recreated, and its pipelines started.
     pub async fn open(data_dir: &Path) -> Result<Engine> {
+        Engine::open_with(data_dir, Some(checkpoint::DEFAULT_INTERVAL)).await
+    }
+
+    /// `open`, taking a checkpoint every `checkpoint_interval` (`None`: no
+    /// checkpoints; a restart then rebuilds state by re-reading inputs).
+    pub async fn open_with(data_dir: &Path, checkpoint_interval: Option<Duration>) -> Result<Engine> {
         let store = Store::open(data_dir)?;
         let definitions = store.load()?;
         let mut engine = Engine::new();
         engine.store = Some(store);
+        if let Some(interval) = checkpoint_interval {
+            engine.checkpoints = Some(Checkpointer::open(data_dir, interval).await?);
+        }
         let gate = CancellationToken::new();
         engine.restoring = Some(gate.clone());
         for def in definitions {
@@ -144,6 +158,9 @@ impl Engine {
         }
         engine.restoring = None;
         gate.cancel();
+        if let Some(cp) = &engine.checkpoints {
+            tokio::spawn(Arc::clone(cp).run(engine.shutdown.clone()));
+        }
         Ok(engine)
     }
 
@@ -226,8 +243,12 @@ impl Engine {
                 let mut options = sql::Options::new();
                 options.insert("connector".into(), "stdout".into())?;
                 let (_, sink) = connectors::create_sink(&mut options)?;
+                // A script's SELECT is not in the catalog: not checkpointed.
                 self.pipeline_spec(format!("select_{}", self.selects), plan, sink)
-                    .map(|s| Outcome::Start(Box::new(s)))
+                    .map(|mut s| {
+                        s.checkpoints = None;
+                        Outcome::Start(Box::new(s))
+                    })
             }
             Statement::ShowSources => Ok(Outcome::Rows(self.show_sources()?)),
             Statement::ShowSinks => Ok(Outcome::Rows(self.show_sinks()?)),
@@ -310,6 +331,9 @@ impl Engine {
         spec.positions = None;
         spec.resume = false;
         spec.gate = None;
+        // A client's subscription is not part of the catalog: nothing to
+        // restore it into.
+        spec.checkpoints = None;
         if let Some(view) = self.catalog.view(&spec.source.name) {
             let upstream = self.source_of(&view.plan)?;
             spec.source.connector = Arc::new(ViewSource::new(
@@ -796,9 +820,10 @@ impl Engine {
             state: Arc::clone(&state),
         });
         let mut spec = self.pipeline_spec(c.name.clone(), plan, sink)?;
-        // A view's state is in memory: rebuilt from its input on every start,
+        // A view's state is in memory: restored from the last checkpoint,
+        // or (without checkpoints) rebuilt from its input on every start,
         // and always applied (what its subscribers skip is theirs to skip).
-        spec.replay = true;
+        spec.replay = self.checkpoints.is_none();
         spec.resume = false;
         self.catalog.add_view(
             ViewDef {
@@ -863,8 +888,7 @@ impl Engine {
             while i < self.pipelines.len() {
                 if &self.pipelines[i].name == name {
                     let mut p = self.pipelines.remove(i);
-                    p.stop();
-                    p.wait().await;
+                    p.drop_now().await;
                 } else {
                     i += 1;
                 }
@@ -1044,16 +1068,24 @@ impl Engine {
         let source = self.source_of(&plan)?.clone();
         // State (an aggregate's, or the view read) is rebuilt by re-reading
         // the input from its start.
-        let replay = plan.is_stateful() || self.catalog.view(&plan.source).is_some();
+        // With checkpoints, state and positions come from the last one.
+        let checkpointed = self.checkpoints.is_some();
+        let replay =
+            !checkpointed && (plan.is_stateful() || self.catalog.view(&plan.source).is_some());
         Ok(PipelineSpec {
             name,
             source,
             plan: Arc::new(plan),
             sink,
             replay,
-            resume: self.restoring.is_some(),
-            positions: self.store.as_ref().map(|s| Arc::from(s.dir())),
+            resume: !checkpointed && self.restoring.is_some(),
+            positions: if checkpointed {
+                None
+            } else {
+                self.store.as_ref().map(|s| Arc::from(s.dir()))
+            },
             gate: self.restoring.clone(),
+            checkpoints: self.checkpoints.clone(),
         })
     }
 

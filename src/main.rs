@@ -26,6 +26,11 @@ struct Cli {
     /// /metrics. Off by default.
     #[arg(long, global = true, value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// Time between checkpoints of every pipeline's state (e.g. 10s,
+    /// 500ms); `off` takes none (a restart then re-reads inputs to rebuild
+    /// state, and sinks are not exactly-once).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s")]
+    checkpoint_interval: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +74,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let metrics_listen = cli.metrics_listen.clone();
+    let checkpoints = match cli.checkpoint_interval.trim() {
+        "off" | "0" => None,
+        text => match sluice::sql::parse_duration("--checkpoint-interval", text) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => None,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,9 +101,11 @@ fn main() -> ExitCode {
                 file,
                 no_progress,
                 data_dir,
-            } => run(file, Some(data_dir), !no_progress, metrics_listen).await,
+            } => run(file, Some(data_dir), !no_progress, metrics_listen, checkpoints).await,
             Command::Check { file } => check(file).await,
-            Command::Serve { listen, data_dir } => serve(listen, data_dir, metrics_listen).await,
+            Command::Serve { listen, data_dir } => {
+                serve(listen, data_dir, metrics_listen, checkpoints).await
+            }
         }
     })
 }
@@ -121,7 +139,12 @@ fn print_rows(batch: &RecordBatch) {
 
 /// `sluice serve`: the engine on its data directory, behind the Postgres
 /// wire protocol, until Ctrl-C / SIGTERM.
-async fn serve(listen: String, data_dir: PathBuf, metrics_listen: Option<String>) -> ExitCode {
+async fn serve(
+    listen: String,
+    data_dir: PathBuf,
+    metrics_listen: Option<String>,
+    checkpoints: Option<std::time::Duration>,
+) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -129,7 +152,7 @@ async fn serve(listen: String, data_dir: PathBuf, metrics_listen: Option<String>
             return ExitCode::from(2);
         }
     };
-    let mut engine = match Engine::open(&data_dir).await {
+    let mut engine = match Engine::open_with(&data_dir, checkpoints).await {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
@@ -219,6 +242,7 @@ async fn run(
     data_dir: Option<PathBuf>,
     show_progress: bool,
     metrics_listen: Option<String>,
+    checkpoints: Option<std::time::Duration>,
 ) -> ExitCode {
     let text = match &file {
         Some(f) => match read_script(f) {
@@ -232,7 +256,7 @@ async fn run(
         .map(|f| f.display().to_string())
         .unwrap_or_else(|| "data directory".into());
     let mut engine = match &data_dir {
-        Some(dir) => match Engine::open(dir).await {
+        Some(dir) => match Engine::open_with(dir, checkpoints).await {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -245,6 +245,9 @@ pub struct PipelineMetrics {
     history: Mutex<VecDeque<Sample>>,
     /// Warned that it falls behind (until it keeps up again).
     behind: std::sync::atomic::AtomicBool,
+    /// The last checkpoint this pipeline took part in: when its state was
+    /// saved (epoch ms) and how long from barrier to saved (ms).
+    pub checkpoint: Mutex<Option<(i64, f64)>>,
 }
 
 impl Default for PipelineMetrics {
@@ -299,6 +302,8 @@ pub struct PipelineStats {
     pub service_total: Option<f64>,
     pub backlog: Option<i64>,
     pub watermark: Option<i64>,
+    /// The last checkpoint: when (epoch ms) and how long it took (ms).
+    pub checkpoint: Option<(i64, f64)>,
     pub nodes: Vec<NodeStats>,
     pub partitions: BTreeMap<i32, PartitionLag>,
     /// ρ has stayed at or above 1 for the whole last 10 s.
@@ -347,6 +352,7 @@ impl PipelineMetrics {
             partitions: Mutex::new(BTreeMap::new()),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             behind: std::sync::atomic::AtomicBool::new(false),
+            checkpoint: Mutex::new(None),
         }
     }
 
@@ -380,6 +386,16 @@ impl PipelineMetrics {
 
     pub fn nodes(&self) -> Vec<Arc<NodeMetrics>> {
         self.nodes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    /// Records a checkpoint the pipeline's state went into.
+    pub fn set_checkpoint(&self, _epoch: u64, took: Duration) {
+        if let Ok(mut c) = self.checkpoint.lock() {
+            *c = Some((
+                chrono::Utc::now().timestamp_millis(),
+                took.as_secs_f64() * 1000.0,
+            ));
+        }
     }
 
     pub fn set_state(&self, state: PipelineState) {
@@ -579,6 +595,7 @@ impl PipelineMetrics {
             service_total: capacity(per_sec(now.read, self.started), |n| n.since_start.busy),
             backlog,
             watermark: (watermark != i64::MIN).then_some(watermark),
+            checkpoint: self.checkpoint.lock().ok().and_then(|c| *c),
             nodes: node_stats,
             partitions: self
                 .partitions

@@ -159,6 +159,26 @@ pub enum Message {
     /// writes nothing (its earlier run wrote it), so a stateful pipeline
     /// rebuilds its state from the start without repeating its output.
     CaughtUp,
+    /// A checkpoint barrier: everything before it belongs to epoch
+    /// `epoch`, everything after to the next. Operators snapshot their state
+    /// as it passes and attach it; the sink writes the pipeline's state.
+    Barrier(Barrier),
+    /// A bounded input ended (with checkpoints on): operators emit what they
+    /// hold now, so the last barrier after it covers the final output.
+    EndOfInput,
+}
+
+/// A checkpoint barrier and the state gathered on its way to the sink.
+#[derive(Debug, Clone, Default)]
+pub struct Barrier {
+    pub epoch: u64,
+    /// The source's positions and watermark state at the barrier.
+    pub source: serde_json::Value,
+    /// Each operator's encoded snapshot (`None`: it keeps no state).
+    pub operators: Vec<Option<Vec<u8>>>,
+    /// When the source injected it (the checkpoint's duration is measured
+    /// from here).
+    pub injected: Option<std::time::Instant>,
 }
 
 /// An acknowledgement a source asks for; run by the sink task once every

@@ -1,8 +1,11 @@
 //! Kafka end to end against a real broker (`../shared/kafka/start-broker.sh`
 //! on 127.0.0.1:9092, or `SLUICE_TEST_KAFKA`): the seed pipeline, metadata
-//! columns, keyed sinks, dead letters, and a broker that is down at start.
+//! columns, keyed sinks, dead letters, a broker that is down at start, and
+//! exactly-once across crashes (`kafka/crash.rs`).
 
 mod common;
+#[path = "kafka/crash.rs"]
+mod crash;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -86,6 +89,23 @@ struct Received {
 }
 
 impl Received {
+    fn of(m: &impl Message) -> Received {
+        let mut headers = BTreeMap::new();
+        if let Some(h) = m.headers() {
+            for hdr in h.iter() {
+                headers.insert(
+                    hdr.key.to_string(),
+                    String::from_utf8_lossy(hdr.value.unwrap_or_default()).into_owned(),
+                );
+            }
+        }
+        Received {
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            headers,
+        }
+    }
+
     fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.payload).expect("json payload")
     }
@@ -129,20 +149,7 @@ fn consume_until(
             got.len()
         );
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            let mut headers = BTreeMap::new();
-            if let Some(h) = m.headers() {
-                for hdr in h.iter() {
-                    headers.insert(
-                        hdr.key.to_string(),
-                        String::from_utf8_lossy(hdr.value.unwrap_or_default()).into_owned(),
-                    );
-                }
-            }
-            got.push(Received {
-                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                payload: m.payload().unwrap_or_default().to_vec(),
-                headers,
-            });
+            got.push(Received::of(&m));
         }
     }
     got

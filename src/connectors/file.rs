@@ -103,6 +103,10 @@ struct FilePosition {
     offset: u64,
     line: u64,
     ended: bool,
+    /// In a checkpoint: lines up to this one, read again from `offset`, were
+    /// already sent before the barrier (a read can yield several batches).
+    #[serde(default)]
+    sent_through: u64,
 }
 
 #[async_trait]
@@ -113,10 +117,14 @@ impl SourceConnector for FileSource {
             .await
             .map_err(|e| io("opening", e))?;
         let positions = ctx.position_file();
+        let origin = format!("{}:", self.path.display());
         let stored = match &positions {
             Some(p) => p.load::<FilePosition>()?,
-            None => None,
+            None => ctx
+                .restored_position(&origin)
+                .and_then(|v| serde_json::from_value::<FilePosition>(v.clone()).ok()),
         };
+        let mut sent_through = stored.map_or(0, |p| p.sent_through);
         let len = file.metadata().await.map_err(|e| io("reading", e))?.len();
         let stored = match stored {
             Some(p) if p.offset > len => {
@@ -145,7 +153,6 @@ impl SourceConnector for FileSource {
                 .await
                 .map_err(|e| io("seeking", e))?;
         }
-        let origin = format!("{}:", self.path.display());
         let mut splitter = LineSplitter {
             line: start.line,
             ..LineSplitter::default()
@@ -177,6 +184,14 @@ impl SourceConnector for FileSource {
                     .map_err(|e| io("reading", e))?
             };
             let mut raw = RawBatch::with_capacity(1024, n + 1024);
+            // Where this read can be repeated from: the start of the line it
+            // continues (for the checkpoint positions of what it yields).
+            let resume = FilePosition {
+                offset: position - splitter.partial.len() as u64,
+                line: splitter.line,
+                ended: false,
+                sent_through: 0,
+            };
             if n == 0 && target.is_some_and(|t| position >= t.offset) {
                 // Replayed up to where the last run's output stopped.
                 target = None;
@@ -188,14 +203,17 @@ impl SourceConnector for FileSource {
             if n == 0 {
                 if !self.follow {
                     splitter.finish(&mut raw);
-                    if ctx.emit_raw(raw, &origin).await?.is_err() {
-                        return Ok(());
-                    }
+                    let raw = skip_sent(raw, sent_through);
                     let end = FilePosition {
                         offset: position,
                         line: splitter.line,
                         ended: true,
+                        sent_through: splitter.line,
                     };
+                    let at = serde_json::to_value(end).ok();
+                    if ctx.emit_raw_at(raw, &origin, at).await?.is_err() {
+                        return Ok(());
+                    }
                     if let Some(m) = ack(end) {
                         let _ = ctx.forward(m).await;
                     }
@@ -227,16 +245,25 @@ impl SourceConnector for FileSource {
                 raw = drop_first(raw);
                 header_pending = false;
             }
-            for part in split_batch(raw) {
-                if ctx.emit_raw(part, &origin).await?.is_err() {
+            for part in split_batch(skip_sent(raw, sent_through)) {
+                let at = part.seq.last().and_then(|&last| {
+                    serde_json::to_value(FilePosition {
+                        sent_through: last,
+                        ..resume
+                    })
+                    .ok()
+                });
+                if ctx.emit_raw_at(part, &origin, at).await?.is_err() {
                     return Ok(());
                 }
             }
+            sent_through = 0;
             if target.is_none() {
                 let read = FilePosition {
                     offset: position - splitter.partial.len() as u64,
                     line: splitter.line,
                     ended: false,
+                    sent_through: 0,
                 };
                 if let Some(m) = ack(read) {
                     if ctx.forward(m).await.is_err() {
@@ -254,6 +281,21 @@ impl SourceConnector for FileSource {
     fn resumable(&self) -> bool {
         true
     }
+}
+
+/// Drops the records numbered up to `through` (sent before the checkpoint
+/// the pipeline restored from).
+fn skip_sent(raw: RawBatch, through: u64) -> RawBatch {
+    if raw.seq.first().is_none_or(|&first| first > through) {
+        return raw;
+    }
+    let mut out = RawBatch::with_capacity(raw.len(), raw.byte_len());
+    for i in 0..raw.len() {
+        if raw.seq[i] > through {
+            out.push(raw.record(i), raw.seq[i]);
+        }
+    }
+    out
 }
 
 fn drop_first(raw: RawBatch) -> RawBatch {
@@ -317,6 +359,26 @@ impl SinkConnector for FileSink {
                 .await
                 .map_err(|e| io("creating directory for", e))?;
         }
+        let header = {
+            let empty = datafusion::arrow::record_batch::RecordBatch::new_empty(schema.schema.clone());
+            let empty = if schema.changelog {
+                StreamBatch::changelog(empty, datafusion::arrow::array::UInt8Array::from(Vec::<u8>::new()))
+            } else {
+                StreamBatch::append(empty)
+            };
+            self.encoder.header(&empty.with_op_column()?.schema())?
+        };
+        if schema.exactly_once.is_some() {
+            return Ok(Box::new(CommittedFile {
+                pending_path: pending_path(&self.path),
+                path: self.path.clone(),
+                append: self.append,
+                header,
+                pending: None,
+                encoder: self.encoder.clone(),
+                buf: Vec::new(),
+            }));
+        }
         // A restored pipeline adds to what its earlier run wrote.
         let append = self.append || schema.resume;
         let file = tokio::fs::OpenOptions::new()
@@ -329,17 +391,6 @@ impl SinkConnector for FileSink {
             .map_err(|e| io("opening output file", e))?;
         let fresh = file.metadata().await.map_err(|e| io("reading", e))?.len() == 0;
         let mut writer = BufWriter::new(file);
-        let empty = if schema.changelog {
-            StreamBatch::changelog(
-                datafusion::arrow::record_batch::RecordBatch::new_empty(schema.schema.clone()),
-                datafusion::arrow::array::UInt8Array::from(Vec::<u8>::new()),
-            )
-        } else {
-            StreamBatch::append(datafusion::arrow::record_batch::RecordBatch::new_empty(
-                schema.schema.clone(),
-            ))
-        };
-        let header = self.encoder.header(&empty.with_op_column()?.schema())?;
         if let Some(header) = header.filter(|_| fresh) {
             writer
                 .write_all(&header)
@@ -381,6 +432,172 @@ impl SinkWriter for FileSinkWriter {
             .flush()
             .await
             .map_err(|e| SluiceError::io(format!("writing {}", self.path.display()), e))
+    }
+}
+
+/// Where an exactly-once file sink keeps output not yet committed: next to
+/// the file, hidden.
+fn pending_path(path: &std::path::Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.pending"))
+}
+
+/// The file sink with checkpoints: rows go to a pending file beside the
+/// output; when a checkpoint completes, the pending bytes are appended to
+/// the output and synced. The checkpoint records the output's length before
+/// that append and the pending length, so recovery can finish or redo an
+/// interrupted append and drop anything written after the checkpoint.
+/// Readers of the output only ever see committed rows.
+struct CommittedFile {
+    path: PathBuf,
+    pending_path: PathBuf,
+    append: bool,
+    header: Option<Vec<u8>>,
+    pending: Option<tokio::fs::File>,
+    encoder: RecordEncoder,
+    buf: Vec<u8>,
+}
+
+impl CommittedFile {
+    fn io(&self, what: &str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> SluiceError {
+        let context = format!("{what} {}", path.display());
+        move |e| SluiceError::io(context, e)
+    }
+
+    async fn pending(&mut self) -> Result<&mut tokio::fs::File> {
+        if self.pending.is_none() {
+            let f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.pending_path)
+                .await
+                .map_err(self.io("opening", &self.pending_path))?;
+            self.pending = Some(f);
+        }
+        self.pending
+            .as_mut()
+            .ok_or_else(|| SluiceError::Internal("pending file".into()))
+    }
+
+    async fn len(&self, path: &std::path::Path) -> Result<u64> {
+        match tokio::fs::metadata(path).await {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(self.io("reading", path)(e)),
+        }
+    }
+
+    /// Cuts the output to `len` bytes and adds `bytes`, synced.
+    async fn set_output(&self, len: u64, bytes: &[u8]) -> Result<()> {
+        let mut out = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&self.path)
+            .await
+            .map_err(self.io("opening output file", &self.path))?;
+        out.set_len(len).await.map_err(self.io("truncating", &self.path))?;
+        out.seek(std::io::SeekFrom::Start(len))
+            .await
+            .map_err(self.io("seeking", &self.path))?;
+        out.write_all(bytes).await.map_err(self.io("writing", &self.path))?;
+        out.sync_data().await.map_err(self.io("syncing", &self.path))
+    }
+
+    async fn clear_pending(&mut self) -> Result<()> {
+        self.pending = None;
+        tokio::fs::write(&self.pending_path, b"")
+            .await
+            .map_err(self.io("clearing", &self.pending_path))
+    }
+}
+
+#[async_trait]
+impl SinkWriter for CommittedFile {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.encoder.encode(&batch.with_op_column()?, &mut buf)?;
+        let path = self.pending_path.clone();
+        let file = self.pending().await?;
+        let written = file.write_all(&buf).await;
+        self.buf = buf;
+        written.map_err(self.io("writing", &path))
+    }
+
+    async fn prepare(&mut self, _epoch: u64) -> Result<Option<crate::runtime::state::StateSnapshot>> {
+        let path = self.pending_path.clone();
+        let file = self.pending().await?;
+        file.sync_data().await.map_err(self.io("syncing", &path))?;
+        let output = self.len(&self.path).await?;
+        let pending = self.len(&self.pending_path).await?;
+        Ok(Some(crate::runtime::state::StateSnapshot::new(
+            serde_json::json!({"output": output, "pending": pending}),
+            Vec::new(),
+        )))
+    }
+
+    fn transactional(&self) -> bool {
+        true
+    }
+
+    async fn commit(&mut self, _epoch: u64) -> Result<()> {
+        let pending = tokio::fs::read(&self.pending_path)
+            .await
+            .map_err(self.io("reading", &self.pending_path))?;
+        if !pending.is_empty() {
+            let len = self.len(&self.path).await?;
+            self.set_output(len, &pending).await?;
+        }
+        self.clear_pending().await
+    }
+
+    async fn recover(
+        &mut self,
+        _epoch: u64,
+        state: Option<crate::runtime::state::StateSnapshot>,
+    ) -> Result<()> {
+        let Some(state) = state else {
+            // A fresh start: the output is rewritten unless `append`.
+            self.clear_pending().await?;
+            let len = if self.append { self.len(&self.path).await? } else { 0 };
+            let header = self.header.clone().filter(|_| len == 0).unwrap_or_default();
+            return self.set_output(len, &header).await;
+        };
+        let at = |k: &str| state.meta[k].as_u64().unwrap_or(0);
+        let (output, pending) = (at("output"), at("pending"));
+        if self.len(&self.path).await? >= output + pending {
+            // The checkpoint's append was done; drop anything after it.
+            self.set_output(output + pending, b"").await?;
+        } else {
+            // The crash came before the append finished: do it again.
+            let bytes = tokio::fs::read(&self.pending_path)
+                .await
+                .map_err(self.io("reading", &self.pending_path))?;
+            let Some(bytes) = bytes.get(..pending as usize) else {
+                return Err(SluiceError::Connector(format!(
+                    "cannot finish the last checkpoint's write to {}: its pending file {} \
+                     holds {} bytes, {pending} expected",
+                    self.path.display(),
+                    self.pending_path.display(),
+                    bytes.len()
+                )));
+            };
+            self.set_output(output, bytes).await?;
+        }
+        self.clear_pending().await
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        // Rows after the last checkpoint stay pending: the next run drops
+        // them and writes them again from the input.
+        if let Some(f) = self.pending.as_mut() {
+            f.flush().await.map_err(|e| SluiceError::io("writing", e))?;
+        }
+        Ok(())
     }
 }
 

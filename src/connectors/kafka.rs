@@ -279,6 +279,12 @@ impl SourceConnector for KafkaSource {
             StartFrom::Latest => Offset::End,
             // Rebuilding state: read the whole topic, then carry on.
             StartFrom::Committed if ctx.replay => Offset::Beginning,
+            // With checkpoints, positions come from the checkpoint: the
+            // pipeline's own group may have committed offsets whose output
+            // was never committed (a crash before the first checkpoint).
+            StartFrom::Committed if ctx.checkpointed && self.group_id.is_none() => {
+                Offset::Beginning
+            }
             StartFrom::Committed => Offset::Stored,
         };
         // Where each partition's replay ends: the group's committed offset.
@@ -314,7 +320,14 @@ impl SourceConnector for KafkaSource {
         }
         let mut tpl = TopicPartitionList::new();
         for &p in &partitions {
-            tpl.add_partition_offset(&self.topic, p, offset)
+            // Restored: each partition resumes right after the last record
+            // the checkpoint covers.
+            let from = ctx
+                .restored_position(&partition_origin(&self.topic, p))
+                .and_then(|v| v.as_i64())
+                .map(Offset::Offset)
+                .unwrap_or(offset);
+            tpl.add_partition_offset(&self.topic, p, from)
                 .map_err(|e| SluiceError::kafka("assigning partitions", e))?;
         }
         consumer
@@ -552,7 +565,8 @@ impl PartitionReader {
                 }
             }
             let last_offset = raw.seq.last().map(|&o| o as i64);
-            if ctx.emit_raw(raw, &origin).await?.is_err() {
+            let next = last_offset.map(|o| serde_json::json!(o + 1));
+            if ctx.emit_raw_at(raw, &origin, next).await?.is_err() {
                 return Ok(());
             }
             if let Some(o) = last_offset {

@@ -62,6 +62,13 @@ pub trait SourceConnector: Send + Sync + fmt::Debug {
     fn attach(&self) -> Result<Option<Box<dyn std::any::Any + Send>>> {
         Ok(None)
     }
+
+    /// Whether it reads another pipeline's output (a view): checkpoint
+    /// barriers then come from that pipeline, in its stream, instead of being
+    /// injected here.
+    fn follows_pipeline(&self) -> bool {
+        false
+    }
 }
 
 /// A validated sink: opens a writer for one pipeline.
@@ -99,6 +106,36 @@ pub trait SinkWriter: Send {
         None
     }
 
+    /// A checkpoint barrier: everything written so far must survive a crash
+    /// (it need not be visible yet). Returns what recovery needs to finish
+    /// the epoch (a view's contents, a transaction's messages).
+    async fn prepare(&mut self, _epoch: u64) -> Result<Option<crate::runtime::state::StateSnapshot>> {
+        self.flush().await?;
+        Ok(None)
+    }
+
+    /// Whether output becomes visible only at `commit` (then the sink waits
+    /// for each checkpoint to complete before it goes on).
+    fn transactional(&self) -> bool {
+        false
+    }
+
+    /// Checkpoint `epoch` is complete: make its output visible.
+    async fn commit(&mut self, _epoch: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// The pipeline restored from checkpoint `epoch`; `state` is what
+    /// `prepare` returned then. Finishes that epoch's commit if the crash
+    /// came before it, and drops output written after it.
+    async fn recover(
+        &mut self,
+        _epoch: u64,
+        _state: Option<crate::runtime::state::StateSnapshot>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// The pipeline ends: flush, and release what the writer holds.
     async fn close(&mut self) -> Result<()> {
         self.flush().await
@@ -116,6 +153,17 @@ pub struct SinkSchema {
     /// The pipeline carries on from an earlier run (restored from the data
     /// directory on a resumable source): add to the output, don't replace it.
     pub resume: bool,
+    /// Checkpoints are on: output is committed with them (exactly once).
+    /// Holds the pipeline's name and the engine's instance id.
+    pub exactly_once: Option<ExactlyOnce>,
+}
+
+/// What a sink needs to take part in checkpoints.
+#[derive(Debug, Clone)]
+pub struct ExactlyOnce {
+    pub pipeline: String,
+    /// Stable across restarts of one data directory.
+    pub instance: String,
 }
 
 /// What a source factory sees of its CREATE SOURCE statement.
@@ -352,6 +400,17 @@ pub struct SourceContext {
     send_order: Arc<tokio::sync::Mutex<()>>,
     /// The pipeline's source stage, for its own figures.
     node: Option<Arc<NodeMetrics>>,
+    /// Each partition's position after its last batch sent, updated under
+    /// `send_order`, so a barrier records exactly what went before it.
+    sent_positions: Arc<std::sync::Mutex<serde_json::Map<String, serde_json::Value>>>,
+    /// What the checkpoint the pipeline restored from recorded of the source
+    /// (`{"positions": {…}, "watermark": …}`); `None` on a fresh start.
+    restored: Option<Arc<serde_json::Value>>,
+    /// The newest barrier sent on (injected or passed on from a view).
+    last_barrier: Arc<std::sync::atomic::AtomicU64>,
+    /// Checkpoints are on: positions come from them, not from the source's
+    /// own store (a consumer group, a position file).
+    pub checkpointed: bool,
 }
 
 type Finishers = Arc<std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>>;
@@ -404,7 +463,75 @@ impl SourceContext {
                 .clone()
                 .map(|w| Arc::new(WatermarkTracker::new(w))),
             send_order: Arc::default(),
+            sent_positions: Arc::default(),
+            restored: None,
+            last_barrier: Arc::default(),
+            checkpointed: false,
         })
+    }
+
+    /// Restored from a checkpoint: `source` is what the source recorded at
+    /// its barrier. The watermark continues from there.
+    pub(crate) fn with_restored(mut self, source: serde_json::Value) -> Result<Self> {
+        if let (Some(w), Some(state)) = (&self.watermarks, source.get("watermark")) {
+            w.restore(state)?;
+        }
+        if let Some(p) = source.get("positions").and_then(|p| p.as_object()) {
+            if let Ok(mut positions) = self.sent_positions.lock() {
+                *positions = p.clone();
+            }
+        }
+        self.restored = Some(Arc::new(source));
+        Ok(self)
+    }
+
+    /// The newest barrier this source sent on.
+    pub fn last_barrier(&self) -> u64 {
+        self.last_barrier.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the pipeline restored from a checkpoint.
+    pub fn is_restored(&self) -> bool {
+        self.restored.is_some()
+    }
+
+    /// The position `partition` had at the restored checkpoint.
+    pub fn restored_position(&self, partition: &str) -> Option<&serde_json::Value> {
+        self.restored.as_ref()?.get("positions")?.get(partition)
+    }
+
+    /// Injects a checkpoint barrier between two batches: it records every
+    /// partition's position after the batches sent before it.
+    pub async fn inject_barrier(&self, epoch: u64) -> std::result::Result<(), Stopped> {
+        let _order = self.send_order.lock().await;
+        let positions = self
+            .sent_positions
+            .lock()
+            .map(|p| serde_json::Value::Object(p.clone()))
+            .unwrap_or_default();
+        let watermark = self
+            .watermarks
+            .as_ref()
+            .map(|w| w.checkpoint())
+            .unwrap_or_default();
+        self.last_barrier
+            .fetch_max(epoch, std::sync::atomic::Ordering::Relaxed);
+        let barrier = crate::stream::Barrier {
+            epoch,
+            source: serde_json::json!({"positions": positions, "watermark": watermark}),
+            operators: Vec::new(),
+            injected: Some(std::time::Instant::now()),
+        };
+        self.output
+            .send(Message::Barrier(barrier))
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    /// Sends a message on in order with the partitions' batches.
+    pub async fn send_in_order(&self, message: Message) -> std::result::Result<(), Stopped> {
+        let _order = self.send_order.lock().await;
+        self.output.send(message).await.map_err(|_| Stopped)
     }
 
     /// Runs `hook` after the pipeline's sink has written everything (a
@@ -502,7 +629,22 @@ impl SourceContext {
         raw: RawBatch,
         origin: &str,
     ) -> Result<std::result::Result<(), Stopped>> {
+        self.emit_raw_at(raw, origin, None).await
+    }
+
+    /// `emit_raw`, recording `position` as the partition's position once the
+    /// batch is sent (for checkpoints: the barrier after it records it).
+    pub async fn emit_raw_at(
+        &self,
+        raw: RawBatch,
+        origin: &str,
+        position: Option<serde_json::Value>,
+    ) -> Result<std::result::Result<(), Stopped>> {
         if raw.is_empty() {
+            if let Some(p) = position {
+                let _order = self.send_order.lock().await;
+                self.set_position(origin, p);
+            }
             return Ok(Ok(()));
         }
         let decoder = self.decoder.as_ref().ok_or_else(|| {
@@ -531,8 +673,20 @@ impl SourceContext {
             }
         }
         match decoded.batch {
-            Some(batch) => self.send(batch, origin).await,
-            None => Ok(Ok(())),
+            Some(batch) => self.send(batch, origin, position).await,
+            None => {
+                if let Some(p) = position {
+                    let _order = self.send_order.lock().await;
+                    self.set_position(origin, p);
+                }
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    fn set_position(&self, partition: &str, position: serde_json::Value) {
+        if let Ok(mut p) = self.sent_positions.lock() {
+            p.insert(partition.to_string(), position);
         }
     }
 
@@ -551,7 +705,11 @@ impl SourceContext {
                     .watermark
                     .fetch_max(*w, std::sync::atomic::Ordering::Relaxed);
             }
-            Message::Commit(_) | Message::CaughtUp => {}
+            Message::Barrier(b) => {
+                self.last_barrier
+                    .fetch_max(b.epoch, std::sync::atomic::Ordering::Relaxed);
+            }
+            Message::Commit(_) | Message::CaughtUp | Message::EndOfInput => {}
         }
         self.send_counting_backpressure(message).await
     }
@@ -562,12 +720,22 @@ impl SourceContext {
         batch: RecordBatch,
         partition: &str,
     ) -> Result<std::result::Result<(), Stopped>> {
+        self.emit_batch_at(batch, partition, None).await
+    }
+
+    /// `emit_batch`, recording `position` as the partition's position.
+    pub async fn emit_batch_at(
+        &self,
+        batch: RecordBatch,
+        partition: &str,
+        position: Option<serde_json::Value>,
+    ) -> Result<std::result::Result<(), Stopped>> {
         let rows = batch.num_rows() as u64;
         PipelineMetrics::add(&self.metrics.records_in, rows);
         if let Some(node) = &self.node {
             node.count(rows, batch.get_array_memory_size() as u64, 0);
         }
-        self.send(batch, partition).await
+        self.send(batch, partition, position).await
     }
 
     /// Sends a message on, counting the time spent waiting for room in the
@@ -598,6 +766,7 @@ impl SourceContext {
         &self,
         batch: RecordBatch,
         partition: &str,
+        position: Option<serde_json::Value>,
     ) -> Result<std::result::Result<(), Stopped>> {
         let _order = self.send_order.lock().await;
         let advanced = match &self.watermarks {
@@ -613,6 +782,9 @@ impl SourceContext {
             .is_err()
         {
             return Ok(Err(Stopped));
+        }
+        if let Some(p) = position {
+            self.set_position(partition, p);
         }
         if let Some(node) = &self.node {
             PipelineMetrics::add(&node.records_out, rows);
@@ -697,7 +869,7 @@ mod tests {
                         late += usize::from(*t < watermark);
                     }
                 }
-                Message::Commit(_) | Message::CaughtUp => {}
+                _ => {}
             }
         }
         assert_eq!(rows, 2 * 2 * BATCHES as usize);

@@ -16,6 +16,7 @@ use datafusion::arrow::compute::{cast, max};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
+use serde::Deserialize;
 
 use crate::error::{Result, SluiceError};
 
@@ -49,6 +50,23 @@ struct Partition {
 
 /// Partitions by name, and the watermark last sent.
 type TrackerState = (HashMap<String, Partition>, Option<i64>);
+
+/// What [`WatermarkTracker::checkpoint`] keeps.
+#[derive(Deserialize)]
+struct TrackerCheckpoint {
+    partitions: Vec<PartitionCheckpoint>,
+    /// The watermark last sent.
+    watermark: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct PartitionCheckpoint {
+    name: String,
+    /// Its highest value so far.
+    watermark: Option<i64>,
+    /// How long it had sent nothing (an idle partition stays idle).
+    silent_ms: u64,
+}
 
 pub struct WatermarkTracker {
     spec: WatermarkSpec,
@@ -117,6 +135,52 @@ impl WatermarkTracker {
             p.watermark = Some(p.watermark.map_or(h, |w| w.max(h)));
         }
         Ok(self.advance(&mut st))
+    }
+
+    /// The state a checkpoint keeps: each partition's highest value and how
+    /// long it has been silent, and the watermark last sent.
+    pub fn checkpoint(&self) -> serde_json::Value {
+        // A poisoned lock still guards whole values: read them.
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut partitions: Vec<(&String, &Partition)> = st.0.iter().collect();
+        partitions.sort_by_key(|(name, _)| *name);
+        let partitions: Vec<serde_json::Value> = partitions
+            .into_iter()
+            .map(|(name, p)| {
+                serde_json::json!({
+                    "name": name,
+                    "watermark": p.watermark,
+                    "silent_ms": p.last_active.elapsed().as_millis() as u64,
+                })
+            })
+            .collect();
+        serde_json::json!({"partitions": partitions, "watermark": st.1})
+    }
+
+    /// Continues from a checkpoint: the watermark never goes back behind
+    /// the one sent before it, and the restored partitions hold it back as
+    /// they did (each keeps its highest value when it registers again, and
+    /// a partition that was idle stays idle until it sends). Partitions
+    /// registered already stay too.
+    pub fn restore(&self, state: &serde_json::Value) -> Result<()> {
+        let checkpoint = TrackerCheckpoint::deserialize(state).map_err(|e| {
+            SluiceError::Connector(format!("checkpoint state is damaged: watermarks: {e}"))
+        })?;
+        let now = Instant::now();
+        let mut st = self.lock()?;
+        for p in checkpoint.partitions {
+            let last_active = now
+                .checked_sub(Duration::from_millis(p.silent_ms))
+                .unwrap_or(now);
+            let entry = st.0.entry(p.name).or_insert(Partition {
+                watermark: None,
+                last_active,
+            });
+            entry.watermark = entry.watermark.max(p.watermark);
+            entry.last_active = entry.last_active.max(last_active);
+        }
+        st.1 = st.1.max(checkpoint.watermark);
+        Ok(())
     }
 
     fn advance(&self, st: &mut TrackerState) -> Option<i64> {

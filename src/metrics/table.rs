@@ -74,6 +74,8 @@ struct Row {
     errors: Option<u64>,
     state_rows: Option<u64>,
     state_bytes: Option<u64>,
+    last_checkpoint: Option<i64>,
+    checkpoint_ms: Option<f64>,
     note: Option<String>,
 }
 
@@ -137,6 +139,8 @@ fn pipeline_row(name: &str, s: &PipelineStats) -> Row {
         errors: Some(s.counters.errors),
         state_rows: Some(state.0),
         state_bytes: Some(state.1),
+        last_checkpoint: s.checkpoint.map(|c| c.0),
+        checkpoint_ms: s.checkpoint.map(|c| round(c.1)),
         note,
     }
 }
@@ -226,9 +230,8 @@ fn batch(rows: &[Row]) -> Result<RecordBatch> {
         u(|r| r.errors),
         u(|r| r.state_rows),
         u(|r| r.state_bytes),
-        // Checkpoints are not built yet: always NULL.
-        ts(|_| None),
-        fl(|_| None),
+        ts(|r| r.last_checkpoint),
+        fl(|r| r.checkpoint_ms),
         text(|r| r.note.clone()),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)

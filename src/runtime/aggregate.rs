@@ -14,7 +14,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array, UInt8Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, UInt32Array, UInt8Array,
+};
 use datafusion::arrow::compute::{cast, take, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -24,7 +26,13 @@ use datafusion::logical_expr::Accumulator;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use serde::{Deserialize, Serialize};
+
 use super::operator::Operator;
+use super::state::{
+    column, damaged, intern_group_keys, keep_group_keys, merge_states, state_batch, states_of,
+    take_states, to_meta, StateSnapshot,
+};
 use super::stateless::{drop_failing_rows, post_stages, predicate_mask};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
@@ -51,6 +59,21 @@ pub struct ChangelogAggregate {
     /// Scratch: a group's position among this batch's groups.
     slot: Vec<u32>,
     group_indices: Vec<usize>,
+}
+
+/// Aggregate call `call`'s accumulator for one group; `retracting`: one
+/// that can take rows back.
+fn new_accumulator(
+    agg: &AggregatePlan,
+    retracting: bool,
+    call: usize,
+) -> Result<Box<dyn Accumulator>> {
+    let func = &agg.calls[call].func;
+    Ok(if retracting {
+        func.create_sliding_accumulator()?
+    } else {
+        func.create_accumulator()?
+    })
 }
 
 impl ChangelogAggregate {
@@ -92,16 +115,8 @@ impl ChangelogAggregate {
     /// A group's accumulators: ones that can take rows back when the input
     /// is an updating view.
     fn new_accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        self.agg
-            .calls
-            .iter()
-            .map(|c| {
-                Ok(if self.retracting {
-                    c.func.create_sliding_accumulator()?
-                } else {
-                    c.func.create_accumulator()?
-                })
-            })
+        (0..self.agg.calls.len())
+            .map(|c| new_accumulator(&self.agg, self.retracting, c))
             .collect()
     }
 
@@ -324,6 +339,82 @@ impl ChangelogAggregate {
     }
 }
 
+/// Checkpoint metadata; the batches are the group keys (with GROUP BY), a
+/// row per group (its input row count, whether a row of it is shown, its
+/// accumulators' states), and the shown rows as last emitted, all in group
+/// order. A global aggregate has at most one group, and no keys.
+#[derive(Serialize, Deserialize)]
+struct AggregateMeta {
+    groups: usize,
+}
+
+impl ChangelogAggregate {
+    fn snapshot_state(&mut self) -> Result<StateSnapshot> {
+        let n = self.accumulators.len();
+        let mut batches = Vec::with_capacity(3);
+        if let Some(groups) = self.groups.as_mut() {
+            let keys = keep_group_keys(groups.as_mut())?;
+            batches.push(RecordBatch::try_new(self.agg.group_schema.clone(), keys)?);
+        }
+        let (agg, retracting) = (&self.agg, self.retracting);
+        let states = take_states(self.accumulators.iter_mut(), agg.calls.len(), |c| {
+            new_accumulator(agg, retracting, c)
+        })?;
+        let rows: ArrayRef = Arc::new(Int64Array::from(self.counts.clone()));
+        let shown: ArrayRef = Arc::new(
+            self.last
+                .iter()
+                .map(|r| Some(r.is_some()))
+                .collect::<BooleanArray>(),
+        );
+        batches.push(state_batch(
+            vec![("rows".into(), rows), ("shown".into(), shown)],
+            states,
+            n,
+        )?);
+        let last = self
+            .converter
+            .convert_rows(self.last.iter().flatten().map(|r| r.row()))?;
+        batches.push(RecordBatch::try_new(self.output_schema.clone(), last)?);
+        Ok(StateSnapshot::new(
+            to_meta(&AggregateMeta { groups: n })?,
+            batches,
+        ))
+    }
+
+    fn restore_state(&mut self, state: StateSnapshot) -> Result<()> {
+        let AggregateMeta { groups: n } = state.meta_as()?;
+        let mut batches = state.into_batches();
+        if let Some(groups) = self.groups.as_mut() {
+            intern_group_keys(groups.as_mut(), &batches.next("group keys")?)?;
+        } else if n > 1 {
+            return Err(damaged("a global aggregate with several groups"));
+        }
+        let per_group = batches.next("group states")?;
+        let last = batches.next("emitted rows")?;
+        let counts = column::<Int64Array>(&per_group, "rows")?;
+        let shown = column::<BooleanArray>(&per_group, "shown")?;
+        if per_group.num_rows() != n || shown.true_count() != last.num_rows() {
+            return Err(damaged("group counts disagree"));
+        }
+        let states = states_of(&per_group, self.agg.calls.len())?;
+        let last = self.converter.convert_columns(last.columns())?;
+        let mut last = last.iter();
+        for g in 0..n {
+            let mut accs = self.new_accumulators()?;
+            merge_states(&states, g, &mut accs)?;
+            self.accumulators.push(accs);
+            self.counts.push(counts.value(g));
+            self.last.push(match shown.value(g) {
+                true => last.next().map(|r| r.owned()),
+                false => None,
+            });
+            self.slot.push(NO_SLOT);
+        }
+        Ok(())
+    }
+}
+
 impl Operator for ChangelogAggregate {
     fn name(&self) -> &'static str {
         "changelog aggregate"
@@ -358,6 +449,14 @@ impl Operator for ChangelogAggregate {
         Some((groups as u64, bytes as u64))
     }
 
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        self.snapshot_state().map(Some)
+    }
+
+    fn restore(&mut self, state: StateSnapshot) -> Result<()> {
+        self.restore_state(state)
+    }
+
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -390,5 +489,109 @@ impl Operator for ChangelogAggregate {
 impl std::fmt::Debug for ChangelogAggregate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ChangelogAggregate({} groups)", self.group_count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::runtime::restore_check::{
+        batch, changes, check_restores, plan, rows_strategy, script, Row, Step, AGGS, BASE,
+    };
+    use crate::stream::Op;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn restores_groups_and_what_they_showed(
+            rows in rows_strategy(137),
+            cuts in proptest::collection::vec(0usize..250, 0..12),
+            at in proptest::collection::vec(0usize..40, 1..4),
+        ) {
+            let steps = script(&rows, &cuts);
+            for sql in [
+                format!("SELECT k, tag, {AGGS} FROM t GROUP BY k, tag"),
+                // HAVING hides and shows groups again: deletes and inserts.
+                "SELECT k, max(v) - min(v) AS spread FROM t GROUP BY k HAVING count(*) % 3 <> 0".into(),
+                // One group, no keys.
+                format!("SELECT {AGGS} FROM t"),
+                "SELECT count(*) AS n FROM t HAVING sum(v) % 2 = 0".into(),
+            ] {
+                check_restores(&plan(&sql, 0), &steps, &at);
+            }
+        }
+
+        /// Over an updating view: rows come and go (insert, the old row of
+        /// an update then the new one, delete), and groups empty out.
+        #[test]
+        fn restores_over_an_updating_input(
+            events in proptest::collection::vec((0usize..6, 0u8..3, 0i64..3, proptest::option::weighted(0.9, -20i64..60)), 1..120),
+            cuts in proptest::collection::vec(0usize..120, 0..10),
+            at in proptest::collection::vec(0usize..25, 1..4),
+        ) {
+            let steps = updating_script(&events, &cuts);
+            for sql in [
+                "SELECT k, count(*) AS n, sum(v) AS s, count(v) AS nv, avg(v) AS a, round(stddev(v), 6) AS sd FROM t GROUP BY k",
+                "SELECT count(*) AS n, sum(v) AS s FROM t",
+            ] {
+                let mut p = plan(sql, 0);
+                // As planning over an updating view marks it.
+                std::sync::Arc::get_mut(&mut p).expect("plan").input_changelog = true;
+                check_restores(&p, &steps, &at);
+            }
+        }
+    }
+
+    /// The changes of a keyed upstream view (ids 0..6), cut into batches.
+    /// `kind` 0 deletes a present id, otherwise it is updated; absent ids
+    /// are inserted.
+    fn updating_script(events: &[(usize, u8, i64, Option<i64>)], cuts: &[usize]) -> Vec<Step> {
+        let mut upstream: Vec<Option<Row>> = vec![None; 6];
+        let mut all = Vec::new();
+        for (i, &(id, kind, k, v)) in events.iter().enumerate() {
+            let new = Row {
+                k,
+                tag: None,
+                v,
+                ts: BASE + i as i64,
+            };
+            match (upstream[id].take(), kind) {
+                (None, _) => {
+                    all.push((Op::Insert, new.clone()));
+                    upstream[id] = Some(new);
+                }
+                (Some(old), 0) => all.push((Op::Delete, old)),
+                (Some(old), _) => {
+                    all.push((Op::UpdateBefore, old));
+                    all.push((Op::Update, new.clone()));
+                    upstream[id] = Some(new);
+                }
+            }
+        }
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (all.len() + 1)).collect();
+        bounds.extend([0, all.len()]);
+        bounds.sort();
+        bounds.dedup();
+        bounds
+            .windows(2)
+            .map(|w| Step::Rows(changes(&all[w[0]..w[1]])))
+            .collect()
+    }
+
+    /// A snapshot taken before any input restores an empty operator.
+    #[test]
+    fn restores_before_any_input() {
+        let rows = [Row {
+            k: 1,
+            tag: Some("x"),
+            v: Some(5),
+            ts: BASE,
+        }];
+        let steps = [Step::Rows(crate::stream::StreamBatch::append(batch(&rows)))];
+        for sql in [format!("SELECT k, {AGGS} FROM t GROUP BY k"), format!("SELECT {AGGS} FROM t")] {
+            check_restores(&plan(&sql, 0), &steps, &[0, 1]);
+        }
     }
 }

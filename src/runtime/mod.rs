@@ -2,10 +2,13 @@
 //! Arrow batches.
 
 pub mod aggregate;
+pub mod checkpoint;
 pub mod collect;
 pub mod operator;
 pub mod pipeline;
 pub mod progress;
+#[cfg(test)]
+mod restore_check;
 pub mod session;
 pub mod state;
 pub mod stateless;

@@ -6,6 +6,7 @@
 //! before the pipeline reports itself finished.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::{UInt32Array, UInt8Array};
 use datafusion::arrow::compute::take_record_batch;
@@ -16,11 +17,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::aggregate::ChangelogAggregate;
+use super::checkpoint::{encode_pipeline, Checkpointer, Restored};
 use super::operator::{Measured, Operator};
 use super::session::{SessionAggregate, SessionRows};
 use super::stateless::StatelessOperator;
 use super::window::WindowAggregate;
-use crate::connectors::{SinkConnector, SinkSchema, SourceContext, SourceDef};
+use crate::connectors::{
+    ExactlyOnce, SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext, SourceDef,
+};
 use crate::error::{Result, SluiceError};
 pub use crate::metrics::PipelineState;
 use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics};
@@ -50,6 +54,9 @@ pub struct PipelineSpec {
     /// The source waits for this token before it reads (restoring a whole
     /// catalog: nothing flows until every pipeline has subscribed).
     pub gate: Option<CancellationToken>,
+    /// Checkpoints are on: the pipeline restores from the last one, takes
+    /// part in each, and its sink commits with them.
+    pub checkpoints: Option<Arc<Checkpointer>>,
 }
 
 pub struct Pipeline {
@@ -59,6 +66,9 @@ pub struct Pipeline {
     pub bounded: bool,
     state: watch::Receiver<PipelineState>,
     stop: CancellationToken,
+    /// Dropped (not shutting down): the sink commits what it holds at the end.
+    dropping: Arc<std::sync::atomic::AtomicBool>,
+    checkpoints: Option<Arc<Checkpointer>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -68,14 +78,27 @@ impl Pipeline {
         let metrics = Arc::new(PipelineMetrics::new(&spec.name, &spec.source.name));
         metrics.add_node(source_node(&spec.source));
         let resumable = spec.source.connector.resumable();
+        let checkpoints = spec.checkpoints.clone();
+        let restored = checkpoints
+            .as_ref()
+            .and_then(|c| c.take_restored(&spec.name));
         let sink_schema = SinkSchema {
             schema: spec.plan.output_schema.clone(),
             changelog: spec.plan.changelog,
             key_columns: spec.plan.key_columns.clone(),
             resume: spec.resume && resumable,
+            exactly_once: checkpoints.as_ref().map(|c| ExactlyOnce {
+                pipeline: spec.name.clone(),
+                instance: c.instance.clone(),
+            }),
         };
         let mut writer = spec.sink.open(&sink_schema).await?;
-        let operators = build_operators(&spec.plan, &metrics)?;
+        let mut operators = build_operators(&spec.plan, &metrics)?;
+        if let Some(r) = &restored {
+            restore(&spec.name, r, &mut operators, writer.as_mut()).await?;
+        } else if checkpoints.is_some() {
+            writer.recover(0, None).await?;
+        }
         let sink_node = metrics.add_node(sink_node(&spec.plan, spec.sink.kind()));
         let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
         let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
@@ -91,12 +114,23 @@ impl Pipeline {
                 .try_send(Message::CaughtUp)
                 .map_err(|_| SluiceError::Internal("new pipeline channel is full".into()))?;
         }
-        let stop = shutdown.child_token();
+        // With checkpoints, the engine's shutdown stops a source only once it
+        // has injected the final barrier.
+        let stop = if checkpoints.is_some() {
+            CancellationToken::new()
+        } else {
+            shutdown.child_token()
+        };
         let attached = spec.source.connector.attach()?;
-        let ctx = SourceContext::new(&spec.source, source_tx, stop.clone(), Arc::clone(&metrics))
-            .await?
-            .for_pipeline(&spec.name, spec.replay)
-            .with_engine(shutdown.clone(), spec.positions.clone(), attached);
+        let mut ctx =
+            SourceContext::new(&spec.source, source_tx, stop.clone(), Arc::clone(&metrics))
+                .await?
+                .for_pipeline(&spec.name, spec.replay)
+                .with_engine(shutdown.clone(), spec.positions.clone(), attached);
+        ctx.checkpointed = checkpoints.is_some();
+        if let Some(r) = &restored {
+            ctx = ctx.with_restored(r.source.clone())?;
+        }
         let mut upserts = Upserts::new(&spec.plan)?;
         let bounded = spec.source.connector.is_bounded();
         let span = tracing::info_span!("pipeline", name = %spec.name);
@@ -104,6 +138,11 @@ impl Pipeline {
         let ctx_finishers = ctx.finishers();
         let connector = Arc::clone(&spec.source.connector);
         let gate = spec.gate.clone();
+        if let Some(cp) = &checkpoints {
+            cp.join(&spec.name);
+        }
+        let source_checkpoints = checkpoints.clone();
+        let engine_shutdown = shutdown.clone();
         let source = tokio::spawn(
             async move {
                 if let Some(gate) = gate {
@@ -112,17 +151,25 @@ impl Pipeline {
                         _ = ctx.shutdown.cancelled() => return Ok(()),
                     }
                 }
-                connector.run(ctx).await
+                match source_checkpoints {
+                    None => connector.run(ctx).await,
+                    Some(cp) => run_checkpointed(connector, ctx, cp, engine_shutdown).await,
+                }
             }
             .instrument(span.clone()),
         );
-        // Stopped on a resumable source, open windows wait for the next run.
-        let keep_open = resumable.then(|| stop.clone());
+        // Stopped on a resumable source (or with checkpoints, which keep
+        // it), open windows wait for the next run.
+        let keep_open = (resumable || checkpoints.is_some()).then(|| stop.clone());
         let operator = tokio::spawn(
             run_operators(operators, source_rx, sink_tx, keep_open).instrument(span.clone()),
         );
         let sink_metrics = Arc::clone(&metrics);
         let mut suppress = spec.resume;
+        let sink_checkpoints = checkpoints.clone();
+        let pipeline_name = spec.name.clone();
+        let dropping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sink_dropping = Arc::clone(&dropping);
         let sink = tokio::spawn(
             async move {
                 while let Some(message) = sink_rx.recv().await {
@@ -158,7 +205,19 @@ impl Pipeline {
                             suppress = false;
                             writer.caught_up().await?;
                         }
+                        Message::Barrier(barrier) => {
+                            if let Some(cp) = &sink_checkpoints {
+                                checkpoint(cp, &pipeline_name, barrier, writer.as_mut(), &sink_metrics)
+                                    .await?;
+                            }
+                        }
+                        Message::EndOfInput => {}
                     }
+                }
+                // Dropped: nothing will restore this pipeline, so what it
+                // holds since the last checkpoint is committed now.
+                if sink_dropping.load(std::sync::atomic::Ordering::Relaxed) && writer.transactional() {
+                    writer.commit(0).await?;
                 }
                 writer.close().await?;
                 sink_node.refresh_state(true, || writer.state_size());
@@ -171,8 +230,12 @@ impl Pipeline {
         let name = spec.name.clone();
         let finishers = ctx_finishers;
         let status = Arc::clone(&metrics);
+        let leave_checkpoints = checkpoints.clone();
         let handle = tokio::spawn(async move {
             let (s, o, k) = tokio::join!(source, operator, sink);
+            if let Some(cp) = leave_checkpoints {
+                cp.leave(&name, false).await;
+            }
             // The sink has written everything: sources may now commit.
             let hooks: Vec<_> = finishers
                 .lock()
@@ -210,6 +273,8 @@ impl Pipeline {
             bounded,
             state,
             stop,
+            dropping,
+            checkpoints,
             handle: Some(handle),
         })
     }
@@ -237,6 +302,19 @@ impl Pipeline {
     /// Stops this pipeline's source; the pipeline then drains and ends.
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// Stops the pipeline for good (DROP): its sink commits what it holds,
+    /// and its state leaves the checkpoints.
+    pub async fn drop_now(&mut self) -> PipelineState {
+        self.dropping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.cancel();
+        let state = self.wait().await;
+        if let Some(cp) = &self.checkpoints {
+            cp.leave(&self.name, true).await;
+        }
+        state
     }
 
     /// Waits until the pipeline has finished (or failed).
@@ -372,6 +450,8 @@ async fn run_operators(
     let mut out = Vec::new();
     let stopped = || SluiceError::Connector("the sink stopped".into());
     let mut caught_up = false;
+    // A bounded input ended and the operators emitted what they held.
+    let mut ended = false;
     // When the source read the latest batch: what a watermark after it
     // closes was made possible by that batch.
     let mut born = None;
@@ -385,6 +465,28 @@ async fn run_operators(
             Message::Commit(_) | Message::CaughtUp => {
                 caught_up |= matches!(message, Message::CaughtUp);
                 output.send(message).await.map_err(|_| stopped())?;
+                continue;
+            }
+            Message::Barrier(mut barrier) => {
+                barrier.operators = operators
+                    .iter_mut()
+                    .map(|op| op.snapshot()?.map(|s| s.encode()).transpose())
+                    .collect::<Result<_>>()?;
+                output
+                    .send(Message::Barrier(barrier))
+                    .await
+                    .map_err(|_| stopped())?;
+                continue;
+            }
+            Message::EndOfInput => {
+                ended = true;
+                finish(&mut operators, &mut out)?;
+                for b in out.drain(..) {
+                    output
+                        .send(Message::Batch(b))
+                        .await
+                        .map_err(|_| stopped())?;
+                }
                 continue;
             }
             Message::Watermark(w) => Some(w),
@@ -406,7 +508,7 @@ async fn run_operators(
                 .map_err(|_| stopped())?;
         }
     }
-    if keep_open.is_some_and(|t| t.is_cancelled()) {
+    if ended || keep_open.is_some_and(|t| t.is_cancelled()) {
         return Ok(());
     }
     finish(&mut operators, &mut out)?;
@@ -423,6 +525,135 @@ async fn run_operators(
             .send(Message::CaughtUp)
             .await
             .map_err(|_| stopped())?;
+    }
+    Ok(())
+}
+
+/// Loads a checkpoint's state into a new pipeline's operators and sink.
+async fn restore(
+    name: &str,
+    restored: &Restored,
+    operators: &mut [Box<dyn Operator>],
+    writer: &mut dyn SinkWriter,
+) -> Result<()> {
+    if restored.operators.len() != operators.len() {
+        return Err(SluiceError::Catalog(format!(
+            "the checkpoint of pipeline '{name}' holds {} operators but its plan has {}: \
+             it was taken by a different version of the query; delete the data directory's \
+             checkpoints to start it afresh",
+            restored.operators.len(),
+            operators.len()
+        )));
+    }
+    for (op, state) in operators.iter_mut().zip(&restored.operators) {
+        if let Some(state) = state {
+            op.restore(state.clone())?;
+        }
+    }
+    writer
+        .recover(restored.epoch, restored.sink.clone())
+        .await?;
+    tracing::info!(pipeline = %name, epoch = restored.epoch, "pipeline restored from checkpoint");
+    Ok(())
+}
+
+/// The source side of a checkpointed pipeline: runs the connector and, on
+/// the coordinator's signal, injects barriers between its batches. The
+/// final checkpoint (engine shutdown) stops the source right after its
+/// barrier. A bounded input that ends flushes the operators and takes one
+/// last checkpoint, so its final output is committed with it.
+async fn run_checkpointed(
+    connector: Arc<dyn SourceConnector>,
+    ctx: SourceContext,
+    cp: Arc<Checkpointer>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let follows = connector.follows_pipeline();
+    let stop = ctx.shutdown.clone();
+    let mut triggers = cp.triggers();
+    triggers.borrow_and_update();
+    let run = connector.run(ctx.clone());
+    tokio::pin!(run);
+    // If the final barrier never comes (a stuck checkpoint), stop anyway.
+    let mut give_up: Option<tokio::time::Instant> = None;
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            changed = triggers.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let t = *triggers.borrow_and_update();
+                if follows || stop.is_cancelled() {
+                    continue;
+                }
+                if ctx.inject_barrier(t.epoch).await.is_err() {
+                    stop.cancel();
+                }
+                if t.stop {
+                    stop.cancel();
+                }
+            }
+            _ = shutdown.cancelled(), if give_up.is_none() && !stop.is_cancelled() => {
+                if follows {
+                    // The view it follows drains to its end, barrier included.
+                    stop.cancel();
+                } else {
+                    give_up = Some(tokio::time::Instant::now() + Duration::from_secs(20));
+                }
+            }
+            _ = tokio::time::sleep_until(give_up.unwrap_or_else(tokio::time::Instant::now)), if give_up.is_some() && !stop.is_cancelled() => {
+                tracing::warn!(pipeline = %ctx.pipeline, "no final checkpoint came; stopping without one");
+                stop.cancel();
+            }
+        }
+    };
+    if result.is_err() || stop.is_cancelled() {
+        return result;
+    }
+    // The input ended: flush, then a last barrier after the flushed output.
+    if ctx.send_in_order(Message::EndOfInput).await.is_err() {
+        return result;
+    }
+    let current = triggers.borrow_and_update().epoch;
+    if current > ctx.last_barrier() && ctx.inject_barrier(current).await.is_err() {
+        return result;
+    }
+    cp.request().await;
+    tokio::select! {
+        changed = triggers.changed() => {
+            if changed.is_ok() {
+                let t = *triggers.borrow_and_update();
+                let _ = ctx.inject_barrier(t.epoch).await;
+            }
+        }
+        _ = shutdown.cancelled() => {}
+    }
+    result
+}
+
+/// A barrier reached the sink: the sink prepares its output, the pipeline's
+/// state is written, and a transactional sink commits once the whole
+/// checkpoint is complete.
+async fn checkpoint(
+    cp: &Checkpointer,
+    name: &str,
+    barrier: crate::stream::Barrier,
+    writer: &mut dyn SinkWriter,
+    metrics: &PipelineMetrics,
+) -> Result<()> {
+    let sink_state = writer.prepare(barrier.epoch).await?;
+    let sink = sink_state.map(|s| s.encode()).transpose()?;
+    let object = encode_pipeline(barrier.epoch, barrier.source, &barrier.operators, sink)?;
+    if let Err(e) = cp.report(name, barrier.epoch, object).await {
+        tracing::warn!(pipeline = %name, epoch = barrier.epoch, error = %e, "pipeline state not saved");
+        return Ok(());
+    }
+    if writer.transactional() && cp.wait(barrier.epoch).await {
+        writer.commit(barrier.epoch).await?;
+    }
+    if let Some(injected) = barrier.injected {
+        metrics.set_checkpoint(barrier.epoch, injected.elapsed());
     }
     Ok(())
 }
@@ -548,7 +779,7 @@ pub fn push(
             first.on_watermark(w, &mut emitted)?;
             Some(w)
         }
-        Message::Commit(_) | Message::CaughtUp => None,
+        Message::Commit(_) | Message::CaughtUp | Message::Barrier(_) | Message::EndOfInput => None,
     };
     for b in emitted {
         push(rest, Message::Batch(b), out)?;

@@ -9,8 +9,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::TimestampMillisecondArray;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt8Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, TimestampMillisecondArray, UInt32Array,
+    UInt64Array, UInt8Array,
+};
 use datafusion::arrow::compute::{cast, concat, concat_batches, filter, take, take_record_batch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -18,7 +20,13 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
+use serde::{Deserialize, Serialize};
+
 use super::operator::{advance_watermark, Operator};
+use super::state::{
+    column, damaged, intern_group_keys, merge_states, state_batch, states_of, take_states,
+    to_meta, StateSnapshot,
+};
 use super::window::{build_rows, intern, millis, window_detail, CallInputs, Keys};
 use crate::error::{Result, SluiceError};
 use crate::plan::{AggregatePlan, WindowGrouping, WindowKind};
@@ -324,6 +332,104 @@ impl SessionAggregate {
     }
 }
 
+/// Checkpoint metadata. The batches are the keys (when the query has keys
+/// besides the window; one row per key id) and the sessions held, a row
+/// each: its key id, bounds, flags and accumulators' states, in key id then
+/// start order.
+#[derive(Serialize, Deserialize)]
+struct SessionMeta {
+    watermark: Option<i64>,
+    keys: usize,
+}
+
+impl SessionAggregate {
+    fn snapshot_state(&mut self) -> Result<StateSnapshot> {
+        let keys = self.key_values.len();
+        let mut batches = Vec::with_capacity(2);
+        if self.keys.exprs_len() > 0 {
+            // The keys as first seen, not as the table stores them: the
+            // same arrays a fresh run would hold.
+            let columns = self.keys_of(&(0..keys).collect::<Vec<_>>())?;
+            batches.push(RecordBatch::try_new(self.keys.schema(), columns)?);
+        }
+        let held = || self.sessions.iter().enumerate().flat_map(|(id, l)| l.iter().map(move |s| (id, s)));
+        let key: ArrayRef = Arc::new(held().map(|(id, _)| id as u64).collect::<UInt64Array>());
+        let start: ArrayRef = Arc::new(held().map(|(_, s)| s.start).collect::<Int64Array>());
+        let end: ArrayRef = Arc::new(held().map(|(_, s)| s.end).collect::<Int64Array>());
+        let emitted: ArrayRef =
+            Arc::new(held().map(|(_, s)| Some(s.emitted)).collect::<BooleanArray>());
+        let shown: ArrayRef = Arc::new(held().map(|(_, s)| Some(s.shown)).collect::<BooleanArray>());
+        let rows = key.len();
+        let agg = Arc::clone(&self.agg);
+        let states = take_states(
+            self.sessions.iter_mut().flatten().map(|s| &mut s.accs),
+            agg.calls.len(),
+            |c| Ok(agg.calls[c].func.create_accumulator()?),
+        )?;
+        let columns = vec![
+            ("key".into(), key),
+            ("start".into(), start),
+            ("end".into(), end),
+            ("emitted".into(), emitted),
+            ("shown".into(), shown),
+        ];
+        batches.push(state_batch(columns, states, rows)?);
+        let meta = SessionMeta {
+            watermark: self.watermark,
+            keys,
+        };
+        Ok(StateSnapshot::new(to_meta(&meta)?, batches))
+    }
+
+    fn restore_state(&mut self, state: StateSnapshot) -> Result<()> {
+        let meta: SessionMeta = state.meta_as()?;
+        let mut batches = state.into_batches();
+        match self.table.as_mut() {
+            Some(table) => {
+                let keys = batches.next("session keys")?;
+                intern_group_keys(table.as_mut(), &keys)?;
+                self.key_values = (0..keys.num_rows())
+                    .map(|row| keys.columns().iter().map(|k| k.slice(row, 1)).collect())
+                    .collect();
+            }
+            None => self.key_values = vec![Vec::new(); meta.keys],
+        }
+        if self.key_values.len() != meta.keys {
+            return Err(damaged("session key count"));
+        }
+        self.sessions = (0..meta.keys).map(|_| Vec::new()).collect();
+        let held = batches.next("sessions")?;
+        let states = states_of(&held, self.agg.calls.len())?;
+        let key = column::<UInt64Array>(&held, "key")?;
+        let start = column::<Int64Array>(&held, "start")?;
+        let end = column::<Int64Array>(&held, "end")?;
+        let emitted = column::<BooleanArray>(&held, "emitted")?;
+        let shown = column::<BooleanArray>(&held, "shown")?;
+        for row in 0..held.num_rows() {
+            let mut accs = self
+                .agg
+                .calls
+                .iter()
+                .map(|c| Ok(c.func.create_accumulator()?))
+                .collect::<Result<Vec<_>>>()?;
+            merge_states(&states, row, &mut accs)?;
+            let list = usize::try_from(key.value(row))
+                .ok()
+                .and_then(|id| self.sessions.get_mut(id))
+                .ok_or_else(|| damaged("session of an unknown key"))?;
+            list.push(Session {
+                start: start.value(row),
+                end: end.value(row),
+                accs,
+                emitted: emitted.value(row),
+                shown: shown.value(row),
+            });
+        }
+        self.watermark = meta.watermark;
+        Ok(())
+    }
+}
+
 impl Operator for SessionAggregate {
     fn name(&self) -> &'static str {
         "session aggregate"
@@ -343,6 +449,14 @@ impl Operator for SessionAggregate {
             .sum();
         let keys = self.table.as_ref().map_or(0, |t| t.size());
         Some((sessions, (accs + keys) as u64))
+    }
+
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        self.snapshot_state().map(Some)
+    }
+
+    fn restore(&mut self, state: StateSnapshot) -> Result<()> {
+        self.restore_state(state)
     }
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
@@ -490,6 +604,12 @@ impl SessionRows {
     }
 }
 
+/// Checkpoint metadata; the batches are the rows held.
+#[derive(Serialize, Deserialize)]
+struct HeldMeta {
+    watermark: Option<i64>,
+}
+
 impl Operator for SessionRows {
     fn name(&self) -> &'static str {
         "session rows"
@@ -506,6 +626,19 @@ impl Operator for SessionRows {
         let rows: usize = self.held.iter().map(|b| b.num_rows()).sum();
         let bytes: usize = self.held.iter().map(|b| b.get_array_memory_size()).sum();
         Some((rows as u64, bytes as u64))
+    }
+
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        let meta = HeldMeta {
+            watermark: self.watermark,
+        };
+        Ok(Some(StateSnapshot::new(to_meta(&meta)?, self.held.clone())))
+    }
+
+    fn restore(&mut self, state: StateSnapshot) -> Result<()> {
+        self.watermark = state.meta_as::<HeldMeta>()?.watermark;
+        self.held = state.batches;
+        Ok(())
     }
 
     fn process_batch(&mut self, batch: StreamBatch, _out: &mut Vec<StreamBatch>) -> Result<()> {

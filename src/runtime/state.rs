@@ -6,12 +6,23 @@
 //! its length (u64, little-endian). Every batch is its own IPC stream, so
 //! batches of different schemas (group keys, accumulator states, emitted
 //! rows) sit side by side.
+//!
+//! Below the container: the helpers operators use to write their aggregate
+//! state (group keys, accumulator states) as Arrow columns and read it back.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
+use datafusion::physical_plan::aggregates::group_values::GroupValues;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::error::{Result, SluiceError};
 
@@ -56,17 +67,16 @@ impl StateSnapshot {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<StateSnapshot> {
-        let bad = |what: &str| SluiceError::Connector(format!("checkpoint state is damaged: {what}"));
         let mut rest = bytes
             .strip_prefix(MAGIC)
-            .ok_or_else(|| bad("not a Sluice state blob"))?;
-        let meta = take(&mut rest).ok_or_else(|| bad("truncated metadata"))?;
+            .ok_or_else(|| damaged("not a Sluice state blob"))?;
+        let meta = take(&mut rest).ok_or_else(|| damaged("truncated metadata"))?;
         let meta: serde_json::Value =
-            serde_json::from_slice(meta).map_err(|e| bad(&format!("metadata: {e}")))?;
-        let count = take_u64(&mut rest).ok_or_else(|| bad("truncated batch count"))?;
+            serde_json::from_slice(meta).map_err(|e| damaged(&format!("metadata: {e}")))?;
+        let count = take_u64(&mut rest).ok_or_else(|| damaged("truncated batch count"))?;
         let mut batches = Vec::with_capacity(count.min(1 << 20) as usize);
         for i in 0..count {
-            let ipc = take(&mut rest).ok_or_else(|| bad(&format!("batch {i} truncated")))?;
+            let ipc = take(&mut rest).ok_or_else(|| damaged(&format!("batch {i} truncated")))?;
             let reader = StreamReader::try_new(Cursor::new(ipc), None)?;
             let schema = reader.schema();
             let mut parts = Vec::new();
@@ -80,7 +90,7 @@ impl StateSnapshot {
             });
         }
         if !rest.is_empty() {
-            return Err(bad("trailing bytes"));
+            return Err(damaged("trailing bytes"));
         }
         Ok(StateSnapshot { meta, batches })
     }
@@ -102,6 +112,182 @@ fn take<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
     let (head, tail) = rest.split_at_checked(len)?;
     *rest = tail;
     Some(head)
+}
+
+/// A damaged or mismatched checkpoint: the state store's fault, not ours.
+pub fn damaged(what: &str) -> SluiceError {
+    SluiceError::Connector(format!("checkpoint state is damaged: {what}"))
+}
+
+impl StateSnapshot {
+    /// Metadata written by [`to_meta`].
+    pub fn meta_as<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.meta.clone()).map_err(|e| damaged(&format!("metadata: {e}")))
+    }
+
+    /// The batches, to be taken in the order they were written.
+    pub fn into_batches(self) -> Batches {
+        Batches(self.batches.into_iter())
+    }
+}
+
+/// Metadata for a [`StateSnapshot`].
+pub fn to_meta<T: Serialize>(meta: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(meta)
+        .map_err(|e| SluiceError::Internal(format!("encoding state metadata: {e}")))
+}
+
+/// A snapshot's batches, read back in order; a missing one is damage.
+pub struct Batches(std::vec::IntoIter<RecordBatch>);
+
+impl Batches {
+    pub fn next(&mut self, what: &str) -> Result<RecordBatch> {
+        self.0.next().ok_or_else(|| damaged(&format!("{what} missing")))
+    }
+}
+
+// Aggregate state as Arrow columns, shared by the aggregate operators.
+// Intermediate states (`Accumulator::state`) are what DataFusion merges
+// across partitions, so loading them with `merge_batch` into fresh
+// accumulators gives the same results as the originals.
+
+/// Accumulator states `[call][field]`: per aggregate call, one column per
+/// field of its intermediate state, one row per group (or session). In a
+/// batch, column `"{call}.{field}"`; with no rows there are no columns.
+pub type StateColumns = Vec<Vec<ArrayRef>>;
+
+/// The intermediate states of `rows` (each one group's accumulators, one per
+/// aggregate call). `Accumulator::state` may consume what it returns, so
+/// each accumulator is replaced by a fresh one (`fresh(call)`) that merged
+/// it: what the operator emits later does not depend on snapshots taken.
+pub fn take_states<'a>(
+    rows: impl Iterator<Item = &'a mut Vec<Box<dyn Accumulator>>>,
+    calls: usize,
+    fresh: impl Fn(usize) -> Result<Box<dyn Accumulator>>,
+) -> Result<StateColumns> {
+    // [call][field][row]
+    let mut scalars: Vec<Vec<Vec<ScalarValue>>> = vec![Vec::new(); calls];
+    for accs in rows {
+        for (call, acc) in accs.iter_mut().enumerate() {
+            let state = acc.state()?;
+            let arrays = state
+                .iter()
+                .map(|v| v.to_array())
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut copy = fresh(call)?;
+            copy.merge_batch(&arrays)?;
+            *acc = copy;
+            let fields = &mut scalars[call];
+            fields.resize_with(state.len(), Vec::new);
+            for (field, value) in fields.iter_mut().zip(state) {
+                field.push(value);
+            }
+        }
+    }
+    scalars
+        .into_iter()
+        .map(|fields| {
+            fields
+                .into_iter()
+                .map(|values| Ok(ScalarValue::iter_to_array(values)?))
+                .collect()
+        })
+        .collect()
+}
+
+/// Loads row `row` of `states` into `accs` (fresh, one per call).
+pub fn merge_states(states: &StateColumns, row: usize, accs: &mut [Box<dyn Accumulator>]) -> Result<()> {
+    if states.len() != accs.len() {
+        return Err(damaged("aggregate state columns"));
+    }
+    for (acc, fields) in accs.iter_mut().zip(states) {
+        let slices: Vec<ArrayRef> = fields.iter().map(|c| c.slice(row, 1)).collect();
+        acc.merge_batch(&slices)?;
+    }
+    Ok(())
+}
+
+/// The intermediate states of the first `groups` groups of `accs` (one
+/// `GroupsAccumulator` per call), leaving them as they were: `state` drains,
+/// so what it returns is merged straight back.
+pub fn keep_groups_states(
+    accs: &mut [Box<dyn GroupsAccumulator>],
+    groups: usize,
+) -> Result<StateColumns> {
+    let ids: Vec<usize> = (0..groups).collect();
+    accs.iter_mut()
+        .map(|acc| {
+            let state = acc.state(EmitTo::All)?;
+            acc.merge_batch(&state, &ids, groups)?;
+            Ok(state)
+        })
+        .collect()
+}
+
+/// Every group's key columns, in group order, leaving the table as it was
+/// (`emit` drains; interning the keys again gives them the same ids).
+pub fn keep_group_keys(groups: &mut dyn GroupValues) -> Result<Vec<ArrayRef>> {
+    let keys = groups.emit(EmitTo::All)?;
+    let mut ids = Vec::with_capacity(groups.len());
+    groups.intern(&keys, &mut ids)?;
+    Ok(keys)
+}
+
+/// Interns the keys [`keep_group_keys`] returned into a fresh table: they
+/// must get ids `0..n` again.
+pub fn intern_group_keys(groups: &mut dyn GroupValues, keys: &RecordBatch) -> Result<()> {
+    let mut ids = Vec::with_capacity(keys.num_rows());
+    groups.intern(keys.columns(), &mut ids)?;
+    if ids.iter().enumerate().any(|(i, &id)| i != id) || groups.len() != keys.num_rows() {
+        return Err(damaged("group keys repeat"));
+    }
+    Ok(())
+}
+
+/// A batch of named state columns (all nullable) and `states` after them.
+pub fn state_batch(
+    mut columns: Vec<(String, ArrayRef)>,
+    states: StateColumns,
+    rows: usize,
+) -> Result<RecordBatch> {
+    for (call, fields) in states.into_iter().enumerate() {
+        for (field, array) in fields.into_iter().enumerate() {
+            columns.push((format!("{call}.{field}"), array));
+        }
+    }
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, a)| Field::new(name, a.data_type().clone(), true))
+        .collect();
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
+}
+
+/// The accumulator states of a [`state_batch`] with `calls` aggregate calls.
+pub fn states_of(batch: &RecordBatch, calls: usize) -> Result<StateColumns> {
+    let mut states: StateColumns = vec![Vec::new(); calls];
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let Some((call, _)) = field.name().split_once('.') else {
+            continue;
+        };
+        let call: usize = call.parse().map_err(|_| damaged("state column name"))?;
+        states
+            .get_mut(call)
+            .ok_or_else(|| damaged("state of an unknown aggregate call"))?
+            .push(Arc::clone(column));
+    }
+    Ok(states)
+}
+
+/// A named column of a [`state_batch`], as its array type.
+pub fn column<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| damaged(&format!("column {name}")))
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
 
+use serde::{Deserialize, Serialize};
+
 use super::operator::{advance_watermark, Operator};
+use super::state::{to_meta, StateSnapshot};
 use super::window::{assign, Dropped};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
@@ -117,6 +120,12 @@ pub fn drop_failing_rows(
     batch.filter(&BooleanArray::from(keep))
 }
 
+/// Checkpoint metadata of a [`StatelessOperator`] that assigns windows.
+#[derive(Serialize, Deserialize)]
+struct WatermarkMeta {
+    watermark: Option<i64>,
+}
+
 /// Runs the plan's stages before its aggregate (if any).
 pub struct StatelessOperator {
     plan: Arc<StreamPlan>,
@@ -196,6 +205,26 @@ impl Operator for StatelessOperator {
 
     fn on_watermark(&mut self, watermark: i64, _out: &mut Vec<StreamBatch>) -> Result<()> {
         advance_watermark(&mut self.watermark, watermark);
+        Ok(())
+    }
+
+    /// Only window assignment reads the watermark (to drop late rows): with
+    /// it, the watermark is this operator's whole state; without, it has none.
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        let assigns_windows = self.plan.stages[self.stages.clone()]
+            .iter()
+            .any(|s| matches!(s, Stage::Window { .. }));
+        if !assigns_windows {
+            return Ok(None);
+        }
+        let meta = WatermarkMeta {
+            watermark: self.watermark,
+        };
+        Ok(Some(StateSnapshot::new(to_meta(&meta)?, Vec::new())))
+    }
+
+    fn restore(&mut self, state: StateSnapshot) -> Result<()> {
+        self.watermark = state.meta_as::<WatermarkMeta>()?.watermark;
         Ok(())
     }
 

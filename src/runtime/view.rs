@@ -19,20 +19,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, Int64Array, UInt8Array};
+use datafusion::arrow::array::{Array, Int64Array, UInt64Array, UInt8Array};
 use datafusion::arrow::compute::kernels::cmp::gt_eq;
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::catalog::{MemTable, Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::connectors::{SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext};
 use crate::error::{Result, SluiceError};
+use super::state::{column, damaged, to_meta, StateSnapshot};
 use crate::stream::{Message, Op, StreamBatch};
 
 /// How many messages a subscriber may lag behind before the view waits.
@@ -47,6 +49,15 @@ pub enum ViewMode {
     Keyed(Vec<usize>),
     /// Rows with multiplicity: inserts add one, deletes take one away.
     Multiset,
+}
+
+/// Checkpoint metadata of a view; its rows are the batches.
+#[derive(Serialize, Deserialize)]
+struct ViewMeta {
+    /// The view's shape, checked on restore.
+    mode: String,
+    watermark: Option<i64>,
+    caught_up: bool,
 }
 
 /// `retention`: rows whose `column` is older than the watermark minus `ms`
@@ -187,6 +198,101 @@ impl ViewState {
     /// The watermark the view's input has reached, if any.
     pub fn watermark(&self) -> Result<Option<i64>> {
         Ok(self.lock()?.watermark)
+    }
+
+    /// The view's contents at a checkpoint, taken under its lock: an
+    /// append-only view's batches; a keyed view's rows; a multiset's distinct
+    /// rows, then their counts. Subscribers are not state: they follow again.
+    pub fn checkpoint(&self) -> Result<StateSnapshot> {
+        let inner = self.lock()?;
+        self.checkpoint_locked(&inner)
+    }
+
+    fn checkpoint_locked(&self, inner: &Inner) -> Result<StateSnapshot> {
+        let rows = |rows: &mut dyn Iterator<Item = &OwnedRow>| -> Result<RecordBatch> {
+            let columns = self.rows.convert_rows(rows.map(|r| r.row()))?;
+            Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        };
+        let batches = match self.mode {
+            ViewMode::Append => inner.batches.clone(),
+            ViewMode::Keyed(_) => vec![rows(&mut inner.keyed.values())?],
+            ViewMode::Multiset => {
+                let counts = UInt64Array::from_iter_values(inner.multiset.values().map(|&n| n as u64));
+                let counts = RecordBatch::try_new(
+                    Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)])),
+                    vec![Arc::new(counts)],
+                )?;
+                vec![rows(&mut inner.multiset.keys())?, counts]
+            }
+        };
+        let meta = ViewMeta {
+            mode: self.mode_name().into(),
+            watermark: inner.watermark,
+            caught_up: inner.caught_up,
+        };
+        Ok(StateSnapshot::new(to_meta(&meta)?, batches))
+    }
+
+    /// Replaces the view's contents, watermark and caught-up flag with a
+    /// checkpoint's; subscribers stay.
+    pub fn restore(&self, state: StateSnapshot) -> Result<()> {
+        let meta: ViewMeta = state.meta_as()?;
+        if meta.mode != self.mode_name() {
+            return Err(damaged(&format!(
+                "view '{}' holds {}, the checkpoint {}",
+                self.name,
+                self.mode_name(),
+                meta.mode
+            )));
+        }
+        let mut keyed = HashMap::new();
+        let mut multiset = HashMap::new();
+        let mut batches = Vec::new();
+        match &self.mode {
+            ViewMode::Append => batches = state.batches,
+            ViewMode::Keyed(key_columns) => {
+                let data = state.into_batches().next("view rows")?;
+                let key_converter = self
+                    .keys
+                    .as_ref()
+                    .ok_or_else(|| SluiceError::Internal("keyed view without a key".into()))?;
+                let keys: Vec<_> = key_columns.iter().map(|&i| data.column(i).clone()).collect();
+                let keys = key_converter.convert_columns(&keys)?;
+                let rows = self.rows.convert_columns(data.columns())?;
+                keyed = keys.iter().zip(rows.iter()).map(|(k, r)| (k.owned(), r.owned())).collect();
+            }
+            ViewMode::Multiset => {
+                let mut batches = state.into_batches();
+                let data = batches.next("view rows")?;
+                let counts = batches.next("view row counts")?;
+                let counts = column::<UInt64Array>(&counts, "count")?;
+                if counts.len() != data.num_rows() {
+                    return Err(damaged("view row counts"));
+                }
+                let rows = self.rows.convert_columns(data.columns())?;
+                multiset = rows
+                    .iter()
+                    .zip(counts.values().iter())
+                    .map(|(r, &n)| (r.owned(), n as usize))
+                    .collect();
+            }
+        }
+        let mut inner = self.lock()?;
+        inner.batches = batches;
+        inner.keyed = keyed;
+        inner.multiset = multiset;
+        inner.cached = None;
+        inner.watermark = meta.watermark;
+        inner.caught_up = meta.caught_up;
+        Ok(())
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.mode {
+            ViewMode::Append => "append",
+            ViewMode::Keyed(_) => "keyed",
+            ViewMode::Multiset => "multiset",
+        }
     }
 
     fn snapshot_locked(&self, inner: &mut Inner) -> Result<Vec<RecordBatch>> {
@@ -386,6 +492,16 @@ impl ViewState {
             .await
     }
 
+    /// Its contents for a checkpoint, and the subscribers to pass the
+    /// barrier to, taken under one lock (no change slips between them).
+    fn checkpoint_and_subscribers(
+        &self,
+    ) -> Result<(StateSnapshot, Vec<mpsc::Sender<Message>>)> {
+        let snapshot = self.checkpoint()?;
+        let subscribers = self.lock()?.subscribers.clone();
+        Ok((snapshot, subscribers))
+    }
+
     /// The view's input ended: subscribers see the end of their input.
     pub fn finish(&self) -> Result<()> {
         let mut inner = self.lock()?;
@@ -465,6 +581,28 @@ impl SinkWriter for ViewWriter {
         self.state.caught_up().await
     }
 
+    /// The view's contents go into the checkpoint, and the barrier on to
+    /// the pipelines that follow the view: their state lines up with it.
+    async fn prepare(&mut self, epoch: u64) -> Result<Option<StateSnapshot>> {
+        let (snapshot, subscribers) = self.state.checkpoint_and_subscribers()?;
+        self.state
+            .broadcast(subscribers, || {
+                Message::Barrier(crate::stream::Barrier {
+                    epoch,
+                    ..Default::default()
+                })
+            })
+            .await?;
+        Ok(Some(snapshot))
+    }
+
+    async fn recover(&mut self, _epoch: u64, state: Option<StateSnapshot>) -> Result<()> {
+        match state {
+            Some(s) => self.state.restore(s),
+            None => Ok(()),
+        }
+    }
+
     async fn close(&mut self) -> Result<()> {
         self.state.finish()
     }
@@ -517,7 +655,9 @@ impl SourceConnector for ViewSource {
             Some(s) => *s,
             None => self.state.subscribe()?,
         };
-        let snapshot = if self.snapshot {
+        // Restored from a checkpoint, the pipeline's state already reflects
+        // the view's restored contents: only later changes are new to it.
+        let snapshot = if self.snapshot && !ctx.is_restored() {
             sub.snapshot
         } else {
             Vec::new()
@@ -569,6 +709,10 @@ impl SourceConnector for ViewSource {
 
     fn resumable(&self) -> bool {
         self.resumable
+    }
+
+    fn follows_pipeline(&self) -> bool {
+        true
     }
 }
 

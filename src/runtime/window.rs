@@ -21,7 +21,13 @@ use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use serde::{Deserialize, Serialize};
+
 use super::operator::{advance_watermark, Operator};
+use super::state::{
+    column, damaged, intern_group_keys, keep_group_keys, keep_groups_states, state_batch,
+    states_of, to_meta, StateSnapshot,
+};
 use super::stateless::{post_stages, predicate_mask};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
@@ -129,6 +135,10 @@ impl Keys {
 
     pub(crate) fn exprs_len(&self) -> usize {
         self.exprs.len()
+    }
+
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.schema.clone()
     }
 
     pub(crate) fn table(&self) -> Result<Option<Box<dyn GroupValues>>> {
@@ -318,32 +328,57 @@ struct WindowState {
 }
 
 impl WindowState {
+    fn new(keys: &Keys, calls: &[AggregateCall]) -> Result<WindowState> {
+        Ok(WindowState {
+            groups: keys.table()?,
+            accs: calls.iter().map(groups_accumulator).collect::<Result<_>>()?,
+            count: 0,
+            emitted: false,
+            shown: Vec::new(),
+        })
+    }
+
     /// The keys and current values of every group, leaving the state as it
     /// was (`GroupValues::emit` and `GroupsAccumulator::evaluate` drain, so
     /// the keys are interned again and the accumulators rebuilt from their
     /// intermediate state).
     fn peek(&mut self, calls: &[AggregateCall]) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
         let n = self.count;
-        let keys = match self.groups.as_mut() {
-            Some(g) => {
-                let keys = g.emit(EmitTo::All)?;
-                let mut ids = Vec::with_capacity(n);
-                g.intern(&keys, &mut ids)?;
-                keys
-            }
-            None => vec![],
-        };
+        let keys = self.keys()?;
         let ids: Vec<usize> = (0..n).collect();
         let mut values = Vec::with_capacity(calls.len());
-        for (acc, call) in self.accs.iter_mut().zip(calls) {
-            let state = acc.state(EmitTo::All)?;
-            acc.merge_batch(&state, &ids, n)?;
+        for (state, call) in keep_groups_states(&mut self.accs, n)?.iter().zip(calls) {
             let mut copy = groups_accumulator(call)?;
-            copy.merge_batch(&state, &ids, n)?;
+            copy.merge_batch(state, &ids, n)?;
             values.push(copy.evaluate(EmitTo::All)?);
         }
         Ok((keys, values))
     }
+
+    /// Every group's keys, in group order, leaving the table as it was.
+    fn keys(&mut self) -> Result<Vec<ArrayRef>> {
+        match self.groups.as_mut() {
+            Some(g) => keep_group_keys(g.as_mut()),
+            None => Ok(vec![]),
+        }
+    }
+}
+
+/// Checkpoint metadata. The batches are, per window in this order, its
+/// group keys (when the query has keys besides the window) and a row per
+/// group: what the last emission showed of it and its accumulators' states.
+#[derive(Serialize, Deserialize)]
+struct WindowMeta {
+    watermark: Option<i64>,
+    windows: Vec<WindowEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WindowEntry {
+    start: i64,
+    end: i64,
+    groups: usize,
+    emitted: bool,
 }
 
 /// TUMBLE and HOP aggregates: state per open window, emitted on close.
@@ -423,6 +458,61 @@ impl WindowAggregate {
         self.windows.len()
     }
 
+    fn snapshot_state(&mut self) -> Result<StateSnapshot> {
+        let mut entries = Vec::with_capacity(self.windows.len());
+        let mut batches = Vec::new();
+        for (&(end, start), w) in self.windows.iter_mut() {
+            if w.groups.is_some() {
+                batches.push(RecordBatch::try_new(self.keys.schema(), w.keys()?)?);
+            }
+            let shown: ArrayRef = Arc::new(
+                (0..w.count)
+                    .map(|g| Some(w.shown.get(g).copied().unwrap_or(false)))
+                    .collect::<BooleanArray>(),
+            );
+            let states = keep_groups_states(&mut w.accs, w.count)?;
+            batches.push(state_batch(vec![("shown".into(), shown)], states, w.count)?);
+            entries.push(WindowEntry {
+                start,
+                end,
+                groups: w.count,
+                emitted: w.emitted,
+            });
+        }
+        let meta = WindowMeta {
+            watermark: self.watermark,
+            windows: entries,
+        };
+        Ok(StateSnapshot::new(to_meta(&meta)?, batches))
+    }
+
+    fn restore_state(&mut self, state: StateSnapshot) -> Result<()> {
+        let meta: WindowMeta = state.meta_as()?;
+        let mut batches = state.into_batches();
+        for entry in meta.windows {
+            let mut w = WindowState::new(&self.keys, &self.agg.calls)?;
+            if let Some(groups) = w.groups.as_mut() {
+                intern_group_keys(groups.as_mut(), &batches.next("window keys")?)?;
+            }
+            let per_group = batches.next("window groups")?;
+            if per_group.num_rows() != entry.groups {
+                return Err(damaged("window group count"));
+            }
+            let ids: Vec<usize> = (0..entry.groups).collect();
+            let states = states_of(&per_group, w.accs.len())?;
+            for (acc, state) in w.accs.iter_mut().zip(&states) {
+                acc.merge_batch(state, &ids, entry.groups)?;
+            }
+            let shown = column::<BooleanArray>(&per_group, "shown")?;
+            w.shown = shown.iter().map(|s| s == Some(true)).collect();
+            w.count = entry.groups;
+            w.emitted = entry.emitted;
+            self.windows.insert((entry.end, entry.start), w);
+        }
+        self.watermark = meta.watermark;
+        Ok(())
+    }
+
     fn emit(
         &self,
         (end, start): (i64, i64),
@@ -461,6 +551,14 @@ impl Operator for WindowAggregate {
             bytes += w.accs.iter().map(|a| a.size()).sum::<usize>();
         }
         Some((rows as u64, bytes as u64))
+    }
+
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        self.snapshot_state().map(Some)
+    }
+
+    fn restore(&mut self, state: StateSnapshot) -> Result<()> {
+        self.restore_state(state)
     }
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
@@ -505,18 +603,9 @@ impl Operator for WindowAggregate {
             let inputs = inputs.take(&idx)?;
             let state = match self.windows.entry(window) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(WindowState {
-                    groups: self.keys.table()?,
-                    accs: self
-                        .agg
-                        .calls
-                        .iter()
-                        .map(groups_accumulator)
-                        .collect::<Result<_>>()?,
-                    count: 0,
-                    emitted: false,
-                    shown: Vec::new(),
-                }),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(WindowState::new(&self.keys, &self.agg.calls)?)
+                }
             };
             state.count = intern(&mut state.groups, &keys, idx.len(), &mut self.scratch)?;
             inputs.update(&mut state.accs, &self.scratch, state.count)?;

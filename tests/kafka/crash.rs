@@ -1,0 +1,1063 @@
+//! Exactly-once across crashes. A producer writes a known stream (keys,
+//! bounded disorder, a few late events) into Kafka at a steady pace while
+//! `sluice --checkpoint-interval 1s` runs a windowed and a non-windowed
+//! aggregate view, each with a Kafka sink. The test kills the process with
+//! SIGKILL at least ten times — at random moments, right after a checkpoint
+//! completes (while its transactions commit) and about when the next one
+//! starts — and restarts it on the same data directory each time. At the
+//! end the sink topics, read with `read_committed`, and the views hold
+//! exactly DataFusion's batch answer over the topic: nothing lost, nothing
+//! written twice. The second test restarts the broker in the middle too.
+//!
+//! Why the answer is deterministic: an on-time event is never more than
+//! 4 s behind the stream on its partition, and the watermark is 5 s behind,
+//! so no on-time event is ever late, whatever the restarts. The late events
+//! (year 2000) are produced only once a window has been committed, i.e. once
+//! a complete checkpoint holds a watermark that covers every partition; so
+//! they are late in every run that reads them. A far-future event on every
+//! partition closes every real window at the end; its own window never
+//! closes, so the windowed answer leaves it out (the totals count it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, AsArray, Int64Array, StringArray};
+use datafusion::arrow::array::TimestampMillisecondArray;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemTable;
+use datafusion::prelude::SessionContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{broker, create_topic, unique, ExtraBroker, Received, T};
+use crate::common::{printed_tables, signal, Sluice};
+
+const PARTITIONS: i32 = 3;
+/// On-time events: 2,400 at three every 30 ms (one per partition) is a
+/// 24-second stream, over which the kills land.
+const ON_TIME: usize = 2_400;
+const TICK: Duration = Duration::from_millis(30);
+/// Event time of event 0, 2026-03-01T12:00:00Z; event i is at
+/// `BASE + i × STEP_MS`, up to `DISORDER_MS` earlier.
+const BASE: i64 = 1_772_366_400_000;
+const STEP_MS: i64 = 100;
+/// Less than the watermark's 5 seconds: no on-time event is ever late.
+const DISORDER_MS: i64 = 4_000;
+const LATE: usize = 6;
+/// 2000-01-01T00:00:00Z: behind any watermark of the stream.
+const LATE_TS: i64 = 946_684_800_000;
+/// 2100-01-01T00:00:00Z: closes every window of the stream.
+const CLOSING_TS: i64 = 4_102_444_800_000;
+const MIN_KILLS: usize = 10;
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the broker stays down in the broker-restart test.
+const BROKER_DOWN: Duration = Duration::from_secs(3);
+
+const WINDOWED: &str = "SELECT k, window_start, window_end, count(*) AS n, sum(v) AS s \
+     FROM TUMBLE(ev, ts, INTERVAL '10 seconds') GROUP BY k, window_start, window_end";
+const TOTALS: &str = "SELECT k, count(*) AS n, sum(v) AS s FROM ev GROUP BY k";
+/// `WINDOWED` in batch, over the on-time events (`window_start` in ms).
+const WINDOWED_ORACLE: &str =
+    "SELECT k, date_bin(INTERVAL '10 seconds', ts, TIMESTAMP '1970-01-01') AS window_start, \
+     count(*) AS n, sum(v) AS s FROM on_time GROUP BY 1, 2";
+
+/// SIGKILL at random moments, with checkpoints every second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
+    crash_test(Scenario {
+        signal: "KILL",
+        checkpoints: true,
+        broker: BrokerPlan::Shared,
+    })
+    .await;
+}
+
+/// The same, with the broker stopped for a few seconds and started again
+/// (with its data) in the middle. The broker is one of this test's own, on
+/// a port of its own, so that no other test sees it go away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_and_a_broker_restart_lose_and_repeat_nothing() {
+    crash_test(Scenario {
+        signal: "KILL",
+        checkpoints: true,
+        broker: BrokerPlan::OwnRestarted,
+    })
+    .await;
+}
+
+/// The harness itself against what works without checkpoints: every run
+/// stops cleanly (SIGTERM), which already resumes without loss or
+/// duplicates. Run it after changing this file:
+/// `cargo test --test kafka crash::harness -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "checks the test harness, not the engine"]
+async fn harness_check_with_clean_stops() {
+    crash_test(Scenario {
+        signal: "TERM",
+        checkpoints: false,
+        broker: BrokerPlan::Shared,
+    })
+    .await;
+}
+
+struct Scenario {
+    /// How each run but the last ends: "KILL", or "TERM" (a clean stop).
+    signal: &'static str,
+    /// Pass `--checkpoint-interval`, and expect manifests.
+    checkpoints: bool,
+    broker: BrokerPlan,
+}
+
+#[derive(PartialEq)]
+enum BrokerPlan {
+    /// The broker every test uses (`broker()`).
+    Shared,
+    /// A broker of the test's own, restarted after half the kills.
+    OwnRestarted,
+}
+
+async fn crash_test(scenario: Scenario) {
+    let started = Instant::now();
+    let seed = std::env::var("SLUICE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("crash: seed {seed} (rerun with SLUICE_CRASH_SEED={seed})");
+    let mut rng = fastrand::Rng::with_seed(seed);
+
+    let own_broker = (scenario.broker == BrokerPlan::OwnRestarted).then(OwnBroker::start);
+    let servers = match &own_broker {
+        Some(b) => b.servers.clone(),
+        None => broker(),
+    };
+    let input = unique("crash_in");
+    let w_out = unique("crash_w_out");
+    let t_out = unique("crash_t_out");
+    create_topic(&servers, &input, PARTITIONS).await;
+    create_topic(&servers, &w_out, 2).await;
+    create_topic(&servers, &t_out, 2).await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("pipeline.sql");
+    std::fs::write(&script, pipeline_sql(&servers, &input, &w_out, &t_out)).expect("script");
+    let interval = format!("{}s", CHECKPOINT_INTERVAL.as_secs());
+    let options: Vec<String> = if scenario.checkpoints {
+        vec!["--checkpoint-interval".into(), interval]
+    } else {
+        Vec::new()
+    };
+    let mut runs = Runs::start(dir.path(), &script, options);
+
+    // The stream, and the gate that lets the late events in.
+    let on_time = on_time_events(&mut rng);
+    let late = late_events(&mut rng);
+    let gate = Arc::new(AtomicBool::new(false));
+    let producer = tokio::spawn(produce_stream(
+        servers.clone(),
+        input.clone(),
+        on_time,
+        late,
+        Arc::clone(&gate),
+    ));
+    let watcher_stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (servers, w_out, gate, stop) = (
+            servers.clone(),
+            w_out.clone(),
+            Arc::clone(&gate),
+            Arc::clone(&watcher_stop),
+        );
+        let checkpoints = scenario.checkpoints.then(|| runs.data.clone());
+        std::thread::spawn(move || {
+            open_gate_once_a_window_is_committed(&servers, &w_out, checkpoints, &gate, &stop)
+        })
+    };
+
+    // Kill and restart until the stream is written and enough kills are in.
+    let mut kills = 0;
+    let mut broker_restarted = false;
+    while kills < MIN_KILLS || !producer.is_finished() {
+        if let Some(b) = &own_broker {
+            if !broker_restarted && kills == MIN_KILLS / 2 {
+                runs.note(format!(
+                    "broker: stopped for {BROKER_DOWN:?} and started again (run {} still going)",
+                    runs.started
+                ));
+                b.restart(BROKER_DOWN);
+                broker_restarted = true;
+            }
+        }
+        let how = if scenario.checkpoints {
+            match rng.u8(0..4) {
+                0 => When::AfterCheckpoint,
+                1 => When::NextCheckpoint(Duration::from_millis(rng.u64(950..1_050))),
+                _ => When::After(Duration::from_millis(rng.u64(300..3_000))),
+            }
+        } else {
+            When::After(Duration::from_millis(rng.u64(300..3_000)))
+        };
+        if !runs.await_moment(&how, &scenario, kills) {
+            continue; // it exited by itself and was restarted
+        }
+        let status = runs.end(scenario.signal);
+        kills += 1;
+        runs.note(format!(
+            "kill {kills}: SIG{} {how} (run {}, {} checkpoint manifests so far): {status}",
+            scenario.signal,
+            runs.started,
+            runs.manifests()
+        ));
+        if scenario.signal == "TERM" {
+            assert!(
+                status.success(),
+                "run {} did not stop cleanly on SIGTERM; stderr:\n{}",
+                runs.started,
+                runs.current.stderr()
+            );
+        }
+        runs.restart();
+    }
+    let sent = match producer.await {
+        Ok(sent) => sent,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    watcher_stop.store(true, Ordering::Relaxed);
+    watcher.join().expect("gate watcher");
+    let after = format!(
+        "after {kills} SIG{}s over {} runs{} (seed {seed})",
+        scenario.signal,
+        runs.started,
+        if broker_restarted {
+            " and a broker restart"
+        } else {
+            ""
+        }
+    );
+
+    // The input as the broker holds it is what was produced.
+    let topic_events = read_events(&servers, &input);
+    let mut problems = input_problems(&sent, &topic_events);
+    let want = Oracle::of(&topic_events).await;
+
+    // The last run catches up, then stops cleanly and prints the views.
+    let (windows_out, totals_out) = runs.catch_up(&servers, &w_out, &t_out, &want);
+    runs.current.interrupt();
+    let status = runs.current.wait(T);
+    if !status.success() {
+        problems.push(format!(
+            "the last run did not stop cleanly on SIGINT ({status}); stderr:\n{}",
+            runs.current.stderr()
+        ));
+    }
+    let stdout = std::fs::read_to_string(runs.run_dir().join("sluice.stdout")).unwrap_or_default();
+    let tables = printed_tables(&stdout);
+
+    problems.extend(window_problems(
+        "sink w_out",
+        &windows_of_messages(&windows_out),
+        &want.windows,
+    ));
+    problems.extend(upsert_problems("sink t_out", &totals_out, &want.totals));
+    match tables.as_slice() {
+        [w, t] => {
+            problems.extend(window_problems(
+                "view w",
+                &windows_of_rows(w),
+                &want.windows,
+            ));
+            problems.extend(total_problems("view t", &totals_of_rows(t), &want.totals));
+        }
+        _ => problems.push(format!(
+            "the last run printed {} tables, not the 2 views; stdout:\n{stdout}",
+            tables.len()
+        )),
+    }
+    eprintln!(
+        "crash: {after}: {} windows, {} keys, {} checkpoint manifests; {:.1} s",
+        want.windows.len(),
+        want.totals.len(),
+        runs.manifests(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        problems.is_empty(),
+        "{after}, the output is not exactly the batch answer:\n  {}\n\
+         events: {:?}\nlast run's stderr:\n{}",
+        problems.join("\n  "),
+        runs.events,
+        runs.current.stderr()
+    );
+}
+
+fn pipeline_sql(servers: &str, input: &str, w_out: &str, t_out: &str) -> String {
+    format!(
+        "CREATE SOURCE ev (k TEXT, v BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5 seconds')
+             WITH (connector = 'kafka', topic = '{input}', bootstrap_servers = '{servers}',
+                   format = 'json', properties.fetch.wait.max.ms = '50');
+         CREATE MATERIALIZED VIEW w AS {WINDOWED};
+         CREATE MATERIALIZED VIEW t AS {TOTALS};
+         CREATE SINK w_out FROM w
+             WITH (connector = 'kafka', topic = '{w_out}', bootstrap_servers = '{servers}', format = 'json');
+         CREATE SINK t_out FROM t
+             WITH (connector = 'kafka', topic = '{t_out}', bootstrap_servers = '{servers}', format = 'json');
+         SELECT k, window_start, n, s FROM w ORDER BY k, window_start;
+         SELECT k, n, s FROM t ORDER BY k;"
+    )
+}
+
+// ---- the stream ----
+
+#[derive(Debug, Clone, PartialEq)]
+struct Event {
+    partition: i32,
+    k: String,
+    v: i64,
+    ts: i64,
+}
+
+impl Event {
+    fn json(&self) -> String {
+        serde_json::json!({"k": self.k, "v": self.v, "ts": self.ts}).to_string()
+    }
+
+    fn is_on_time(&self) -> bool {
+        (BASE - DISORDER_MS..CLOSING_TS).contains(&self.ts)
+    }
+}
+
+fn on_time_events(rng: &mut fastrand::Rng) -> Vec<Event> {
+    (0..ON_TIME)
+        .map(|i| Event {
+            partition: i as i32 % PARTITIONS,
+            k: format!("k{}", rng.u8(0..7)),
+            v: rng.i64(-50..1_000),
+            ts: BASE + i as i64 * STEP_MS - rng.i64(0..DISORDER_MS),
+        })
+        .collect()
+}
+
+fn late_events(rng: &mut fastrand::Rng) -> Vec<Event> {
+    (0..LATE)
+        .map(|j| Event {
+            partition: j as i32 % PARTITIONS,
+            k: format!("k{}", rng.u8(0..7)),
+            v: rng.i64(-50..1_000),
+            ts: LATE_TS + j as i64 * 1_000,
+        })
+        .collect()
+}
+
+/// Writes the on-time events at a steady pace, a late one every 150 events
+/// once `gate` is open, then the closing event of every partition. Returns
+/// what was written, in order.
+async fn produce_stream(
+    servers: String,
+    topic: String,
+    on_time: Vec<Event>,
+    late: Vec<Event>,
+    gate: Arc<AtomicBool>,
+) -> Vec<Event> {
+    // Idempotent: a retry after the broker restart writes nothing twice.
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .set("message.timeout.ms", "60000")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let mut late = late.into_iter();
+    let mut sent = Vec::new();
+    let mut next_late = 0;
+    let start = tokio::time::Instant::now();
+    for (tick, chunk) in on_time.chunks(PARTITIONS as usize).enumerate() {
+        tokio::time::sleep_until(start + TICK * tick as u32).await;
+        let mut batch = chunk.to_vec();
+        if gate.load(Ordering::Relaxed) && sent.len() >= next_late {
+            batch.extend(late.next());
+            next_late = sent.len() + 150;
+        }
+        send_all(&p, &topic, &batch).await;
+        sent.extend(batch);
+    }
+    let deadline = tokio::time::Instant::now() + T;
+    while !gate.load(Ordering::Relaxed) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no window was committed to the windowed sink (and no checkpoint manifest \
+             written) during the whole stream and {T:?} after it: the late events \
+             cannot be placed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rest: Vec<Event> = late.collect();
+    send_all(&p, &topic, &rest).await;
+    sent.extend(rest);
+    let closing: Vec<Event> = (0..PARTITIONS)
+        .map(|partition| Event {
+            partition,
+            k: "k0".into(),
+            v: 1,
+            ts: CLOSING_TS,
+        })
+        .collect();
+    send_all(&p, &topic, &closing).await;
+    sent.extend(closing);
+    sent
+}
+
+/// Sends the events concurrently (each partition's in order) and waits
+/// until all are written.
+async fn send_all(p: &FutureProducer, topic: &str, events: &[Event]) {
+    let payloads: Vec<String> = events.iter().map(Event::json).collect();
+    let sends = events.iter().zip(&payloads).map(|(e, payload)| {
+        p.send(
+            FutureRecord::to(topic)
+                .partition(e.partition)
+                .key(&e.k)
+                .payload(payload),
+            Duration::from_secs(60),
+        )
+    });
+    for r in futures::future::join_all(sends).await {
+        if let Err((e, _)) = r {
+            panic!("producing the input stream to {topic}: {e}");
+        }
+    }
+}
+
+/// Opens `gate` once a window has been committed to `w_out` (and, with
+/// checkpoints, a manifest exists): from then on the restored watermark
+/// covers every partition, so a year-2000 event is late in every run.
+fn open_gate_once_a_window_is_committed(
+    servers: &str,
+    w_out: &str,
+    checkpoints: Option<PathBuf>,
+    gate: &AtomicBool,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let manifest = checkpoints.as_deref().is_none_or(|d| manifests(d) > 0);
+        // The broker may be down for a while: try again.
+        if manifest && read_committed(servers, w_out, Duration::from_secs(5)).is_ok_and(|m| !m.is_empty())
+        {
+            gate.store(true, Ordering::Relaxed);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+// ---- the runs ----
+
+/// The `sluice` runs on one data directory, each in a directory of its own
+/// (its stdout and stderr kept), all with the same script.
+struct Runs {
+    dir: PathBuf,
+    data: PathBuf,
+    script: PathBuf,
+    options: Vec<String>,
+    /// Runs started so far; the current one is number `started`.
+    started: usize,
+    current: Sluice,
+    /// Runs that ended by themselves (tolerated only around a broker restart).
+    exits: usize,
+    /// Kills, exits and broker restarts, for the failure message.
+    events: Vec<String>,
+}
+
+/// When to end a run.
+enum When {
+    After(Duration),
+    /// As soon as a new checkpoint manifest appears: the checkpoint is
+    /// complete and its transactions are being committed.
+    AfterCheckpoint,
+    /// This long after a new manifest appears: about when the next
+    /// checkpoint starts.
+    NextCheckpoint(Duration),
+}
+
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            When::After(d) => write!(f, "{} ms after the start", d.as_millis()),
+            When::AfterCheckpoint => write!(f, "as a checkpoint completed"),
+            When::NextCheckpoint(d) => {
+                write!(f, "{} ms after a checkpoint completed", d.as_millis())
+            }
+        }
+    }
+}
+
+impl Runs {
+    fn start(dir: &Path, script: &Path, options: Vec<String>) -> Runs {
+        let data = dir.join("data");
+        Runs {
+            current: Self::spawn(dir, 1, script, &data, &options),
+            dir: dir.to_path_buf(),
+            data,
+            script: script.to_path_buf(),
+            options,
+            started: 1,
+            exits: 0,
+            events: Vec::new(),
+        }
+    }
+
+    fn spawn(dir: &Path, n: usize, script: &Path, data: &Path, options: &[String]) -> Sluice {
+        let run_dir = dir.join(format!("run-{n}"));
+        std::fs::create_dir_all(&run_dir).expect("run dir");
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        Sluice::start_with(&run_dir, Some(script), data, &options)
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.dir.join(format!("run-{}", self.started))
+    }
+
+    fn restart(&mut self) {
+        self.started += 1;
+        self.current = Self::spawn(
+            &self.dir,
+            self.started,
+            &self.script,
+            &self.data,
+            &self.options,
+        );
+    }
+
+    fn note(&mut self, event: String) {
+        eprintln!("crash: {event}");
+        self.events.push(event);
+    }
+
+    fn manifests(&self) -> usize {
+        manifests(&self.data)
+    }
+
+    /// Waits for the moment `when`; false if the run ended by itself first
+    /// (then it has been restarted).
+    fn await_moment(&mut self, when: &When, scenario: &Scenario, kills: usize) -> bool {
+        let start = Instant::now();
+        let before = self.manifests();
+        let mut checkpoint_at: Option<Instant> = None;
+        loop {
+            if let Some(status) = self.current.child.try_wait().expect("try_wait") {
+                self.exited(status, scenario, kills);
+                return false;
+            }
+            let now = Instant::now();
+            if checkpoint_at.is_none() && self.manifests() > before {
+                checkpoint_at = Some(now);
+            }
+            let due = match when {
+                When::After(d) => now >= start + *d,
+                When::AfterCheckpoint => checkpoint_at.is_some(),
+                When::NextCheckpoint(d) => checkpoint_at.is_some_and(|t| now >= t + *d),
+            };
+            // No checkpoint in time: a random moment after all.
+            if due || now >= start + Duration::from_secs(5) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn exited(&mut self, status: ExitStatus, scenario: &Scenario, kills: usize) {
+        self.exits += 1;
+        let stderr = self.current.stderr();
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        self.note(format!(
+            "run {} ended by itself ({status}); last lines: {:?}",
+            self.started,
+            tail.into_iter().rev().collect::<Vec<_>>()
+        ));
+        assert!(
+            scenario.broker == BrokerPlan::OwnRestarted && self.exits <= 3,
+            "after {kills} kills, run {} ended by itself ({status}); stderr:\n{stderr}",
+            self.started
+        );
+        self.restart();
+    }
+
+    /// Ends the current run with `signal` and returns how it ended.
+    fn end(&mut self, sig: &str) -> ExitStatus {
+        signal(self.current.child.id(), sig);
+        self.current.wait(T)
+    }
+
+    /// Waits until the committed output equals the batch answer, or stops
+    /// changing for 10 s (so a wrong answer fails without the whole
+    /// timeout). Returns the last reads of both sinks.
+    fn catch_up(
+        &mut self,
+        servers: &str,
+        w_out: &str,
+        t_out: &str,
+        want: &Oracle,
+    ) -> (Vec<Received>, Vec<Received>) {
+        let deadline = Instant::now() + T;
+        let mut last_change = Instant::now();
+        let mut last_sizes = (usize::MAX, usize::MAX);
+        loop {
+            if let Some(status) = self.current.child.try_wait().expect("try_wait") {
+                panic!(
+                    "the last run (run {}) ended by itself while catching up ({status}); stderr:\n{}",
+                    self.started,
+                    self.current.stderr()
+                );
+            }
+            let windows = read_committed(servers, w_out, T).unwrap_or_else(|e| panic!("{e}"));
+            let totals = read_committed(servers, t_out, T).unwrap_or_else(|e| panic!("{e}"));
+            let done = window_problems("", &windows_of_messages(&windows), &want.windows)
+                .is_empty()
+                && upsert_problems("", &totals, &want.totals).is_empty();
+            let sizes = (windows.len(), totals.len());
+            if sizes != last_sizes {
+                last_sizes = sizes;
+                last_change = Instant::now();
+            }
+            if done || Instant::now() > deadline || last_change.elapsed() > Duration::from_secs(10)
+            {
+                return (windows, totals);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn manifests(data: &Path) -> usize {
+    std::fs::read_dir(data.join("checkpoints"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.starts_with("manifest-") && name.ends_with(".json")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+// ---- the broker ----
+
+/// A broker of this test's own (`start-broker.sh` on a free port).
+struct OwnBroker {
+    servers: String,
+    state: PathBuf,
+    _stop: ExtraBroker,
+}
+
+impl OwnBroker {
+    fn start() -> OwnBroker {
+        let port = crate::common::free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka/start-broker.sh");
+        let status = std::process::Command::new("bash")
+            .arg(script)
+            .env("KAFKA_PORT", port.to_string())
+            .status()
+            .expect("start-broker.sh");
+        assert!(status.success(), "a broker of the test's own starts on {port}");
+        OwnBroker {
+            servers: format!("127.0.0.1:{port}"),
+            state: PathBuf::from(format!("/tmp/kafka-broker-{port}")),
+            _stop: ExtraBroker(port),
+        }
+    }
+
+    /// Stops the broker's Kafka service (its data is kept on disk, its
+    /// memory and every connection dropped) and starts it again after
+    /// `down`. `start-broker.sh` cannot do this: it always starts on an
+    /// empty data directory.
+    fn restart(&self, down: Duration) {
+        let pid = std::fs::read_to_string(self.state.join("pid")).expect("broker pid");
+        let exe = std::fs::read_link(format!("/proc/{}/exe", pid.trim())).expect("broker binary");
+        let data = std::fs::read_to_string(self.state.join("data_dir")).expect("broker data dir");
+        let noida = |command: &str| {
+            let out = std::process::Command::new(&exe)
+                .args([command, "kafka", "--data-dir", data.trim()])
+                .output()
+                .expect("noida-db");
+            assert!(
+                out.status.success(),
+                "noida-db {command} kafka: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        noida("stop");
+        std::thread::sleep(down);
+        noida("start");
+    }
+}
+
+// ---- reading the topics ----
+
+/// Every message of `topic` a `read_committed` consumer sees, up to the end
+/// of every partition (the last stable offset).
+fn read_committed(servers: &str, topic: &str, timeout: Duration) -> Result<Vec<Received>, String> {
+    Ok(read_partitions(servers, topic, timeout)?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect())
+}
+
+fn read_partitions(
+    servers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<(i32, Received)>, String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", unique("sluice-crash-reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(|e| format!("consumer: {e}"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("metadata of {topic}: {e}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(format!("topic {topic} has no partitions"));
+    }
+    let mut tpl = TopicPartitionList::new();
+    for &p in &partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(|e| format!("{e}"))?;
+    }
+    consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    let mut at_end = BTreeSet::new();
+    let mut got = Vec::new();
+    while at_end.len() < partitions.len() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "could not read {topic} to its end with read_committed within {timeout:?} \
+                 (a transaction left open?); at the end of partitions {at_end:?} of \
+                 {partitions:?} after {} messages",
+                got.len()
+            ));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                at_end.remove(&m.partition());
+                got.push((m.partition(), Received::of(&m)));
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            // Transient (the broker restarting): librdkafka retries.
+            Some(Err(_)) | None => {}
+        }
+    }
+    Ok(got)
+}
+
+/// The input topic's events, each partition's in order.
+fn read_events(servers: &str, topic: &str) -> Vec<Event> {
+    read_partitions(servers, topic, T)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|(partition, m)| {
+            let v = m.json();
+            Event {
+                partition,
+                k: v["k"].as_str().expect("k").to_string(),
+                v: v["v"].as_i64().expect("v"),
+                ts: v["ts"].as_i64().expect("ts"),
+            }
+        })
+        .collect()
+}
+
+fn input_problems(sent: &[Event], topic: &[Event]) -> Vec<String> {
+    let by_partition = |events: &[Event]| {
+        let mut m: BTreeMap<i32, Vec<Event>> = BTreeMap::new();
+        for e in events {
+            m.entry(e.partition).or_default().push(e.clone());
+        }
+        m
+    };
+    let (sent, held) = (by_partition(sent), by_partition(topic));
+    if sent == held {
+        return Vec::new();
+    }
+    let counts = |m: &BTreeMap<i32, Vec<Event>>| -> Vec<(i32, usize)> {
+        m.iter().map(|(p, e)| (*p, e.len())).collect()
+    };
+    vec![format!(
+        "the broker's copy of the input differs from what was produced (a broker or \
+         producer problem, not sluice's; the expected output is computed from the \
+         broker's copy): events per partition produced {:?}, held {:?}",
+        counts(&sent),
+        counts(&held)
+    )]
+}
+
+// ---- the batch answer ----
+
+type Window = (String, i64);
+
+struct Oracle {
+    /// (k, window_start ms) → (n, s), over the on-time events.
+    windows: BTreeMap<Window, (i64, i64)>,
+    /// k → (n, s), over every event.
+    totals: BTreeMap<String, (i64, i64)>,
+}
+
+impl Oracle {
+    async fn of(events: &[Event]) -> Oracle {
+        let ctx = SessionContext::new();
+        let on_time: Vec<Event> = events.iter().filter(|e| e.is_on_time()).cloned().collect();
+        for (name, events) in [("ev", events), ("on_time", &on_time[..])] {
+            let batch = batch(events);
+            let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).expect("table");
+            ctx.register_table(name, Arc::new(table)).expect("register");
+        }
+        let run = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                ctx.sql(sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("oracle {sql}: {e}"))
+                    .collect()
+                    .await
+                    .unwrap_or_else(|e| panic!("oracle {sql}: {e}"))
+            }
+        };
+        let mut windows = BTreeMap::new();
+        for b in run(WINDOWED_ORACLE).await {
+            let (k, start, n, s) = (
+                strings(b.column(0)),
+                millis(b.column(1)),
+                int64s(b.column(2)),
+                int64s(b.column(3)),
+            );
+            for i in 0..b.num_rows() {
+                windows.insert(
+                    (k.value(i).to_string(), start.value(i)),
+                    (n.value(i), s.value(i)),
+                );
+            }
+        }
+        let mut totals = BTreeMap::new();
+        for b in run(TOTALS).await {
+            let (k, n, s) = (
+                strings(b.column(0)),
+                int64s(b.column(1)),
+                int64s(b.column(2)),
+            );
+            for i in 0..b.num_rows() {
+                totals.insert(k.value(i).to_string(), (n.value(i), s.value(i)));
+            }
+        }
+        Oracle { windows, totals }
+    }
+}
+
+fn batch(events: &[Event]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(events.iter().map(|e| &e.k))),
+            Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.v))),
+            Arc::new(TimestampMillisecondArray::from_iter_values(
+                events.iter().map(|e| e.ts),
+            )),
+        ],
+    )
+    .expect("batch")
+}
+
+fn strings(a: &Arc<dyn Array>) -> StringArray {
+    cast(a, &DataType::Utf8).expect("text").as_string::<i32>().clone()
+}
+
+fn int64s(a: &Arc<dyn Array>) -> Int64Array {
+    cast(a, &DataType::Int64).expect("integer").as_primitive::<Int64Type>().clone()
+}
+
+fn millis(a: &Arc<dyn Array>) -> Int64Array {
+    let ms = cast(a, &DataType::Timestamp(TimeUnit::Millisecond, None)).expect("timestamp");
+    int64s(&ms)
+}
+
+// ---- comparing ----
+
+/// A `window_start` as the sink writes it or the view prints it.
+fn parse_time(text: &str) -> i64 {
+    let t = text.trim_end_matches('Z');
+    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
+        .unwrap_or_else(|e| panic!("window_start {text:?}: {e}"))
+        .and_utc()
+        .timestamp_millis()
+}
+
+fn show_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn windows_of_messages(messages: &[Received]) -> Vec<(Window, (i64, i64))> {
+    messages
+        .iter()
+        .map(|m| {
+            let v = m.json();
+            let start = match &v["window_start"] {
+                serde_json::Value::Number(n) => n.as_i64().expect("window_start"),
+                other => parse_time(other.as_str().expect("window_start")),
+            };
+            (
+                (v["k"].as_str().expect("k").to_string(), start),
+                (v["n"].as_i64().expect("n"), v["s"].as_i64().expect("s")),
+            )
+        })
+        .collect()
+}
+
+fn windows_of_rows(rows: &[Vec<String>]) -> Vec<(Window, (i64, i64))> {
+    rows.iter()
+        .map(|r| {
+            let int = |i: usize| r[i].parse::<i64>().unwrap_or_else(|e| panic!("{r:?}: {e}"));
+            ((r[0].clone(), parse_time(&r[1])), (int(2), int(3)))
+        })
+        .collect()
+}
+
+fn totals_of_rows(rows: &[Vec<String>]) -> BTreeMap<String, (i64, i64)> {
+    rows.iter()
+        .map(|r| {
+            let int = |i: usize| r[i].parse::<i64>().unwrap_or_else(|e| panic!("{r:?}: {e}"));
+            (r[0].clone(), (int(1), int(2)))
+        })
+        .collect()
+}
+
+/// Each window exactly once, with the batch answer's count and sum.
+fn window_problems(
+    what: &str,
+    got: &[(Window, (i64, i64))],
+    want: &BTreeMap<Window, (i64, i64)>,
+) -> Vec<String> {
+    let mut seen: BTreeMap<&Window, Vec<(i64, i64)>> = BTreeMap::new();
+    for (w, ns) in got {
+        seen.entry(w).or_default().push(*ns);
+    }
+    let mut problems = Vec::new();
+    let name = |(k, start): &Window| format!("window {k} @ {}", show_time(*start));
+    for (w, ns) in want {
+        match seen.get(w).map(Vec::as_slice) {
+            None | Some([]) => problems.push(format!(
+                "{what}: lost {}: want n={} s={}",
+                name(w),
+                ns.0,
+                ns.1
+            )),
+            Some([one]) if one == ns => {}
+            Some([one]) => problems.push(format!(
+                "{what}: wrong {}: want n={} s={}, got n={} s={}",
+                name(w),
+                ns.0,
+                ns.1,
+                one.0,
+                one.1
+            )),
+            Some(many) => problems.push(format!(
+                "{what}: {} written {} times: want n={} s={} once, got {many:?}",
+                name(w),
+                many.len(),
+                ns.0,
+                ns.1
+            )),
+        }
+    }
+    for (w, ns) in &seen {
+        if !want.contains_key(*w) {
+            problems.push(format!("{what}: unexpected {}: {ns:?}", name(w)));
+        }
+    }
+    problems
+}
+
+/// Per key an insert, then updates whose count only grows (output written
+/// again after a restart would go back), ending at the batch answer.
+fn upsert_problems(
+    what: &str,
+    messages: &[Received],
+    want: &BTreeMap<String, (i64, i64)>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut last: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        let Some(key) = m.key.clone() else {
+            problems.push(format!("{what}: message {i} has no key"));
+            continue;
+        };
+        if m.payload.is_empty() {
+            problems.push(format!("{what}: message {i} is a tombstone for {key}"));
+            continue;
+        }
+        let v = m.json();
+        let (n, s) = (v["n"].as_i64().expect("n"), v["s"].as_i64().expect("s"));
+        let op = v["op"].as_str().unwrap_or("(none)");
+        match last.get(&key) {
+            None if op != "insert" => {
+                problems.push(format!("{what}: first message for {key} is an {op}: {v}"))
+            }
+            Some(_) if op != "update" => {
+                problems.push(format!("{what}: later message for {key} is an {op}: {v}"))
+            }
+            Some(&(prev, _)) if n <= prev => problems.push(format!(
+                "{what}: {key}'s count went from {prev} to {n} (message {i}): output repeated"
+            )),
+            _ => {}
+        }
+        last.insert(key, (n, s));
+    }
+    problems.extend(total_problems(&format!("{what} (last message per key)"), &last, want));
+    problems
+}
+
+fn total_problems(
+    what: &str,
+    got: &BTreeMap<String, (i64, i64)>,
+    want: &BTreeMap<String, (i64, i64)>,
+) -> Vec<String> {
+    let keys: BTreeSet<&String> = got.keys().chain(want.keys()).collect();
+    keys.into_iter()
+        .filter(|k| got.get(*k) != want.get(*k))
+        .map(|k| {
+            let show = |v: Option<&(i64, i64)>| match v {
+                Some((n, s)) => format!("n={n} s={s}"),
+                None => "nothing".to_string(),
+            };
+            format!(
+                "{what}: {k}: want {}, got {}",
+                show(want.get(k)),
+                show(got.get(k))
+            )
+        })
+        .collect()
+}
