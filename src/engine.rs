@@ -29,7 +29,7 @@ use crate::error::{Result, SluiceError};
 use crate::metrics::{Monitor, PipelineMetrics};
 use crate::plan::WINDOW_END;
 use crate::plan::{Planner, StreamPlan};
-use crate::runtime::checkpoint::{self, Checkpointer};
+use crate::runtime::checkpoint::Checkpointer;
 use crate::runtime::collect::CollectSink;
 use crate::runtime::progress::ProgressEntry;
 use crate::runtime::view::{Retention, ViewMode, ViewSink, ViewSource, ViewState, ViewTable};
@@ -122,12 +122,15 @@ impl Engine {
     /// An engine whose catalog lives in `data_dir`: every definition stored
     /// there is recreated, and its pipelines started.
     pub async fn open(data_dir: &Path) -> Result<Engine> {
-        Engine::open_with(data_dir, Some(checkpoint::DEFAULT_INTERVAL)).await
+        Engine::open_with(data_dir, None).await
     }
 
     /// `open`, taking a checkpoint every `checkpoint_interval` (`None`: no
     /// checkpoints; a restart then rebuilds state by re-reading inputs).
-    pub async fn open_with(data_dir: &Path, checkpoint_interval: Option<Duration>) -> Result<Engine> {
+    pub async fn open_with(
+        data_dir: &Path,
+        checkpoint_interval: Option<Duration>,
+    ) -> Result<Engine> {
         let store = Store::open(data_dir)?;
         let definitions = store.load()?;
         let mut engine = Engine::new();

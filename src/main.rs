@@ -27,9 +27,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     metrics_listen: Option<String>,
     /// Time between checkpoints of every pipeline's state (e.g. 10s,
-    /// 500ms); `off` takes none (a restart then re-reads inputs to rebuild
-    /// state, and sinks are not exactly-once).
-    #[arg(long, global = true, value_name = "DURATION", default_value = "10s")]
+    /// 500ms). Off by default while checkpoints are being completed: a
+    /// restart then re-reads inputs to rebuild state, and sinks are not
+    /// transactional. Experimental; see docs/DESIGN.md "Checkpoints".
+    #[arg(long, global = true, value_name = "DURATION", default_value = "off")]
     checkpoint_interval: String,
     #[command(subcommand)]
     command: Command,
@@ -101,7 +102,16 @@ fn main() -> ExitCode {
                 file,
                 no_progress,
                 data_dir,
-            } => run(file, Some(data_dir), !no_progress, metrics_listen, checkpoints).await,
+            } => {
+                run(
+                    file,
+                    Some(data_dir),
+                    !no_progress,
+                    metrics_listen,
+                    checkpoints,
+                )
+                .await
+            }
             Command::Check { file } => check(file).await,
             Command::Serve { listen, data_dir } => {
                 serve(listen, data_dir, metrics_listen, checkpoints).await

@@ -649,9 +649,26 @@ impl SourceConnector for Datagen {
         } else {
             (self.rows_per_second / 20).clamp(1, 8192) as usize
         };
-        let started = Instant::now();
-        let started_ms = chrono::Utc::now().timestamp_millis();
+        let mut started = Instant::now();
+        let mut started_ms = chrono::Utc::now().timestamp_millis();
         let mut produced: u64 = 0;
+        // Restored from a checkpoint: carry on with the same rows (the
+        // generator's random state and row count), at the same rate.
+        if let Some(p) = ctx.restored_position(GENERATOR) {
+            let field = |k: &str| p.get(k).and_then(|v| v.as_u64());
+            if let (Some(n), Some(state)) = (field("produced"), field("rng")) {
+                produced = n;
+                rng = fastrand::Rng::with_seed(state);
+                started_ms = p
+                    .get("started_ms")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(started_ms);
+                if self.rows_per_second > 0 {
+                    let ahead = Duration::from_secs_f64(n as f64 / self.rows_per_second as f64);
+                    started = Instant::now().checked_sub(ahead).unwrap_or(started);
+                }
+            }
+        }
         if self.rows_per_second > 0 {
             // Rows due but not generated yet are its backlog (when the
             // pipeline cannot keep up with its rate).
@@ -684,8 +701,16 @@ impl SourceConnector for Datagen {
             };
             let batch = self.batch(&mut rng, at, &ctx.schema)?;
             produced += rows as u64;
-
-            if ctx.emit_batch(batch, "generator").await?.is_err() {
+            let position = serde_json::json!({
+                "produced": produced,
+                "rng": rng.get_seed(),
+                "started_ms": started_ms,
+            });
+            if ctx
+                .emit_batch_at(batch, GENERATOR, Some(position))
+                .await?
+                .is_err()
+            {
                 return Ok(());
             }
         }
@@ -695,6 +720,9 @@ impl SourceConnector for Datagen {
         self.limit.is_some()
     }
 }
+
+/// The generator's one partition.
+const GENERATOR: &str = "generator";
 
 #[cfg(test)]
 mod tests {

@@ -124,7 +124,12 @@ impl SourceConnector for FileSource {
                 .restored_position(&origin)
                 .and_then(|v| serde_json::from_value::<FilePosition>(v.clone()).ok()),
         };
-        let mut sent_through = stored.map_or(0, |p| p.sent_through);
+        // Only a checkpoint's position says which lines were already sent;
+        // a position file's replay re-reads everything up to its offset.
+        let mut sent_through = match &positions {
+            None => stored.map_or(0, |p| p.sent_through),
+            Some(_) => 0,
+        };
         let len = file.metadata().await.map_err(|e| io("reading", e))?.len();
         let stored = match stored {
             Some(p) if p.offset > len => {
@@ -360,9 +365,13 @@ impl SinkConnector for FileSink {
                 .map_err(|e| io("creating directory for", e))?;
         }
         let header = {
-            let empty = datafusion::arrow::record_batch::RecordBatch::new_empty(schema.schema.clone());
+            let empty =
+                datafusion::arrow::record_batch::RecordBatch::new_empty(schema.schema.clone());
             let empty = if schema.changelog {
-                StreamBatch::changelog(empty, datafusion::arrow::array::UInt8Array::from(Vec::<u8>::new()))
+                StreamBatch::changelog(
+                    empty,
+                    datafusion::arrow::array::UInt8Array::from(Vec::<u8>::new()),
+                )
             } else {
                 StreamBatch::append(empty)
             };
@@ -499,12 +508,18 @@ impl CommittedFile {
             .open(&self.path)
             .await
             .map_err(self.io("opening output file", &self.path))?;
-        out.set_len(len).await.map_err(self.io("truncating", &self.path))?;
+        out.set_len(len)
+            .await
+            .map_err(self.io("truncating", &self.path))?;
         out.seek(std::io::SeekFrom::Start(len))
             .await
             .map_err(self.io("seeking", &self.path))?;
-        out.write_all(bytes).await.map_err(self.io("writing", &self.path))?;
-        out.sync_data().await.map_err(self.io("syncing", &self.path))
+        out.write_all(bytes)
+            .await
+            .map_err(self.io("writing", &self.path))?;
+        out.sync_data()
+            .await
+            .map_err(self.io("syncing", &self.path))
     }
 
     async fn clear_pending(&mut self) -> Result<()> {
@@ -528,7 +543,10 @@ impl SinkWriter for CommittedFile {
         written.map_err(self.io("writing", &path))
     }
 
-    async fn prepare(&mut self, _epoch: u64) -> Result<Option<crate::runtime::state::StateSnapshot>> {
+    async fn prepare(
+        &mut self,
+        _epoch: u64,
+    ) -> Result<Option<crate::runtime::state::StateSnapshot>> {
         let path = self.pending_path.clone();
         let file = self.pending().await?;
         file.sync_data().await.map_err(self.io("syncing", &path))?;
@@ -563,7 +581,11 @@ impl SinkWriter for CommittedFile {
         let Some(state) = state else {
             // A fresh start: the output is rewritten unless `append`.
             self.clear_pending().await?;
-            let len = if self.append { self.len(&self.path).await? } else { 0 };
+            let len = if self.append {
+                self.len(&self.path).await?
+            } else {
+                0
+            };
             let header = self.header.clone().filter(|_| len == 0).unwrap_or_default();
             return self.set_output(len, &header).await;
         };

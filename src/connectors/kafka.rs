@@ -36,8 +36,10 @@ use super::{
 };
 use crate::error::{Result, SluiceError};
 use crate::format::{MetaKey, RawBatch, RecordEncoder};
+use crate::runtime::state::StateSnapshot;
 use crate::sql::Options;
 use crate::stream::{Commit, Message, Op, StreamBatch};
+use datafusion::arrow::array::{Array, AsArray};
 
 pub const CONNECTOR: Connector = Connector {
     name: "kafka",
@@ -709,7 +711,23 @@ impl SinkConnector for KafkaSink {
             })?],
             None => schema.key_columns.clone(),
         };
-        let producer: FutureProducer = producer_config(&self.bootstrap_servers, &self.properties)
+        let mut config = producer_config(&self.bootstrap_servers, &self.properties);
+        let transactions = match &schema.exactly_once {
+            Some(eo) => {
+                let id = match self
+                    .properties
+                    .iter()
+                    .find(|(k, _)| k == "transactional.id")
+                {
+                    Some((_, id)) => id.clone(),
+                    None => format!("sluice-{}-{}", eo.instance, eo.pipeline),
+                };
+                config.set("transactional.id", &id);
+                Some(Transactions::new(&self.bootstrap_servers, &id)?)
+            }
+            None => None,
+        };
+        let producer: FutureProducer = config
             .create()
             .map_err(|e| SluiceError::kafka("creating producer", e))?;
         Ok(Box::new(KafkaSinkWriter {
@@ -717,6 +735,7 @@ impl SinkConnector for KafkaSink {
             topic: self.topic.clone(),
             key_columns,
             encoder: self.encoder.clone(),
+            transactions,
         }))
     }
 }
@@ -726,6 +745,133 @@ struct KafkaSinkWriter {
     topic: String,
     key_columns: Vec<usize>,
     encoder: RecordEncoder,
+    /// With checkpoints: each checkpoint's output is one transaction.
+    transactions: Option<Transactions>,
+}
+
+/// A transactional sink's bookkeeping. Each committed transaction also
+/// commits, for a consumer group named like the transactional id, an
+/// "offset" on the topic's partition 0 that is really the checkpoint's
+/// epoch: after a crash it tells whether the last checkpoint's transaction
+/// made it. Until it is committed, a transaction's messages are also kept
+/// here and go into the checkpoint, so recovery can write them again when
+/// the crash came between the checkpoint and its commit.
+struct Transactions {
+    marker: rdkafka::consumer::BaseConsumer,
+    group: Arc<rdkafka::consumer::ConsumerGroupMetadata>,
+    open: bool,
+    keys: Vec<Option<Vec<u8>>>,
+    values: Vec<Option<Vec<u8>>>,
+}
+
+/// How long one transactional call to the broker may take before it is
+/// retried.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Transactions {
+    fn new(bootstrap_servers: &str, id: &str) -> Result<Transactions> {
+        let marker: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap_servers)
+            .set("group.id", id)
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(|e| SluiceError::kafka("creating the transaction marker consumer", e))?;
+        let group = marker.group_metadata().ok_or_else(|| {
+            SluiceError::Internal("the marker consumer has no group metadata".into())
+        })?;
+        Ok(Transactions {
+            marker,
+            group: Arc::new(group),
+            open: false,
+            keys: Vec::new(),
+            values: Vec::new(),
+        })
+    }
+}
+
+impl KafkaSinkWriter {
+    /// Runs a blocking transactional call off the async threads, retrying
+    /// (with backoff) while the broker is unreachable: the pipeline waits.
+    async fn txn<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        call: impl Fn(&FutureProducer) -> rdkafka::error::KafkaResult<T> + Clone + Send + 'static,
+    ) -> Result<T> {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let (p, c) = (self.producer.clone(), call.clone());
+            let r = tokio::task::spawn_blocking(move || c(&p))
+                .await
+                .map_err(|e| SluiceError::Internal(format!("{what} task: {e}")))?;
+            match r {
+                Ok(v) => return Ok(v),
+                Err(KafkaError::Transaction(e)) if e.is_retriable() => {
+                    tracing::warn!(topic = %self.topic, error = %e, retry_in = ?backoff, "{what} failed; retrying");
+                }
+                Err(e) => {
+                    return Err(SluiceError::kafka(
+                        format!("{what} (topic '{}')", self.topic),
+                        e,
+                    ))
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// The epoch of the last checkpoint whose transaction was committed.
+    async fn committed_epoch(&self) -> Result<u64> {
+        let Some(t) = &self.transactions else {
+            return Ok(0);
+        };
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.topic, 0);
+        let committed = t
+            .marker
+            .committed_offsets(tpl, TXN_TIMEOUT)
+            .map_err(|e| SluiceError::kafka("reading the last committed checkpoint", e))?;
+        Ok(committed
+            .elements()
+            .first()
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) if o > 0 => Some(o as u64),
+                _ => None,
+            })
+            .unwrap_or(0))
+    }
+
+    async fn begin(&mut self) -> Result<()> {
+        self.txn("beginning a transaction", |p| p.begin_transaction())
+            .await?;
+        if let Some(t) = &mut self.transactions {
+            t.open = true;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction as checkpoint `epoch`'s.
+    async fn commit_as(&mut self, epoch: u64) -> Result<()> {
+        let Some(t) = &self.transactions else {
+            return Ok(());
+        };
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, 0, Offset::Offset(epoch as i64))
+            .map_err(|e| SluiceError::kafka("marking the checkpoint", e))?;
+        let group = Arc::clone(&t.group);
+        self.txn("committing a transaction", move |p| {
+            p.send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT)?;
+            p.commit_transaction(TXN_TIMEOUT)
+        })
+        .await?;
+        if let Some(t) = &mut self.transactions {
+            t.open = false;
+            t.keys.clear();
+            t.values.clear();
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -745,6 +891,10 @@ impl SinkWriter for KafkaSinkWriter {
             }
             if let Some(k) = key {
                 record = record.key(k);
+            }
+            if let Some(t) = &mut self.transactions {
+                t.keys.push(key.map(<[u8]>::to_vec));
+                t.values.push(record.payload.map(<[u8]>::to_vec));
             }
             // `send` waits while the local queue is full (back-pressure).
             pending.push(self.producer.send(record, rdkafka::util::Timeout::Never));
@@ -766,6 +916,97 @@ impl SinkWriter for KafkaSinkWriter {
             .await
             .map_err(|e| SluiceError::Internal(format!("flush task: {e}")))?
             .map_err(|e| SluiceError::kafka("flushing producer", e))
+    }
+
+    fn transactional(&self) -> bool {
+        self.transactions.is_some()
+    }
+
+    /// Every message of the open transaction is delivered (not yet
+    /// visible); they go into the checkpoint too.
+    async fn prepare(&mut self, _epoch: u64) -> Result<Option<StateSnapshot>> {
+        self.flush().await?;
+        let Some(t) = &self.transactions else {
+            return Ok(None);
+        };
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new("key", DataType::Binary, true),
+            datafusion::arrow::datatypes::Field::new("value", DataType::Binary, true),
+        ]));
+        let keys: datafusion::arrow::array::BinaryArray =
+            t.keys.iter().map(|k| k.as_deref()).collect();
+        let values: datafusion::arrow::array::BinaryArray =
+            t.values.iter().map(|v| v.as_deref()).collect();
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(keys), Arc::new(values)])?;
+        Ok(Some(StateSnapshot::new(
+            serde_json::Value::Null,
+            vec![batch],
+        )))
+    }
+
+    async fn commit(&mut self, epoch: u64) -> Result<()> {
+        if self.transactions.is_none() {
+            return Ok(());
+        }
+        self.commit_as(epoch).await?;
+        self.begin().await
+    }
+
+    /// Fences the transaction a crashed run left open (aborting it); if the
+    /// restored checkpoint's own transaction never committed, writes its
+    /// messages again and commits them.
+    async fn recover(&mut self, epoch: u64, state: Option<StateSnapshot>) -> Result<()> {
+        if self.transactions.is_none() {
+            return Ok(());
+        }
+        self.txn("initialising transactions", |p| {
+            p.init_transactions(TXN_TIMEOUT)
+        })
+        .await?;
+        let committed = self.committed_epoch().await?;
+        if let (Some(state), true) = (state, committed < epoch && epoch > 0) {
+            self.begin().await?;
+            let mut pending = Vec::new();
+            for batch in &state.batches {
+                let keys = batch.column(0).as_binary::<i32>();
+                let values = batch.column(1).as_binary::<i32>();
+                for i in 0..batch.num_rows() {
+                    let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic);
+                    if !keys.is_null(i) {
+                        record = record.key(keys.value(i));
+                    }
+                    if !values.is_null(i) {
+                        record = record.payload(values.value(i));
+                    }
+                    pending.push(self.producer.send(record, rdkafka::util::Timeout::Never));
+                }
+            }
+            let count = pending.len();
+            for r in join_all(pending).await {
+                if let Err((e, _)) = r {
+                    return Err(SluiceError::kafka(
+                        format!("producing to topic '{}'", self.topic),
+                        e,
+                    ));
+                }
+            }
+            self.commit_as(epoch).await?;
+            tracing::info!(topic = %self.topic, epoch, messages = count, "finished the commit a crash interrupted");
+        }
+        self.begin().await
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        // What follows the last checkpoint is aborted: the next run
+        // produces it again from the input.
+        if self.transactions.as_ref().is_some_and(|t| t.open) {
+            self.txn("aborting a transaction", |p| {
+                p.abort_transaction(TXN_TIMEOUT)
+            })
+            .await?;
+            return Ok(());
+        }
+        self.flush().await
     }
 }
 

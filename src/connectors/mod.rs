@@ -109,7 +109,10 @@ pub trait SinkWriter: Send {
     /// A checkpoint barrier: everything written so far must survive a crash
     /// (it need not be visible yet). Returns what recovery needs to finish
     /// the epoch (a view's contents, a transaction's messages).
-    async fn prepare(&mut self, _epoch: u64) -> Result<Option<crate::runtime::state::StateSnapshot>> {
+    async fn prepare(
+        &mut self,
+        _epoch: u64,
+    ) -> Result<Option<crate::runtime::state::StateSnapshot>> {
         self.flush().await?;
         Ok(None)
     }

@@ -438,7 +438,7 @@ impl SourceConnector for Nexmark {
         let start = self
             .start_time
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-        let started = Instant::now();
+        let mut started = Instant::now();
         let batch_events = if self.events_per_second == 0 {
             BATCH as u64
         } else {
@@ -446,6 +446,21 @@ impl SourceConnector for Nexmark {
         };
         let mut next: u64 = 0; // global event number
         let mut produced: u64 = 0; // events of this table
+                                   // Restored from a checkpoint: every event derives from its number,
+                                   // so the stream carries on exactly where the checkpoint left it.
+        let mut start = start;
+        if let Some(p) = ctx.restored_position("nexmark") {
+            let field = |k: &str| p.get(k).and_then(|v| v.as_u64());
+            if let (Some(n), Some(mine)) = (field("next"), field("produced")) {
+                next = n;
+                produced = mine;
+                start = p.get("start").and_then(|v| v.as_i64()).unwrap_or(start);
+                if self.events_per_second > 0 {
+                    let ahead = Duration::from_secs_f64(n as f64 / self.events_per_second as f64);
+                    started = Instant::now().checked_sub(ahead).unwrap_or(started);
+                }
+            }
+        }
         loop {
             if self.limit.is_some_and(|l| produced >= l) || ctx.shutdown.is_cancelled() {
                 return Ok(());
@@ -480,7 +495,12 @@ impl SourceConnector for Nexmark {
             }
             produced += mine.len() as u64;
             let batch = self.batch(&ctx.schema, start, &mine)?;
-            if ctx.emit_batch(batch, "nexmark").await?.is_err() {
+            let position = serde_json::json!({"next": next, "produced": produced, "start": start});
+            if ctx
+                .emit_batch_at(batch, "nexmark", Some(position))
+                .await?
+                .is_err()
+            {
                 return Ok(());
             }
         }

@@ -254,6 +254,73 @@ mod tests {
         );
     }
 
+    /// A fresh tracker restored from `t`'s checkpoint (through its text).
+    fn restored(t: &WatermarkTracker, idle: Duration) -> WatermarkTracker {
+        let text = t.checkpoint().to_string();
+        let fresh = tracker(idle);
+        fresh
+            .restore(&serde_json::from_str(&text).unwrap())
+            .unwrap();
+        fresh
+    }
+
+    #[test]
+    fn restored_continues_exactly() {
+        let t = tracker(Duration::ZERO);
+        t.observe("a", &batch(&[30])).unwrap();
+        t.observe("b", &batch(&[40])).unwrap();
+        t.register("c").unwrap();
+        let r = restored(&t, Duration::ZERO);
+        for p in [&t, &r] {
+            assert_eq!(p.observe("c", &batch(&[35])).unwrap(), None, "30 was sent");
+            assert_eq!(p.observe("a", &batch(&[45])).unwrap(), Some(35));
+            assert_eq!(p.close("c").unwrap(), Some(40));
+        }
+    }
+
+    #[test]
+    fn restored_partitions_hold_back_before_they_register() {
+        let t = tracker(Duration::ZERO);
+        t.register("b").unwrap();
+        assert_eq!(t.observe("a", &batch(&[50])).unwrap(), None);
+        assert_eq!(t.observe("b", &batch(&[20])).unwrap(), Some(20));
+        let r = restored(&t, Duration::ZERO);
+        // a has not spoken since the restore: its maximum still counts.
+        assert_eq!(r.observe("b", &batch(&[60])).unwrap(), Some(50));
+        // Registering again keeps the restored maximum.
+        r.register("a").unwrap();
+        assert_eq!(r.observe("b", &batch(&[70])).unwrap(), None);
+        assert_eq!(r.observe("a", &batch(&[55])).unwrap(), Some(55));
+    }
+
+    #[test]
+    fn restored_never_goes_back() {
+        let t = tracker(Duration::ZERO);
+        assert_eq!(t.observe("a", &batch(&[100])).unwrap(), Some(100));
+        t.close("a").unwrap();
+        let r = restored(&t, Duration::ZERO);
+        assert_eq!(r.observe("new", &batch(&[60])).unwrap(), None, "behind 100");
+        assert_eq!(r.observe("new", &batch(&[120])).unwrap(), Some(120));
+    }
+
+    #[test]
+    fn an_idle_partition_stays_idle_when_restored() {
+        let t = tracker(Duration::from_millis(200));
+        t.register("quiet").unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        let r = restored(&t, Duration::from_millis(200));
+        assert_eq!(r.observe("busy", &batch(&[100])).unwrap(), Some(100));
+    }
+
+    #[test]
+    fn damaged_state_is_an_error() {
+        let err = tracker(Duration::ZERO)
+            .restore(&serde_json::json!({"partitions": 3}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
+
     #[test]
     fn a_registered_silent_partition_holds_back_until_idle() {
         let t = tracker(Duration::from_millis(200));

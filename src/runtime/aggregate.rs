@@ -533,6 +533,8 @@ mod tests {
         ) {
             let steps = updating_script(&events, &cuts);
             for sql in [
+                // stddev's state goes back in through DataFusion's merge
+                // formula, which is exact only to the last bits.
                 "SELECT k, count(*) AS n, sum(v) AS s, count(v) AS nv, avg(v) AS a, round(stddev(v), 6) AS sd FROM t GROUP BY k",
                 "SELECT count(*) AS n, sum(v) AS s FROM t",
             ] {
@@ -590,7 +592,10 @@ mod tests {
             ts: BASE,
         }];
         let steps = [Step::Rows(crate::stream::StreamBatch::append(batch(&rows)))];
-        for sql in [format!("SELECT k, {AGGS} FROM t GROUP BY k"), format!("SELECT {AGGS} FROM t")] {
+        for sql in [
+            format!("SELECT k, {AGGS} FROM t GROUP BY k"),
+            format!("SELECT {AGGS} FROM t"),
+        ] {
             check_restores(&plan(&sql, 0), &steps, &[0, 1]);
         }
     }

@@ -34,8 +34,6 @@ use tokio_util::sync::CancellationToken;
 use super::state::StateSnapshot;
 use crate::error::{Result, SluiceError};
 
-/// The default time between checkpoints.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 /// Complete checkpoints kept; older ones are deleted.
 const KEEP: usize = 3;
 /// A checkpoint not complete after this long is abandoned (a pipeline is
@@ -150,7 +148,10 @@ impl Checkpointer {
     pub async fn open(data_dir: &std::path::Path, interval: Duration) -> Result<Arc<Checkpointer>> {
         let dir = data_dir.join("checkpoints");
         std::fs::create_dir_all(&dir).map_err(|e| {
-            SluiceError::io(format!("creating checkpoint directory {}", dir.display()), e)
+            SluiceError::io(
+                format!("creating checkpoint directory {}", dir.display()),
+                e,
+            )
         })?;
         let store = LocalFileSystem::new_with_prefix(data_dir)
             .map_err(store_error(format!("opening {}", data_dir.display())))?;
@@ -215,7 +216,9 @@ impl Checkpointer {
     async fn read_checkpoint(&self, epoch: u64) -> Result<(Manifest, HashMap<String, Restored>)> {
         let bytes = self.get(&manifest_path(epoch)).await?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            SluiceError::Connector(format!("manifest of checkpoint {epoch} does not parse: {e}"))
+            SluiceError::Connector(format!(
+                "manifest of checkpoint {epoch} does not parse: {e}"
+            ))
         })?;
         let mut restored = HashMap::new();
         for (name, entry) in &manifest.pipelines {
@@ -366,7 +369,8 @@ impl Checkpointer {
             let mut waiting: Vec<String> = waiting.into_iter().collect();
             waiting.sort();
             tracing::warn!(epoch, waiting_for = %waiting.join(", "), "checkpoint abandoned: not every pipeline reached it in time; the previous checkpoint stays valid");
-            self.outcome.send_modify(|o| o.abandoned = o.abandoned.max(epoch));
+            self.outcome
+                .send_modify(|o| o.abandoned = o.abandoned.max(epoch));
         }
     }
 
@@ -413,7 +417,8 @@ impl Checkpointer {
             coord.pending = None;
             drop(coord);
             tracing::error!(epoch, %error, "checkpoint failed; the previous checkpoint stays valid and the next one will retry");
-            self.outcome.send_modify(|o| o.abandoned = o.abandoned.max(epoch));
+            self.outcome
+                .send_modify(|o| o.abandoned = o.abandoned.max(epoch));
         }
     }
 
@@ -440,22 +445,31 @@ impl Checkpointer {
                 .put(&manifest_path(epoch), PutPayload::from(bytes))
                 .await
                 .map(|_| ())
-                .map_err(store_error(format!("writing the manifest of checkpoint {epoch}"))),
+                .map_err(store_error(format!(
+                    "writing the manifest of checkpoint {epoch}"
+                ))),
             Err(e) => Err(SluiceError::Internal(format!("encoding a manifest: {e}"))),
         };
         match written {
             Ok(()) => {
                 let took = started.elapsed();
-                tracing::info!(epoch, pipelines = manifest.pipelines.len(), took_ms = took.as_millis() as u64, "checkpoint complete");
+                tracing::info!(
+                    epoch,
+                    pipelines = manifest.pipelines.len(),
+                    took_ms = took.as_millis() as u64,
+                    "checkpoint complete"
+                );
                 if let Ok(mut last) = self.last.lock() {
                     *last = Some((epoch, chrono::Utc::now(), took));
                 }
-                self.outcome.send_modify(|o| o.completed = o.completed.max(epoch));
+                self.outcome
+                    .send_modify(|o| o.completed = o.completed.max(epoch));
                 self.collect_garbage(epoch).await;
             }
             Err(e) => {
                 tracing::error!(epoch, error = %e, "checkpoint failed; the previous checkpoint stays valid and the next one will retry");
-                self.outcome.send_modify(|o| o.abandoned = o.abandoned.max(epoch));
+                self.outcome
+                    .send_modify(|o| o.abandoned = o.abandoned.max(epoch));
             }
         }
         let again = std::mem::take(&mut self.lock().requested);

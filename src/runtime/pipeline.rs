@@ -207,8 +207,14 @@ impl Pipeline {
                         }
                         Message::Barrier(barrier) => {
                             if let Some(cp) = &sink_checkpoints {
-                                checkpoint(cp, &pipeline_name, barrier, writer.as_mut(), &sink_metrics)
-                                    .await?;
+                                checkpoint(
+                                    cp,
+                                    &pipeline_name,
+                                    barrier,
+                                    writer.as_mut(),
+                                    &sink_metrics,
+                                )
+                                .await?;
                             }
                         }
                         Message::EndOfInput => {}
@@ -216,7 +222,9 @@ impl Pipeline {
                 }
                 // Dropped: nothing will restore this pipeline, so what it
                 // holds since the last checkpoint is committed now.
-                if sink_dropping.load(std::sync::atomic::Ordering::Relaxed) && writer.transactional() {
+                if sink_dropping.load(std::sync::atomic::Ordering::Relaxed)
+                    && writer.transactional()
+                {
                     writer.commit(0).await?;
                 }
                 writer.close().await?;

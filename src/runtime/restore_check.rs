@@ -148,20 +148,24 @@ pub(crate) fn changes(rows: &[(Op, Row)]) -> StreamBatch {
 /// Runs `steps` straight through, then snapshotting before each step in
 /// `at` (an index past the end: before the end of input), and checks that
 /// the operators going on and the ones restored from the snapshots emit
-/// what the straight run did.
+/// what the straight run did. Then the same with a snapshot before every
+/// step, so every state the operators pass through is restored once.
 pub(crate) fn check_restores(plan: &Arc<StreamPlan>, steps: &[Step], at: &[usize]) {
-    let at: Vec<usize> = at.iter().map(|a| a % (steps.len() + 1)).collect();
     let straight = run(plan, steps, &[], false);
-    let going_on = run(plan, steps, &at, false);
-    assert_eq!(
-        going_on, straight,
-        "taking snapshots before steps {at:?} changed the output"
-    );
-    let restored = run(plan, steps, &at, true);
-    assert_eq!(
-        restored, straight,
-        "restored before steps {at:?}: the output differs"
-    );
+    let every: Vec<usize> = (0..=steps.len()).collect();
+    let at: Vec<usize> = at.iter().map(|a| a % (steps.len() + 1)).collect();
+    for at in [at, every] {
+        let going_on = run(plan, steps, &at, false);
+        assert_eq!(
+            going_on, straight,
+            "taking snapshots before steps {at:?} changed the output"
+        );
+        let restored = run(plan, steps, &at, true);
+        assert_eq!(
+            restored, straight,
+            "restored before steps {at:?}: the output differs"
+        );
+    }
 }
 
 /// What the operators emit per step (and at the end), each step's rows
@@ -221,7 +225,8 @@ fn checkpoint(plan: &Arc<StreamPlan>, ops: &mut Vec<Box<dyn Operator>>, restore:
     *ops = fresh;
 }
 
-fn render(batches: &[StreamBatch]) -> Vec<String> {
+/// Rows as `op: values`, sorted.
+pub(crate) fn render(batches: &[StreamBatch]) -> Vec<String> {
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for b in batches {

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::operator::{advance_watermark, Operator};
 use super::state::{
-    column, damaged, intern_group_keys, merge_states, state_batch, states_of, take_states,
-    to_meta, StateSnapshot,
+    column, damaged, intern_group_keys, merge_states, state_batch, states_of, take_states, to_meta,
+    StateSnapshot,
 };
 use super::window::{build_rows, intern, millis, window_detail, CallInputs, Keys};
 use crate::error::{Result, SluiceError};
@@ -349,16 +349,30 @@ impl SessionAggregate {
         if self.keys.exprs_len() > 0 {
             // The keys as first seen, not as the table stores them: the
             // same arrays a fresh run would hold.
-            let columns = self.keys_of(&(0..keys).collect::<Vec<_>>())?;
-            batches.push(RecordBatch::try_new(self.keys.schema(), columns)?);
+            batches.push(match keys {
+                0 => RecordBatch::new_empty(self.keys.schema()),
+                _ => RecordBatch::try_new(
+                    self.keys.schema(),
+                    self.keys_of(&(0..keys).collect::<Vec<_>>())?,
+                )?,
+            });
         }
-        let held = || self.sessions.iter().enumerate().flat_map(|(id, l)| l.iter().map(move |s| (id, s)));
+        let held = || {
+            self.sessions
+                .iter()
+                .enumerate()
+                .flat_map(|(id, l)| l.iter().map(move |s| (id, s)))
+        };
         let key: ArrayRef = Arc::new(held().map(|(id, _)| id as u64).collect::<UInt64Array>());
         let start: ArrayRef = Arc::new(held().map(|(_, s)| s.start).collect::<Int64Array>());
         let end: ArrayRef = Arc::new(held().map(|(_, s)| s.end).collect::<Int64Array>());
-        let emitted: ArrayRef =
-            Arc::new(held().map(|(_, s)| Some(s.emitted)).collect::<BooleanArray>());
-        let shown: ArrayRef = Arc::new(held().map(|(_, s)| Some(s.shown)).collect::<BooleanArray>());
+        let emitted: ArrayRef = Arc::new(
+            held()
+                .map(|(_, s)| Some(s.emitted))
+                .collect::<BooleanArray>(),
+        );
+        let shown: ArrayRef =
+            Arc::new(held().map(|(_, s)| Some(s.shown)).collect::<BooleanArray>());
         let rows = key.len();
         let agg = Arc::clone(&self.agg);
         let states = take_states(
@@ -657,5 +671,51 @@ impl Operator for SessionRows {
 
     fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
         self.close(None, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::runtime::restore_check::{check_restores, plan, rows_strategy, script, AGGS};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Open sessions per key, closed ones kept for allowed lateness
+        /// (late rows extend and merge them), and the watermark.
+        #[test]
+        fn restores_sessions(
+            rows in rows_strategy(137),
+            cuts in proptest::collection::vec(0usize..250, 0..12),
+            at in proptest::collection::vec(0usize..40, 1..4),
+        ) {
+            let steps = script(&rows, &cuts);
+            for lateness in [0, 4_000] {
+                for sql in [
+                    format!("SELECT k, tag, window_start, window_end, {AGGS} \
+                             FROM SESSION(t, ts, INTERVAL '900 milliseconds') GROUP BY k, tag, window_start, window_end"),
+                    "SELECT window_start, window_end, count(*) AS n, sum(v) AS s \
+                     FROM SESSION(t, ts, INTERVAL '300 milliseconds') GROUP BY window_start, window_end \
+                     HAVING count(*) > 1".into(),
+                ] {
+                    check_restores(&plan(&sql, lateness), &steps, &at);
+                }
+            }
+        }
+
+        /// SESSION without GROUP BY: the rows held until their session
+        /// closes.
+        #[test]
+        fn restores_held_rows(
+            rows in rows_strategy(400),
+            cuts in proptest::collection::vec(0usize..250, 0..12),
+            at in proptest::collection::vec(0usize..40, 1..4),
+        ) {
+            let steps = script(&rows, &cuts);
+            let sql = "SELECT k, v, window_start, window_end FROM SESSION(t, ts, INTERVAL '300 milliseconds') WHERE v > 0";
+            check_restores(&plan(sql, 0), &steps, &at);
+        }
     }
 }

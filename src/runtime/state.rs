@@ -142,7 +142,9 @@ pub struct Batches(std::vec::IntoIter<RecordBatch>);
 
 impl Batches {
     pub fn next(&mut self, what: &str) -> Result<RecordBatch> {
-        self.0.next().ok_or_else(|| damaged(&format!("{what} missing")))
+        self.0
+            .next()
+            .ok_or_else(|| damaged(&format!("{what} missing")))
     }
 }
 
@@ -196,7 +198,11 @@ pub fn take_states<'a>(
 }
 
 /// Loads row `row` of `states` into `accs` (fresh, one per call).
-pub fn merge_states(states: &StateColumns, row: usize, accs: &mut [Box<dyn Accumulator>]) -> Result<()> {
+pub fn merge_states(
+    states: &StateColumns,
+    row: usize,
+    accs: &mut [Box<dyn Accumulator>],
+) -> Result<()> {
     if states.len() != accs.len() {
         return Err(damaged("aggregate state columns"));
     }
@@ -226,9 +232,14 @@ pub fn keep_groups_states(
 
 /// Every group's key columns, in group order, leaving the table as it was
 /// (`emit` drains; interning the keys again gives them the same ids).
+/// `clear_shrink` in between, as DataFusion does after emitting all: the
+/// multi-column table keeps its hash index through `emit(All)`, and
+/// interning into it again would look up groups that are gone.
 pub fn keep_group_keys(groups: &mut dyn GroupValues) -> Result<Vec<ArrayRef>> {
+    let n = groups.len();
     let keys = groups.emit(EmitTo::All)?;
-    let mut ids = Vec::with_capacity(groups.len());
+    groups.clear_shrink(n);
+    let mut ids = Vec::with_capacity(n);
     groups.intern(&keys, &mut ids)?;
     Ok(keys)
 }
@@ -309,7 +320,10 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
         )
         .unwrap();
-        let s = StateSnapshot::new(serde_json::json!({"watermark": 5}), vec![a.clone(), b.clone()]);
+        let s = StateSnapshot::new(
+            serde_json::json!({"watermark": 5}),
+            vec![a.clone(), b.clone()],
+        );
         let bytes = s.encode().unwrap();
         let back = StateSnapshot::decode(&bytes).unwrap();
         assert_eq!(back.meta["watermark"], 5);

@@ -255,3 +255,51 @@ impl Operator for StatelessOperator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::operator::Operator;
+    use crate::runtime::pipeline::build_operators;
+    use crate::runtime::restore_check::{check_restores, plan, script, Row, BASE};
+
+    fn snapshots(sql: &str) -> Vec<bool> {
+        let mut ops = build_operators(&plan(sql, 0), &Default::default()).expect("operators");
+        ops.iter_mut()
+            .map(|op: &mut Box<dyn Operator>| op.snapshot().expect("snapshot").is_some())
+            .collect()
+    }
+
+    #[test]
+    fn keeps_state_only_when_it_assigns_windows() {
+        assert_eq!(
+            snapshots("SELECT k, v * 2 AS w FROM t WHERE v > 0"),
+            [false]
+        );
+        assert_eq!(
+            snapshots("SELECT k, window_start FROM TUMBLE(t, ts, INTERVAL '1 second')"),
+            [true]
+        );
+    }
+
+    /// Window assignment drops rows behind the watermark: a restored one
+    /// must drop the same.
+    #[test]
+    fn restores_the_watermark_that_drops_late_rows() {
+        let row = |i: i64, ts: i64| Row {
+            k: i,
+            tag: None,
+            v: Some(i),
+            ts: BASE + ts,
+        };
+        let rows = [
+            row(1, 5_000),
+            row(2, 1_000),
+            row(3, 2_500),
+            row(4, 9_000),
+            row(5, 6_000),
+        ];
+        let steps = script(&rows, &[1, 2, 4]);
+        let sql = "SELECT k, window_start FROM TUMBLE(t, ts, INTERVAL '1 second')";
+        check_restores(&plan(sql, 0), &steps, &[3]);
+    }
+}

@@ -32,9 +32,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::state::{column, damaged, to_meta, StateSnapshot};
 use crate::connectors::{SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext};
 use crate::error::{Result, SluiceError};
-use super::state::{column, damaged, to_meta, StateSnapshot};
 use crate::stream::{Message, Op, StreamBatch};
 
 /// How many messages a subscriber may lag behind before the view waits.
@@ -217,9 +217,14 @@ impl ViewState {
             ViewMode::Append => inner.batches.clone(),
             ViewMode::Keyed(_) => vec![rows(&mut inner.keyed.values())?],
             ViewMode::Multiset => {
-                let counts = UInt64Array::from_iter_values(inner.multiset.values().map(|&n| n as u64));
+                let counts =
+                    UInt64Array::from_iter_values(inner.multiset.values().map(|&n| n as u64));
                 let counts = RecordBatch::try_new(
-                    Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)])),
+                    Arc::new(Schema::new(vec![Field::new(
+                        "count",
+                        DataType::UInt64,
+                        false,
+                    )])),
                     vec![Arc::new(counts)],
                 )?;
                 vec![rows(&mut inner.multiset.keys())?, counts]
@@ -245,6 +250,7 @@ impl ViewState {
                 meta.mode
             )));
         }
+        let width = self.schema.fields().len();
         let mut keyed = HashMap::new();
         let mut multiset = HashMap::new();
         let mut batches = Vec::new();
@@ -252,22 +258,32 @@ impl ViewState {
             ViewMode::Append => batches = state.batches,
             ViewMode::Keyed(key_columns) => {
                 let data = state.into_batches().next("view rows")?;
+                if data.num_columns() != width {
+                    return Err(damaged("view row width"));
+                }
                 let key_converter = self
                     .keys
                     .as_ref()
                     .ok_or_else(|| SluiceError::Internal("keyed view without a key".into()))?;
-                let keys: Vec<_> = key_columns.iter().map(|&i| data.column(i).clone()).collect();
+                let keys: Vec<_> = key_columns
+                    .iter()
+                    .map(|&i| data.column(i).clone())
+                    .collect();
                 let keys = key_converter.convert_columns(&keys)?;
                 let rows = self.rows.convert_columns(data.columns())?;
-                keyed = keys.iter().zip(rows.iter()).map(|(k, r)| (k.owned(), r.owned())).collect();
+                keyed = keys
+                    .iter()
+                    .zip(rows.iter())
+                    .map(|(k, r)| (k.owned(), r.owned()))
+                    .collect();
             }
             ViewMode::Multiset => {
-                let mut batches = state.into_batches();
-                let data = batches.next("view rows")?;
-                let counts = batches.next("view row counts")?;
+                let mut parts = state.into_batches();
+                let data = parts.next("view rows")?;
+                let counts = parts.next("view row counts")?;
                 let counts = column::<UInt64Array>(&counts, "count")?;
-                if counts.len() != data.num_rows() {
-                    return Err(damaged("view row counts"));
+                if data.num_columns() != width || counts.len() != data.num_rows() {
+                    return Err(damaged("view rows and counts"));
                 }
                 let rows = self.rows.convert_columns(data.columns())?;
                 multiset = rows
@@ -494,9 +510,7 @@ impl ViewState {
 
     /// Its contents for a checkpoint, and the subscribers to pass the
     /// barrier to, taken under one lock (no change slips between them).
-    fn checkpoint_and_subscribers(
-        &self,
-    ) -> Result<(StateSnapshot, Vec<mpsc::Sender<Message>>)> {
+    fn checkpoint_and_subscribers(&self) -> Result<(StateSnapshot, Vec<mpsc::Sender<Message>>)> {
         let snapshot = self.checkpoint()?;
         let subscribers = self.lock()?.subscribers.clone();
         Ok((snapshot, subscribers))
@@ -745,5 +759,192 @@ impl TableProvider for ViewTable {
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         let table = MemTable::try_new(self.state.schema.clone(), vec![batches])?;
         table.scan(state, projection, filters, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::restore_check::render;
+    use datafusion::arrow::array::StringArray;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]))
+    }
+
+    /// `(op, k, n)` rows as one batch (a changelog unless every op is an
+    /// insert of an append-only view).
+    fn rows(changelog: bool, rows: &[(Op, &str, i64)]) -> StreamBatch {
+        let data = RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(rows.iter().map(|r| Some(r.1)).collect::<StringArray>()),
+                Arc::new(rows.iter().map(|r| Some(r.2)).collect::<Int64Array>()),
+            ],
+        )
+        .expect("batch");
+        match changelog {
+            true => StreamBatch::changelog(
+                data,
+                UInt8Array::from(rows.iter().map(|r| r.0 as u8).collect::<Vec<_>>()),
+            ),
+            false => StreamBatch::append(data),
+        }
+    }
+
+    fn contents(view: &ViewState) -> Vec<String> {
+        let batches = view.snapshot().expect("snapshot");
+        render(
+            &batches
+                .into_iter()
+                .map(StreamBatch::append)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// A fresh view of the same shape, restored from `view`'s checkpoint
+    /// through its encoded bytes.
+    fn restored(view: &ViewState) -> Arc<ViewState> {
+        let bytes = view
+            .checkpoint()
+            .expect("checkpoint")
+            .encode()
+            .expect("encode");
+        let fresh = ViewState::new("v", view.schema.clone(), view.mode.clone(), view.retention)
+            .expect("view");
+        fresh
+            .restore(StateSnapshot::decode(&bytes).expect("decode"))
+            .expect("restore");
+        fresh
+    }
+
+    /// Fills a view, restores a copy, then applies the same later changes
+    /// to both: contents, watermark, caught-up flag and what a subscriber
+    /// receives must agree.
+    async fn check(mode: ViewMode, before: &[StreamBatch], after: &[StreamBatch]) {
+        let view = ViewState::new("v", schema(), mode, None).expect("view");
+        for b in before {
+            view.apply(b).await.expect("apply");
+        }
+        view.advance(42).await.expect("watermark");
+        view.caught_up().await.expect("caught up");
+        let copy = restored(&view);
+        assert_eq!(contents(&copy), contents(&view));
+        assert_eq!(copy.watermark().expect("watermark"), Some(42));
+        assert!(copy.subscribe().expect("subscribe").caught_up);
+        let mut followers = Vec::new();
+        for v in [&view, &copy] {
+            let changes = v.subscribe().expect("subscribe").changes.expect("live");
+            followers.push(changes);
+            for b in after {
+                v.apply(b).await.expect("apply");
+            }
+        }
+        let mut seen = Vec::new();
+        for rx in followers.iter_mut() {
+            let mut batches = Vec::new();
+            while let Ok(Message::Batch(b)) = rx.try_recv() {
+                batches.push(b);
+            }
+            seen.push(render(&batches));
+        }
+        assert_eq!(seen[1], seen[0], "what a subscriber receives");
+        assert_eq!(contents(&copy), contents(&view));
+    }
+
+    #[tokio::test]
+    async fn restores_an_append_only_view() {
+        let before = [
+            rows(false, &[(Op::Insert, "a", 1), (Op::Insert, "b", 2)]),
+            rows(false, &[(Op::Insert, "a", 3)]),
+        ];
+        check(
+            ViewMode::Append,
+            &before,
+            &[rows(false, &[(Op::Insert, "c", 4)])],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn restores_a_keyed_view() {
+        let before = [
+            rows(
+                true,
+                &[
+                    (Op::Insert, "a", 1),
+                    (Op::Insert, "b", 2),
+                    (Op::Insert, "c", 3),
+                ],
+            ),
+            rows(true, &[(Op::Update, "a", 5), (Op::Delete, "b", 2)]),
+        ];
+        // Updating a restored key sends its old row first: the key is back.
+        let after = [rows(
+            true,
+            &[
+                (Op::Update, "a", 6),
+                (Op::Insert, "b", 7),
+                (Op::Delete, "c", 3),
+            ],
+        )];
+        check(ViewMode::Keyed(vec![0]), &before, &after).await;
+    }
+
+    #[tokio::test]
+    async fn restores_a_multiset_view_with_counts() {
+        let before = [
+            rows(
+                true,
+                &[
+                    (Op::Insert, "a", 1),
+                    (Op::Insert, "a", 1),
+                    (Op::Insert, "b", 2),
+                ],
+            ),
+            rows(true, &[(Op::Delete, "b", 2), (Op::Insert, "c", 3)]),
+        ];
+        let after = [rows(true, &[(Op::Delete, "a", 1), (Op::Insert, "c", 3)])];
+        check(ViewMode::Multiset, &before, &after).await;
+    }
+
+    #[tokio::test]
+    async fn restore_replaces_contents_and_keeps_subscribers() {
+        let view = ViewState::new("v", schema(), ViewMode::Keyed(vec![0]), None).expect("view");
+        view.apply(&rows(true, &[(Op::Insert, "a", 1)]))
+            .await
+            .expect("apply");
+        let checkpoint = view.checkpoint().expect("checkpoint");
+        let mut rx = view.subscribe().expect("subscribe").changes.expect("live");
+        view.apply(&rows(true, &[(Op::Insert, "z", 9)]))
+            .await
+            .expect("apply");
+        view.restore(checkpoint).expect("restore");
+        assert_eq!(contents(&view), ["insert: a | 1"]);
+        view.apply(&rows(true, &[(Op::Update, "a", 2)]))
+            .await
+            .expect("apply");
+        let mut got = Vec::new();
+        while let Ok(Message::Batch(b)) = rx.try_recv() {
+            got.extend(render(&[b]));
+        }
+        assert_eq!(
+            got,
+            ["insert: z | 9", "update: a | 2", "update_before: a | 1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_a_checkpoint_of_another_shape() {
+        let keyed = ViewState::new("v", schema(), ViewMode::Keyed(vec![0]), None).expect("view");
+        let append = ViewState::new("v", schema(), ViewMode::Append, None).expect("view");
+        let err = append
+            .restore(keyed.checkpoint().expect("checkpoint"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds append, the checkpoint keyed"), "{err}");
     }
 }

@@ -331,7 +331,10 @@ impl WindowState {
     fn new(keys: &Keys, calls: &[AggregateCall]) -> Result<WindowState> {
         Ok(WindowState {
             groups: keys.table()?,
-            accs: calls.iter().map(groups_accumulator).collect::<Result<_>>()?,
+            accs: calls
+                .iter()
+                .map(groups_accumulator)
+                .collect::<Result<_>>()?,
             count: 0,
             emitted: false,
             shown: Vec::new(),
@@ -676,5 +679,39 @@ impl Operator for WindowAggregate {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::runtime::restore_check::{check_restores, plan, rows_strategy, script, AGGS};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Open windows, the watermark (late rows are dropped by it, both
+        /// when windows are assigned and here), and with allowed lateness
+        /// the emitted windows kept and what each of their groups showed.
+        #[test]
+        fn restores_open_and_kept_windows(
+            rows in rows_strategy(137),
+            cuts in proptest::collection::vec(0usize..250, 0..12),
+            at in proptest::collection::vec(0usize..40, 1..4),
+        ) {
+            let steps = script(&rows, &cuts);
+            for lateness in [0, 4_000] {
+                for sql in [
+                    format!("SELECT k, tag, window_start, window_end, {AGGS} \
+                             FROM TUMBLE(t, ts, INTERVAL '3 seconds') GROUP BY k, tag, window_start, window_end"),
+                    "SELECT window_end, count(*) AS n, max(v) AS hi \
+                     FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '6 seconds') \
+                     GROUP BY window_start, window_end HAVING count(*) % 4 <> 1".into(),
+                ] {
+                    check_restores(&plan(&sql, lateness), &steps, &at);
+                }
+            }
+        }
     }
 }
