@@ -389,7 +389,7 @@ impl PipelineMetrics {
     }
 
     /// Records a checkpoint the pipeline's state went into.
-    pub fn set_checkpoint(&self, _epoch: u64, took: Duration) {
+    pub fn set_checkpoint(&self, took: Duration) {
         if let Ok(mut c) = self.checkpoint.lock() {
             *c = Some((
                 chrono::Utc::now().timestamp_millis(),

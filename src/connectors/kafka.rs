@@ -892,10 +892,6 @@ impl SinkWriter for KafkaSinkWriter {
             if let Some(k) = key {
                 record = record.key(k);
             }
-            if let Some(t) = &mut self.transactions {
-                t.keys.push(key.map(<[u8]>::to_vec));
-                t.values.push(record.payload.map(<[u8]>::to_vec));
-            }
             // `send` waits while the local queue is full (back-pressure).
             pending.push(self.producer.send(record, rdkafka::util::Timeout::Never));
         }
@@ -905,6 +901,17 @@ impl SinkWriter for KafkaSinkWriter {
                     format!("producing to topic '{}'", self.topic),
                     e,
                 ));
+            }
+        }
+        // Until its checkpoint commits, the transaction's messages are kept
+        // (moved, not copied) for the checkpoint.
+        if let Some(t) = &mut self.transactions {
+            let mut keys = keys.map(Vec::into_iter);
+            for (i, value) in values.into_iter().enumerate() {
+                let key = keys.as_mut().and_then(Iterator::next).flatten();
+                let tombstone = key.is_some() && batch.op(i) == Op::Delete;
+                t.values.push((!tombstone).then_some(value));
+                t.keys.push(key);
             }
         }
         Ok(())

@@ -114,8 +114,6 @@ pub struct Checkpointer {
     triggered: watch::Sender<Trigger>,
     outcome: watch::Sender<Outcome>,
     restored: Mutex<HashMap<String, Restored>>,
-    /// Figures of the last complete checkpoint: epoch and how long it took.
-    pub last: Mutex<Option<(u64, chrono::DateTime<chrono::Utc>, Duration)>>,
 }
 
 impl std::fmt::Debug for Checkpointer {
@@ -168,7 +166,6 @@ impl Checkpointer {
             triggered,
             outcome,
             restored: Mutex::default(),
-            last: Mutex::default(),
         };
         cp.load().await?;
         Ok(Arc::new(cp))
@@ -254,11 +251,6 @@ impl Checkpointer {
     /// The state `pipeline` had at the restored checkpoint (taken once).
     pub fn take_restored(&self, pipeline: &str) -> Option<Restored> {
         self.restored.lock().ok()?.remove(pipeline)
-    }
-
-    /// The epoch the engine restored from (0: none).
-    pub fn restored_epoch(&self) -> u64 {
-        self.outcome.borrow().completed
     }
 
     pub fn triggers(&self) -> watch::Receiver<Trigger> {
@@ -459,9 +451,6 @@ impl Checkpointer {
                     took_ms = took.as_millis() as u64,
                     "checkpoint complete"
                 );
-                if let Ok(mut last) = self.last.lock() {
-                    *last = Some((epoch, chrono::Utc::now(), took));
-                }
                 self.outcome
                     .send_modify(|o| o.completed = o.completed.max(epoch));
                 self.collect_garbage(epoch).await;

@@ -661,7 +661,7 @@ async fn checkpoint(
         writer.commit(barrier.epoch).await?;
     }
     if let Some(injected) = barrier.injected {
-        metrics.set_checkpoint(barrier.epoch, injected.elapsed());
+        metrics.set_checkpoint(injected.elapsed());
     }
     Ok(())
 }

@@ -511,9 +511,8 @@ impl ViewState {
     /// Its contents for a checkpoint, and the subscribers to pass the
     /// barrier to, taken under one lock (no change slips between them).
     fn checkpoint_and_subscribers(&self) -> Result<(StateSnapshot, Vec<mpsc::Sender<Message>>)> {
-        let snapshot = self.checkpoint()?;
-        let subscribers = self.lock()?.subscribers.clone();
-        Ok((snapshot, subscribers))
+        let inner = self.lock()?;
+        Ok((self.checkpoint_locked(&inner)?, inner.subscribers.clone()))
     }
 
     /// The view's input ended: subscribers see the end of their input.
