@@ -73,7 +73,6 @@ const WINDOWED_ORACLE: &str =
 
 /// SIGKILL at random moments, with checkpoints every second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "checkpoints are experimental (off by default): a restored changelog aggregate loses its accumulators (issue #6, in progress)"]
 async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     crash_test(Scenario {
         signal: "KILL",
@@ -88,7 +87,6 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
 /// (with its data) in the middle. The broker is one of this test's own, on
 /// a port of its own, so that no other test sees it go away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "checkpoints are experimental (off by default): a restored changelog aggregate loses its accumulators (issue #6, in progress)"]
 async fn sigkill_and_a_broker_restart_lose_and_repeat_nothing() {
     crash_test(Scenario {
         signal: "KILL",
