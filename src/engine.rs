@@ -51,6 +51,9 @@ pub enum Outcome {
     AdHoc(Box<ast::Query>),
 }
 
+/// How often an engine with a data directory checkpoints by default.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
 pub struct Engine {
     catalog: Catalog,
     planner: Planner,
@@ -120,9 +123,10 @@ impl Engine {
     }
 
     /// An engine whose catalog lives in `data_dir`: every definition stored
-    /// there is recreated, and its pipelines started.
+    /// there is recreated, and its pipelines started from the last
+    /// checkpoint (one every [`DEFAULT_CHECKPOINT_INTERVAL`]).
     pub async fn open(data_dir: &Path) -> Result<Engine> {
-        Engine::open_with(data_dir, None).await
+        Engine::open_with(data_dir, Some(DEFAULT_CHECKPOINT_INTERVAL)).await
     }
 
     /// `open`, taking a checkpoint every `checkpoint_interval` (`None`: no

@@ -26,11 +26,12 @@ struct Cli {
     /// /metrics. Off by default.
     #[arg(long, global = true, value_name = "ADDR")]
     metrics_listen: Option<String>,
-    /// Time between checkpoints of every pipeline's state (e.g. 10s,
-    /// 500ms). Off by default while checkpoints are being completed: a
-    /// restart then re-reads inputs to rebuild state, and sinks are not
-    /// transactional. Experimental; see docs/DESIGN.md "Checkpoints".
-    #[arg(long, global = true, value_name = "DURATION", default_value = "off")]
+    /// Time between checkpoints of every pipeline's state, kept in the
+    /// data directory (e.g. 10s, 500ms). A restart resumes from the last
+    /// one, and file and Kafka sinks commit their output at each one
+    /// (exactly once). `off`: no checkpoints; a restart re-reads inputs to
+    /// rebuild state, and sinks write at once (at least once).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s")]
     checkpoint_interval: String,
     #[command(subcommand)]
     command: Command,

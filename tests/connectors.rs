@@ -634,14 +634,29 @@ fn scenario_scripts_answer_their_questions_and_restart_the_same() {
     }
 }
 
-/// File sources keep their position in the data directory. Restarted on the
-/// same data directory, a filtering sink resumes where it stopped; an
-/// aggregating and a windowed sink re-read the file to rebuild their state,
-/// write nothing they wrote before, and go on with what was appended; a file
-/// read once to its end writes nothing again. Output files are added to, not
-/// replaced.
+/// File sources restart from the last checkpoint's byte offsets, with the
+/// aggregates' and open windows' state. Restarted on the same data
+/// directory, every sink goes on with what was appended and writes nothing
+/// it wrote before; a file read once to its end writes nothing again.
+/// Output files are added to, not replaced.
 #[test]
 fn file_sources_resume_across_restarts_without_loss_or_duplicates() {
+    file_restart_test(true);
+}
+
+/// The same without checkpoints: positions kept in the data directory, and
+/// state rebuilt by re-reading.
+#[test]
+fn file_sources_without_checkpoints_rebuild_state_by_re_reading() {
+    file_restart_test(false);
+}
+
+fn file_restart_test(checkpoints: bool) {
+    let options: &[&str] = if checkpoints {
+        &["--checkpoint-interval", "1s"]
+    } else {
+        &["--checkpoint-interval", "off"]
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     // Event time: line n is at 12:00:00 + n × 100 ms.
@@ -737,7 +752,7 @@ fn file_sources_resume_across_restarts_without_loss_or_duplicates() {
 
     // Run 1: live has 100 lines (windows up to [06, 08) close; [08, 10) is
     // open at the stop), grows and fixed are read to their end.
-    let mut first = Sluice::start(dir.path(), Some(&script), &data);
+    let mut first = Sluice::start_with(dir.path(), Some(&script), &data, options);
     first.wait_for("every input in every sink", T, || {
         (values("live_copy").len() == 100
             && total("live_keys") == 100
@@ -757,7 +772,7 @@ fn file_sources_resume_across_restarts_without_loss_or_duplicates() {
     // Run 2, from the data directory alone, after more lines arrived.
     append("live.jsonl", 100..200);
     append("grows.jsonl", 50..80);
-    let mut second = Sluice::start(dir.path(), None, &data);
+    let mut second = Sluice::start_with(dir.path(), None, &data, options);
     second.wait_for("the appended lines in every sink", T, || {
         (values("live_copy").len() == 200
             && total("live_keys") == 200
@@ -798,15 +813,18 @@ fn file_sources_resume_across_restarts_without_loss_or_duplicates() {
         .collect()
     };
     let before = outputs();
-    let mut third = Sluice::start(dir.path(), None, &data);
+    let mut third = Sluice::start_with(dir.path(), None, &data, options);
     third.wait_for(
         "the live pipelines to catch up, the others to end",
         T,
         || {
             let stderr = third.stderr();
-            (stderr.matches("caught up with the last run").count() == 2
-                && stderr.matches("pipeline finished").count() == 3)
-                .then_some(())
+            let resumed = if checkpoints {
+                stderr.matches("pipeline restored from checkpoint").count() == 6
+            } else {
+                stderr.matches("caught up with the last run").count() == 2
+            };
+            (resumed && stderr.matches("pipeline finished").count() == 3).then_some(())
         },
     );
     std::thread::sleep(Duration::from_millis(500));

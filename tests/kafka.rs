@@ -615,13 +615,30 @@ async fn kafka_watermark_is_the_minimum_over_partitions_until_one_goes_idle() {
 }
 
 /// A restart on the same data directory brings back the source, the view
-/// and the sinks: the view is rebuilt from the topic and keeps up with new
-/// records; a filtering sink resumes from its committed offsets; an
-/// aggregating sink, a windowed sink and a sink fed by the view re-read the
-/// topic to rebuild their state, write nothing they wrote before, and go on.
-/// Across a clean stop and start nothing is lost or written twice.
+/// and the sinks, each from the last checkpoint (the one taken at the
+/// stop): the view, the aggregates and the open window come back as they
+/// were and the topic is read on from the checkpointed offsets. Across a
+/// clean stop and start nothing is lost or written twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
+    restart_test(true).await;
+}
+
+/// The same without checkpoints: the view is rebuilt from the topic; a
+/// filtering sink resumes from its committed offsets; an aggregating sink,
+/// a windowed sink and a sink fed by the view re-read the topic to rebuild
+/// their state, write nothing they wrote before, and go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_without_checkpoints_rebuilds_state_from_the_topic() {
+    restart_test(false).await;
+}
+
+async fn restart_test(checkpoints: bool) {
+    let options: &[&str] = if checkpoints {
+        &["--checkpoint-interval", "1s"]
+    } else {
+        &["--checkpoint-interval", "off"]
+    };
     let servers = broker();
     let topic = unique("restart");
     create_topic(&servers, &topic, 2).await;
@@ -689,7 +706,7 @@ async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
             .collect()
     };
 
-    let mut first = Sluice::start(dir.path(), Some(&script), &data);
+    let mut first = Sluice::start_with(dir.path(), Some(&script), &data, options);
     first.wait_for("all 300 records in every sink", T, || {
         (evens().len() == 150
             && counted("per_key.jsonl") == 300
@@ -725,7 +742,7 @@ async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
     // once the view's pipeline has stopped.
     let query = dir.path().join("query.sql");
     std::fs::write(&query, "SELECT k, s, n FROM totals ORDER BY k;").expect("query");
-    let mut second = Sluice::start(dir.path(), Some(&query), &data);
+    let mut second = Sluice::start_with(dir.path(), Some(&query), &data, options);
     second.wait_for("all 500 records in every sink", T, || {
         (evens().len() == 250
             && counted("per_key.jsonl") == 500
@@ -740,7 +757,15 @@ async fn restart_restores_the_catalog_and_resumes_without_loss_or_duplicates() {
         stderr.contains("restored from the data directory"),
         "{stderr}"
     );
-    assert!(stderr.contains("caught up with the last run"), "{stderr}");
+    if checkpoints {
+        assert_eq!(
+            stderr.matches("pipeline restored from checkpoint").count(),
+            5,
+            "{stderr}"
+        );
+    } else {
+        assert!(stderr.contains("caught up with the last run"), "{stderr}");
+    }
     assert_eq!(
         evens(),
         (0..500).filter(|v| v % 2 == 0).collect::<Vec<_>>(),

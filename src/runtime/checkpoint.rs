@@ -151,8 +151,10 @@ impl Checkpointer {
                 e,
             )
         })?;
+        // Deleting a checkpoint's last object removes its directory too.
         let store = LocalFileSystem::new_with_prefix(data_dir)
-            .map_err(store_error(format!("opening {}", data_dir.display())))?;
+            .map_err(store_error(format!("opening {}", data_dir.display())))?
+            .with_automatic_cleanup(true);
         let store: Arc<dyn ObjectStore> = Arc::new(store);
         let instance = instance_id(data_dir)?;
         let (triggered, _) = watch::channel(Trigger::default());

@@ -584,10 +584,21 @@ async fn run_checkpointed(
     tokio::pin!(run);
     // If the final barrier never comes (a stuck checkpoint), stop anyway.
     let mut give_up: Option<tokio::time::Instant> = None;
+    // A barrier waiting for its turn to be sent. It is polled next to the
+    // source, never instead of it: the source may hold the send lock while
+    // it waits for room downstream (back-pressure), and must go on.
+    let mut injecting: Option<std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>> =
+        None;
     let result = loop {
         tokio::select! {
             r = &mut run => break r,
-            changed = triggers.changed() => {
+            sent = async { injecting.as_mut().expect("guarded").await }, if injecting.is_some() => {
+                injecting = None;
+                if !sent {
+                    stop.cancel();
+                }
+            }
+            changed = triggers.changed(), if injecting.is_none() => {
                 if changed.is_err() {
                     continue;
                 }
@@ -595,12 +606,15 @@ async fn run_checkpointed(
                 if follows || stop.is_cancelled() {
                     continue;
                 }
-                if ctx.inject_barrier(t.epoch).await.is_err() {
-                    stop.cancel();
-                }
-                if t.stop {
-                    stop.cancel();
-                }
+                let (ctx, stop) = (ctx.clone(), stop.clone());
+                injecting = Some(Box::pin(async move {
+                    let sent = ctx.inject_barrier(t.epoch).await.is_ok();
+                    // The final checkpoint: the source stops right after it.
+                    if t.stop {
+                        stop.cancel();
+                    }
+                    sent
+                }));
             }
             _ = shutdown.cancelled(), if give_up.is_none() && !stop.is_cancelled() => {
                 if follows {
@@ -616,6 +630,10 @@ async fn run_checkpointed(
             }
         }
     };
+    // A barrier still waiting goes after what the source sent.
+    if let Some(injecting) = injecting {
+        injecting.await;
+    }
     if result.is_err() || stop.is_cancelled() {
         return result;
     }
