@@ -833,3 +833,6 @@ fn file_restart_test(checkpoints: bool) {
     let after = outputs();
     assert_eq!(before, after, "a restart with no new input writes nothing");
 }
+
+#[path = "connectors/checkpoints.rs"]
+mod checkpoints;

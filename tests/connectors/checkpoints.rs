@@ -1,0 +1,317 @@
+//! Checkpoints that go wrong: a damaged or half-written checkpoint on disk,
+//! and a disk that fills up under a running pipeline.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{growing_counts, json_lines, wait_for, Sluice};
+
+const T: Duration = Duration::from_secs(60);
+
+/// Line n of the input: key k(n % 5), event time 12:00:00 + n × 100 ms.
+fn line(n: u64) -> String {
+    format!(
+        "{{\"k\": \"k{}\", \"v\": {n}, \"ts\": \"2026-03-01T12:00:{:02}.{:03}Z\"}}\n",
+        n % 5,
+        n / 10,
+        (n % 10) * 100
+    )
+}
+
+fn append(path: &Path, range: std::ops::Range<u64>) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("input");
+    f.write_all(range.map(line).collect::<String>().as_bytes())
+        .expect("append");
+}
+
+/// A file source followed as it grows, a keyed count and 2-second windows,
+/// each into a file sink.
+fn script(dir: &Path) -> std::path::PathBuf {
+    let script = dir.join("pipeline.sql");
+    std::fs::write(
+        &script,
+        "CREATE SOURCE ev (k TEXT, v BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts)
+             WITH (connector = 'file', path = 'in.jsonl', mode = 'follow');
+         CREATE SINK per_key AS SELECT k, count(*) AS n FROM ev GROUP BY k
+             WITH (connector = 'file', path = 'per_key.jsonl');
+         CREATE SINK windows AS SELECT window_start, count(*) AS n
+             FROM TUMBLE(ev, ts, INTERVAL '2 seconds') GROUP BY window_start, window_end
+             WITH (connector = 'file', path = 'windows.jsonl');",
+    )
+    .expect("script");
+    script
+}
+
+/// Every key's count, and every closed window's, for lines 0..n.
+fn want(n: u64) -> (BTreeMap<String, i64>, Vec<(String, i64)>) {
+    let keys = (0..5).map(|k| (format!("k{k}"), (n / 5) as i64)).collect();
+    // Windows hold 20 lines; the one holding the last line is still open.
+    let windows = (0..n / 20 - 1)
+        .map(|w| (format!("2026-03-01T12:00:{:02}", w * 2), 20))
+        .collect();
+    (keys, windows)
+}
+
+fn windows(dir: &Path) -> Vec<(String, i64)> {
+    json_lines(&dir.join("windows.jsonl"))
+        .iter()
+        .map(|r| {
+            (
+                r["window_start"].as_str().expect("start").to_string(),
+                r["n"].as_i64().expect("n"),
+            )
+        })
+        .collect()
+}
+
+/// `checkpoints/manifest-<epoch>.json` files, newest last.
+fn manifests(data: &Path) -> Vec<(u64, std::path::PathBuf)> {
+    let mut found: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(data.join("checkpoints"))
+        .map(|dir| {
+            dir.filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().into_string().ok()?;
+                let epoch = name
+                    .strip_prefix("manifest-")?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()?;
+                Some((epoch, e.path()))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// The checkpoints taken after some point are damaged (a flipped byte in
+/// each state object) and a newer manifest is cut short: the restart names
+/// each, restores the last intact checkpoint, and the output is still
+/// every result exactly once (what the file sinks committed after that
+/// checkpoint is taken back and written again).
+#[test]
+fn a_damaged_checkpoint_falls_back_to_the_one_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let input = dir.path().join("in.jsonl");
+    let script = script(dir.path());
+    // Few checkpoints: the intact one must outlive the 3 kept.
+    let options = ["--checkpoint-interval", "3s"];
+    append(&input, 0..100);
+    let mut first = Sluice::start_with(dir.path(), Some(&script), &data, &options);
+    first.wait_for("the first 100 lines in both sinks", T, || {
+        let (keys, wins) = want(100);
+        (growing_counts(&dir.path().join("per_key.jsonl")) == keys && windows(dir.path()) == wins)
+            .then_some(())
+    });
+    // Sinks commit at a checkpoint: this one holds the 100 lines.
+    let intact = manifests(&data).last().expect("a checkpoint").0;
+    append(&input, 100..140);
+    first.wait_for("40 more lines in both sinks", T, || {
+        let (keys, wins) = want(140);
+        (growing_counts(&dir.path().join("per_key.jsonl")) == keys && windows(dir.path()) == wins)
+            .then_some(())
+    });
+    first.interrupt();
+    assert!(first.wait(T).success(), "{}", first.stderr());
+
+    let found = manifests(&data);
+    assert!(
+        found.iter().any(|(e, _)| *e == intact),
+        "checkpoint {intact} still kept: {found:?}"
+    );
+    let damaged: Vec<u64> = found
+        .iter()
+        .map(|(e, _)| *e)
+        .filter(|e| *e > intact)
+        .collect();
+    assert!(!damaged.is_empty(), "checkpoints after {intact}: {found:?}");
+    for (epoch, manifest) in &found {
+        if *epoch <= intact {
+            continue;
+        }
+        let listed: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(manifest).expect("manifest")).expect("json");
+        for entry in listed["pipelines"].as_object().expect("pipelines").values() {
+            let path = data.join(entry["object"].as_str().expect("object"));
+            let mut bytes = std::fs::read(&path).expect("state object");
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x55;
+            std::fs::write(&path, bytes).expect("damage");
+        }
+    }
+    // And a manifest after them, half written.
+    let (newest, manifest) = found.last().cloned().expect("a checkpoint");
+    let torn = data
+        .join("checkpoints")
+        .join(format!("manifest-{:020}.json", newest + 1));
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&torn, &text[..text.len() / 2]).expect("torn manifest");
+
+    append(&input, 140..200);
+    let mut second = Sluice::start_with(dir.path(), None, &data, &options);
+    second.wait_for("all 200 lines in both sinks", T, || {
+        let (keys, wins) = want(200);
+        (growing_counts(&dir.path().join("per_key.jsonl")) == keys && windows(dir.path()) == wins)
+            .then_some(())
+    });
+    second.interrupt();
+    assert!(second.wait(T).success(), "{}", second.stderr());
+    let stderr = second.stderr();
+    let named: Vec<u64> = stderr
+        .lines()
+        .filter(|l| l.contains("checkpoint is damaged or incomplete"))
+        .filter_map(|l| {
+            let at = l.find("epoch=")? + "epoch=".len();
+            l[at..].split(' ').next()?.parse().ok()
+        })
+        .collect();
+    let mut want_named: Vec<u64> = damaged.clone();
+    want_named.push(newest + 1);
+    want_named.sort_by(|a, b| b.cmp(a));
+    assert_eq!(named, want_named, "each bad checkpoint named:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("restoring from checkpoint epoch={intact}")),
+        "{stderr}"
+    );
+    // Exactly once: counts only grow (no repeat), every window once.
+    let (keys, wins) = want(200);
+    assert_eq!(growing_counts(&dir.path().join("per_key.jsonl")), keys);
+    assert_eq!(windows(dir.path()), wins);
+}
+
+/// `sluice run` in a mount namespace of its own whose data directory is a
+/// 1 MiB tmpfs, so the test can fill that disk (through
+/// `/proc/<pid>/root`) while it runs.
+struct SmallDisk {
+    child: Child,
+    stderr: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn start(dir: &Path, script: &Path, data: &Path, options: &[&str]) -> SmallDisk {
+        std::fs::create_dir_all(data).expect("data dir");
+        let stderr = dir.join("sluice.stderr");
+        let child = Command::new("unshare")
+            .args(["--map-root-user", "--mount", "sh", "-c"])
+            .arg(r#"mount -t tmpfs -o size=1m tmpfs "$0" && exec "$@""#)
+            .arg(data)
+            .arg(env!("CARGO_BIN_EXE_sluice"))
+            .args(options)
+            .args(["run", "--no-progress", "--data-dir"])
+            .arg(data)
+            .arg(script)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr"))
+            .spawn()
+            .expect("unshare (util-linux)");
+        SmallDisk { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The data directory as the process sees it.
+    fn data(&self, data: &Path) -> std::path::PathBuf {
+        Path::new(&format!("/proc/{}/root", self.child.id()))
+            .join(data.strip_prefix("/").expect("absolute"))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The disk under the data directory fills up: each checkpoint fails with
+/// an error that says so, the last good one stays, the pipeline keeps
+/// reading, and (file sinks commit only at a checkpoint) nothing is lost.
+/// Once there is room again, the next checkpoint commits everything, once.
+#[test]
+fn a_full_disk_fails_checkpoints_until_there_is_room_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let input = dir.path().join("in.jsonl");
+    let script = script(dir.path());
+    append(&input, 0..100);
+    let mut run = SmallDisk::start(
+        dir.path(),
+        &script,
+        &data,
+        &["--checkpoint-interval", "300ms"],
+    );
+    wait_for("the first 100 lines in both sinks", T, || {
+        let (keys, wins) = want(100);
+        (growing_counts(&dir.path().join("per_key.jsonl")) == keys && windows(dir.path()) == wins)
+            .then_some(())
+    });
+    let inside = run.data(&data);
+    let good = manifests(&inside).last().expect("a checkpoint").0;
+
+    // Fill the disk.
+    let filler = inside.join("filler");
+    let mut f = std::fs::File::create(&filler).expect("filler");
+    let block = vec![0u8; 4096];
+    let full = loop {
+        if let Err(e) = f.write_all(&block).and_then(|_| f.sync_all()) {
+            break e;
+        }
+    };
+    assert_eq!(full.raw_os_error(), Some(28), "ENOSPC: {full}");
+    append(&input, 100..200);
+    let error = wait_for("a checkpoint to fail for want of space", T, || {
+        run.stderr()
+            .lines()
+            .find(|l| l.contains("checkpoint failed") && l.contains("No space left on device"))
+            .map(str::to_string)
+    });
+    assert!(
+        error.contains("the previous checkpoint stays valid"),
+        "{error}"
+    );
+    // More attempts fail the same way; the process keeps running, and the
+    // newest complete checkpoint is still the last good one.
+    wait_for("a second failed checkpoint", T, || {
+        (run.stderr().matches("checkpoint failed").count() >= 2).then_some(())
+    });
+    assert!(
+        run.child.try_wait().expect("try_wait").is_none(),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(manifests(&inside).last().map(|m| m.0), Some(good));
+    let (keys, _) = want(100);
+    assert_eq!(
+        growing_counts(&dir.path().join("per_key.jsonl")),
+        keys,
+        "nothing committed while checkpoints fail"
+    );
+
+    // Room again: the next checkpoint commits the last 100 lines, once.
+    drop(f);
+    std::fs::remove_file(&filler).expect("remove filler");
+    wait_for("all 200 lines in both sinks", T, || {
+        let (keys, wins) = want(200);
+        (growing_counts(&dir.path().join("per_key.jsonl")) == keys && windows(dir.path()) == wins)
+            .then_some(())
+    });
+    assert!(manifests(&inside).last().expect("checkpoint").0 > good);
+    crate::common::signal(run.child.id(), "INT");
+    let status = run.child.wait().expect("wait");
+    assert!(status.success(), "{status}: {}", run.stderr());
+    let (keys, wins) = want(200);
+    assert_eq!(growing_counts(&dir.path().join("per_key.jsonl")), keys);
+    assert_eq!(windows(dir.path()), wins);
+}
