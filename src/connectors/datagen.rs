@@ -671,9 +671,15 @@ impl SourceConnector for Datagen {
         }
         if self.rows_per_second > 0 {
             // Rows due but not generated yet are its backlog (when the
-            // pipeline cannot keep up with its rate).
-            ctx.metrics
-                .set_schedule(started, self.rows_per_second as f64, self.limit);
+            // pipeline cannot keep up with its rate). The figures count
+            // this run's rows: the schedule they are held to starts with
+            // the rows restored.
+            let ahead = Duration::from_secs_f64(produced as f64 / self.rows_per_second as f64);
+            ctx.metrics.set_schedule(
+                started + ahead,
+                self.rows_per_second as f64,
+                self.limit.map(|l| l.saturating_sub(produced)),
+            );
         }
         loop {
             let rows = match self.limit {
