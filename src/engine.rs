@@ -29,7 +29,7 @@ use crate::error::{Result, SluiceError};
 use crate::metrics::{Monitor, PipelineMetrics};
 use crate::plan::WINDOW_END;
 use crate::plan::{Planner, StreamPlan};
-use crate::runtime::checkpoint::Checkpointer;
+use crate::runtime::checkpoint::{Checkpointer, Checkpoints};
 use crate::runtime::collect::CollectSink;
 use crate::runtime::progress::ProgressEntry;
 use crate::runtime::view::{Retention, ViewMode, ViewSink, ViewSource, ViewState, ViewTable};
@@ -126,21 +126,22 @@ impl Engine {
     /// there is recreated, and its pipelines started from the last
     /// checkpoint (one every [`DEFAULT_CHECKPOINT_INTERVAL`]).
     pub async fn open(data_dir: &Path) -> Result<Engine> {
-        Engine::open_with(data_dir, Some(DEFAULT_CHECKPOINT_INTERVAL)).await
+        let checkpoints = Checkpoints {
+            interval: DEFAULT_CHECKPOINT_INTERVAL,
+            state_url: None,
+        };
+        Engine::open_with(data_dir, Some(checkpoints)).await
     }
 
-    /// `open`, taking a checkpoint every `checkpoint_interval` (`None`: no
+    /// `open`, checkpointing as `checkpoints` says (`None`: no
     /// checkpoints; a restart then rebuilds state by re-reading inputs).
-    pub async fn open_with(
-        data_dir: &Path,
-        checkpoint_interval: Option<Duration>,
-    ) -> Result<Engine> {
+    pub async fn open_with(data_dir: &Path, checkpoints: Option<Checkpoints>) -> Result<Engine> {
         let store = Store::open(data_dir)?;
         let definitions = store.load()?;
         let mut engine = Engine::new();
         engine.store = Some(store);
-        if let Some(interval) = checkpoint_interval {
-            engine.checkpoints = Some(Checkpointer::open(data_dir, interval).await?);
+        if let Some(config) = &checkpoints {
+            engine.checkpoints = Some(Checkpointer::open(data_dir, config).await?);
         }
         let gate = CancellationToken::new();
         engine.restoring = Some(gate.clone());

@@ -26,3 +26,4 @@ pub mod stream;
 
 pub use engine::{Engine, Outcome};
 pub use error::{Result, SluiceError};
+pub use runtime::checkpoint::Checkpoints;

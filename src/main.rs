@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use sluice::runtime::{progress, PipelineState};
-use sluice::{script, Engine, Outcome};
+use sluice::{script, Checkpoints, Engine, Outcome};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -33,6 +33,13 @@ struct Cli {
     /// rebuild state, and sinks write at once (at least once).
     #[arg(long, global = true, value_name = "DURATION", default_value = "10s")]
     checkpoint_interval: String,
+    /// Where checkpoints are written: `s3://BUCKET[/PREFIX]` for
+    /// S3-compatible storage (credentials, region and endpoint from the
+    /// usual AWS_* variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP), or `file:///PATH`. By
+    /// default, the data directory.
+    #[arg(long, global = true, value_name = "URL")]
+    state_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,7 +83,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let metrics_listen = cli.metrics_listen.clone();
-    let checkpoints = match cli.checkpoint_interval.trim() {
+    let interval = match cli.checkpoint_interval.trim() {
         "off" | "0" => None,
         text => match sluice::sql::parse_duration("--checkpoint-interval", text) {
             Ok(d) if !d.is_zero() => Some(d),
@@ -86,6 +93,17 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+    };
+    let checkpoints = match (interval, cli.state_url) {
+        (Some(interval), state_url) => Some(Checkpoints {
+            interval,
+            state_url,
+        }),
+        (None, None) => None,
+        (None, Some(_)) => {
+            eprintln!("error: --state-url needs checkpoints; --checkpoint-interval is off");
+            return ExitCode::from(2);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -154,7 +172,7 @@ async fn serve(
     listen: String,
     data_dir: PathBuf,
     metrics_listen: Option<String>,
-    checkpoints: Option<std::time::Duration>,
+    checkpoints: Option<Checkpoints>,
 ) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
@@ -253,7 +271,7 @@ async fn run(
     data_dir: Option<PathBuf>,
     show_progress: bool,
     metrics_listen: Option<String>,
-    checkpoints: Option<std::time::Duration>,
+    checkpoints: Option<Checkpoints>,
 ) -> ExitCode {
     let text = match &file {
         Some(f) => match read_script(f) {

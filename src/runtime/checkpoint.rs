@@ -140,11 +140,23 @@ fn store_error(what: String) -> impl FnOnce(object_store::Error) -> SluiceError 
     move |e| SluiceError::Connector(format!("checkpoint storage: {what}: {e}"))
 }
 
-impl Checkpointer {
-    /// Opens the checkpoints under `data_dir` and loads the newest complete
-    /// one for the pipelines to restore from.
-    pub async fn open(data_dir: &std::path::Path, interval: Duration) -> Result<Arc<Checkpointer>> {
-        let dir = data_dir.join("checkpoints");
+/// How an engine checkpoints.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    pub interval: Duration,
+    /// Where checkpoints go (`s3://bucket/prefix`, `file:///path`); `None`:
+    /// the data directory.
+    pub state_url: Option<String>,
+}
+
+/// The store checkpoints go to, and its name for messages. Objects are
+/// `checkpoints/...` under it.
+fn open_store(
+    data_dir: &std::path::Path,
+    state_url: Option<&str>,
+) -> Result<(Arc<dyn ObjectStore>, String)> {
+    let local = |root: &std::path::Path| -> Result<(Arc<dyn ObjectStore>, String)> {
+        let dir = root.join("checkpoints");
         std::fs::create_dir_all(&dir).map_err(|e| {
             SluiceError::io(
                 format!("creating checkpoint directory {}", dir.display()),
@@ -152,16 +164,65 @@ impl Checkpointer {
             )
         })?;
         // Deleting a checkpoint's last object removes its directory too.
-        let store = LocalFileSystem::new_with_prefix(data_dir)
-            .map_err(store_error(format!("opening {}", data_dir.display())))?
+        let store = LocalFileSystem::new_with_prefix(root)
+            .map_err(store_error(format!("opening {}", root.display())))?
             .with_automatic_cleanup(true);
-        let store: Arc<dyn ObjectStore> = Arc::new(store);
+        Ok((Arc::new(store), dir.display().to_string()))
+    };
+    let Some(url) = state_url else {
+        return local(data_dir);
+    };
+    if let Some(path) = url.strip_prefix("file://") {
+        return local(std::path::Path::new(path));
+    }
+    let Some(rest) = url
+        .strip_prefix("s3://")
+        .or_else(|| url.strip_prefix("s3a://"))
+    else {
+        return Err(SluiceError::Options(format!(
+            "--state-url '{url}': expected s3://BUCKET[/PREFIX] or file:///PATH"
+        )));
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(SluiceError::Options(format!(
+            "--state-url '{url}' names no bucket"
+        )));
+    }
+    let s3 = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()
+        .map_err(store_error(format!("configuring {url}")))?;
+    let prefix = prefix.trim_matches('/');
+    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        Arc::new(s3)
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+    };
+    Ok((store, format!("{}/checkpoints", url.trim_end_matches('/'))))
+}
+
+impl Checkpointer {
+    /// Opens the checkpoints (under `data_dir`, or at the configured URL)
+    /// and loads the newest complete one for the pipelines to restore from.
+    pub async fn open(
+        data_dir: &std::path::Path,
+        config: &Checkpoints,
+    ) -> Result<Arc<Checkpointer>> {
+        let interval = config.interval;
+        let (store, location) = open_store(data_dir, config.state_url.as_deref())?;
+        std::fs::create_dir_all(data_dir.join("checkpoints")).map_err(|e| {
+            SluiceError::io(
+                format!("creating {}", data_dir.join("checkpoints").display()),
+                e,
+            )
+        })?;
         let instance = instance_id(data_dir)?;
         let (triggered, _) = watch::channel(Trigger::default());
         let (outcome, _) = watch::channel(Outcome::default());
         let cp = Checkpointer {
             store,
-            location: dir.display().to_string(),
+            location,
             interval,
             instance,
             coord: Mutex::new(Coord::default()),

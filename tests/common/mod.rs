@@ -53,6 +53,17 @@ impl Sluice {
         data_dir: &Path,
         options: &[&str],
     ) -> Sluice {
+        Self::start_env(dir, script, data_dir, options, &[])
+    }
+
+    /// Like [`Sluice::start_with`], with these environment variables.
+    pub fn start_env(
+        dir: &Path,
+        script: Option<&Path>,
+        data_dir: &Path,
+        options: &[&str],
+        env: &[(&str, &str)],
+    ) -> Sluice {
         let stderr_path = dir.join("sluice.stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let stdout = std::fs::File::create(dir.join("sluice.stdout")).expect("stdout file");
@@ -67,6 +78,7 @@ impl Sluice {
         }
         let child = command
             .current_dir(dir)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn,sluice=info")
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -315,3 +315,133 @@ fn a_full_disk_fails_checkpoints_until_there_is_room_again() {
     assert_eq!(growing_counts(&dir.path().join("per_key.jsonl")), keys);
     assert_eq!(windows(dir.path()), wins);
 }
+
+/// moto's S3 server (`python -m moto.server`), stopped on drop.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl S3Server {
+    fn start(dir: &Path) -> S3Server {
+        let python = std::env::var("SLUICE_PYTHON")
+            .expect("SLUICE_PYTHON: a Python with moto[server] installed (.ci/run sets it up)");
+        let port = crate::common::free_port();
+        let child = Command::new(python)
+            .args(["-m", "moto.server", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("moto.log")).expect("moto log"))
+            .spawn()
+            .expect("python -m moto.server");
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        wait_for("moto's S3 server to answer", T, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        server
+    }
+
+    /// One plain HTTP request (moto takes unsigned ones); the response.
+    fn http(&self, method: &str, path: &str) -> String {
+        use std::io::Read;
+        let port = self.endpoint.rsplit(':').next().expect("port");
+        let mut conn = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+        write!(
+            conn,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut response = String::new();
+        conn.read_to_string(&mut response).expect("response");
+        response
+    }
+
+    /// The object keys in `bucket` under `prefix`.
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let listing = self.http("GET", &format!("/{bucket}?list-type=2&prefix={prefix}"));
+        listing
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split("</Key>").next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `--state-url s3://bucket/prefix`: checkpoints go to S3-compatible
+/// storage (moto's S3 server), not the data directory, and a restart
+/// restores from there with nothing lost or repeated.
+#[test]
+fn checkpoints_in_s3_compatible_storage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s3 = S3Server::start(dir.path());
+    let created = s3.http("PUT", "/sluice-state");
+    assert!(
+        created.starts_with("HTTP/1.1 200"),
+        "create bucket: {created}"
+    );
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT", s3.endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    let data = dir.path().join("data");
+    let input = dir.path().join("in.jsonl");
+    let script = script(dir.path());
+    let options = [
+        "--checkpoint-interval",
+        "300ms",
+        "--state-url",
+        "s3://sluice-state/team/a",
+    ];
+    append(&input, 0..100);
+    let mut first = Sluice::start_env(dir.path(), Some(&script), &data, &options, &env);
+    first.wait_for("the first 100 lines in both sinks", T, || {
+        let (keys, wins) = want(100);
+        (growing_counts(&dir.path().join("per_key.jsonl")) == keys && windows(dir.path()) == wins)
+            .then_some(())
+    });
+    first.interrupt();
+    assert!(first.wait(T).success(), "{}", first.stderr());
+    let keys = s3.keys("sluice-state", "team/a/checkpoints/");
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with(".json") && k.contains("manifest-"))
+            && keys.iter().any(|k| k.ends_with("/per_key.state")),
+        "manifests and state objects in the bucket: {keys:?}"
+    );
+    assert!(
+        manifests(&data).is_empty(),
+        "no checkpoint in the data directory"
+    );
+
+    append(&input, 100..200);
+    let mut second = Sluice::start_env(dir.path(), None, &data, &options, &env);
+    second.wait_for("all 200 lines in both sinks", T, || {
+        let (keys, wins) = want(200);
+        (growing_counts(&dir.path().join("per_key.jsonl")) == keys && windows(dir.path()) == wins)
+            .then_some(())
+    });
+    second.interrupt();
+    assert!(second.wait(T).success(), "{}", second.stderr());
+    let stderr = second.stderr();
+    assert!(
+        stderr.contains("restoring from checkpoint")
+            && stderr.contains("s3://sluice-state/team/a/checkpoints"),
+        "{stderr}"
+    );
+    let (keys, wins) = want(200);
+    assert_eq!(growing_counts(&dir.path().join("per_key.jsonl")), keys);
+    assert_eq!(windows(dir.path()), wins);
+}
