@@ -412,6 +412,20 @@ fn checkpoints_in_s3_compatible_storage() {
         (growing_counts(&dir.path().join("per_key.jsonl")) == keys && windows(dir.path()) == wins)
             .then_some(())
     });
+    // Enough checkpoints that older ones have been collected.
+    let epoch_of = |key: &str| -> Option<u64> {
+        let rest = key.strip_prefix("team/a/checkpoints/")?;
+        let name = rest.strip_prefix("manifest-").unwrap_or(rest);
+        name.split(['/', '.']).next()?.parse().ok()
+    };
+    first.wait_for("a fifth checkpoint in the bucket", T, || {
+        let keys = s3.keys("sluice-state", "team/a/checkpoints/");
+        keys.iter()
+            .filter(|k| k.contains("manifest-"))
+            .filter_map(|k| epoch_of(k))
+            .any(|e| e >= 5)
+            .then_some(())
+    });
     first.interrupt();
     assert!(first.wait(T).success(), "{}", first.stderr());
     let keys = s3.keys("sluice-state", "team/a/checkpoints/");
@@ -424,6 +438,24 @@ fn checkpoints_in_s3_compatible_storage() {
     assert!(
         manifests(&data).is_empty(),
         "no checkpoint in the data directory"
+    );
+    // Only the last 3 are kept, objects and all.
+    let mut kept: Vec<u64> = keys
+        .iter()
+        .filter(|k| k.contains("manifest-"))
+        .filter_map(|k| epoch_of(k))
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 3, "{keys:?}");
+    assert!(
+        kept[0] > 1,
+        "older checkpoints were taken, and deleted: {keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .filter_map(|k| epoch_of(k))
+            .all(|e| e >= kept[0]),
+        "no object of a deleted checkpoint is left: {keys:?}"
     );
 
     append(&input, 100..200);
