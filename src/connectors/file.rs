@@ -424,7 +424,7 @@ struct FileSinkWriter {
 
 #[async_trait]
 impl SinkWriter for FileSinkWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
         self.buf.clear();
         self.encoder
             .encode(&batch.with_op_column()?, &mut self.buf)?;
@@ -433,7 +433,8 @@ impl SinkWriter for FileSinkWriter {
             .await
             .map_err(|e| SluiceError::io(format!("writing {}", self.path.display()), e))?;
         // Rows become visible per batch, so `tail -f` follows the output.
-        self.flush().await
+        self.flush().await?;
+        Ok(self.buf.len() as u64)
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -532,15 +533,17 @@ impl CommittedFile {
 
 #[async_trait]
 impl SinkWriter for CommittedFile {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         self.encoder.encode(&batch.with_op_column()?, &mut buf)?;
         let path = self.pending_path.clone();
         let file = self.pending().await?;
         let written = file.write_all(&buf).await;
+        let bytes = buf.len() as u64;
         self.buf = buf;
-        written.map_err(self.io("writing", &path))
+        written.map_err(self.io("writing", &path))?;
+        Ok(bytes)
     }
 
     async fn prepare(

@@ -876,10 +876,11 @@ impl KafkaSinkWriter {
 
 #[async_trait]
 impl SinkWriter for KafkaSinkWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
         let rows = batch.with_op_column()?;
         let values = self.encoder.encode_rows(&rows)?;
         let keys = encode_keys(&batch.data, &self.key_columns)?;
+        let mut bytes = 0;
         let mut pending = Vec::with_capacity(values.len());
         for (i, value) in values.iter().enumerate() {
             let key = keys.as_ref().and_then(|k| k[i].as_deref());
@@ -888,9 +889,11 @@ impl SinkWriter for KafkaSinkWriter {
             // so a compacted topic forgets it.
             if key.is_none() || batch.op(i) != Op::Delete {
                 record = record.payload(value);
+                bytes += value.len() as u64;
             }
             if let Some(k) = key {
                 record = record.key(k);
+                bytes += k.len() as u64;
             }
             // `send` waits while the local queue is full (back-pressure).
             pending.push(self.producer.send(record, rdkafka::util::Timeout::Never));
@@ -914,7 +917,7 @@ impl SinkWriter for KafkaSinkWriter {
                 t.keys.push(key);
             }
         }
-        Ok(())
+        Ok(bytes)
     }
 
     async fn flush(&mut self) -> Result<()> {

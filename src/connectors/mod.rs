@@ -5,6 +5,7 @@
 //! the statement is created (so errors come before any pipeline starts); the
 //! config then opens readers and writers for each pipeline that uses it.
 
+pub mod blackhole;
 pub mod datagen;
 pub mod dead_letter;
 pub mod file;
@@ -83,7 +84,10 @@ pub trait SinkConnector: Send + Sync + fmt::Debug {
 /// Writes a pipeline's output.
 #[async_trait]
 pub trait SinkWriter: Send {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()>;
+    /// Writes a batch; returns the bytes it sent on: the encoded records
+    /// (keys and payloads for Kafka), or for a sink that keeps rows in
+    /// memory (a view, a subscription) the batch's Arrow bytes.
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64>;
 
     /// Makes everything written so far durable / visible.
     async fn flush(&mut self) -> Result<()> {
@@ -206,6 +210,7 @@ pub const CONNECTORS: &[Connector] = &[
     datagen::CONNECTOR,
     nexmark::CONNECTOR,
     stdout::CONNECTOR,
+    blackhole::CONNECTOR,
 ];
 
 pub fn connector(name: &str) -> Result<&'static Connector> {

@@ -220,6 +220,18 @@ fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn So
 }
 
 /// Whether global event `n` is of `table`, and its index among that table's.
+impl Table {
+    /// The fraction of the stream's events that are of this table.
+    fn share(self) -> f64 {
+        let of_50 = match self {
+            Table::Person => PERSON_PROPORTION,
+            Table::Auction => AUCTION_PROPORTION,
+            Table::Bid => TOTAL_PROPORTION - PERSON_PROPORTION - AUCTION_PROPORTION,
+        };
+        of_50 as f64 / TOTAL_PROPORTION as f64
+    }
+}
+
 fn kind_of(n: u64) -> Table {
     let r = n % TOTAL_PROPORTION;
     if r < PERSON_PROPORTION {
@@ -446,9 +458,9 @@ impl SourceConnector for Nexmark {
         };
         let mut next: u64 = 0; // global event number
         let mut produced: u64 = 0; // events of this table
-                                   // Restored from a checkpoint: every event derives from its number,
-                                   // so the stream carries on exactly where the checkpoint left it.
         let mut start = start;
+        // Restored from a checkpoint: every event derives from its number,
+        // so the stream carries on exactly where the checkpoint left it.
         if let Some(p) = ctx.restored_position("nexmark") {
             let field = |k: &str| p.get(k).and_then(|v| v.as_u64());
             if let (Some(n), Some(mine)) = (field("next"), field("produced")) {
@@ -460,6 +472,18 @@ impl SourceConnector for Nexmark {
                     started = Instant::now().checked_sub(ahead).unwrap_or(started);
                 }
             }
+        }
+        if self.events_per_second > 0 {
+            // This table's events due but not generated yet are its backlog
+            // (when the pipeline cannot keep up with the pace). The figures
+            // count this run's events, so the schedule starts at the
+            // restored position.
+            let ahead = Duration::from_secs_f64(next as f64 / self.events_per_second as f64);
+            ctx.metrics.set_schedule(
+                started + ahead,
+                self.events_per_second as f64 * self.table.share(),
+                self.limit.map(|l| l.saturating_sub(produced)),
+            );
         }
         loop {
             if self.limit.is_some_and(|l| produced >= l) || ctx.shutdown.is_cancelled() {

@@ -250,7 +250,7 @@ impl Drop for SocketSinkWriter {
 
 #[async_trait]
 impl SinkWriter for SocketSinkWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
         self.buf.clear();
         self.encoder
             .encode(&batch.with_op_column()?, &mut self.buf)?;
@@ -264,7 +264,7 @@ impl SinkWriter for SocketSinkWriter {
                     continue;
                 };
                 match stream.write_all(&self.buf).await {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => return Ok(self.buf.len() as u64),
                     Err(e) => {
                         // The peer went away: reconnect and send the batch again.
                         tracing::warn!(addr = %self.addr, error = %e, "socket sink: connection lost; reconnecting");
@@ -288,7 +288,7 @@ impl SinkWriter for SocketSinkWriter {
                     }
                 }
                 *clients = alive;
-                Ok(())
+                Ok(self.buf.len() as u64)
             }
         }
     }

@@ -57,7 +57,7 @@ struct StdoutWriter {
 
 #[async_trait]
 impl SinkWriter for StdoutWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
         self.buf.clear();
         self.encoder
             .encode(&batch.with_op_column()?, &mut self.buf)?;
@@ -65,7 +65,8 @@ impl SinkWriter for StdoutWriter {
             .write_all(&self.buf)
             .await
             .map_err(|e| SluiceError::io("writing to stdout", e))?;
-        self.flush().await
+        self.flush().await?;
+        Ok(self.buf.len() as u64)
     }
 
     async fn flush(&mut self) -> Result<()> {

@@ -97,6 +97,12 @@ impl Collector for PipelinesCollector {
             &|s| s.counters.records_out,
         )
         .encode(&mut encoder)?;
+        per_pipeline_counter(
+            "sluice_bytes_out",
+            "Bytes the pipeline's sink wrote (encoded records; Arrow bytes for a view)",
+            &|s| s.counters.bytes_out,
+        )
+        .encode(&mut encoder)?;
         per_pipeline_counter("sluice_errors", "Records that could not be decoded", &|s| {
             s.counters.errors
         })

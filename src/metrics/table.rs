@@ -24,6 +24,7 @@ pub fn schema() -> SchemaRef {
         f("records_in", DataType::UInt64),
         f("records_out", DataType::UInt64),
         f("bytes_in", DataType::UInt64),
+        f("bytes_out", DataType::UInt64),
         f("arrival_rate", DataType::Float64),
         f("arrival_rate_avg", DataType::Float64),
         f("service_rate", DataType::Float64),
@@ -57,6 +58,7 @@ struct Row {
     records_in: Option<u64>,
     records_out: Option<u64>,
     bytes_in: Option<u64>,
+    bytes_out: Option<u64>,
     arrival: Option<f64>,
     arrival_avg: Option<f64>,
     service: Option<f64>,
@@ -122,6 +124,7 @@ fn pipeline_row(name: &str, s: &PipelineStats) -> Row {
         records_in: Some(s.counters.records_in),
         records_out: Some(s.counters.records_out),
         bytes_in: Some(s.counters.bytes_in),
+        bytes_out: Some(s.counters.bytes_out),
         arrival: Some(round(s.arrival_10s)),
         arrival_avg: Some(round(s.arrival_total)),
         service: s.service_10s.map(round),
@@ -161,6 +164,8 @@ fn stage_rows(name: &str, s: &PipelineStats) -> Vec<Row> {
                 records_in: Some(n.node.records_in.load(load)),
                 records_out: Some(n.node.records_out.load(load)),
                 bytes_in: Some(n.node.bytes_in.load(load)),
+                // Only a sink's are counted: the bytes it sent on.
+                bytes_out: (n.node.kind == NodeKind::Sink).then(|| n.node.bytes_out.load(load)),
                 arrival: Some(round(n.last_10s.rate)),
                 arrival_avg: Some(round(n.since_start.rate)),
                 service: n.last_10s.service.map(round),
@@ -213,6 +218,7 @@ fn batch(rows: &[Row]) -> Result<RecordBatch> {
         u(|r| r.records_in),
         u(|r| r.records_out),
         u(|r| r.bytes_in),
+        u(|r| r.bytes_out),
         fl(|r| r.arrival),
         fl(|r| r.arrival_avg),
         fl(|r| r.service),
@@ -309,6 +315,12 @@ pub fn plan_tree(nodes: &[Arc<super::NodeMetrics>], stats: Option<&PipelineStats
             }
             if node.kind == super::NodeKind::Source {
                 line.push_str(&format!(", blocked {:.1}%", n.last_10s.blocked * 100.0));
+            }
+            if node.kind == super::NodeKind::Sink {
+                line.push_str(&format!(
+                    ", sent {}",
+                    show_bytes(n.node.bytes_out.load(load))
+                ));
             }
             if let Some(q) = n.queue_depth {
                 line.push_str(&format!(", queue {q}"));

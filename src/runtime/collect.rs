@@ -75,10 +75,11 @@ struct CollectWriter {
 
 #[async_trait]
 impl SinkWriter for CollectWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
+        let bytes = batch.data.get_array_memory_size() as u64;
         if !self.changelog {
             self.rows.push(batch.data.clone());
-            return Ok(());
+            return Ok(bytes);
         }
         let keys: Vec<_> = self
             .key_columns
@@ -98,7 +99,7 @@ impl SinkWriter for CollectWriter {
                 }
             }
         }
-        Ok(())
+        Ok(bytes)
     }
 
     async fn flush(&mut self) -> Result<()> {

@@ -182,12 +182,16 @@ impl Pipeline {
                             let bytes = batch.data.get_array_memory_size() as u64;
                             let born = batch.born;
                             let batch = upserts.normalize(batch)?;
-                            if batch.num_rows() > 0 {
-                                writer.write(&batch).await?;
-                            }
+                            let bytes_out = if batch.num_rows() > 0 {
+                                writer.write(&batch).await?
+                            } else {
+                                0
+                            };
                             let rows = batch.num_rows() as u64;
                             sink_node.record(started, rows_in, bytes, rows);
+                            PipelineMetrics::add(&sink_node.bytes_out, bytes_out);
                             PipelineMetrics::add(&sink_metrics.records_out, rows);
+                            PipelineMetrics::add(&sink_metrics.bytes_out, bytes_out);
                             if let Some(born) = born {
                                 sink_metrics
                                     .latency_seconds

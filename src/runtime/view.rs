@@ -582,8 +582,9 @@ struct ViewWriter {
 
 #[async_trait]
 impl SinkWriter for ViewWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
-        self.state.apply(batch).await
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
+        self.state.apply(batch).await?;
+        Ok(batch.data.get_array_memory_size() as u64)
     }
 
     async fn watermark(&mut self, watermark: i64) -> Result<()> {

@@ -146,7 +146,7 @@ struct ChannelWriter {
 
 #[async_trait]
 impl SinkWriter for ChannelWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<()> {
+    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
         let n = batch.num_rows();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -156,10 +156,12 @@ impl SinkWriter for ChannelWriter {
             vec![Arc::new(Int64Array::from(vec![now; n])), batch.op_names()];
         columns.extend(batch.data.columns().iter().cloned());
         let out = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+        let bytes = out.get_array_memory_size() as u64;
         self.tx
             .send(out)
             .await
-            .map_err(|_| SluiceError::Connector("the subscriber went away".into()))
+            .map_err(|_| SluiceError::Connector("the subscriber went away".into()))?;
+        Ok(bytes)
     }
 }
 

@@ -1,7 +1,8 @@
 //! What a running server says about its pipelines, checked against
 //! pipelines whose true numbers are known: a file of 300 records, a
-//! generator at 20 rows/s, and a generator at 20,000 rows/s into a socket
-//! sink whose reader takes 100 KB/s (so it must fall behind).
+//! generator at 20 rows/s, Nexmark bids at 1,000 events/s, and a generator
+//! at 20,000 rows/s into a socket sink whose reader takes 100 KB/s (so it
+//! must fall behind).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -48,7 +49,9 @@ fn pipeline_figures_from_sql_prometheus_and_logs() {
         "CREATE SOURCE fast (k BIGINT, v TEXT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1 second')
              WITH (connector = 'datagen', rows_per_second = 20000, seed = 1,
                    fields.k.max = 9, fields.v.length = 200, fields.ts.kind = 'sequence');
-         CREATE SINK slow FROM fast WITH (connector = 'socket', mode = 'connect', port = {reader_port});"
+         CREATE SINK slow FROM fast WITH (connector = 'socket', mode = 'connect', port = {reader_port});
+         CREATE SOURCE bids WITH (connector = 'nexmark', table = 'bid', events_per_second = 1000);
+         CREATE MATERIALIZED VIEW bids_seen AS SELECT count(*) AS n FROM bids;"
     ));
 
     // The file's 300 records, grouped by 3 keys: known exactly.
@@ -97,6 +100,22 @@ fn pipeline_figures_from_sql_prometheus_and_logs() {
     );
     let live_rho = number(&figure(&server, "live", "pipeline", "utilisation"));
     assert!(live_rho < 0.5, "live utilisation {live_rho}");
+    // Nexmark at 1,000 events/s, of which 46 in 50 are bids: 920 bids/s
+    // arrive, and a pipeline that keeps up has at most a batch due.
+    let bids = number(&figure(&server, "bids_seen", "pipeline", "arrival_rate"));
+    assert!((700.0..1150.0).contains(&bids), "bid arrival {bids}");
+    let bid_backlog = number(&figure(&server, "bids_seen", "pipeline", "backlog"));
+    assert!(
+        (0.0..500.0).contains(&bid_backlog),
+        "bid backlog {bid_backlog}"
+    );
+    // Bytes out: what the socket sink sent, the pipeline's figure too.
+    let sent = number(&figure(&server, "slow", "socket sink", "bytes_out"));
+    let pipeline_sent = number(&figure(&server, "slow", "pipeline", "bytes_out"));
+    assert!(
+        sent > 0.0 && pipeline_sent >= sent,
+        "bytes out: sink {sent}, pipeline {pipeline_sent}"
+    );
 
     let first = scrape(metrics_port);
     std::thread::sleep(Duration::from_secs(3));
@@ -149,6 +168,10 @@ fn pipeline_figures_from_sql_prometheus_and_logs() {
     );
     assert!(second.contains("sluice_operator_batch_duration_seconds_bucket{"));
     assert!(second.contains("# TYPE sluice_records_in counter"));
+    assert!(
+        sample(&second, "sluice_bytes_out_total", &slow).is_some_and(|b| b > 0.0),
+        "bytes out:\n{second}"
+    );
 
     // EXPLAIN ANALYZE: the plan tree with live figures.
     let analyzed = server.psql_ok("EXPLAIN ANALYZE SINK slow;");
@@ -156,6 +179,7 @@ fn pipeline_figures_from_sql_prometheus_and_logs() {
     assert!(analyzed.contains("Sink: socket sink"), "{analyzed}");
     assert!(analyzed.contains("Source: datagen source"), "{analyzed}");
     assert!(analyzed.contains("blocked"), "{analyzed}");
+    assert!(analyzed.contains(", sent "), "{analyzed}");
     let analyzed = server.psql_ok("EXPLAIN ANALYZE MATERIALIZED VIEW counts;");
     assert!(analyzed.contains("rows in 300"), "{analyzed}");
     assert!(analyzed.contains("state 3 rows"), "{analyzed}");
