@@ -23,6 +23,8 @@ use sqllogictest::{DBOutput, DefaultColumnType};
 mod explain;
 #[path = "sql/nexmark.rs"]
 mod nexmark;
+#[path = "sql/nexmark_oracle.rs"]
+mod nexmark_oracle;
 #[path = "sql/views.rs"]
 mod views;
 #[path = "sql/windows.rs"]

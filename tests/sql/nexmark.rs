@@ -13,37 +13,9 @@ use datafusion::prelude::SessionContext;
 use sluice::sql::{parse_script, SinkInput, Statement};
 use sluice::Engine;
 
+use super::nexmark_oracle::{has_batch_form, oracle_sql};
 use super::rows_of;
 use super::windows::{sessions, windowed_batch, Row};
-
-/// The DataFusion query that computes what a Nexmark query file should
-/// produce, over a table `bid` (and `w` for sessions).
-fn oracle_sql(name: &str, query: &str) -> String {
-    match name {
-        "q5" => {
-            let shifted: Vec<String> = (0..5)
-                .map(|k| {
-                    format!(
-                        "SELECT auction, date_bin(INTERVAL '2 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') - INTERVAL '{}' SECOND AS ws FROM bid",
-                        k * 2
-                    )
-                })
-                .collect();
-            format!(
-                "SELECT auction, ws AS window_start, ws + INTERVAL '10 seconds' AS window_end, count(*) AS num
-                 FROM ({}) GROUP BY auction, ws HAVING count(*) > 20",
-                shifted.join(" UNION ALL ")
-            )
-        }
-        "q7" => "SELECT date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') AS window_start,
-                        date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') + INTERVAL '10 seconds' AS window_end,
-                        max(price) AS maxprice
-                 FROM bid GROUP BY 1, 2"
-            .to_string(),
-        "q11" => "SELECT k AS bidder, count(*) AS bid_count, ws AS window_start, we AS window_end FROM w GROUP BY k, ws, we".to_string(),
-        _ => query.to_string(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nexmark_queries_match_datafusion() {
@@ -98,7 +70,7 @@ async fn nexmark_queries_match_datafusion() {
             Arc::new(MemTable::try_new(bids.schema(), vec![vec![bids.clone()]]).expect("table")),
         )
         .expect("register");
-        if name == "q11" {
+        if !has_batch_form(&name) {
             let bidder = bids
                 .column_by_name("bidder")
                 .expect("bidder")
