@@ -32,7 +32,6 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use sluice::sql::{parse_script, SinkInput, Statement};
 use sluice::Engine;
 
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
@@ -74,41 +73,22 @@ fn bid_schema() -> SchemaRef {
     ]))
 }
 
-/// A query file's name and its continuous query.
+/// The query files' names and continuous queries (`only`: these names).
 fn queries(only: &[String]) -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/nexmark");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("queries/nexmark")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort_by_key(|p| {
-        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        stem.trim_start_matches('q')
-            .parse::<u32>()
-            .unwrap_or(u32::MAX)
-    });
-    let mut out = Vec::new();
-    for file in files {
-        let name = file.file_stem().and_then(|s| s.to_str()).expect("name");
-        if !only.is_empty() && !only.iter().any(|o| o == name) {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file).expect("read");
-        let query = parse_script(&text)
-            .expect("parses")
-            .into_iter()
-            .find_map(|s| match s.statement {
-                Statement::CreateSink(s) => Some(match s.input {
-                    SinkInput::Query(q) => q.to_string(),
-                    SinkInput::Relation(r) => format!("SELECT * FROM {r}"),
-                }),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("{name}: no sink"));
-        out.push((name.to_string(), query));
-    }
-    out
+    nexmark_oracle::query_files()
+        .into_iter()
+        .filter(|f| only.is_empty() || only.contains(&f.name))
+        .map(|f| {
+            // The bench replaces the file's source by its own, with the
+            // same watermark.
+            assert!(
+                f.setup.iter().all(|s| s.sql.contains(WATERMARK)),
+                "{}: its source's watermark is not `{WATERMARK}`",
+                f.name
+            );
+            (f.name, f.query)
+        })
+        .collect()
 }
 
 fn windowed(query: &str) -> bool {
@@ -586,7 +566,8 @@ fn main() {
         drop(bid_rows);
 
         println!(
-            "{bids} bids, `sluice` release binary, 2 cores; ceiling = DataFusion in batch over the same rows (2 partitions)\n"
+            "{bids} bids, `sluice` {} build, 2 cores; ceiling = DataFusion in batch over the same rows (2 partitions)\n",
+            if cfg!(debug_assertions) { "debug" } else { "release" }
         );
         header();
         for (name, query) in &queries {

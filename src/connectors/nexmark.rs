@@ -219,7 +219,6 @@ fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn So
     }))
 }
 
-/// Whether global event `n` is of `table`, and its index among that table's.
 impl Table {
     /// The fraction of the stream's events that are of this table.
     fn share(self) -> f64 {
@@ -232,6 +231,7 @@ impl Table {
     }
 }
 
+/// Which table global event `n` is of.
 fn kind_of(n: u64) -> Table {
     let r = n % TOTAL_PROPORTION;
     if r < PERSON_PROPORTION {

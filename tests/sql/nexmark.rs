@@ -3,55 +3,31 @@
 //! same SQL for the unwindowed queries, `date_bin` for TUMBLE, shifted
 //! `date_bin`s for HOP, and the reference sessionizer for SESSION.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
-use sluice::sql::{parse_script, SinkInput, Statement};
 use sluice::Engine;
 
-use super::nexmark_oracle::{has_batch_form, oracle_sql};
+use super::nexmark_oracle::{has_batch_form, oracle_sql, query_files, QueryFile};
 use super::rows_of;
 use super::windows::{sessions, windowed_batch, Row};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nexmark_queries_match_datafusion() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/nexmark");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("queries/nexmark")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 11, "{files:?}");
-    for file in files {
-        let name = file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("name")
-            .to_string();
-        let text = std::fs::read_to_string(&file).expect("read");
+    let files = query_files();
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert!(files.len() >= 11, "{names:?}");
+    for QueryFile { name, setup, query } in files {
         let mut engine = Engine::new();
-        let mut query = None;
-        for stmt in parse_script(&text).expect("parses") {
-            let sql = stmt.sql.clone();
-            match stmt.statement {
-                Statement::CreateSink(s) => match s.input {
-                    SinkInput::Query(q) => query = Some(q.to_string()),
-                    SinkInput::Relation(r) => query = Some(format!("SELECT * FROM {r}")),
-                },
-                other => {
-                    engine
-                        .prepare(other, &sql)
-                        .await
-                        .unwrap_or_else(|e| panic!("{name}: {e}"));
-                }
-            }
+        for stmt in setup {
+            engine
+                .prepare(stmt.statement, &stmt.sql)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
-        let query = query.unwrap_or_else(|| panic!("{name}: no sink"));
         let got = engine
             .query_to_end(&query)
             .await

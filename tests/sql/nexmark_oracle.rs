@@ -1,7 +1,62 @@
-//! The batch form of each Nexmark query under `queries/nexmark/`: the
-//! DataFusion SQL that computes what the continuous query produces. Shared by
-//! the oracle test (tests/sql/nexmark.rs) and the benchmark
+//! The Nexmark queries under `queries/nexmark/` and the batch form of each:
+//! the DataFusion SQL that computes what the continuous query produces.
+//! Shared by the oracle test (tests/sql/nexmark.rs) and the benchmark
 //! (benches/nexmark.rs).
+
+use std::path::Path;
+
+use sluice::sql::{parse_script, Located, SinkInput, Statement};
+
+/// One query file: its name (`q5`), the statements before its sink (the
+/// source), and the sink's continuous query.
+pub struct QueryFile {
+    pub name: String,
+    pub setup: Vec<Located>,
+    pub query: String,
+}
+
+/// Every query file, in query-number order.
+pub fn query_files() -> Vec<QueryFile> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/nexmark");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("queries/nexmark")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    let number = |p: &Path| {
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        stem.trim_start_matches('q')
+            .parse::<u32>()
+            .unwrap_or(u32::MAX)
+    };
+    files.sort_by_key(|p| number(p));
+    files
+        .into_iter()
+        .map(|file| {
+            let name = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("name")
+                .to_string();
+            let text = std::fs::read_to_string(&file).expect("read");
+            let mut setup = Vec::new();
+            let mut query = None;
+            for stmt in parse_script(&text).unwrap_or_else(|e| panic!("{name}: {e}")) {
+                match &stmt.statement {
+                    Statement::CreateSink(s) => {
+                        query = Some(match &s.input {
+                            SinkInput::Query(q) => q.to_string(),
+                            SinkInput::Relation(r) => format!("SELECT * FROM {r}"),
+                        })
+                    }
+                    _ => setup.push(stmt),
+                }
+            }
+            let query = query.unwrap_or_else(|| panic!("{name}: no sink"));
+            QueryFile { name, setup, query }
+        })
+        .collect()
+}
 
 /// The DataFusion query that computes what a Nexmark query file should
 /// produce, over a table `bid` (and `w` for sessions).
