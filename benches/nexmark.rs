@@ -37,6 +37,15 @@ use sluice::Engine;
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 const BROKER: &str = "127.0.0.1:9092";
 const WATERMARK: &str = "WATERMARK FOR date_time AS date_time - INTERVAL '4 seconds'";
+/// librdkafka's `receive.message.max.bytes` for both consumers: the test
+/// broker (noida-db 0.2.3) answers a fetch with more than `fetch.max.bytes`
+/// asks for, and past librdkafka's default of 100 MB (a topic of about
+/// 500,000 bids) the consumer drops the connection ("Bad message format").
+const RECEIVE_MAX: &str = "2147483647";
+/// The Kafka part's most bids: the test broker (noida-db) keeps every topic
+/// in memory, several times over; with 10 million bids (2 GB of JSON) it
+/// was killed for want of memory at 24 GB.
+const KAFKA_MAX_BIDS: u64 = 2_000_000;
 const COLUMNS: &str = "auction BIGINT, bidder BIGINT, price BIGINT, channel TEXT, url TEXT, date_time TIMESTAMP, extra TEXT";
 
 fn generator(limit: u64, events_per_second: u64) -> String {
@@ -419,6 +428,111 @@ fn latency(dir: &Path, windowed: &[(String, String)], seconds: u64) {
     }
 }
 
+/// Raw size of one group's aggregate state in a windowed query: its key
+/// columns and its accumulators' values, at their Arrow widths (what a
+/// perfect packing would hold). `None` for a query not listed.
+fn raw_group_bytes(name: &str) -> Option<f64> {
+    match name {
+        // auction BIGINT, count(*) BIGINT
+        "q5" => Some(16.0),
+        // no key; max(price) BIGINT and its null flag
+        "q7" => Some(8.0),
+        // bidder BIGINT, count(*) BIGINT, the session's start and end
+        "q11" => Some(32.0),
+        _ => None,
+    }
+}
+
+/// The memory soak: each query on the unpaced, unbounded generator for
+/// `seconds` (event time advances at 10,000 events/s, so windows keep
+/// closing and key cardinality per window stays constant). Every 10 s:
+/// events read, RSS (VmRSS), and the window state (groups, bytes) from the
+/// metrics endpoint. Prints the RSS growth over the run after its first
+/// minute and the state bytes per open group next to the raw size.
+fn soak(dir: &Path, queries: &[(String, String)], seconds: u64) {
+    let script_of = |name: &str, query: &str| {
+        format!(
+            "CREATE SOURCE bid ({WATERMARK}) WITH (connector = 'nexmark', table = 'bid', \
+             events_per_second = 0, seed = 7, max_out_of_orderness = '2 seconds', \
+             start_time = '2026-03-01T12:00:00Z');\n\
+             CREATE SINK {name} AS {query} WITH (connector = 'blackhole');"
+        )
+    };
+    let rss_mb = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|kb| kb / 1024.0)
+    };
+    let warm_up = 60.min(seconds / 3);
+    for (name, query) in queries {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let run = spawn(dir, &script_of(name, query), &["--metrics-listen", &listen]);
+        let pid = run.child.id();
+        println!("\nsoak: {name} on the unbounded generator for {seconds} s");
+        println!(
+            "{:>6} {:>14} {:>10} {:>12} {:>12} {:>12}",
+            "second", "events", "RSS MB", "groups", "state MB", "B per group"
+        );
+        let (mut after_warm_up, mut lo, mut hi) = (None, f64::MAX, 0f64);
+        let mut per_group = Vec::new();
+        let mut next = 10;
+        while run.started.elapsed() < Duration::from_secs(seconds) {
+            std::thread::sleep(Duration::from_millis(200));
+            if run.started.elapsed() < Duration::from_secs(next) {
+                continue;
+            }
+            next += 10;
+            let (Some(rss), Some(text)) = (rss_mb(pid), scrape(port)) else {
+                continue;
+            };
+            let events = sample(&text, "sluice_records_in_total", name).unwrap_or(0.0);
+            let groups = sample(&text, "sluice_operator_state_rows", name).unwrap_or(0.0);
+            let bytes = sample(&text, "sluice_operator_state_bytes", name).unwrap_or(0.0);
+            let t = run.started.elapsed().as_secs();
+            let per = if groups > 0.0 { bytes / groups } else { 0.0 };
+            println!(
+                "{t:>6} {events:>14.0} {rss:>10.1} {groups:>12.0} {:>12.2} {per:>12.0}",
+                bytes / 1e6
+            );
+            if t >= warm_up {
+                after_warm_up.get_or_insert(rss);
+                lo = lo.min(rss);
+                hi = hi.max(rss);
+                if groups > 0.0 {
+                    per_group.push(per);
+                }
+            }
+        }
+        // SAFETY: signalling our own child, not yet reaped.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        let u = reap(run, dir, name);
+        if let Some(first) = after_warm_up {
+            println!(
+                "{name}: RSS after {warm_up} s {first:.1} MB, then between {lo:.1} and {hi:.1} MB \
+                 (growth {:+.1} %); peak {:.1} MB",
+                (hi - first) / first * 100.0,
+                u.peak_rss_mb
+            );
+        }
+        if let (Some(raw), false) = (raw_group_bytes(name), per_group.is_empty()) {
+            per_group.sort_by(f64::total_cmp);
+            let median = per_group[per_group.len() / 2];
+            println!(
+                "{name}: state per open group {median:.0} B (median of the samples), raw {raw:.0} B: {:.1}x",
+                median / raw
+            );
+        }
+    }
+}
+
 fn broker_up() -> bool {
     TcpStream::connect_timeout(&BROKER.parse().expect("addr"), Duration::from_secs(1)).is_ok()
 }
@@ -445,6 +559,7 @@ fn raw_consume(topic: &str, records: u64) -> f64 {
         .set("group.id", format!("bench-raw-{}", std::process::id()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        .set("receive.message.max.bytes", RECEIVE_MAX)
         .create()
         .expect("consumer");
     // Assigned, not subscribed: no group rebalance in the timing (Sluice's
@@ -507,7 +622,8 @@ async fn kafka(dir: &Path, bids: u64, queries: &[(String, String)]) {
         create_topic(&output, 2).await;
         let script = format!(
             "CREATE SOURCE bid ({COLUMNS}, {WATERMARK}) WITH (connector = 'kafka', topic = '{input}', \
-             bootstrap_servers = '{BROKER}', start_from = 'earliest', group_id = 'bench-{name}-{run}');\n\
+             bootstrap_servers = '{BROKER}', start_from = 'earliest', group_id = 'bench-{name}-{run}', \
+             properties.receive.message.max.bytes = '{RECEIVE_MAX}');\n\
              CREATE SINK {name} AS {query} WITH (connector = 'kafka', topic = '{output}', bootstrap_servers = '{BROKER}');"
         );
         let port = free_port();
@@ -539,6 +655,7 @@ fn main() {
     let bench = args.iter().any(|a| a == "--bench");
     let bids: u64 = args
         .iter()
+        .take_while(|a| *a != "soak")
         .find_map(|a| a.parse().ok())
         .unwrap_or(if bench { 10_000_000 } else { 20_000 });
     let only: Vec<String> = args
@@ -546,84 +663,122 @@ fn main() {
         .filter(|a| a.starts_with('q') && a[1..].parse::<u32>().is_ok())
         .cloned()
         .collect();
+    // `-- generator json latency kafka`: only these parts (all by default).
+    let parts: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["generator", "json", "latency", "kafka"].contains(a))
+        .collect();
+    let part = |p: &str| parts.is_empty() || parts.contains(&p);
     let queries = queries(&only);
     let dir = tempfile::tempdir().expect("temp dir");
+    // `-- soak SECONDS [queries]`: the memory soak alone (windowed queries
+    // unless named).
+    if let Some(i) = args.iter().position(|a| a == "soak") {
+        let seconds = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(600);
+        let chosen: Vec<(String, String)> = queries
+            .into_iter()
+            .filter(|(_, q)| !only.is_empty() || windowed(q))
+            .collect();
+        soak(dir.path(), &chosen, seconds);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        // The same bids in memory, for DataFusion in batch.
-        let mut engine = Engine::new();
-        engine.execute(&generator(bids, 0)).await.expect("source");
-        let bid_rows = engine
-            .query_to_end("SELECT * FROM bid")
-            .await
-            .expect("bids");
-        assert_eq!(bid_rows.num_rows() as u64, bids);
-        let generated = slices(&bid_rows);
-        drop(bid_rows);
-
-        println!(
-            "{bids} bids, `sluice` {} build, 2 cores; ceiling = DataFusion in batch over the same rows (2 partitions)\n",
-            if cfg!(debug_assertions) { "debug" } else { "release" }
-        );
-        header();
-        for (name, query) in &queries {
-            let script = format!(
-                "{}\nCREATE SINK {name} AS {query} WITH (connector = 'blackhole');",
-                generator(bids, 0)
-            );
-            let u = run_to_end(dir.path(), &script, name);
-            let ceiling = batch_seconds(name, query, &generated)
-                .await
-                .map(|s| bids as f64 / s);
-            row(name, "generator", bids, u.seconds, &u, ceiling);
+        if part("generator") {
+            generator_part(dir.path(), bids, &queries).await;
         }
-        drop(generated);
-
-        let path = json_file(dir.path(), bids);
-        let (json_rate, decoded, json_seconds) = read_with_arrow_json(&path);
-        println!(
-            "\nnewline-JSON file ({:.0} MB): arrow-json alone reads it at {json_rate:.0} bids/s on one core; \
-             ceiling = that decode plus DataFusion in batch",
-            std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / 1e6
-        );
-        header();
-        for (name, query) in &queries {
-            let script = format!(
-                "CREATE SOURCE bid ({COLUMNS}, {WATERMARK}) WITH (connector = 'file', path = '{}', format = 'json');\n\
-                 CREATE SINK {name} AS {query} WITH (connector = 'blackhole');",
-                path.display()
-            );
-            let u = run_to_end(dir.path(), &script, name);
-            let ceiling = batch_seconds(name, query, &decoded)
-                .await
-                .map(|s| bids as f64 / (s + json_seconds));
-            row(name, "json file", bids, u.seconds, &u, ceiling);
+        if part("json") {
+            json_part(dir.path(), bids, &queries).await;
         }
-        drop(decoded);
-
         let windowed: Vec<(String, String)> = queries
             .iter()
             .filter(|(_, q)| windowed(q))
             .cloned()
             .collect();
-        latency(dir.path(), &windowed, if bench { 60 } else { 8 });
-
+        if part("latency") {
+            latency(dir.path(), &windowed, if bench { 60 } else { 8 });
+            if !bench {
+                // The soak's smoke test: a short one on q5.
+                let q5: Vec<(String, String)> =
+                    windowed.iter().filter(|(n, _)| n == "q5").cloned().collect();
+                soak(dir.path(), &q5, 12);
+            }
+        }
         let kafka_queries: Vec<(String, String)> = queries
             .iter()
             .filter(|(n, _)| n == "q0" || n == "q5")
             .cloned()
             .collect();
-        if kafka_queries.is_empty() {
+        if kafka_queries.is_empty() || !part("kafka") {
             return;
         }
         if broker_up() {
-            kafka(dir.path(), bids, &kafka_queries).await;
+            kafka(dir.path(), bids.min(KAFKA_MAX_BIDS), &kafka_queries).await;
         } else {
             println!("\nKafka end to end: skipped, no broker on {BROKER} (bash ../shared/kafka/start-broker.sh)");
         }
     });
+}
+
+/// Every query on the generator, next to DataFusion in batch over the same
+/// rows.
+async fn generator_part(dir: &Path, bids: u64, queries: &[(String, String)]) {
+    // The same bids in memory, for DataFusion in batch.
+    let mut engine = Engine::new();
+    engine.execute(&generator(bids, 0)).await.expect("source");
+    let bid_rows = engine
+        .query_to_end("SELECT * FROM bid")
+        .await
+        .expect("bids");
+    assert_eq!(bid_rows.num_rows() as u64, bids);
+    let generated = slices(&bid_rows);
+    drop(bid_rows);
+
+    println!(
+        "{bids} bids, `sluice` {} build, 2 cores; ceiling = DataFusion in batch over the same rows (2 partitions)\n",
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
+    header();
+    for (name, query) in queries {
+        let script = format!(
+            "{}\nCREATE SINK {name} AS {query} WITH (connector = 'blackhole');",
+            generator(bids, 0)
+        );
+        let u = run_to_end(dir, &script, name);
+        let ceiling = batch_seconds(name, query, &generated)
+            .await
+            .map(|s| bids as f64 / s);
+        row(name, "generator", bids, u.seconds, &u, ceiling);
+    }
+    drop(generated);
+}
+
+/// Every query on the JSON file, next to arrow-json and DataFusion.
+async fn json_part(dir: &Path, bids: u64, queries: &[(String, String)]) {
+    let path = json_file(dir, bids);
+    let (json_rate, decoded, json_seconds) = read_with_arrow_json(&path);
+    println!(
+        "\nnewline-JSON file ({:.0} MB): arrow-json alone reads it at {json_rate:.0} bids/s on one core; \
+         ceiling = that decode plus DataFusion in batch",
+        std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / 1e6
+    );
+    header();
+    for (name, query) in queries {
+        let script = format!(
+            "CREATE SOURCE bid ({COLUMNS}, {WATERMARK}) WITH (connector = 'file', path = '{}', format = 'json');\n\
+             CREATE SINK {name} AS {query} WITH (connector = 'blackhole');",
+            path.display()
+        );
+        let u = run_to_end(dir, &script, name);
+        let ceiling = batch_seconds(name, query, &decoded)
+            .await
+            .map(|s| bids as f64 / (s + json_seconds));
+        row(name, "json file", bids, u.seconds, &u, ceiling);
+    }
+    drop(decoded);
 }

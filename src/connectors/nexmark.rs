@@ -15,6 +15,8 @@
 //! possible; event time then advances as at 10,000 events/s), `limit` (events
 //! of this table), `seed`, `max_out_of_orderness` (a duration).
 
+use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -151,7 +153,7 @@ fn table_columns(table: Table) -> Vec<SourceColumn> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Nexmark {
     table: Table,
     events_per_second: u64,
@@ -267,7 +269,14 @@ fn price(rng: &mut fastrand::Rng) -> i64 {
 }
 
 fn text(rng: &mut fastrand::Rng, len: usize) -> String {
-    (0..len).map(|_| rng.lowercase()).collect()
+    let mut s = String::with_capacity(len);
+    push_text(rng, len, &mut s);
+    s
+}
+
+/// `len` random lowercase letters onto `out` (no allocation of its own).
+fn push_text(rng: &mut fastrand::Rng, len: usize, out: &mut String) {
+    out.extend((0..len).map(|_| rng.lowercase()));
 }
 
 /// A recent person (or a hot one).
@@ -304,7 +313,9 @@ impl Nexmark {
                     Vec::with_capacity(n),
                 );
                 let mut channel = StringBuilder::with_capacity(n, n * 8);
-                let mut url = StringBuilder::with_capacity(n, n * 48);
+                let mut url = StringBuilder::with_capacity(n, n * 72);
+                // One buffer for every row's strings: no allocation per row.
+                let mut s = String::with_capacity(96);
                 for &e in events {
                     let mut rng = rng_for(self.seed, e);
                     let auctions = auctions_before(e).max(1);
@@ -316,28 +327,34 @@ impl Nexmark {
                     });
                     bidder.push(person_id(&mut rng, e, HOT_BIDDER_RATIO));
                     prices.push(price(&mut rng));
-                    if rng.bool() {
+                    let hot = rng.bool();
+                    let c = if hot {
                         let c = rng.usize(..HOT_CHANNELS.len());
                         channel.append_value(HOT_CHANNELS[c]);
-                        url.append_value(format!(
-                            "https://www.nexmark.com/{}/{}/{}/item.htm?query=1",
-                            text(&mut rng, 5),
-                            text(&mut rng, 5),
-                            text(&mut rng, 5)
-                        ));
+                        None
                     } else {
                         let c = rng.u32(..10_000);
-                        channel.append_value(format!("channel-{c}"));
-                        url.append_value(format!(
-                            "https://www.nexmark.com/{}/{}/{}/item.htm?query=1&channel_id={c}",
-                            text(&mut rng, 5),
-                            text(&mut rng, 5),
-                            text(&mut rng, 5)
-                        ));
+                        s.clear();
+                        let _ = write!(s, "channel-{c}");
+                        channel.append_value(&s);
+                        Some(c)
+                    };
+                    s.clear();
+                    s.push_str("https://www.nexmark.com/");
+                    for _ in 0..3 {
+                        push_text(&mut rng, 5, &mut s);
+                        s.push('/');
                     }
+                    s.push_str("item.htm?query=1");
+                    if let Some(c) = c {
+                        let _ = write!(s, "&channel_id={c}");
+                    }
+                    url.append_value(&s);
                     times.push(self.event_time(start, e) - self.disorder(&mut rng));
                     let len = rng.usize(..8);
-                    extra.append_value(text(&mut rng, len));
+                    s.clear();
+                    push_text(&mut rng, len, &mut s);
+                    extra.append_value(&s);
                 }
                 vec![
                     Arc::new(Int64Array::from(auction)),
@@ -485,41 +502,65 @@ impl SourceConnector for Nexmark {
                 self.limit.map(|l| l.saturating_sub(produced)),
             );
         }
+        // Unpaced, batches are made on the blocking pool, a few at a time,
+        // and emitted in order: generating is most of a simple query's
+        // work, and every event derives from its number alone.
+        let ahead = if self.events_per_second == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        } else {
+            1
+        };
+        let mut making = VecDeque::with_capacity(ahead);
         loop {
-            if self.limit.is_some_and(|l| produced >= l) || ctx.shutdown.is_cancelled() {
+            while making.len() < ahead
+                && self.limit.is_none_or(|l| produced < l)
+                && !ctx.shutdown.is_cancelled()
+            {
+                // The next events of the stream, of which ours are kept.
+                let mut mine = Vec::with_capacity(batch_events as usize);
+                let end = next + batch_events;
+                for e in next..end {
+                    if kind_of(e) == self.table {
+                        if self
+                            .limit
+                            .is_some_and(|l| produced + mine.len() as u64 >= l)
+                        {
+                            break;
+                        }
+                        mine.push(e);
+                    }
+                }
+                next = end;
+                if self.events_per_second > 0 {
+                    let due = Duration::from_secs_f64(next as f64 / self.events_per_second as f64);
+                    let wait = due.saturating_sub(started.elapsed());
+                    if !wait.is_zero() {
+                        tokio::select! {
+                            _ = ctx.shutdown.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                }
+                if mine.is_empty() {
+                    continue;
+                }
+                produced += mine.len() as u64;
+                let (generator, schema) = (self.clone(), ctx.schema.clone());
+                let batch =
+                    tokio::task::spawn_blocking(move || generator.batch(&schema, start, &mine));
+                let position =
+                    serde_json::json!({"next": next, "produced": produced, "start": start});
+                making.push_back((batch, position));
+            }
+            let Some((batch, position)) = making.pop_front() else {
+                return Ok(());
+            };
+            if ctx.shutdown.is_cancelled() {
                 return Ok(());
             }
-            // The next events of the stream, of which ours are kept.
-            let mut mine = Vec::with_capacity(batch_events as usize);
-            let end = next + batch_events;
-            for e in next..end {
-                if kind_of(e) == self.table {
-                    if self
-                        .limit
-                        .is_some_and(|l| produced + mine.len() as u64 >= l)
-                    {
-                        break;
-                    }
-                    mine.push(e);
-                }
-            }
-            next = end;
-            if self.events_per_second > 0 {
-                let due = Duration::from_secs_f64(next as f64 / self.events_per_second as f64);
-                let wait = due.saturating_sub(started.elapsed());
-                if !wait.is_zero() {
-                    tokio::select! {
-                        _ = ctx.shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
-            }
-            if mine.is_empty() {
-                continue;
-            }
-            produced += mine.len() as u64;
-            let batch = self.batch(&ctx.schema, start, &mine)?;
-            let position = serde_json::json!({"next": next, "produced": produced, "start": start});
+            let batch = batch
+                .await
+                .map_err(|e| SluiceError::Internal(format!("nexmark generator: {e}")))??;
             if ctx
                 .emit_batch_at(batch, "nexmark", Some(position))
                 .await?

@@ -15,6 +15,8 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::{cast, max};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_expr::PhysicalExpr;
 use serde::Deserialize;
 
@@ -68,14 +70,35 @@ struct PartitionCheckpoint {
     silent_ms: u64,
 }
 
+/// Whether `expr` is `column`, or `column + constant` / `column -
+/// constant`: never lower for a higher `column` (adding an interval of
+/// months or days to a later time gives a time no earlier).
+fn non_decreasing_in(expr: &Arc<dyn PhysicalExpr>, column: &str) -> bool {
+    let is_column = |e: &Arc<dyn PhysicalExpr>| {
+        e.downcast_ref::<Column>()
+            .is_some_and(|c| c.name() == column)
+    };
+    if is_column(expr) {
+        return true;
+    }
+    expr.downcast_ref::<BinaryExpr>().is_some_and(|b| {
+        matches!(b.op(), Operator::Plus | Operator::Minus)
+            && is_column(b.left())
+            && b.right().is::<Literal>()
+    })
+}
+
 pub struct WatermarkTracker {
     spec: WatermarkSpec,
+    /// The expression never decreases as the column grows.
+    monotone: bool,
     state: Mutex<TrackerState>,
 }
 
 impl WatermarkTracker {
     pub fn new(spec: WatermarkSpec) -> Self {
         WatermarkTracker {
+            monotone: non_decreasing_in(&spec.expr, &spec.column),
             spec,
             state: Mutex::new((HashMap::new(), None)),
         }
@@ -109,13 +132,7 @@ impl WatermarkTracker {
     /// Accounts for rows `partition` sent; returns the source's new
     /// watermark when it advanced.
     pub fn observe(&self, partition: &str, batch: &RecordBatch) -> Result<Option<i64>> {
-        let values = self
-            .spec
-            .expr
-            .evaluate(batch)?
-            .into_array(batch.num_rows())?;
-        let values = cast(&values, &DataType::Int64)?;
-        let highest = max(values.as_primitive::<Int64Type>());
+        let highest = self.highest(batch)?;
         let mut st = self.lock()?;
         // Look up before inserting: no key allocation per batch.
         if !st.0.contains_key(partition) {
@@ -135,6 +152,38 @@ impl WatermarkTracker {
             p.watermark = Some(p.watermark.map_or(h, |w| w.max(h)));
         }
         Ok(self.advance(&mut st))
+    }
+
+    /// The highest value of the watermark expression over `batch`'s rows.
+    /// For `column ± constant` (or the column itself), which never
+    /// decreases as the column grows, that is its value on the row with the
+    /// highest column value: one row is evaluated, not the batch.
+    fn highest(&self, batch: &RecordBatch) -> Result<Option<i64>> {
+        let on_max_row = match (self.monotone, batch.schema().index_of(&self.spec.column)) {
+            (true, Ok(i)) => match cast(batch.column(i), &DataType::Int64) {
+                Ok(times) => {
+                    let times = times.as_primitive::<Int64Type>();
+                    let mut best: Option<(usize, i64)> = None;
+                    for (row, t) in times.iter().enumerate() {
+                        if let Some(t) = t {
+                            if best.is_none_or(|(_, b)| t > b) {
+                                best = Some((row, t));
+                            }
+                        }
+                    }
+                    match best {
+                        Some((row, _)) => Some(batch.slice(row, 1)),
+                        None => return Ok(None),
+                    }
+                }
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        let rows = on_max_row.as_ref().unwrap_or(batch);
+        let values = self.spec.expr.evaluate(rows)?.into_array(rows.num_rows())?;
+        let values = cast(&values, &DataType::Int64)?;
+        Ok(max(values.as_primitive::<Int64Type>()))
     }
 
     /// The state a checkpoint keeps: each partition's highest value and how
@@ -233,6 +282,47 @@ mod tests {
             )],
         )
         .unwrap()
+    }
+
+    /// `ts - INTERVAL '4 seconds'` is evaluated on the batch's latest row
+    /// only, with the same result as over every row; an expression that is
+    /// not `column ± constant` is evaluated over every row.
+    #[test]
+    fn a_column_minus_a_constant_is_evaluated_on_the_latest_row() {
+        use datafusion::common::ScalarValue;
+        let ts: Arc<dyn PhysicalExpr> = Arc::new(Column::new("ts", 0));
+        let four_seconds = Arc::new(Literal::new(ScalarValue::new_interval_mdn(
+            0,
+            0,
+            4_000_000_000,
+        )));
+        let minus: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::clone(&ts),
+            Operator::Minus,
+            four_seconds,
+        ));
+        assert!(non_decreasing_in(&minus, "ts"));
+        assert!(!non_decreasing_in(&minus, "other"));
+        let negated: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::new(Literal::new(ScalarValue::TimestampMillisecond(
+                Some(0),
+                None,
+            ))),
+            Operator::Minus,
+            Arc::clone(&ts),
+        ));
+        assert!(!non_decreasing_in(&negated, "ts"));
+        let t = WatermarkTracker::new(WatermarkSpec {
+            column: "ts".into(),
+            expr: minus,
+            idle_timeout: Duration::ZERO,
+        });
+        assert!(t.monotone);
+        let b = batch(&[10_000, 30_000, 20_000]);
+        assert_eq!(t.highest(&b).unwrap(), Some(26_000));
+        let every_row = t.spec.expr.evaluate(&b).unwrap().into_array(3).unwrap();
+        let every_row = cast(&every_row, &DataType::Int64).unwrap();
+        assert_eq!(max(every_row.as_primitive::<Int64Type>()), Some(26_000));
     }
 
     #[test]

@@ -1,28 +1,45 @@
 //! Non-windowed `GROUP BY` over an unbounded stream, emitted as a changelog.
 //!
-//! Groups are interned by DataFusion's vectorized `GroupValues`; each group
-//! keeps one DataFusion `Accumulator` per aggregate call, so every built-in
-//! (and user-defined) aggregate works, DISTINCT and ORDER BY included. Per
-//! batch the rows are sorted by group with one counting sort and one `take`
-//! per argument, and each touched group's accumulators get a zero-copy slice.
+//! Groups are interned by DataFusion's vectorized `GroupValues`. The
+//! aggregate calls keep their state in one of two ways:
 //!
-//! After a batch, every touched group's row is re-evaluated, passed through
-//! the post-aggregate stages (select list, HAVING) and compared with what was
+//! * **Vectorized** (append-only input, and every call one whose state
+//!   goes back in exactly: `count`, `sum`, `min`, `max`, `avg`, the bool and
+//!   bit aggregates, without DISTINCT or ORDER BY): one DataFusion
+//!   `GroupsAccumulator` per call over every group, updated for a whole
+//!   batch at once. The groups a batch changed become *pending*; a flush
+//!   evaluates them all at once (the state is drained with `state` and
+//!   merged straight back, since `evaluate` drains, which costs time in the
+//!   number of groups held). So the operator flushes once the pending rows
+//!   are at least as many as its groups (a small table: every batch), at
+//!   the end of input, and when the pipeline asks it to: when
+//!   [`FLUSH_INTERVAL`] has passed since it started holding changes back,
+//!   or the input goes quiet for that long.
+//! * **Per group** (anything else: DISTINCT, ORDER BY, user-defined
+//!   aggregates, an updating input whose rows are taken back): one
+//!   DataFusion `Accumulator` per group and call. Per batch the rows are
+//!   sorted by group with one counting sort and one `take` per argument,
+//!   and each touched group's accumulators get a zero-copy slice; every
+//!   batch's changes are emitted at once.
+//!
+//! Either way, each changed group's row is evaluated, passed through the
+//! post-aggregate stages (select list, HAVING) and compared with what was
 //! emitted last for that group (kept in Arrow's row format): a new visible
 //! row is an `insert`, a changed one an `update`, and a row that HAVING now
 //! hides a `delete` of the last emitted row. Unchanged rows emit nothing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Int64Array, UInt32Array, UInt8Array,
 };
-use datafusion::arrow::compute::{cast, take, take_record_batch};
+use datafusion::arrow::compute::{cast, interleave, take, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Accumulator;
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
@@ -30,10 +47,11 @@ use serde::{Deserialize, Serialize};
 
 use super::operator::Operator;
 use super::state::{
-    column, damaged, intern_group_keys, keep_group_keys, merge_states, state_batch, states_of,
-    take_states, to_meta, StateSnapshot,
+    column, damaged, intern_group_keys, keep_group_keys, keep_groups_states, merge_states,
+    state_batch, states_of, take_states, to_meta, StateSnapshot,
 };
 use super::stateless::{drop_failing_rows, post_stages, predicate_mask};
+use super::window::groups_accumulator;
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::{AggregatePlan, StreamPlan};
@@ -41,13 +59,53 @@ use crate::stream::{Op, StreamBatch};
 
 const NO_SLOT: u32 = u32::MAX;
 
+/// How long an operator may hold changes back before the pipeline flushes
+/// it (see [`Operator::holds_back`]).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Aggregate functions whose intermediate state, merged into a fresh
+/// accumulator, gives back exactly the same state (no floating-point
+/// re-derivation, as variance's merge formula has): the vectorized path
+/// round-trips its state on every flush.
+const EXACT_STATE: &[&str] = &[
+    "count", "sum", "min", "max", "avg", "bool_and", "bool_or", "bit_and", "bit_or", "bit_xor",
+];
+
+/// Where the aggregate calls keep their state.
+enum Calls {
+    /// One `Accumulator` per group and call: `[group][call]`.
+    PerGroup(Vec<Vec<Box<dyn Accumulator>>>),
+    /// One `GroupsAccumulator` per call, over every group.
+    Vectorized(Vec<Box<dyn GroupsAccumulator>>),
+}
+
+/// The groups the vectorized path changed since it last emitted, in the
+/// order they were first changed, and where to find each one's key.
+#[derive(Default)]
+struct Pending {
+    groups: Vec<usize>,
+    /// `(batch, row)` in `keys` of a row of each pending group.
+    key_at: Vec<(usize, usize)>,
+    /// The group key columns of the batches since the last flush.
+    keys: Vec<Vec<ArrayRef>>,
+    rows: usize,
+}
+
+/// A batch's group keys, aggregate arguments and FILTER masks, evaluated.
+struct Inputs {
+    group_cols: Vec<ArrayRef>,
+    /// `[call][argument]`
+    args: Vec<Vec<ArrayRef>>,
+    /// `[call]`
+    filters: Vec<Option<BooleanArray>>,
+}
+
 pub struct ChangelogAggregate {
     agg: Arc<AggregatePlan>,
     output_schema: SchemaRef,
     /// `None` for a global aggregate (no GROUP BY): every row is group 0.
     groups: Option<Box<dyn GroupValues>>,
-    /// `[group][call]`
-    accumulators: Vec<Vec<Box<dyn Accumulator>>>,
+    calls: Calls,
     /// The row last emitted per group, `None` while the group is not shown.
     last: Vec<Option<OwnedRow>>,
     /// Input rows per group (an updating input can take them away again).
@@ -56,9 +114,11 @@ pub struct ChangelogAggregate {
     retracting: bool,
     converter: RowConverter,
     metrics: Arc<PipelineMetrics>,
-    /// Scratch: a group's position among this batch's groups.
+    /// A group's position among this batch's groups (per group), or among
+    /// the pending groups (vectorized).
     slot: Vec<u32>,
     group_indices: Vec<usize>,
+    pending: Pending,
 }
 
 /// Aggregate call `call`'s accumulator for one group; `retracting`: one
@@ -74,6 +134,18 @@ fn new_accumulator(
     } else {
         func.create_accumulator()?
     })
+}
+
+/// Whether every call can run vectorized over an input that only adds rows.
+fn vectorizable(agg: &AggregatePlan, retracting: bool) -> bool {
+    !retracting
+        && agg.calls.iter().all(|c| {
+            let f = &c.func;
+            !f.is_distinct()
+                && f.order_bys().is_empty()
+                && EXACT_STATE.contains(&f.fun().name())
+                && f.groups_accumulator_supported()
+        })
 }
 
 impl ChangelogAggregate {
@@ -97,18 +169,30 @@ impl ChangelogAggregate {
                 .map(|f| SortField::new(f.data_type().clone()))
                 .collect(),
         )?;
+        let retracting = plan.input_changelog;
+        let calls = if vectorizable(&agg, retracting) {
+            Calls::Vectorized(
+                agg.calls
+                    .iter()
+                    .map(groups_accumulator)
+                    .collect::<Result<_>>()?,
+            )
+        } else {
+            Calls::PerGroup(Vec::new())
+        };
         Ok(ChangelogAggregate {
             agg,
             output_schema: plan.output_schema.clone(),
             groups,
-            accumulators: Vec::new(),
+            calls,
             last: Vec::new(),
             counts: Vec::new(),
-            retracting: plan.input_changelog,
+            retracting,
             converter,
             metrics,
             slot: Vec::new(),
             group_indices: Vec::new(),
+            pending: Pending::default(),
         })
     }
 
@@ -122,43 +206,142 @@ impl ChangelogAggregate {
 
     /// Number of groups held.
     pub fn group_count(&self) -> usize {
-        self.accumulators.len()
+        self.counts.len()
     }
 
-    /// Adds the batch's rows to their groups; rows where `retract` is true
-    /// are taken away instead.
-    fn update(
-        &mut self,
-        batch: &RecordBatch,
-        retract: Option<&BooleanArray>,
-        touched: &mut Vec<usize>,
-        first_row: &mut Vec<u32>,
-    ) -> Result<Vec<ArrayRef>> {
-        let agg = Arc::clone(&self.agg);
+    /// Evaluates the group, argument and FILTER expressions on `batch`.
+    fn inputs(&self, batch: &RecordBatch) -> Result<Inputs> {
         let n = batch.num_rows();
-        let group_cols = agg
-            .group_exprs
-            .iter()
-            .map(|e| Ok(e.evaluate(batch)?.into_array(n)?))
-            .collect::<Result<Vec<_>>>()?;
+        let eval = |e: &Arc<dyn datafusion::physical_expr::PhysicalExpr>| -> Result<ArrayRef> {
+            Ok(e.evaluate(batch)?.into_array(n)?)
+        };
+        let agg = &self.agg;
+        Ok(Inputs {
+            group_cols: agg.group_exprs.iter().map(eval).collect::<Result<_>>()?,
+            args: agg
+                .calls
+                .iter()
+                .map(|c| c.args.iter().map(eval).collect())
+                .collect::<Result<_>>()?,
+            filters: agg
+                .calls
+                .iter()
+                .map(|c| {
+                    c.filter
+                        .as_ref()
+                        .map(|f| predicate_mask(f, batch))
+                        .transpose()
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Interns the batch's groups into `group_indices`, making room for
+    /// new ones; the number of groups.
+    fn intern(&mut self, group_cols: &[ArrayRef], rows: usize) -> Result<usize> {
         self.group_indices.clear();
         let group_count = match self.groups.as_mut() {
             Some(groups) => {
-                groups.intern(&group_cols, &mut self.group_indices)?;
+                groups.intern(group_cols, &mut self.group_indices)?;
                 groups.len()
             }
             None => {
-                self.group_indices.resize(n, 0);
+                self.group_indices.resize(rows, 0);
                 1
             }
         };
-        while self.accumulators.len() < group_count {
-            let accs = self.new_accumulators()?;
-            self.accumulators.push(accs);
+        while self.counts.len() < group_count {
+            if let Calls::PerGroup(_) = self.calls {
+                let accs = self.new_accumulators()?;
+                if let Calls::PerGroup(per_group) = &mut self.calls {
+                    per_group.push(accs);
+                }
+            }
             self.last.push(None);
             self.counts.push(0);
             self.slot.push(NO_SLOT);
         }
+        Ok(group_count)
+    }
+
+    /// Vectorized: adds the batch's rows to their groups, which become
+    /// pending.
+    fn update_vectorized(&mut self, inputs: Inputs, rows: usize) -> Result<()> {
+        let group_count = self.intern(&inputs.group_cols, rows)?;
+        let Calls::Vectorized(accs) = &mut self.calls else {
+            return Err(SluiceError::Internal("not a vectorized aggregate".into()));
+        };
+        for ((acc, args), filter) in accs.iter_mut().zip(&inputs.args).zip(&inputs.filters) {
+            acc.update_batch(args, &self.group_indices, filter.as_ref(), group_count)?;
+        }
+        let batch = self.pending.keys.len();
+        for (row, &g) in self.group_indices.iter().enumerate() {
+            self.counts[g] += 1;
+            if self.slot[g] == NO_SLOT {
+                self.slot[g] = self.pending.groups.len() as u32;
+                self.pending.groups.push(g);
+                self.pending.key_at.push((batch, row));
+            }
+        }
+        self.pending.keys.push(inputs.group_cols);
+        self.pending.rows += rows;
+        Ok(())
+    }
+
+    /// Vectorized: emits the changes of the pending groups.
+    fn flush_pending(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.pending.groups.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for &g in &pending.groups {
+            self.slot[g] = NO_SLOT;
+        }
+        let agg = Arc::clone(&self.agg);
+        let mut columns = (0..agg.group_exprs.len())
+            .map(|k| {
+                let arrays: Vec<&dyn Array> = pending.keys.iter().map(|b| b[k].as_ref()).collect();
+                Ok(interleave(&arrays, &pending.key_at)?)
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let Calls::Vectorized(accs) = &mut self.calls else {
+            return Err(SluiceError::Internal("not a vectorized aggregate".into()));
+        };
+        let n = self.counts.len();
+        let touched = UInt32Array::from_iter_values(pending.groups.iter().map(|&g| g as u32));
+        let local: Vec<usize> = (0..pending.groups.len()).collect();
+        let states = keep_groups_states(accs, n)?;
+        for (ci, (state, call)) in states.iter().zip(&agg.calls).enumerate() {
+            let of_touched = state
+                .iter()
+                .map(|s| Ok(take(s, &touched, None)?))
+                .collect::<Result<Vec<_>>>()?;
+            let mut copy = groups_accumulator(call)?;
+            copy.merge_batch(&of_touched, &local, local.len())?;
+            let values = copy.evaluate(EmitTo::All)?;
+            let want = agg.schema.field(agg.group_exprs.len() + ci).data_type();
+            columns.push(if values.data_type() == want {
+                values
+            } else {
+                cast(&values, want)?
+            });
+        }
+        let rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
+        let (rows, visible) = post_stages(&agg.post, rows)?;
+        self.diff(&rows, visible.as_ref(), &pending.groups, out)
+    }
+
+    /// Per group: adds the batch's rows to their groups; rows where
+    /// `retract` is true are taken away instead.
+    fn update_per_group(
+        &mut self,
+        inputs: &Inputs,
+        rows: usize,
+        retract: Option<&BooleanArray>,
+        touched: &mut Vec<usize>,
+        first_row: &mut Vec<u32>,
+    ) -> Result<()> {
+        self.intern(&inputs.group_cols, rows)?;
         for (row, &g) in self.group_indices.iter().enumerate() {
             if self.slot[g] == NO_SLOT {
                 self.slot[g] = touched.len() as u32;
@@ -172,21 +355,22 @@ impl ChangelogAggregate {
             };
         }
         let unfiltered = self.sort_by_group(touched.len(), None, retract);
-        for (ci, call) in agg.calls.iter().enumerate() {
+        for (ci, args) in inputs.args.iter().enumerate() {
             let filtered;
-            let (perm, offsets) = match &call.filter {
+            let (perm, offsets) = match &inputs.filters[ci] {
                 None => (&unfiltered.0, &unfiltered.1),
-                Some(f) => {
-                    let mask = predicate_mask(f, batch)?;
-                    filtered = self.sort_by_group(touched.len(), Some(&mask), retract);
+                Some(mask) => {
+                    filtered = self.sort_by_group(touched.len(), Some(mask), retract);
                     (&filtered.0, &filtered.1)
                 }
             };
-            let args = call
-                .args
+            let args = args
                 .iter()
-                .map(|e| Ok(take(&e.evaluate(batch)?.into_array(n)?, perm, None)?))
+                .map(|a| Ok(take(a, perm, None)?))
                 .collect::<Result<Vec<_>>>()?;
+            let Calls::PerGroup(per_group) = &mut self.calls else {
+                return Err(SluiceError::Internal("not a per-group aggregate".into()));
+            };
             for (s, &g) in touched.iter().enumerate() {
                 for (bucket, take_back) in [(2 * s, false), (2 * s + 1, true)] {
                     let (start, end) = (offsets[bucket] as usize, offsets[bucket + 1] as usize);
@@ -195,7 +379,7 @@ impl ChangelogAggregate {
                     }
                     let slices: Vec<ArrayRef> =
                         args.iter().map(|a| a.slice(start, end - start)).collect();
-                    let acc = &mut self.accumulators[g][ci];
+                    let acc = &mut per_group[g][ci];
                     if take_back {
                         acc.retract_batch(&slices)?;
                     } else {
@@ -208,22 +392,11 @@ impl ChangelogAggregate {
         for &g in touched.iter() {
             if self.counts[g] <= 0 {
                 self.counts[g] = 0;
-                self.accumulators[g] = self.new_accumulators()?;
+                let fresh = self.new_accumulators()?;
+                if let Calls::PerGroup(per_group) = &mut self.calls {
+                    per_group[g] = fresh;
+                }
             }
-        }
-        Ok(group_cols)
-    }
-
-    /// Evaluates the group, argument and FILTER expressions on `batch`.
-    fn check_inputs(&self, batch: &RecordBatch) -> Result<()> {
-        let agg = &self.agg;
-        let exprs = agg.group_exprs.iter().chain(
-            agg.calls
-                .iter()
-                .flat_map(|c| c.args.iter().chain(c.filter.iter())),
-        );
-        for e in exprs {
-            e.evaluate(batch)?.into_array(batch.num_rows())?;
         }
         Ok(())
     }
@@ -263,7 +436,8 @@ impl ChangelogAggregate {
         (UInt32Array::from(perm), offsets)
     }
 
-    /// The current output rows of `touched` groups and whether each is shown.
+    /// Per group: the current output rows of `touched` groups and whether
+    /// each is shown.
     fn current_rows(
         &mut self,
         group_cols: &[ArrayRef],
@@ -276,13 +450,17 @@ impl ChangelogAggregate {
             .iter()
             .map(|c| Ok(take(c, &first, None)?))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        for ci in 0..agg.calls.len() {
+        let Calls::PerGroup(per_group) = &mut self.calls else {
+            return Err(SluiceError::Internal("not a per-group aggregate".into()));
+        };
+        let value_fields = &agg.schema.fields()[group_cols.len()..];
+        for (ci, field) in value_fields.iter().enumerate() {
             let values = touched
                 .iter()
-                .map(|&g| Ok(self.accumulators[g][ci].evaluate()?))
+                .map(|&g| Ok(per_group[g][ci].evaluate()?))
                 .collect::<Result<Vec<ScalarValue>>>()?;
             let array = ScalarValue::iter_to_array(values)?;
-            let want = agg.schema.field(group_cols.len() + ci).data_type();
+            let want = field.data_type();
             columns.push(if array.data_type() == want {
                 array
             } else {
@@ -340,26 +518,36 @@ impl ChangelogAggregate {
 }
 
 /// Checkpoint metadata; the batches are the group keys (with GROUP BY), a
-/// row per group (its input row count, whether a row of it is shown, its
-/// accumulators' states), and the shown rows as last emitted, all in group
-/// order. A global aggregate has at most one group, and no keys.
+/// row per group (its input row count, whether a row of it is shown,
+/// whether its change is still to be emitted, its accumulators' states),
+/// and the shown rows as last emitted, all in group order. A global
+/// aggregate has at most one group, and no keys.
 #[derive(Serialize, Deserialize)]
 struct AggregateMeta {
     groups: usize,
+    /// Vectorized: the rows added since the last flush (when the next one
+    /// is due).
+    #[serde(default)]
+    pending_rows: usize,
 }
 
 impl ChangelogAggregate {
     fn snapshot_state(&mut self) -> Result<StateSnapshot> {
-        let n = self.accumulators.len();
+        let n = self.counts.len();
         let mut batches = Vec::with_capacity(3);
         if let Some(groups) = self.groups.as_mut() {
             let keys = keep_group_keys(groups.as_mut())?;
             batches.push(RecordBatch::try_new(self.agg.group_schema.clone(), keys)?);
         }
         let (agg, retracting) = (&self.agg, self.retracting);
-        let states = take_states(self.accumulators.iter_mut(), agg.calls.len(), |c| {
-            new_accumulator(agg, retracting, c)
-        })?;
+        let states = match &mut self.calls {
+            Calls::PerGroup(per_group) => {
+                take_states(per_group.iter_mut(), agg.calls.len(), |c| {
+                    new_accumulator(agg, retracting, c)
+                })?
+            }
+            Calls::Vectorized(accs) => keep_groups_states(accs, n)?,
+        };
         let rows: ArrayRef = Arc::new(Int64Array::from(self.counts.clone()));
         let shown: ArrayRef = Arc::new(
             self.last
@@ -367,26 +555,41 @@ impl ChangelogAggregate {
                 .map(|r| Some(r.is_some()))
                 .collect::<BooleanArray>(),
         );
-        batches.push(state_batch(
-            vec![("rows".into(), rows), ("shown".into(), shown)],
-            states,
-            n,
-        )?);
+        let mut columns = vec![("rows".into(), rows), ("shown".into(), shown)];
+        if let Calls::Vectorized(_) = self.calls {
+            let pending: ArrayRef = Arc::new(
+                self.slot
+                    .iter()
+                    .map(|&s| Some(s != NO_SLOT))
+                    .collect::<BooleanArray>(),
+            );
+            columns.push(("pending".into(), pending));
+        }
+        batches.push(state_batch(columns, states, n)?);
         let last = self
             .converter
             .convert_rows(self.last.iter().flatten().map(|r| r.row()))?;
         batches.push(RecordBatch::try_new(self.output_schema.clone(), last)?);
         Ok(StateSnapshot::new(
-            to_meta(&AggregateMeta { groups: n })?,
+            to_meta(&AggregateMeta {
+                groups: n,
+                pending_rows: self.pending.rows,
+            })?,
             batches,
         ))
     }
 
     fn restore_state(&mut self, state: StateSnapshot) -> Result<()> {
-        let AggregateMeta { groups: n } = state.meta_as()?;
+        let AggregateMeta {
+            groups: n,
+            pending_rows,
+        } = state.meta_as()?;
         let mut batches = state.into_batches();
+        let mut keys = None;
         if let Some(groups) = self.groups.as_mut() {
-            intern_group_keys(groups.as_mut(), &batches.next("group keys")?)?;
+            let batch = batches.next("group keys")?;
+            intern_group_keys(groups.as_mut(), &batch)?;
+            keys = Some(batch);
         } else if n > 1 {
             return Err(damaged("a global aggregate with several groups"));
         }
@@ -401,15 +604,46 @@ impl ChangelogAggregate {
         let last = self.converter.convert_columns(last.columns())?;
         let mut last = last.iter();
         for g in 0..n {
-            let mut accs = self.new_accumulators()?;
-            merge_states(&states, g, &mut accs)?;
-            self.accumulators.push(accs);
+            if let Calls::PerGroup(_) = self.calls {
+                let mut accs = self.new_accumulators()?;
+                merge_states(&states, g, &mut accs)?;
+                if let Calls::PerGroup(per_group) = &mut self.calls {
+                    per_group.push(accs);
+                }
+            }
             self.counts.push(counts.value(g));
             self.last.push(match shown.value(g) {
                 true => last.next().map(|r| r.owned()),
                 false => None,
             });
             self.slot.push(NO_SLOT);
+        }
+        if let Calls::Vectorized(accs) = &mut self.calls {
+            if states.len() != accs.len() {
+                return Err(damaged("aggregate state columns"));
+            }
+            let ids: Vec<usize> = (0..n).collect();
+            for (acc, state) in accs.iter_mut().zip(&states) {
+                acc.merge_batch(state, &ids, n)?;
+            }
+            // Checkpoints from before the vectorized path have no pending
+            // groups: every change was emitted with its batch.
+            let pending = match per_group.column_by_name("pending") {
+                Some(c) => c
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .ok_or_else(|| damaged("column pending"))?
+                    .clone(),
+                None => BooleanArray::from(vec![false; n]),
+            };
+            let key_cols = keys.map(|k| k.columns().to_vec()).unwrap_or_default();
+            for g in (0..n).filter(|&g| pending.value(g)) {
+                self.slot[g] = self.pending.groups.len() as u32;
+                self.pending.groups.push(g);
+                self.pending.key_at.push((0, g));
+            }
+            self.pending.keys.push(key_cols);
+            self.pending.rows = pending_rows;
         }
         Ok(())
     }
@@ -428,18 +662,19 @@ impl Operator for ChangelogAggregate {
         if self.retracting {
             text.push_str("; input is an updating view (its old rows are retracted)");
         }
+        if let Calls::Vectorized(_) = self.calls {
+            text.push_str("; vectorized");
+        }
         text
     }
 
     fn state_size(&self) -> Option<(u64, u64)> {
-        let groups = self.accumulators.len();
+        let groups = self.counts.len();
         let mut bytes = self.groups.as_ref().map_or(0, |g| g.size());
-        bytes += self
-            .accumulators
-            .iter()
-            .flatten()
-            .map(|a| a.size())
-            .sum::<usize>();
+        bytes += match &self.calls {
+            Calls::PerGroup(per_group) => per_group.iter().flatten().map(|a| a.size()).sum(),
+            Calls::Vectorized(accs) => accs.iter().map(|a| a.size()).sum::<usize>(),
+        };
         bytes += self
             .last
             .iter()
@@ -457,27 +692,62 @@ impl Operator for ChangelogAggregate {
         self.restore_state(state)
     }
 
+    fn holds_back(&self) -> bool {
+        !self.pending.groups.is_empty()
+    }
+
+    fn flush(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.flush_pending(out)
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.flush_pending(out)
+    }
+
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         // Evaluate every input expression first, so a value that makes one
         // fail drops its row instead of leaving the groups half updated.
-        let batch = if self.check_inputs(&batch.data).is_ok() {
-            batch
-        } else {
-            drop_failing_rows(&batch, &self.metrics, |b| self.check_inputs(&b.data))?
+        let (batch, inputs) = match self.inputs(&batch.data) {
+            Ok(inputs) => (batch, inputs),
+            Err(_) => {
+                let batch =
+                    drop_failing_rows(&batch, &self.metrics, |b| self.inputs(&b.data).map(|_| ()))?;
+                if batch.num_rows() == 0 {
+                    return Ok(());
+                }
+                let inputs = self.inputs(&batch.data)?;
+                (batch, inputs)
+            }
         };
+        let rows = batch.num_rows();
+        if let Calls::Vectorized(_) = self.calls {
+            self.update_vectorized(inputs, rows)?;
+            // A flush costs time in the groups held: one once the pending
+            // rows are as many costs at most about as much as adding them.
+            if self.pending.rows >= self.counts.len() {
+                self.flush_pending(out)?;
+            }
+            return Ok(());
+        }
         let retract = batch.ops.as_ref().map(|_| {
-            (0..batch.num_rows())
+            (0..rows)
                 .map(|i| Some(!batch.is_addition(i)))
                 .collect::<BooleanArray>()
         });
         let mut touched = Vec::new();
         let mut first_row = Vec::new();
         let result = self
-            .update(&batch.data, retract.as_ref(), &mut touched, &mut first_row)
-            .and_then(|group_cols| self.current_rows(&group_cols, &touched, first_row))
+            .update_per_group(
+                &inputs,
+                rows,
+                retract.as_ref(),
+                &mut touched,
+                &mut first_row,
+            )
+            .and_then(|()| self.current_rows(&inputs.group_cols, &touched, first_row))
             .and_then(|(rows, visible)| self.diff(&rows, visible.as_ref(), &touched, out));
         for &g in &touched {
             self.slot[g] = NO_SLOT;
@@ -515,6 +785,11 @@ mod tests {
                 format!("SELECT k, tag, {AGGS} FROM t GROUP BY k, tag"),
                 // HAVING hides and shows groups again: deletes and inserts.
                 "SELECT k, max(v) - min(v) AS spread FROM t GROUP BY k HAVING count(*) % 3 <> 0".into(),
+                // Vectorized: every call's state goes back in exactly.
+                "SELECT k, tag, count(*) AS n, sum(v) AS s, min(v) AS lo, max(v) AS hi, avg(v) AS a, \
+                 count(v) FILTER (WHERE v > 10) AS big, max(tag) AS t FROM t GROUP BY k, tag".into(),
+                "SELECT k, sum(v) AS s FROM t GROUP BY k HAVING count(*) % 3 <> 0".into(),
+                "SELECT count(*) AS n, max(v) AS hi FROM t".into(),
                 // One group, no keys.
                 format!("SELECT {AGGS} FROM t"),
                 "SELECT count(*) AS n FROM t HAVING sum(v) % 2 = 0".into(),
@@ -580,6 +855,72 @@ mod tests {
             .windows(2)
             .map(|w| Step::Rows(changes(&all[w[0]..w[1]])))
             .collect()
+    }
+
+    /// The vectorized path holds the changes of a batch smaller than its
+    /// table of groups back until it is flushed (by the pipeline, after a
+    /// while) or the input ends, then emits each changed group once.
+    #[test]
+    fn vectorized_changes_wait_for_a_flush() {
+        use crate::runtime::pipeline::{build_operators, finish, flush, push};
+        use crate::stream::{Message, StreamBatch};
+        let p = plan("SELECT k, count(*) AS n, sum(v) AS s FROM t GROUP BY k", 0);
+        let mut ops = build_operators(&p, &Default::default()).expect("operators");
+        let detail = ops
+            .iter()
+            .map(|o| o.detail())
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(detail.contains("vectorized"), "{detail}");
+        let holds_back = |ops: &[Box<dyn crate::runtime::operator::Operator>]| {
+            ops.iter().any(|o| o.holds_back())
+        };
+        let row = |k: i64, v: i64| Row {
+            k,
+            tag: None,
+            v: Some(v),
+            ts: BASE,
+        };
+        let rows_of = |out: &[StreamBatch]| -> usize { out.iter().map(|b| b.num_rows()).sum() };
+        let send = |ops: &mut Vec<Box<dyn crate::runtime::operator::Operator>>,
+                    rows: &[Row],
+                    out: &mut Vec<StreamBatch>| {
+            push(ops, Message::Batch(StreamBatch::append(batch(rows))), out).expect("batch")
+        };
+        // Four groups in one batch: as many rows as groups, emitted at once.
+        let mut out = Vec::new();
+        let first: Vec<Row> = (0..4).map(|k| row(k, 1)).collect();
+        send(&mut ops, &first, &mut out);
+        assert_eq!(rows_of(&out), 4);
+        assert!(!holds_back(&ops));
+        // Then one row at a time, fewer than the groups: held back.
+        out.clear();
+        send(&mut ops, &[row(1, 2)], &mut out);
+        send(&mut ops, &[row(1, 3)], &mut out);
+        assert!(out.is_empty() && holds_back(&ops));
+        flush(&mut ops, &mut out).expect("flush");
+        assert!(!holds_back(&ops));
+        assert_eq!(rows_of(&out), 1, "group 1 changed twice: one update");
+        assert_eq!(
+            out[0].ops.as_ref().map(|o| o.value(0)),
+            Some(Op::Update as u8)
+        );
+        let s = out[0].data.column_by_name("s").expect("s");
+        let s = s
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .expect("BIGINT");
+        assert_eq!(s.value(0), 6);
+        // The end of input emits what is held.
+        out.clear();
+        send(&mut ops, &[row(9, 5)], &mut out);
+        assert!(out.is_empty());
+        finish(&mut ops, &mut out).expect("end");
+        assert_eq!(rows_of(&out), 1);
+        assert_eq!(
+            out[0].ops.as_ref().map(|o| o.value(0)),
+            Some(Op::Insert as u8)
+        );
     }
 
     /// A snapshot taken before any input restores an empty operator.

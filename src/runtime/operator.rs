@@ -24,6 +24,19 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// Whether it holds back changes it has not emitted yet, to batch its
+    /// work (a vectorized changelog aggregate's pending groups). The
+    /// pipeline calls [`Operator::flush`] once it has held them for
+    /// `FLUSH_INTERVAL` or the input goes quiet that long.
+    fn holds_back(&self) -> bool {
+        false
+    }
+
+    /// Emits what it holds back.
+    fn flush(&mut self, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        Ok(())
+    }
+
     /// Its settings (window, grouping, emit policy), as EXPLAIN shows them.
     fn detail(&self) -> String {
         String::new()
@@ -110,6 +123,18 @@ impl Operator for Measured {
         self.inner.on_end(out)?;
         self.account(started, 0, 0, &out[from..]);
         self.node.refresh_state(true, || self.inner.state_size());
+        Ok(())
+    }
+
+    fn holds_back(&self) -> bool {
+        self.inner.holds_back()
+    }
+
+    fn flush(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let started = Instant::now();
+        let from = out.len();
+        self.inner.flush(out)?;
+        self.account(started, 0, 0, &out[from..]);
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 //! before the pipeline reports itself finished.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{UInt32Array, UInt8Array};
 use datafusion::arrow::compute::take_record_batch;
@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::aggregate::ChangelogAggregate;
+use super::aggregate::{ChangelogAggregate, FLUSH_INTERVAL};
 use super::checkpoint::{encode_pipeline, Checkpointer, Restored};
 use super::operator::{Measured, Operator};
 use super::session::{SessionAggregate, SessionRows};
@@ -467,7 +467,37 @@ async fn run_operators(
     // When the source read the latest batch: what a watermark after it
     // closes was made possible by that batch.
     let mut born = None;
-    while let Some(message) = input.recv().await {
+    // Since when an operator has held changes back (see
+    // `Operator::holds_back`): they are flushed `FLUSH_INTERVAL` later, or
+    // when the input goes quiet that long.
+    let mut holding: Option<Instant> = None;
+    loop {
+        let message = match holding {
+            None => input.recv().await,
+            Some(since) => {
+                let left = FLUSH_INTERVAL.saturating_sub(since.elapsed());
+                match tokio::time::timeout(left, input.recv()).await {
+                    Ok(message) => message,
+                    Err(_) => {
+                        holding = None;
+                        flush(&mut operators, &mut out)?;
+                        for mut b in out.drain(..) {
+                            b.born = b.born.or(born);
+                            output
+                                .send(Message::Batch(b))
+                                .await
+                                .map_err(|_| stopped())?;
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(message) = message else { break };
+        if holding.is_some_and(|since| since.elapsed() >= FLUSH_INTERVAL) {
+            holding = None;
+            flush(&mut operators, &mut out)?;
+        }
         if let Message::Batch(b) = &message {
             born = b.born.or(born);
         }
@@ -505,6 +535,9 @@ async fn run_operators(
             Message::Batch(_) => None,
         };
         push(&mut operators, message, &mut out)?;
+        if holding.is_none() && operators.iter().any(|op| op.holds_back()) {
+            holding = Some(Instant::now());
+        }
         for mut b in out.drain(..) {
             b.born = b.born.or(born);
             output
@@ -777,6 +810,23 @@ pub fn finish(operators: &mut [Box<dyn Operator>], out: &mut Vec<StreamBatch>) -
         let (head, rest) = operators.split_at_mut(i + 1);
         let mut held = Vec::new();
         head[i].on_end(&mut held)?;
+        for b in held {
+            push(rest, Message::Batch(b), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Each operator in turn emits what it holds back, through the operators
+/// after it.
+pub fn flush(operators: &mut [Box<dyn Operator>], out: &mut Vec<StreamBatch>) -> Result<()> {
+    for i in 0..operators.len() {
+        let (head, rest) = operators.split_at_mut(i + 1);
+        if !head[i].holds_back() {
+            continue;
+        }
+        let mut held = Vec::new();
+        head[i].flush(&mut held)?;
         for b in held {
             push(rest, Message::Batch(b), out)?;
         }

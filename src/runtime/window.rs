@@ -94,8 +94,15 @@ pub fn assign(
             }
         }
     }
-    let base = take_record_batch(batch, &UInt32Array::from(rows))?;
-    let mut columns = base.columns().to_vec();
+    // Every row once, in order (a tumbling window or a session with
+    // nothing dropped): the batch's own columns, not a copy.
+    let mut columns = if rows.len() == batch.num_rows() && !matches!(kind, WindowKind::Hop { .. }) {
+        batch.columns().to_vec()
+    } else {
+        take_record_batch(batch, &UInt32Array::from(rows))?
+            .columns()
+            .to_vec()
+    };
     columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
     columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
     Ok((RecordBatch::try_new(schema.clone(), columns)?, dropped))
