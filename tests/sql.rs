@@ -14,8 +14,8 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
-use sluice::runtime::pipeline::build_operators;
-use sluice::stream::{Op, StreamBatch};
+use sluice::runtime::pipeline::{build_operators, finish, flush, push};
+use sluice::stream::{Message, Op, StreamBatch};
 use sluice::{Engine, Outcome, SluiceError};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
@@ -184,16 +184,8 @@ async fn streaming(
     bounds.push(0);
     bounds.push(data.num_rows());
     bounds.sort();
-    for w in bounds.windows(2) {
-        let mut pending = vec![StreamBatch::append(data.slice(w[0], w[1] - w[0]))];
-        for op in operators.iter_mut() {
-            let mut next = Vec::new();
-            for b in pending {
-                op.process_batch(b, &mut next).expect("process");
-            }
-            pending = next;
-        }
-        for b in pending {
+    let apply = |state: &mut HashMap<Vec<String>, Vec<String>>, out: Vec<StreamBatch>| {
+        for b in out {
             let rows = rows_of(&b.data);
             for (i, row) in rows.into_iter().enumerate() {
                 let key: Vec<String> = plan.key_columns.iter().map(|&c| row[c].clone()).collect();
@@ -215,7 +207,21 @@ async fn streaming(
                 }
             }
         }
+    };
+    for (n, w) in bounds.windows(2).enumerate() {
+        let batch = StreamBatch::append(data.slice(w[0], w[1] - w[0]));
+        let mut out = Vec::new();
+        push(&mut operators, Message::Batch(batch), &mut out).expect("process");
+        // What a vectorized aggregate holds back, the pipeline flushes
+        // after a while: here after every other batch.
+        if n % 2 == 1 {
+            flush(&mut operators, &mut out).expect("flush");
+        }
+        apply(&mut state, out);
     }
+    let mut out = Vec::new();
+    finish(&mut operators, &mut out).expect("end of input");
+    apply(&mut state, out);
     let mut rows: Vec<Vec<String>> = state.into_values().collect();
     rows.sort();
     rows

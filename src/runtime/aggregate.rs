@@ -663,7 +663,10 @@ impl Operator for ChangelogAggregate {
             text.push_str("; input is an updating view (its old rows are retracted)");
         }
         if let Calls::Vectorized(_) = self.calls {
-            text.push_str("; vectorized");
+            text.push_str(&format!(
+                "; vectorized, changed groups emitted together within {} ms",
+                FLUSH_INTERVAL.as_millis()
+            ));
         }
         text
     }
