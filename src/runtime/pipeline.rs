@@ -470,34 +470,44 @@ async fn run_operators(
     // Since when an operator has held changes back (see
     // `Operator::holds_back`): they are flushed `FLUSH_INTERVAL` later, or
     // when the input goes quiet that long.
-    let mut holding: Option<Instant> = None;
+    // Operators restored from a checkpoint may hold changes already.
+    let mut holding = operators
+        .iter()
+        .any(|op| op.holds_back())
+        .then(Instant::now);
+    // A source's commits (and its caught-up mark) behind rows whose changes
+    // are held back wait for them: a commit says the rows before it are
+    // written.
+    let mut deferred: Vec<Message> = Vec::new();
     loop {
-        let message = match holding {
-            None => input.recv().await,
+        let received = match holding {
+            None => Some(input.recv().await),
             Some(since) => {
                 let left = FLUSH_INTERVAL.saturating_sub(since.elapsed());
-                match tokio::time::timeout(left, input.recv()).await {
-                    Ok(message) => message,
-                    Err(_) => {
-                        holding = None;
-                        flush(&mut operators, &mut out)?;
-                        for mut b in out.drain(..) {
-                            b.born = b.born.or(born);
-                            output
-                                .send(Message::Batch(b))
-                                .await
-                                .map_err(|_| stopped())?;
-                        }
-                        continue;
-                    }
-                }
+                tokio::time::timeout(left, input.recv()).await.ok()
             }
         };
-        let Some(message) = message else { break };
+        // Held changes go out once held that long (or the input was quiet
+        // that long), before the next message: a barrier or commit behind
+        // them must cover them.
         if holding.is_some_and(|since| since.elapsed() >= FLUSH_INTERVAL) {
             holding = None;
             flush(&mut operators, &mut out)?;
+            for mut b in out.drain(..) {
+                b.born = b.born.or(born);
+                output
+                    .send(Message::Batch(b))
+                    .await
+                    .map_err(|_| stopped())?;
+            }
+            for m in deferred.drain(..) {
+                output.send(m).await.map_err(|_| stopped())?;
+            }
         }
+        let Some(message) = received else {
+            continue;
+        };
+        let Some(message) = message else { break };
         if let Message::Batch(b) = &message {
             born = b.born.or(born);
         }
@@ -506,10 +516,32 @@ async fn run_operators(
             // already on its way to the sink.
             Message::Commit(_) | Message::CaughtUp => {
                 caught_up |= matches!(message, Message::CaughtUp);
-                output.send(message).await.map_err(|_| stopped())?;
+                if operators.iter().any(|op| op.holds_back()) {
+                    deferred.push(message);
+                } else {
+                    output.send(message).await.map_err(|_| stopped())?;
+                }
                 continue;
             }
             Message::Barrier(mut barrier) => {
+                // What the operators hold back goes out ahead of the
+                // barrier: the checkpoint then holds nothing pending, and a
+                // run restored from it emits nothing before the pipelines
+                // that read its output have attached.
+                if operators.iter().any(|op| op.holds_back()) {
+                    holding = None;
+                    flush(&mut operators, &mut out)?;
+                    for mut b in out.drain(..) {
+                        b.born = b.born.or(born);
+                        output
+                            .send(Message::Batch(b))
+                            .await
+                            .map_err(|_| stopped())?;
+                    }
+                    for m in deferred.drain(..) {
+                        output.send(m).await.map_err(|_| stopped())?;
+                    }
+                }
                 barrier.operators = operators
                     .iter_mut()
                     .map(|op| op.snapshot()?.map(|s| s.encode()).transpose())
@@ -529,6 +561,9 @@ async fn run_operators(
                         .await
                         .map_err(|_| stopped())?;
                 }
+                for m in deferred.drain(..) {
+                    output.send(m).await.map_err(|_| stopped())?;
+                }
                 continue;
             }
             Message::Watermark(w) => Some(w),
@@ -544,6 +579,11 @@ async fn run_operators(
                 .send(Message::Batch(b))
                 .await
                 .map_err(|_| stopped())?;
+        }
+        if !deferred.is_empty() && !operators.iter().any(|op| op.holds_back()) {
+            for m in deferred.drain(..) {
+                output.send(m).await.map_err(|_| stopped())?;
+            }
         }
         // What the operators emitted for a watermark reaches the sink first.
         if let Some(w) = watermark {
@@ -562,6 +602,9 @@ async fn run_operators(
             .send(Message::Batch(b))
             .await
             .map_err(|_| stopped())?;
+    }
+    for m in deferred {
+        output.send(m).await.map_err(|_| stopped())?;
     }
     if !caught_up {
         // The replay ran to the end of a bounded input, which the last run
