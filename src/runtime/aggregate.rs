@@ -136,6 +136,13 @@ fn new_accumulator(
     })
 }
 
+/// One group's accumulators, one per call.
+fn new_accumulators(agg: &AggregatePlan, retracting: bool) -> Result<Vec<Box<dyn Accumulator>>> {
+    (0..agg.calls.len())
+        .map(|c| new_accumulator(agg, retracting, c))
+        .collect()
+}
+
 /// Whether every call can run vectorized over an input that only adds rows.
 fn vectorizable(agg: &AggregatePlan, retracting: bool) -> bool {
     !retracting
@@ -196,14 +203,6 @@ impl ChangelogAggregate {
         })
     }
 
-    /// A group's accumulators: ones that can take rows back when the input
-    /// is an updating view.
-    fn new_accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        (0..self.agg.calls.len())
-            .map(|c| new_accumulator(&self.agg, self.retracting, c))
-            .collect()
-    }
-
     /// Number of groups held.
     pub fn group_count(&self) -> usize {
         self.counts.len()
@@ -251,11 +250,8 @@ impl ChangelogAggregate {
             }
         };
         while self.counts.len() < group_count {
-            if let Calls::PerGroup(_) = self.calls {
-                let accs = self.new_accumulators()?;
-                if let Calls::PerGroup(per_group) = &mut self.calls {
-                    per_group.push(accs);
-                }
+            if let Calls::PerGroup(per_group) = &mut self.calls {
+                per_group.push(new_accumulators(&self.agg, self.retracting)?);
             }
             self.last.push(None);
             self.counts.push(0);
@@ -389,12 +385,11 @@ impl ChangelogAggregate {
             }
         }
         // A group whose rows have all been taken back starts afresh.
-        for &g in touched.iter() {
-            if self.counts[g] <= 0 {
-                self.counts[g] = 0;
-                let fresh = self.new_accumulators()?;
-                if let Calls::PerGroup(per_group) = &mut self.calls {
-                    per_group[g] = fresh;
+        if let Calls::PerGroup(per_group) = &mut self.calls {
+            for &g in touched.iter() {
+                if self.counts[g] <= 0 {
+                    self.counts[g] = 0;
+                    per_group[g] = new_accumulators(&self.agg, self.retracting)?;
                 }
             }
         }
@@ -604,12 +599,10 @@ impl ChangelogAggregate {
         let last = self.converter.convert_columns(last.columns())?;
         let mut last = last.iter();
         for g in 0..n {
-            if let Calls::PerGroup(_) = self.calls {
-                let mut accs = self.new_accumulators()?;
+            if let Calls::PerGroup(per_group) = &mut self.calls {
+                let mut accs = new_accumulators(&self.agg, self.retracting)?;
                 merge_states(&states, g, &mut accs)?;
-                if let Calls::PerGroup(per_group) = &mut self.calls {
-                    per_group.push(accs);
-                }
+                per_group.push(accs);
             }
             self.counts.push(counts.value(g));
             self.last.push(match shown.value(g) {

@@ -493,16 +493,7 @@ async fn run_operators(
         if holding.is_some_and(|since| since.elapsed() >= FLUSH_INTERVAL) {
             holding = None;
             flush(&mut operators, &mut out)?;
-            for mut b in out.drain(..) {
-                b.born = b.born.or(born);
-                output
-                    .send(Message::Batch(b))
-                    .await
-                    .map_err(|_| stopped())?;
-            }
-            for m in deferred.drain(..) {
-                output.send(m).await.map_err(|_| stopped())?;
-            }
+            send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
         }
         let Some(message) = received else {
             continue;
@@ -531,16 +522,7 @@ async fn run_operators(
                 if operators.iter().any(|op| op.holds_back()) {
                     holding = None;
                     flush(&mut operators, &mut out)?;
-                    for mut b in out.drain(..) {
-                        b.born = b.born.or(born);
-                        output
-                            .send(Message::Batch(b))
-                            .await
-                            .map_err(|_| stopped())?;
-                    }
-                    for m in deferred.drain(..) {
-                        output.send(m).await.map_err(|_| stopped())?;
-                    }
+                    send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
                 }
                 barrier.operators = operators
                     .iter_mut()
@@ -555,15 +537,7 @@ async fn run_operators(
             Message::EndOfInput => {
                 ended = true;
                 finish(&mut operators, &mut out)?;
-                for b in out.drain(..) {
-                    output
-                        .send(Message::Batch(b))
-                        .await
-                        .map_err(|_| stopped())?;
-                }
-                for m in deferred.drain(..) {
-                    output.send(m).await.map_err(|_| stopped())?;
-                }
+                send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
                 continue;
             }
             Message::Watermark(w) => Some(w),
@@ -573,18 +547,8 @@ async fn run_operators(
         if holding.is_none() && operators.iter().any(|op| op.holds_back()) {
             holding = Some(Instant::now());
         }
-        for mut b in out.drain(..) {
-            b.born = b.born.or(born);
-            output
-                .send(Message::Batch(b))
-                .await
-                .map_err(|_| stopped())?;
-        }
-        if !deferred.is_empty() && !operators.iter().any(|op| op.holds_back()) {
-            for m in deferred.drain(..) {
-                output.send(m).await.map_err(|_| stopped())?;
-            }
-        }
+        let release = !operators.iter().any(|op| op.holds_back());
+        send_emitted(&output, &mut out, born, release.then_some(&mut deferred)).await?;
         // What the operators emitted for a watermark reaches the sink first.
         if let Some(w) = watermark {
             output
@@ -597,15 +561,7 @@ async fn run_operators(
         return Ok(());
     }
     finish(&mut operators, &mut out)?;
-    for b in out {
-        output
-            .send(Message::Batch(b))
-            .await
-            .map_err(|_| stopped())?;
-    }
-    for m in deferred {
-        output.send(m).await.map_err(|_| stopped())?;
-    }
+    send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
     if !caught_up {
         // The replay ran to the end of a bounded input, which the last run
         // also reached: what the end flushed was written then.
@@ -844,6 +800,28 @@ impl Upserts {
         let data = take_record_batch(&batch.data, &UInt32Array::from(keep))?;
         Ok(StreamBatch::changelog(data, UInt8Array::from(new_ops)))
     }
+}
+
+/// Sends what the operators emitted (stamped with when the source read the
+/// batch that made it possible), then `then`: messages that waited for it.
+async fn send_emitted(
+    output: &mpsc::Sender<Message>,
+    out: &mut Vec<StreamBatch>,
+    born: Option<Instant>,
+    then: Option<&mut Vec<Message>>,
+) -> Result<()> {
+    let stopped = || SluiceError::Connector("the sink stopped".into());
+    for mut b in out.drain(..) {
+        b.born = b.born.or(born);
+        output
+            .send(Message::Batch(b))
+            .await
+            .map_err(|_| stopped())?;
+    }
+    for m in then.into_iter().flat_map(|t| t.drain(..)) {
+        output.send(m).await.map_err(|_| stopped())?;
+    }
+    Ok(())
 }
 
 /// End of input: each operator in turn emits what it holds, through the
