@@ -94,6 +94,14 @@ pub trait SinkWriter: Send {
         Ok(())
     }
 
+    /// Runs a source's acknowledgement once every row written before it is
+    /// durable. By default that is now: `write` returns only then. A sink
+    /// whose writes complete later runs it later, in order.
+    async fn acknowledge(&mut self, ack: crate::stream::Commit) -> Result<()> {
+        (ack.0)();
+        Ok(())
+    }
+
     /// The pipeline's input is complete up to this event time (ms).
     async fn watermark(&mut self, _watermark: i64) -> Result<()> {
         Ok(())

@@ -36,6 +36,15 @@ pub struct Format {
 impl Format {
     pub const OPTIONS: &'static [&'static str] = &["format", "header", "delimiter"];
 
+    /// Newline-delimited JSON.
+    pub fn json() -> Format {
+        Format {
+            kind: FormatKind::Json,
+            csv_header: false,
+            csv_delimiter: b',',
+        }
+    }
+
     /// Reads the format options out of `options` (default: JSON).
     pub fn take(options: &mut Options) -> Result<Format> {
         let kind = match options.take_choice("format", &["json", "csv"])?.as_deref() {
@@ -397,34 +406,69 @@ impl RecordEncoder {
         Ok(None)
     }
 
-    /// Encodes each row on its own (for message-per-row sinks).
-    pub fn encode_rows(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
-        let mut out = Vec::new();
+    /// Encodes each row on its own (for message-per-row sinks), all of
+    /// them into one buffer.
+    pub fn encode_rows(&self, batch: &RecordBatch) -> Result<EncodedRows> {
+        let rows = batch.num_rows();
+        let mut out = EncodedRows {
+            bytes: Vec::with_capacity(rows * 64),
+            ends: Vec::with_capacity(rows),
+        };
         match self.format.kind {
             // JSON escapes newlines inside values, so lines are rows.
             FormatKind::Json => {
-                json::encode(batch, &mut out)?;
-                Ok(out
-                    .split(|b| *b == b'\n')
-                    .take(batch.num_rows())
-                    .map(<[u8]>::to_vec)
-                    .collect())
+                json::encode(batch, &mut out.bytes)?;
+                out.ends
+                    .extend(memchr::memchr_iter(b'\n', &out.bytes).take(rows));
             }
-            FormatKind::Csv => (0..batch.num_rows())
-                .map(|i| {
-                    let mut row = Vec::new();
+            FormatKind::Csv => {
+                for i in 0..rows {
                     csv::encode(
                         &batch.slice(i, 1),
-                        &mut row,
+                        &mut out.bytes,
                         self.format.csv_delimiter,
                         false,
                     )?;
-                    if row.last() == Some(&b'\n') {
-                        row.pop();
+                    if out.bytes.last() == Some(&b'\n') {
+                        out.bytes.pop();
                     }
-                    Ok(row)
-                })
-                .collect(),
+                    out.ends.push(out.bytes.len());
+                    // A separator byte, skipped like JSON's newline.
+                    out.bytes.push(b'\n');
+                }
+            }
         }
+        if out.ends.len() != rows {
+            return Err(SluiceError::Internal(format!(
+                "encoded {} of {rows} rows",
+                out.ends.len()
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Rows encoded one after another in one buffer, each followed by one
+/// separator byte: no allocation per row.
+#[derive(Debug, Default)]
+pub struct EncodedRows {
+    bytes: Vec<u8>,
+    /// Where each row ends (its separator).
+    ends: Vec<usize>,
+}
+
+impl EncodedRows {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Row `i`'s bytes, without the separator.
+    pub fn row(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
+        &self.bytes[start..self.ends[i]]
     }
 }

@@ -204,7 +204,7 @@ impl Pipeline {
                             writer.watermark(w).await?;
                             sink_node.record(started, 0, 0, 0);
                         }
-                        Message::Commit(c) => (c.0)(),
+                        Message::Commit(c) => writer.acknowledge(c).await?,
                         Message::CaughtUp => {
                             suppress = false;
                             writer.caught_up().await?;

@@ -17,29 +17,26 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{
     ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::record_batch::RecordBatch;
 use futures::future::join_all;
+use futures::StreamExt;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message as _, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::message::Message as _;
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{
-    take_encoder, Connector, SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext,
-    SourceSpec,
-};
+use super::{Connector, SourceConnector, SourceContext, SourceSpec};
 use crate::error::{Result, SluiceError};
-use crate::format::{MetaKey, RawBatch, RecordEncoder};
-use crate::runtime::state::StateSnapshot;
+use crate::format::{MetaKey, RawBatch};
 use crate::sql::Options;
-use crate::stream::{Commit, Message, Op, StreamBatch};
-use datafusion::arrow::array::{Array, AsArray};
+use crate::stream::{Commit, Message};
+
+mod sink;
+
+use sink::sink_factory;
+pub use sink::DeadLetterProducer;
 
 pub const CONNECTOR: Connector = Connector {
     name: "kafka",
@@ -494,6 +491,9 @@ impl PartitionReader {
     async fn run(mut self, queue: PartitionQueue, ctx: SourceContext) -> Result<()> {
         let (topic, partition) = (self.topic.clone(), self.partition);
         let origin = partition_origin(&topic, partition);
+        // One stream for the task's life: `recv` registers and drops a
+        // waker slot for every message.
+        let mut messages = queue.stream();
         loop {
             let mut raw = RawBatch::with_capacity(256, 64 * 1024);
             let mut meta = self.with_metadata.then(|| MetaBuilders::new(&topic));
@@ -501,7 +501,10 @@ impl PartitionReader {
             let first = loop {
                 tokio::select! {
                     _ = ctx.shutdown.cancelled() => return Ok(()),
-                    m = queue.recv() => break m,
+                    m = messages.next() => match m {
+                        Some(m) => break m,
+                        None => return Ok(()),
+                    },
                     _ = tokio::time::sleep(REPLAY_IDLE_CHECK), if self.catch_up.is_some() => {
                         if self.replayed_to_target() && self.arrive(&ctx).await.is_err() {
                             return Ok(());
@@ -509,7 +512,8 @@ impl PartitionReader {
                     }
                 }
             };
-            let deadline = tokio::time::Instant::now() + BATCH_LINGER;
+            let linger = tokio::time::sleep(BATCH_LINGER);
+            tokio::pin!(linger);
             let mut next = Some(first);
             while let Some(m) = next.take() {
                 match m {
@@ -528,8 +532,8 @@ impl PartitionReader {
                 }
                 next = tokio::select! {
                     biased;
-                    m = queue.recv() => Some(m),
-                    _ = tokio::time::sleep_until(deadline) => None,
+                    m = messages.next() => m,
+                    _ = &mut linger => None,
                 };
             }
             if let Some(meta) = meta {
@@ -645,450 +649,5 @@ impl MetaBuilders {
             (MetaKey::Offset, Arc::new(self.offset.finish())),
             (MetaKey::Topic, Arc::new(self.topic.finish())),
         ]
-    }
-}
-
-fn producer_config(bootstrap_servers: &str, properties: &[(String, String)]) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap_servers)
-        // Never give up on a message while the broker is away: the pipeline
-        // waits (back-pressure) and nothing is lost.
-        .set("message.timeout.ms", "0")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5");
-    for (k, v) in properties {
-        config.set(k, v);
-    }
-    config
-}
-
-#[derive(Debug)]
-struct KafkaSink {
-    topic: String,
-    bootstrap_servers: String,
-    key: Option<String>,
-    encoder: RecordEncoder,
-    properties: Vec<(String, String)>,
-}
-
-fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
-    let valid = CONNECTOR.sink_options;
-    let topic = options.require("topic", "the kafka sink", valid)?;
-    let bootstrap_servers = options.require("bootstrap_servers", "the kafka sink", valid)?;
-    let key = options.take("key");
-    let encoder = take_encoder(options)?;
-    let properties = options.take_prefixed("properties.");
-    validate(&producer_config(&bootstrap_servers, &properties))?;
-    Ok(Arc::new(KafkaSink {
-        topic,
-        bootstrap_servers,
-        key,
-        encoder,
-        properties,
-    }))
-}
-
-#[async_trait]
-impl SinkConnector for KafkaSink {
-    fn kind(&self) -> &'static str {
-        "kafka"
-    }
-
-    async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
-        let key_columns = match &self.key {
-            Some(name) => vec![schema.schema.index_of(name).map_err(|_| {
-                SluiceError::Plan(format!(
-                    "the kafka sink's key column '{name}' is not in the output; columns are: {}",
-                    schema
-                        .schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?],
-            None => schema.key_columns.clone(),
-        };
-        let mut config = producer_config(&self.bootstrap_servers, &self.properties);
-        let transactions = match &schema.exactly_once {
-            Some(eo) => {
-                let id = match self
-                    .properties
-                    .iter()
-                    .find(|(k, _)| k == "transactional.id")
-                {
-                    Some((_, id)) => id.clone(),
-                    None => format!("sluice-{}-{}", eo.instance, eo.pipeline),
-                };
-                config.set("transactional.id", &id);
-                Some(Transactions::new(&self.bootstrap_servers, &id)?)
-            }
-            None => None,
-        };
-        let producer: FutureProducer = config
-            .create()
-            .map_err(|e| SluiceError::kafka("creating producer", e))?;
-        Ok(Box::new(KafkaSinkWriter {
-            producer,
-            topic: self.topic.clone(),
-            key_columns,
-            encoder: self.encoder.clone(),
-            transactions,
-        }))
-    }
-}
-
-struct KafkaSinkWriter {
-    producer: FutureProducer,
-    topic: String,
-    key_columns: Vec<usize>,
-    encoder: RecordEncoder,
-    /// With checkpoints: each checkpoint's output is one transaction.
-    transactions: Option<Transactions>,
-}
-
-/// A transactional sink's bookkeeping. Each committed transaction also
-/// commits, for a consumer group named like the transactional id, an
-/// "offset" on the topic's partition 0 that is really the checkpoint's
-/// epoch: after a crash it tells whether the last checkpoint's transaction
-/// made it. Until it is committed, a transaction's messages are also kept
-/// here and go into the checkpoint, so recovery can write them again when
-/// the crash came between the checkpoint and its commit.
-struct Transactions {
-    marker: rdkafka::consumer::BaseConsumer,
-    group: Arc<rdkafka::consumer::ConsumerGroupMetadata>,
-    open: bool,
-    keys: Vec<Option<Vec<u8>>>,
-    values: Vec<Option<Vec<u8>>>,
-}
-
-/// How long one transactional call to the broker may take before it is
-/// retried.
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
-
-impl Transactions {
-    fn new(bootstrap_servers: &str, id: &str) -> Result<Transactions> {
-        let marker: rdkafka::consumer::BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap_servers)
-            .set("group.id", id)
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()
-            .map_err(|e| SluiceError::kafka("creating the transaction marker consumer", e))?;
-        let group = marker.group_metadata().ok_or_else(|| {
-            SluiceError::Internal("the marker consumer has no group metadata".into())
-        })?;
-        Ok(Transactions {
-            marker,
-            group: Arc::new(group),
-            open: false,
-            keys: Vec::new(),
-            values: Vec::new(),
-        })
-    }
-}
-
-impl KafkaSinkWriter {
-    /// Runs a blocking transactional call off the async threads, retrying
-    /// (with backoff) while the broker is unreachable: the pipeline waits.
-    async fn txn<T: Send + 'static>(
-        &self,
-        what: &'static str,
-        call: impl Fn(&FutureProducer) -> rdkafka::error::KafkaResult<T> + Clone + Send + 'static,
-    ) -> Result<T> {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let (p, c) = (self.producer.clone(), call.clone());
-            let r = tokio::task::spawn_blocking(move || c(&p))
-                .await
-                .map_err(|e| SluiceError::Internal(format!("{what} task: {e}")))?;
-            match r {
-                Ok(v) => return Ok(v),
-                Err(KafkaError::Transaction(e)) if e.is_retriable() => {
-                    tracing::warn!(topic = %self.topic, error = %e, retry_in = ?backoff, "{what} failed; retrying");
-                }
-                Err(e) => {
-                    return Err(SluiceError::kafka(
-                        format!("{what} (topic '{}')", self.topic),
-                        e,
-                    ))
-                }
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
-    }
-
-    /// The epoch of the last checkpoint whose transaction was committed.
-    async fn committed_epoch(&self) -> Result<u64> {
-        let Some(t) = &self.transactions else {
-            return Ok(0);
-        };
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&self.topic, 0);
-        let committed = t
-            .marker
-            .committed_offsets(tpl, TXN_TIMEOUT)
-            .map_err(|e| SluiceError::kafka("reading the last committed checkpoint", e))?;
-        Ok(committed
-            .elements()
-            .first()
-            .and_then(|e| match e.offset() {
-                Offset::Offset(o) if o > 0 => Some(o as u64),
-                _ => None,
-            })
-            .unwrap_or(0))
-    }
-
-    async fn begin(&mut self) -> Result<()> {
-        self.txn("beginning a transaction", |p| p.begin_transaction())
-            .await?;
-        if let Some(t) = &mut self.transactions {
-            t.open = true;
-        }
-        Ok(())
-    }
-
-    /// Commits the open transaction as checkpoint `epoch`'s.
-    async fn commit_as(&mut self, epoch: u64) -> Result<()> {
-        let Some(t) = &self.transactions else {
-            return Ok(());
-        };
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.topic, 0, Offset::Offset(epoch as i64))
-            .map_err(|e| SluiceError::kafka("marking the checkpoint", e))?;
-        let group = Arc::clone(&t.group);
-        self.txn("committing a transaction", move |p| {
-            p.send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT)?;
-            p.commit_transaction(TXN_TIMEOUT)
-        })
-        .await?;
-        if let Some(t) = &mut self.transactions {
-            t.open = false;
-            t.keys.clear();
-            t.values.clear();
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl SinkWriter for KafkaSinkWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
-        let rows = batch.with_op_column()?;
-        let values = self.encoder.encode_rows(&rows)?;
-        let keys = encode_keys(&batch.data, &self.key_columns)?;
-        let mut bytes = 0;
-        let mut pending = Vec::with_capacity(values.len());
-        for (i, value) in values.iter().enumerate() {
-            let key = keys.as_ref().and_then(|k| k[i].as_deref());
-            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic);
-            // An upsert stream: a deleted key is a tombstone (no payload),
-            // so a compacted topic forgets it.
-            if key.is_none() || batch.op(i) != Op::Delete {
-                record = record.payload(value);
-                bytes += value.len() as u64;
-            }
-            if let Some(k) = key {
-                record = record.key(k);
-                bytes += k.len() as u64;
-            }
-            // `send` waits while the local queue is full (back-pressure).
-            pending.push(self.producer.send(record, rdkafka::util::Timeout::Never));
-        }
-        for r in join_all(pending).await {
-            if let Err((e, _)) = r {
-                return Err(SluiceError::kafka(
-                    format!("producing to topic '{}'", self.topic),
-                    e,
-                ));
-            }
-        }
-        // Until its checkpoint commits, the transaction's messages are kept
-        // (moved, not copied) for the checkpoint.
-        if let Some(t) = &mut self.transactions {
-            let mut keys = keys.map(Vec::into_iter);
-            for (i, value) in values.into_iter().enumerate() {
-                let key = keys.as_mut().and_then(Iterator::next).flatten();
-                let tombstone = key.is_some() && batch.op(i) == Op::Delete;
-                t.values.push((!tombstone).then_some(value));
-                t.keys.push(key);
-            }
-        }
-        Ok(bytes)
-    }
-
-    async fn flush(&mut self) -> Result<()> {
-        let p = self.producer.clone();
-        tokio::task::spawn_blocking(move || p.flush(rdkafka::util::Timeout::Never))
-            .await
-            .map_err(|e| SluiceError::Internal(format!("flush task: {e}")))?
-            .map_err(|e| SluiceError::kafka("flushing producer", e))
-    }
-
-    fn transactional(&self) -> bool {
-        self.transactions.is_some()
-    }
-
-    /// Every message of the open transaction is delivered (not yet
-    /// visible); they go into the checkpoint too.
-    async fn prepare(&mut self, _epoch: u64) -> Result<Option<StateSnapshot>> {
-        self.flush().await?;
-        let Some(t) = &self.transactions else {
-            return Ok(None);
-        };
-        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-            datafusion::arrow::datatypes::Field::new("key", DataType::Binary, true),
-            datafusion::arrow::datatypes::Field::new("value", DataType::Binary, true),
-        ]));
-        let keys: datafusion::arrow::array::BinaryArray =
-            t.keys.iter().map(|k| k.as_deref()).collect();
-        let values: datafusion::arrow::array::BinaryArray =
-            t.values.iter().map(|v| v.as_deref()).collect();
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(keys), Arc::new(values)])?;
-        Ok(Some(StateSnapshot::new(
-            serde_json::Value::Null,
-            vec![batch],
-        )))
-    }
-
-    async fn commit(&mut self, epoch: u64) -> Result<()> {
-        if self.transactions.is_none() {
-            return Ok(());
-        }
-        self.commit_as(epoch).await?;
-        self.begin().await
-    }
-
-    /// Fences the transaction a crashed run left open (aborting it); if the
-    /// restored checkpoint's own transaction never committed, writes its
-    /// messages again and commits them.
-    async fn recover(&mut self, epoch: u64, state: Option<StateSnapshot>) -> Result<()> {
-        if self.transactions.is_none() {
-            return Ok(());
-        }
-        self.txn("initialising transactions", |p| {
-            p.init_transactions(TXN_TIMEOUT)
-        })
-        .await?;
-        let committed = self.committed_epoch().await?;
-        if let (Some(state), true) = (state, committed < epoch && epoch > 0) {
-            self.begin().await?;
-            let mut pending = Vec::new();
-            for batch in &state.batches {
-                let keys = batch.column(0).as_binary::<i32>();
-                let values = batch.column(1).as_binary::<i32>();
-                for i in 0..batch.num_rows() {
-                    let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic);
-                    if !keys.is_null(i) {
-                        record = record.key(keys.value(i));
-                    }
-                    if !values.is_null(i) {
-                        record = record.payload(values.value(i));
-                    }
-                    pending.push(self.producer.send(record, rdkafka::util::Timeout::Never));
-                }
-            }
-            let count = pending.len();
-            for r in join_all(pending).await {
-                if let Err((e, _)) = r {
-                    return Err(SluiceError::kafka(
-                        format!("producing to topic '{}'", self.topic),
-                        e,
-                    ));
-                }
-            }
-            self.commit_as(epoch).await?;
-            tracing::info!(topic = %self.topic, epoch, messages = count, "finished the commit a crash interrupted");
-        }
-        self.begin().await
-    }
-
-    async fn close(&mut self) -> Result<()> {
-        // What follows the last checkpoint is aborted: the next run
-        // produces it again from the input.
-        if self.transactions.as_ref().is_some_and(|t| t.open) {
-            self.txn("aborting a transaction", |p| {
-                p.abort_transaction(TXN_TIMEOUT)
-            })
-            .await?;
-            return Ok(());
-        }
-        self.flush().await
-    }
-}
-
-/// Message keys: one key column as its text, several as a JSON object.
-fn encode_keys(batch: &RecordBatch, key_columns: &[usize]) -> Result<Option<Vec<Option<Vec<u8>>>>> {
-    match key_columns {
-        [] => Ok(None),
-        [single] => {
-            let text = cast(batch.column(*single), &DataType::Utf8)?;
-            let text = text
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::StringArray>()
-                .ok_or_else(|| SluiceError::Internal("cast to utf8".into()))?;
-            Ok(Some(
-                text.iter()
-                    .map(|v| v.map(|s| s.as_bytes().to_vec()))
-                    .collect(),
-            ))
-        }
-        many => {
-            let keys = batch.project(many)?;
-            let mut out = Vec::new();
-            crate::format::json::encode(&keys, &mut out)?;
-            Ok(Some(
-                out.split(|b| *b == b'\n')
-                    .take(batch.num_rows())
-                    .map(|k| Some(k.to_vec()))
-                    .collect(),
-            ))
-        }
-    }
-}
-
-/// Writes undecodable records to a Kafka topic, verbatim, with the position
-/// and reason as headers.
-pub struct DeadLetterProducer {
-    producer: FutureProducer,
-    topic: String,
-}
-
-impl DeadLetterProducer {
-    pub fn new(bootstrap_servers: &str, topic: &str) -> Result<Self> {
-        let producer = producer_config(bootstrap_servers, &[])
-            .create()
-            .map_err(|e| SluiceError::kafka("creating dead-letter producer", e))?;
-        Ok(DeadLetterProducer {
-            producer,
-            topic: topic.to_string(),
-        })
-    }
-
-    pub async fn send(&self, record: &[u8], position: &str, reason: &str) -> Result<()> {
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "sluice.position",
-                value: Some(position),
-            })
-            .insert(Header {
-                key: "sluice.error",
-                value: Some(reason),
-            });
-        self.producer
-            .send(
-                FutureRecord::<(), [u8]>::to(&self.topic)
-                    .payload(record)
-                    .headers(headers),
-                rdkafka::util::Timeout::Never,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| {
-                SluiceError::kafka(format!("writing dead-letter topic '{}'", self.topic), e)
-            })
     }
 }
