@@ -574,6 +574,16 @@ impl SinkWriter for KafkaSinkWriter {
     }
 }
 
+impl Drop for KafkaSinkWriter {
+    /// A writer dropped without `close` (its pipeline failed) leaves no
+    /// acker waiting for deliveries that will never come.
+    fn drop(&mut self) {
+        if let Some(acker) = self.acker.take() {
+            acker.abort();
+        }
+    }
+}
+
 /// Message keys: one key column as its text, several as a JSON object.
 enum Keys {
     Text(StringArray),
