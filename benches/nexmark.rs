@@ -552,6 +552,24 @@ async fn create_topic(name: &str, partitions: i32) {
     }
 }
 
+/// Deletes a topic: the test broker keeps every topic in memory, and a
+/// full bench run's output topics once got it killed for want of memory.
+async fn delete_topic(name: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", BROKER)
+        .create()
+        .expect("admin client");
+    let result = admin
+        .delete_topics(&[name], &AdminOptions::new())
+        .await
+        .expect("delete topic");
+    for r in result {
+        if let Err((t, e)) = r {
+            println!("could not delete topic {t}: {e}");
+        }
+    }
+}
+
 /// A raw rdkafka consumer reading `topic` to `records`: seconds.
 fn raw_consume(topic: &str, records: u64) -> f64 {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -659,10 +677,12 @@ async fn kafka(dir: &Path, bids: u64, queries: &[(String, String)], rounds: usiz
             let seconds = done.unwrap_or_else(|| panic!("{name}: read {read} of {bids} bids"));
             row(name, "kafka", bids, seconds, &u, Some(ceiling));
             ratios.push(bids as f64 / seconds / ceiling);
+            delete_topic(&output).await;
         }
         ratios.sort_by(f64::total_cmp);
         results.push((name, ratios));
     }
+    delete_topic(&input).await;
     for (name, ratios) in results {
         let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         println!(
