@@ -854,9 +854,14 @@ mod tests {
         let ctx = SourceContext::new(&def, tx, CancellationToken::new(), Arc::default())
             .await
             .unwrap();
-        let mut tasks = Vec::new();
+        // Both registered before either sends: otherwise, on a busy
+        // machine, "a" could send (and advance the watermark alone) before
+        // "b" exists, which is a race in the test, not in the source.
         for p in ["a", "b"] {
             ctx.register_partition(p).unwrap();
+        }
+        let mut tasks = Vec::new();
+        for p in ["a", "b"] {
             let (ctx, schema) = (ctx.clone(), schema.clone());
             tasks.push(tokio::spawn(async move {
                 for i in 0..BATCHES {
