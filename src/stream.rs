@@ -181,8 +181,8 @@ pub struct Barrier {
     pub injected: Option<std::time::Instant>,
 }
 
-/// An acknowledgement a source asks for; run by the sink task once every
-/// earlier row is written.
+/// An acknowledgement a source asks for; run once every earlier row is
+/// durable (`SinkWriter::acknowledge`).
 pub struct Commit(pub Box<dyn FnOnce() + Send>);
 
 impl std::fmt::Debug for Commit {

@@ -36,15 +36,6 @@ pub struct Format {
 impl Format {
     pub const OPTIONS: &'static [&'static str] = &["format", "header", "delimiter"];
 
-    /// Newline-delimited JSON.
-    pub fn json() -> Format {
-        Format {
-            kind: FormatKind::Json,
-            csv_header: false,
-            csv_delimiter: b',',
-        }
-    }
-
     /// Reads the format options out of `options` (default: JSON).
     pub fn take(options: &mut Options) -> Result<Format> {
         let kind = match options.take_choice("format", &["json", "csv"])?.as_deref() {
@@ -410,17 +401,9 @@ impl RecordEncoder {
     /// them into one buffer.
     pub fn encode_rows(&self, batch: &RecordBatch) -> Result<EncodedRows> {
         let rows = batch.num_rows();
-        let mut out = EncodedRows {
-            bytes: Vec::with_capacity(rows * 64),
-            ends: Vec::with_capacity(rows),
-        };
+        let mut out = EncodedRows::with_capacity(rows);
         match self.format.kind {
-            // JSON escapes newlines inside values, so lines are rows.
-            FormatKind::Json => {
-                json::encode(batch, &mut out.bytes)?;
-                out.ends
-                    .extend(memchr::memchr_iter(b'\n', &out.bytes).take(rows));
-            }
+            FormatKind::Json => return EncodedRows::json(batch),
             FormatKind::Csv => {
                 for i in 0..rows {
                     csv::encode(
@@ -458,6 +441,30 @@ pub struct EncodedRows {
 }
 
 impl EncodedRows {
+    fn with_capacity(rows: usize) -> EncodedRows {
+        EncodedRows {
+            bytes: Vec::with_capacity(rows * 64),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Each row of `batch` as a JSON object.
+    pub fn json(batch: &RecordBatch) -> Result<EncodedRows> {
+        let rows = batch.num_rows();
+        let mut out = EncodedRows::with_capacity(rows);
+        json::encode(batch, &mut out.bytes)?;
+        // JSON escapes newlines inside values, so lines are rows.
+        out.ends
+            .extend(memchr::memchr_iter(b'\n', &out.bytes).take(rows));
+        if out.ends.len() != rows {
+            return Err(SluiceError::Internal(format!(
+                "encoded {} of {rows} rows",
+                out.ends.len()
+            )));
+        }
+        Ok(out)
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }

@@ -1,14 +1,13 @@
-//! Kafka source and sink through rdkafka (the only module that touches it).
+//! Kafka source and sink through rdkafka (the only module that touches it);
+//! the sink is in `sink.rs`.
 //!
 //! The source assigns itself every partition of the topic and reads each
 //! partition in its own task (a split partition queue), so partitions are
 //! decoded concurrently. A batch's offset is stored once the pipeline's sink
-//! has written it (a `Commit` message follows the batch through the
-//! pipeline) and committed by the consumer group, one group per pipeline.
-//! A view's pipeline commits nothing and reads from the start each time: it
-//! rebuilds its in-memory state. The sink produces one
-//! message per row, keyed by the changelog key (or the `key` option); a
-//! deleted key is written as a tombstone.
+//! has made it durable (a `Commit` message follows the batch through the
+//! pipeline; see `SinkWriter::acknowledge`) and committed by the consumer
+//! group, one group per pipeline. A view's pipeline commits nothing and
+//! reads from the start each time: it rebuilds its in-memory state.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -598,11 +598,7 @@ impl Keys {
                 let text = cast(batch.column(*single), &DataType::Utf8)?;
                 Ok(Some(Keys::Text(text.as_string::<i32>().clone())))
             }
-            many => {
-                let keys = batch.project(many)?;
-                let json = RecordEncoder::new(crate::format::Format::json());
-                Ok(Some(Keys::Json(json.encode_rows(&keys)?)))
-            }
+            many => Ok(Some(Keys::Json(EncodedRows::json(&batch.project(many)?)?))),
         }
     }
 
