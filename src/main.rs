@@ -11,6 +11,12 @@ use sluice::{script, Checkpoints, Engine, Outcome};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc, not the system allocator: glibc's malloc returned freed heap
+/// to the kernel and faulted it back in around large transient buffers,
+/// depending on the order of allocations (see Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "sluice",

@@ -14,5 +14,6 @@ pub mod state;
 pub mod stateless;
 pub mod view;
 pub mod window;
+mod window_keys;
 
 pub use pipeline::{Pipeline, PipelineSpec, PipelineState};

@@ -5,7 +5,8 @@
 //! drops rows behind the watermark. [`WindowAggregate`] keeps one set of
 //! DataFusion `GroupsAccumulator`s per open TUMBLE / HOP window and emits a
 //! window's rows exactly once, when the watermark passes its end, then frees
-//! its state. SESSION aggregates are in `session.rs`.
+//! its state. A TUMBLE window has its own key table; HOP windows overlap, so
+//! they share one (`window_keys.rs`). SESSION aggregates are in `session.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{cast, filter_record_batch, take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
@@ -29,6 +30,7 @@ use super::state::{
     states_of, to_meta, StateSnapshot,
 };
 use super::stateless::{post_stages, predicate_mask};
+use super::window_keys::{SharedKeys, SlotMap};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::{AggregateCall, AggregatePlan, WindowGrouping, WindowKind};
@@ -47,14 +49,26 @@ pub(crate) fn millis(array: &ArrayRef) -> Result<ArrayRef> {
     Ok(cast(array, &DataType::Int64)?)
 }
 
+/// Which of the window stage's columns (the source's, then `window_start`
+/// and `window_end`) to produce, when a projection of plain columns follows
+/// it: a HOP copies each row into every window, so copying only the columns
+/// the query reads (q5: two of seven) saves most of the work.
+#[derive(Clone, Copy)]
+pub struct Columns<'a> {
+    pub indices: &'a [usize],
+    pub schema: &'a SchemaRef,
+}
+
 /// Adds the window columns to `batch` (whose schema is the source's), keeping
-/// only rows at or after `watermark`.
+/// only rows at or after `watermark`; with `only`, produces just those
+/// columns.
 pub fn assign(
     batch: &RecordBatch,
     kind: WindowKind,
     time_column: usize,
     schema: &SchemaRef,
     watermark: Option<i64>,
+    only: Option<Columns<'_>>,
 ) -> Result<(RecordBatch, Dropped)> {
     let ts = millis(batch.column(time_column))?;
     let ts = ts.as_primitive::<Int64Type>();
@@ -96,16 +110,43 @@ pub fn assign(
     }
     // Every row once, in order (a tumbling window or a session with
     // nothing dropped): the batch's own columns, not a copy.
-    let mut columns = if rows.len() == batch.num_rows() && !matches!(kind, WindowKind::Hop { .. }) {
-        batch.columns().to_vec()
-    } else {
-        take_record_batch(batch, &UInt32Array::from(rows))?
-            .columns()
-            .to_vec()
+    let copy = rows.len() != batch.num_rows() || matches!(kind, WindowKind::Hop { .. });
+    let rows = UInt32Array::from(rows);
+    let width = batch.num_columns();
+    let column = |c: usize| -> Result<ArrayRef> {
+        let source = batch.column(c);
+        Ok(if copy {
+            take(source, &rows, None)?
+        } else {
+            Arc::clone(source)
+        })
     };
-    columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
-    columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
-    Ok((RecordBatch::try_new(schema.clone(), columns)?, dropped))
+    let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(starts));
+    let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(ends));
+    let (columns, schema) = match only {
+        None => {
+            let mut columns = (0..width).map(column).collect::<Result<Vec<_>>>()?;
+            columns.push(starts);
+            columns.push(ends);
+            (columns, schema)
+        }
+        Some(Columns { indices, schema }) => {
+            let columns = indices
+                .iter()
+                .map(|&c| match c.checked_sub(width) {
+                    None => column(c),
+                    Some(0) => Ok(Arc::clone(&starts)),
+                    Some(_) => Ok(Arc::clone(&ends)),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (columns, schema)
+        }
+    };
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    Ok((
+        RecordBatch::try_new_with_options(schema.clone(), columns, &options)?,
+        dropped,
+    ))
 }
 
 pub(crate) fn groups_accumulator(call: &AggregateCall) -> Result<Box<dyn GroupsAccumulator>> {
@@ -325,8 +366,28 @@ pub(crate) fn window_detail(agg: &AggregatePlan, lateness: i64) -> String {
     text
 }
 
+/// A window's group keys.
+enum Groups {
+    /// No keys besides the window: one group.
+    None,
+    /// Its own table (TUMBLE: windows do not share keys).
+    Own(Box<dyn GroupValues>),
+    /// Ids in the operator's shared table (HOP).
+    Shared(SlotMap),
+}
+
+impl Groups {
+    fn size(&self) -> usize {
+        match self {
+            Groups::None => 0,
+            Groups::Own(g) => g.size(),
+            Groups::Shared(s) => s.size(),
+        }
+    }
+}
+
 struct WindowState {
-    groups: Option<Box<dyn GroupValues>>,
+    groups: Groups,
     accs: Vec<Box<dyn GroupsAccumulator>>,
     count: usize,
     /// Emitted once already (only kept after that with allowed lateness).
@@ -336,9 +397,14 @@ struct WindowState {
 }
 
 impl WindowState {
-    fn new(keys: &Keys, calls: &[AggregateCall]) -> Result<WindowState> {
+    fn new(keys: &Keys, shared: bool, calls: &[AggregateCall]) -> Result<WindowState> {
+        let groups = if shared && keys.exprs_len() > 0 {
+            Groups::Shared(SlotMap::default())
+        } else {
+            keys.table()?.map_or(Groups::None, Groups::Own)
+        };
         Ok(WindowState {
-            groups: keys.table()?,
+            groups,
             accs: calls
                 .iter()
                 .map(groups_accumulator)
@@ -353,9 +419,13 @@ impl WindowState {
     /// was (`GroupValues::emit` and `GroupsAccumulator::evaluate` drain, so
     /// the keys are interned again and the accumulators rebuilt from their
     /// intermediate state).
-    fn peek(&mut self, calls: &[AggregateCall]) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
+    fn peek(
+        &mut self,
+        calls: &[AggregateCall],
+        shared: Option<&[ArrayRef]>,
+    ) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
         let n = self.count;
-        let keys = self.keys()?;
+        let keys = self.keys(shared)?;
         let ids: Vec<usize> = (0..n).collect();
         let mut values = Vec::with_capacity(calls.len());
         for (state, call) in keep_groups_states(&mut self.accs, n)?.iter().zip(calls) {
@@ -366,13 +436,62 @@ impl WindowState {
         Ok((keys, values))
     }
 
-    /// Every group's keys, in group order, leaving the table as it was.
-    fn keys(&mut self) -> Result<Vec<ArrayRef>> {
-        match self.groups.as_mut() {
-            Some(g) => keep_group_keys(g.as_mut()),
-            None => Ok(vec![]),
+    /// Every group's keys, in group order, leaving the table as it was;
+    /// `shared` holds the shared table's keys by id.
+    fn keys(&mut self, shared: Option<&[ArrayRef]>) -> Result<Vec<ArrayRef>> {
+        match &mut self.groups {
+            Groups::None => Ok(vec![]),
+            Groups::Own(g) => keep_group_keys(g.as_mut()),
+            Groups::Shared(slots) => shared_keys(shared, slots),
         }
     }
+
+    /// Every group's keys, in group order, draining the window's own table.
+    fn take_keys(&mut self, shared: Option<&[ArrayRef]>) -> Result<Vec<ArrayRef>> {
+        match &mut self.groups {
+            Groups::Own(g) => Ok(g.emit(EmitTo::All)?),
+            _ => self.keys(shared),
+        }
+    }
+
+    /// Its group numbers for `ids` (shared ids of rows `rows`, or of every
+    /// row when `rows` is `None`), or for `keys` in its own table.
+    fn intern(
+        &mut self,
+        keys: impl FnOnce() -> Result<Vec<ArrayRef>>,
+        ids: &[usize],
+        rows: Option<&[u32]>,
+        len: usize,
+        out: &mut Vec<usize>,
+    ) -> Result<()> {
+        match &mut self.groups {
+            Groups::None => {
+                out.clear();
+                out.resize(len, 0);
+                self.count = self.count.max(usize::from(len > 0));
+            }
+            Groups::Own(g) => {
+                out.clear();
+                g.intern(&keys()?, out)?;
+                self.count = g.len();
+            }
+            Groups::Shared(slots) => {
+                match rows {
+                    Some(rows) => slots.map(rows.iter().map(|&r| ids[r as usize]), out),
+                    None => slots.map(ids.iter().copied(), out),
+                }
+                self.count = slots.len();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A window's keys, in group order, from the shared keys by id.
+fn shared_keys(shared: Option<&[ArrayRef]>, slots: &SlotMap) -> Result<Vec<ArrayRef>> {
+    let all = shared.ok_or_else(|| SluiceError::Internal("shared window keys".into()))?;
+    let ids = slots.ids();
+    all.iter().map(|k| Ok(take(k, &ids, None)?)).collect()
 }
 
 /// Checkpoint metadata. The batches are, per window in this order, its
@@ -404,6 +523,10 @@ pub struct WindowAggregate {
     /// their end, and late rows within it update them.
     lateness: i64,
     metrics: Arc<PipelineMetrics>,
+    /// HOP with keys: one key table for every open window.
+    shared: Option<SharedKeys>,
+    /// Shared key ids of the batch in hand.
+    ids: Vec<usize>,
     scratch: Vec<usize>,
 }
 
@@ -416,8 +539,15 @@ impl WindowAggregate {
         let grouping = agg
             .window
             .ok_or_else(|| SluiceError::Internal("window aggregate without window".into()))?;
+        let keys = Keys::new(&agg, &grouping);
+        let shared = match grouping.kind {
+            WindowKind::Hop { .. } if keys.exprs_len() > 0 => Some(SharedKeys::new(keys.schema())?),
+            _ => None,
+        };
         Ok(WindowAggregate {
-            keys: Keys::new(&agg, &grouping),
+            keys,
+            shared,
+            ids: Vec::new(),
             agg,
             grouping,
             windows: BTreeMap::new(),
@@ -435,8 +565,9 @@ impl WindowAggregate {
         (end, start): (i64, i64),
         state: &mut WindowState,
         ids: Option<Vec<usize>>,
+        shared: Option<&[ArrayRef]>,
     ) -> Result<Option<StreamBatch>> {
-        let (keys, values) = state.peek(&self.agg.calls)?;
+        let (keys, values) = state.peek(&self.agg.calls, shared)?;
         let n = state.count;
         let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![start; n]));
         let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![end; n]));
@@ -472,9 +603,13 @@ impl WindowAggregate {
     fn snapshot_state(&mut self) -> Result<StateSnapshot> {
         let mut entries = Vec::with_capacity(self.windows.len());
         let mut batches = Vec::new();
+        let shared = self.shared.as_mut().map(|s| s.keys()).transpose()?;
         for (&(end, start), w) in self.windows.iter_mut() {
-            if w.groups.is_some() {
-                batches.push(RecordBatch::try_new(self.keys.schema(), w.keys()?)?);
+            if !matches!(w.groups, Groups::None) {
+                batches.push(RecordBatch::try_new(
+                    self.keys.schema(),
+                    w.keys(shared.as_deref())?,
+                )?);
             }
             let shown: ArrayRef = Arc::new(
                 (0..w.count)
@@ -501,9 +636,23 @@ impl WindowAggregate {
         let meta: WindowMeta = state.meta_as()?;
         let mut batches = state.into_batches();
         for entry in meta.windows {
-            let mut w = WindowState::new(&self.keys, &self.agg.calls)?;
-            if let Some(groups) = w.groups.as_mut() {
-                intern_group_keys(groups.as_mut(), &batches.next("window keys")?)?;
+            let mut w = WindowState::new(&self.keys, self.shared.is_some(), &self.agg.calls)?;
+            match (&mut w.groups, &mut self.shared) {
+                (Groups::None, _) => {}
+                (Groups::Own(groups), _) => {
+                    intern_group_keys(groups.as_mut(), &batches.next("window keys")?)?
+                }
+                (Groups::Shared(slots), Some(shared)) => {
+                    let keys = batches.next("window keys")?;
+                    shared.intern(keys.columns(), &mut self.ids)?;
+                    slots.map(self.ids.iter().copied(), &mut self.scratch);
+                    if self.scratch.iter().enumerate().any(|(i, &g)| i != g) {
+                        return Err(damaged("window keys repeat"));
+                    }
+                }
+                (Groups::Shared(_), None) => {
+                    return Err(SluiceError::Internal("shared window keys".into()))
+                }
             }
             let per_group = batches.next("window groups")?;
             if per_group.num_rows() != entry.groups {
@@ -528,11 +677,9 @@ impl WindowAggregate {
         &self,
         (end, start): (i64, i64),
         mut state: WindowState,
+        shared: Option<&[ArrayRef]>,
     ) -> Result<Option<StreamBatch>> {
-        let keys = match state.groups.as_mut() {
-            Some(g) => g.emit(EmitTo::All)?,
-            None => vec![],
-        };
+        let keys = state.take_keys(shared)?;
         let values = state
             .accs
             .iter_mut()
@@ -542,6 +689,33 @@ impl WindowAggregate {
         let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![start; n]));
         let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![end; n]));
         finish_rows(&self.agg, &self.grouping, starts, ends, keys, values)
+    }
+
+    /// Before windows close: the shared table's keys by id, leaving it
+    /// empty for [`compact`](Self::compact).
+    fn drain_shared(&mut self) -> Result<Option<Vec<ArrayRef>>> {
+        self.shared.as_mut().map(|s| s.drain()).transpose()
+    }
+
+    /// After windows closed: refills the shared table with the keys the
+    /// open windows still hold, and renumbers them.
+    fn compact(&mut self, all: Option<Vec<ArrayRef>>) -> Result<()> {
+        let (Some(shared), Some(all)) = (self.shared.as_mut(), all) else {
+            return Ok(());
+        };
+        let mut live = vec![false; all.first().map_or(0, |k| k.len())];
+        for w in self.windows.values() {
+            if let Groups::Shared(slots) = &w.groups {
+                slots.mark(&mut live);
+            }
+        }
+        let new_of_old = shared.refill(&all, &live)?;
+        for w in self.windows.values_mut() {
+            if let Groups::Shared(slots) = &mut w.groups {
+                slots.remap(&new_of_old);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -556,9 +730,10 @@ impl Operator for WindowAggregate {
 
     fn state_size(&self) -> Option<(u64, u64)> {
         let (mut rows, mut bytes) = (0usize, 0usize);
+        bytes += self.shared.as_ref().map_or(0, |s| s.size());
         for w in self.windows.values() {
             rows += w.count;
-            bytes += w.groups.as_ref().map_or(0, |g| g.size());
+            bytes += w.groups.size();
             bytes += w.accs.iter().map(|a| a.size()).sum::<usize>();
         }
         Some((rows as u64, bytes as u64))
@@ -620,95 +795,131 @@ impl Operator for WindowAggregate {
         }
         PipelineMetrics::add(&self.metrics.late, late);
         let keys = self.keys.evaluate(batch)?;
-        let inputs = CallInputs::evaluate(&self.agg.calls, batch)?;
-        for (window, rows) in by_window {
-            let idx = UInt32Array::from(rows);
-            // Every row in one window (a TUMBLE batch, mostly): no copy.
-            let (keys, inputs) = if idx.len() == batch.num_rows() {
-                (keys.clone(), inputs.clone())
-            } else {
-                (
-                    keys.iter()
-                        .map(|k| Ok(take(k, &idx, None)?))
-                        .collect::<Result<Vec<_>>>()?,
-                    inputs.take(&idx)?,
-                )
-            };
-            let state = match self.windows.entry(window) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(WindowState::new(&self.keys, &self.agg.calls)?)
-                }
-            };
-            state.count = intern(&mut state.groups, &keys, idx.len(), &mut self.scratch)?;
-            inputs.update(&mut state.accs, &self.scratch, state.count)?;
-            if state.emitted {
-                // A late row inside the allowance: emit the groups it changed.
-                let mut dirty = self.scratch.clone();
-                dirty.sort_unstable();
-                dirty.dedup();
-                let mut state = self
-                    .windows
-                    .remove(&window)
-                    .ok_or_else(|| SluiceError::Internal("window state".into()))?;
-                let changes = self.emit_changes(window, &mut state, Some(dirty));
-                self.windows.insert(window, state);
-                out.extend(changes?);
-            }
+        // HOP: every row's key hashed once, into the table all windows share.
+        let mut ids = std::mem::take(&mut self.ids);
+        if let Some(shared) = self.shared.as_mut() {
+            shared.intern(&keys, &mut ids)?;
         }
-        Ok(())
+        let inputs = CallInputs::evaluate(&self.agg.calls, batch)?;
+        let result = (|| {
+            for (window, rows) in by_window {
+                // Every row in one window (a TUMBLE batch, mostly): no copy.
+                let whole = rows.len() == batch.num_rows();
+                let idx = UInt32Array::from(rows);
+                let inputs = if whole {
+                    inputs.clone()
+                } else {
+                    inputs.take(&idx)?
+                };
+                let state =
+                    match self.windows.entry(window) {
+                        std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(v) => v.insert(
+                            WindowState::new(&self.keys, self.shared.is_some(), &self.agg.calls)?,
+                        ),
+                    };
+                let window_keys = || {
+                    if whole {
+                        return Ok(keys.clone());
+                    }
+                    keys.iter().map(|k| Ok(take(k, &idx, None)?)).collect()
+                };
+                let rows = (!whole).then(|| idx.values().as_ref());
+                state.intern(window_keys, &ids, rows, idx.len(), &mut self.scratch)?;
+                inputs.update(&mut state.accs, &self.scratch, state.count)?;
+                if state.emitted {
+                    // A late row inside the allowance: emit the groups it changed.
+                    let mut dirty = self.scratch.clone();
+                    dirty.sort_unstable();
+                    dirty.dedup();
+                    let mut state = self
+                        .windows
+                        .remove(&window)
+                        .ok_or_else(|| SluiceError::Internal("window state".into()))?;
+                    let shared = self.shared.as_mut().map(|s| s.keys()).transpose()?;
+                    let changes =
+                        self.emit_changes(window, &mut state, Some(dirty), shared.as_deref());
+                    self.windows.insert(window, state);
+                    out.extend(changes?);
+                }
+            }
+            Ok(())
+        })();
+        self.ids = ids;
+        result
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
         if !advance_watermark(&mut self.watermark, watermark) {
             return Ok(());
         }
-        if self.lateness == 0 {
-            while let Some(entry) = self.windows.first_entry() {
-                if entry.key().0 > watermark {
-                    break;
-                }
-                let (window, state) = entry.remove_entry();
-                out.extend(self.emit(window, state)?);
-            }
+        // Windows the watermark closes; with allowed lateness, those it
+        // closes for the first time (they are kept until it passes end +
+        // lateness).
+        let lateness = self.lateness;
+        let closes = |(end, _): &(i64, i64), s: &WindowState| {
+            *end <= watermark && (lateness == 0 || !s.emitted)
+        };
+        let freed = |(end, _): &(i64, i64)| *end + lateness <= watermark;
+        if !self
+            .windows
+            .iter()
+            .take_while(|(w, _)| w.0 <= watermark)
+            .any(|(w, s)| closes(w, s) || freed(w))
+        {
             return Ok(());
         }
-        // With allowed lateness: emit windows the watermark closes, keep them
-        // until it passes end + lateness, then free them.
-        let closing: Vec<(i64, i64)> = self
-            .windows
-            .range(..=(watermark, i64::MAX))
-            .filter(|(_, s)| !s.emitted)
-            .map(|(k, _)| *k)
-            .collect();
-        for window in closing {
-            let mut state = self
-                .windows
-                .remove(&window)
-                .ok_or_else(|| SluiceError::Internal("window state".into()))?;
-            let changes = self.emit_changes(window, &mut state, None);
-            state.emitted = true;
-            self.windows.insert(window, state);
-            out.extend(changes?);
-        }
-        while let Some(entry) = self.windows.first_entry() {
-            if entry.key().0 + self.lateness > watermark {
-                break;
+        let shared = self.drain_shared()?;
+        let result = (|| {
+            if lateness == 0 {
+                while let Some(entry) = self.windows.first_entry() {
+                    if entry.key().0 > watermark {
+                        break;
+                    }
+                    let (window, state) = entry.remove_entry();
+                    out.extend(self.emit(window, state, shared.as_deref())?);
+                }
+                return Ok(());
             }
-            entry.remove();
-        }
-        Ok(())
+            let closing: Vec<(i64, i64)> = self
+                .windows
+                .range(..=(watermark, i64::MAX))
+                .filter(|(w, s)| closes(w, s))
+                .map(|(k, _)| *k)
+                .collect();
+            for window in closing {
+                let mut state = self
+                    .windows
+                    .remove(&window)
+                    .ok_or_else(|| SluiceError::Internal("window state".into()))?;
+                let changes = self.emit_changes(window, &mut state, None, shared.as_deref());
+                state.emitted = true;
+                self.windows.insert(window, state);
+                out.extend(changes?);
+            }
+            while let Some(entry) = self.windows.first_entry() {
+                if !freed(entry.key()) {
+                    break;
+                }
+                entry.remove();
+            }
+            Ok(())
+        })();
+        // The shared keys go back whether or not emitting failed.
+        let compacted = self.compact(shared);
+        result.and(compacted)
     }
 
     fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let shared = self.drain_shared()?;
         while let Some((window, mut state)) = self.windows.pop_first() {
             if self.lateness == 0 {
-                out.extend(self.emit(window, state)?);
+                out.extend(self.emit(window, state, shared.as_deref())?);
             } else if !state.emitted {
-                out.extend(self.emit_changes(window, &mut state, None)?);
+                out.extend(self.emit_changes(window, &mut state, None, shared.as_deref())?);
             }
         }
-        Ok(())
+        self.compact(shared)
     }
 }
 
@@ -738,6 +949,10 @@ mod tests {
                     "SELECT window_end, count(*) AS n, max(v) AS hi \
                      FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '6 seconds') \
                      GROUP BY window_start, window_end HAVING count(*) % 4 <> 1".into(),
+                    // Keys shared by overlapping windows.
+                    format!("SELECT k, tag, window_start, window_end, {AGGS} \
+                             FROM HOP(t, ts, INTERVAL '1 second', INTERVAL '3 seconds') \
+                             GROUP BY k, tag, window_start, window_end HAVING count(*) % 3 <> 1"),
                 ] {
                     check_restores(&plan(&sql, lateness), &steps, &at);
                 }
