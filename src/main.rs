@@ -11,11 +11,22 @@ use sluice::{script, Checkpoints, Engine, Outcome};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc, not the system allocator: glibc's malloc returned freed heap
-/// to the kernel and faulted it back in around large transient buffers,
-/// depending on the order of allocations (see Cargo.toml).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// glibc's malloc adjusts its mmap and trim thresholds as it goes, and
+/// depending on the order of allocations it gave large per-batch buffers
+/// back to the kernel and faulted them in again: q5 took 1.5x longer after
+/// an unrelated change (1 M page faults per 10 M bids; docs/BENCHMARKS.md,
+/// round 4). Fixed thresholds keep freed buffers for reuse. (mimalloc
+/// avoided it too, at 30-60 MB more resident memory and ~10 % more CPU per
+/// record on the Kafka path.)
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any
+    // thread is started.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -86,6 +97,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tune_malloc();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let metrics_listen = cli.metrics_listen.clone();
