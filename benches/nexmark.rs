@@ -428,13 +428,27 @@ fn latency(dir: &Path, windowed: &[(String, String)], seconds: u64) {
     }
 }
 
+/// The soak's keyed TUMBLE (`-- soak SECONDS tumble`): q5's count per
+/// auction over tumbling windows, where no key is shared between windows.
+const KEYED_TUMBLE: &str = "q5_tumble";
+
+fn keyed_tumble() -> (String, String) {
+    (
+        KEYED_TUMBLE.into(),
+        "SELECT auction, window_start, window_end, count(*) AS num \
+         FROM TUMBLE(bid, date_time, INTERVAL '10 seconds') \
+         GROUP BY auction, window_start, window_end"
+            .into(),
+    )
+}
+
 /// Raw size of one group's aggregate state in a windowed query: its key
 /// columns and its accumulators' values, at their Arrow widths (what a
 /// perfect packing would hold). `None` for a query not listed.
 fn raw_group_bytes(name: &str) -> Option<f64> {
     match name {
         // auction BIGINT, count(*) BIGINT
-        "q5" => Some(16.0),
+        "q5" | KEYED_TUMBLE => Some(16.0),
         // no key; max(price) BIGINT and its null flag
         "q7" => Some(8.0),
         // bidder BIGINT, count(*) BIGINT, the session's start and end
@@ -717,14 +731,18 @@ fn main() {
     let part = |p: &str| parts.is_empty() || parts.contains(&p);
     let queries = queries(&only);
     let dir = tempfile::tempdir().expect("temp dir");
-    // `-- soak SECONDS [queries]`: the memory soak alone (windowed queries
-    // unless named).
+    // `-- soak SECONDS [queries] [tumble]`: the memory soak alone (windowed
+    // queries unless named; `tumble` adds the keyed TUMBLE).
     if let Some(i) = args.iter().position(|a| a == "soak") {
         let seconds = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(600);
-        let chosen: Vec<(String, String)> = queries
+        let tumble = args.iter().any(|a| a == "tumble");
+        let mut chosen: Vec<(String, String)> = queries
             .into_iter()
-            .filter(|(_, q)| !only.is_empty() || windowed(q))
+            .filter(|(_, q)| !only.is_empty() || (windowed(q) && !tumble))
             .collect();
+        if tumble {
+            chosen.push(keyed_tumble());
+        }
         soak(dir.path(), &chosen, seconds);
         return;
     }
@@ -748,9 +766,10 @@ fn main() {
         if part("latency") {
             latency(dir.path(), &windowed, if bench { 60 } else { 8 });
             if !bench {
-                // The soak's smoke test: a short one on q5.
-                let q5: Vec<(String, String)> =
+                // The soak's smoke test: short ones on q5 and the keyed TUMBLE.
+                let mut q5: Vec<(String, String)> =
                     windowed.iter().filter(|(n, _)| n == "q5").cloned().collect();
+                q5.push(keyed_tumble());
                 soak(dir.path(), &q5, 12);
             }
         }

@@ -18,13 +18,19 @@ use tracing_subscriber::EnvFilter;
 /// round 4). Fixed thresholds keep freed buffers for reuse. (mimalloc
 /// avoided it too, at 30-60 MB more resident memory and ~10 % more CPU per
 /// record on the Kafka path.)
+/// glibc's own `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_`
+/// environment variables, when set, win over these defaults.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before any
-    // thread is started.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    for (env, param, bytes) in [
+        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 32 << 20),
+        ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 128 << 20),
+    ] {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: mallopt only sets allocator parameters; called
+            // before any thread is started.
+            unsafe { libc::mallopt(param, bytes) };
+        }
     }
 }
 

@@ -197,32 +197,45 @@ fn lower_node(
                 aggregate: None,
                 window: None,
             };
+            let projection = scan.projection.as_ref().filter(|p| {
+                p.len() != scan.source.schema().fields().len()
+                    || p.iter().enumerate().any(|(a, b)| a != *b)
+            });
+            // TUMBLE and HOP produce only the columns the scan projects.
+            // (Rows of sessions not grouped by their window wait for their
+            // session to close with every column and its bounds last; those
+            // keep the projection as its own stage.)
+            let mut folded = false;
             if let Some(w) = window_table {
                 let n = source.schema.fields().len();
+                lowered.window = Some((w.kind, Some(n), Some(n + 1)));
+                let keep = projection.filter(|_| !matches!(w.kind, WindowKind::Session { .. }));
+                folded = keep.is_some();
                 lowered.push(Stage::Window {
                     kind: w.kind,
                     time_column: w.time_column,
-                    schema: provider.schema(),
+                    keep: keep.cloned(),
+                    all: provider.schema(),
+                    schema: match keep {
+                        Some(_) => Arc::new(scan.projected_schema.as_arrow().clone()),
+                        None => provider.schema(),
+                    },
                 });
-                lowered.window = Some((w.kind, Some(n), Some(n + 1)));
             }
-            if let Some(projection) = &scan.projection {
-                let source_schema = scan.source.schema();
-                let exprs = projection
-                    .iter()
-                    .map(|&i| {
-                        Arc::new(Column::new(source_schema.field(i).name(), i))
-                            as Arc<dyn PhysicalExpr>
-                    })
-                    .collect::<Vec<_>>();
-                let identity = exprs.len() == source_schema.fields().len()
-                    && projection.iter().enumerate().all(|(a, b)| a == *b);
-                if !identity {
-                    lowered.window = lowered.window.map(|(k, start, end)| {
-                        let find =
-                            |idx: Option<usize>| projection.iter().position(|&i| Some(i) == idx);
-                        (k, find(start), find(end))
-                    });
+            if let Some(projection) = projection {
+                lowered.window = lowered.window.map(|(k, start, end)| {
+                    let find = |idx: Option<usize>| projection.iter().position(|&i| Some(i) == idx);
+                    (k, find(start), find(end))
+                });
+                if !folded {
+                    let source_schema = scan.source.schema();
+                    let exprs = projection
+                        .iter()
+                        .map(|&i| {
+                            Arc::new(Column::new(source_schema.field(i).name(), i))
+                                as Arc<dyn PhysicalExpr>
+                        })
+                        .collect::<Vec<_>>();
                     lowered.push(Stage::Project {
                         exprs,
                         schema: Arc::new(scan.projected_schema.as_arrow().clone()),

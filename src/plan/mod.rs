@@ -77,6 +77,16 @@ pub enum Stage {
         kind: WindowKind,
         /// The event-time column in the input.
         time_column: usize,
+        /// The columns it produces, by index into the input's columns
+        /// followed by `window_start` and `window_end`; `None`: all of them.
+        /// The scan's projection, folded in at lowering: a HOP copies each
+        /// row into every window, so copying only the columns the query
+        /// reads (q5: two of seven) saves most of its work.
+        keep: Option<Vec<usize>>,
+        /// Every column it can produce: the input's, then `window_start`
+        /// and `window_end`.
+        all: SchemaRef,
+        /// What it produces.
         schema: SchemaRef,
     },
     Filter(Arc<dyn PhysicalExpr>),
@@ -311,9 +321,11 @@ impl fmt::Display for Stage {
             Stage::Window {
                 kind,
                 time_column,
+                keep,
+                all,
                 schema,
             } => {
-                let column = schema
+                let column = all
                     .fields()
                     .get(*time_column)
                     .map(|c| c.name().as_str())
@@ -321,7 +333,13 @@ impl fmt::Display for Stage {
                 write!(
                     f,
                     "window {kind} on {column}, adds window_start and window_end, drops rows behind the watermark"
-                )
+                )?;
+                if keep.is_some() {
+                    let names: Vec<&str> =
+                        schema.fields().iter().map(|c| c.name().as_str()).collect();
+                    write!(f, ", keeps {}", names.join(", "))?;
+                }
+                Ok(())
             }
             Stage::Filter(p) => write!(f, "filter {}", expr_text(p.as_ref())),
             Stage::Project { exprs, schema } => {

@@ -40,11 +40,11 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
-use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
 use serde::{Deserialize, Serialize};
 
+use super::key_table::key_table;
 use super::operator::Operator;
 use super::state::{
     column, damaged, intern_group_keys, keep_group_keys, keep_groups_states, merge_states,
@@ -164,10 +164,7 @@ impl ChangelogAggregate {
         let groups = if agg.group_exprs.is_empty() {
             None
         } else {
-            Some(new_group_values(
-                agg.group_schema.clone(),
-                &GroupOrdering::None,
-            )?)
+            Some(key_table(&agg.group_schema, 0)?)
         };
         let converter = RowConverter::new(
             plan.output_schema

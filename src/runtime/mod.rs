@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod checkpoint;
 pub mod collect;
+mod key_table;
 pub mod operator;
 pub mod pipeline;
 pub mod progress;

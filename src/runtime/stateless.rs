@@ -5,14 +5,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
 
 use serde::{Deserialize, Serialize};
 
 use super::operator::{advance_watermark, Operator};
 use super::state::{to_meta, StateSnapshot};
-use super::window::{assign, Columns, Dropped};
+use super::window::{assign, Dropped};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::{Stage, StreamPlan};
@@ -158,11 +157,7 @@ impl StatelessOperator {
         watermark: Option<i64>,
     ) -> Result<(StreamBatch, Dropped)> {
         let mut dropped = Dropped::default();
-        let mut skip = false;
-        for (i, stage) in stages.iter().enumerate() {
-            if std::mem::take(&mut skip) {
-                continue;
-            }
+        for stage in stages {
             if batch.num_rows() == 0 {
                 break;
             }
@@ -170,27 +165,18 @@ impl StatelessOperator {
                 Stage::Window {
                     kind,
                     time_column,
+                    keep,
                     schema,
+                    ..
                 } => {
-                    // A projection of plain columns right after: produce
-                    // only those columns.
-                    let (indices, only) = match stages.get(i + 1) {
-                        Some(Stage::Project { exprs, schema }) => {
-                            let indices = exprs
-                                .iter()
-                                .map(|e| e.downcast_ref::<Column>().map(Column::index))
-                                .collect::<Option<Vec<_>>>();
-                            (indices, Some(schema))
-                        }
-                        _ => (None, None),
-                    };
-                    let columns = indices
-                        .as_deref()
-                        .zip(only)
-                        .map(|(indices, schema)| Columns { indices, schema });
-                    skip = columns.is_some();
-                    let (data, d) =
-                        assign(&batch.data, *kind, *time_column, schema, watermark, columns)?;
+                    let (data, d) = assign(
+                        &batch.data,
+                        *kind,
+                        *time_column,
+                        schema,
+                        watermark,
+                        keep.as_deref(),
+                    )?;
                     dropped = d;
                     StreamBatch::append(data)
                 }

@@ -19,11 +19,11 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
-use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
 use serde::{Deserialize, Serialize};
 
+use super::key_table::key_table;
 use super::operator::{advance_watermark, Operator};
 use super::state::{
     column, damaged, intern_group_keys, keep_group_keys, keep_groups_states, state_batch,
@@ -49,26 +49,16 @@ pub(crate) fn millis(array: &ArrayRef) -> Result<ArrayRef> {
     Ok(cast(array, &DataType::Int64)?)
 }
 
-/// Which of the window stage's columns (the source's, then `window_start`
-/// and `window_end`) to produce, when a projection of plain columns follows
-/// it: a HOP copies each row into every window, so copying only the columns
-/// the query reads (q5: two of seven) saves most of the work.
-#[derive(Clone, Copy)]
-pub struct Columns<'a> {
-    pub indices: &'a [usize],
-    pub schema: &'a SchemaRef,
-}
-
 /// Adds the window columns to `batch` (whose schema is the source's), keeping
-/// only rows at or after `watermark`; with `only`, produces just those
-/// columns.
+/// only rows at or after `watermark`; with `keep`, produces just those of
+/// its columns and the window's (`schema`: what it produces).
 pub fn assign(
     batch: &RecordBatch,
     kind: WindowKind,
     time_column: usize,
     schema: &SchemaRef,
     watermark: Option<i64>,
-    only: Option<Columns<'_>>,
+    keep: Option<&[usize]>,
 ) -> Result<(RecordBatch, Dropped)> {
     let ts = millis(batch.column(time_column))?;
     let ts = ts.as_primitive::<Int64Type>();
@@ -123,24 +113,21 @@ pub fn assign(
     };
     let starts: ArrayRef = Arc::new(TimestampMillisecondArray::from(starts));
     let ends: ArrayRef = Arc::new(TimestampMillisecondArray::from(ends));
-    let (columns, schema) = match only {
+    let columns = match keep {
         None => {
             let mut columns = (0..width).map(column).collect::<Result<Vec<_>>>()?;
             columns.push(starts);
             columns.push(ends);
-            (columns, schema)
+            columns
         }
-        Some(Columns { indices, schema }) => {
-            let columns = indices
-                .iter()
-                .map(|&c| match c.checked_sub(width) {
-                    None => column(c),
-                    Some(0) => Ok(Arc::clone(&starts)),
-                    Some(_) => Ok(Arc::clone(&ends)),
-                })
-                .collect::<Result<Vec<_>>>()?;
-            (columns, schema)
-        }
+        Some(keep) => keep
+            .iter()
+            .map(|&c| match c.checked_sub(width) {
+                None => column(c),
+                Some(0) => Ok(Arc::clone(&starts)),
+                Some(_) => Ok(Arc::clone(&ends)),
+            })
+            .collect::<Result<Vec<_>>>()?,
     };
     let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
     Ok((
@@ -189,14 +176,12 @@ impl Keys {
         self.schema.clone()
     }
 
+    /// A key table (`None` without keys).
     pub(crate) fn table(&self) -> Result<Option<Box<dyn GroupValues>>> {
         if self.exprs.is_empty() {
             return Ok(None);
         }
-        Ok(Some(new_group_values(
-            self.schema.clone(),
-            &GroupOrdering::None,
-        )?))
+        Ok(Some(key_table(&self.schema, 0)?))
     }
 
     pub(crate) fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {

@@ -20,9 +20,9 @@ use datafusion::arrow::array::{ArrayRef, UInt32Array};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::EmitTo;
-use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
+use super::key_table::key_table;
 use super::state::keep_group_keys;
 use crate::error::Result;
 
@@ -38,7 +38,7 @@ pub(crate) struct SharedKeys {
 impl SharedKeys {
     pub(crate) fn new(schema: SchemaRef) -> Result<SharedKeys> {
         Ok(SharedKeys {
-            table: new_group_values(schema.clone(), &GroupOrdering::None)?,
+            table: key_table(&schema, 0)?,
             schema,
         })
     }
@@ -63,8 +63,8 @@ impl SharedKeys {
     /// it next.
     pub(crate) fn drain(&mut self) -> Result<Vec<ArrayRef>> {
         let keys = self.table.emit(EmitTo::All)?;
-        // Emitting leaves a table that may keep its old capacity: start anew.
-        self.table = new_group_values(self.schema.clone(), &GroupOrdering::None)?;
+        // Emitting may leave a table its old capacity: start anew.
+        self.table = key_table(&self.schema, 0)?;
         Ok(keys)
     }
 
@@ -83,6 +83,8 @@ impl SharedKeys {
             }
         }
         if !kept.is_empty() {
+            // Sized for the keys kept, not grown to them by doubling.
+            self.table = key_table(&self.schema, kept.len())?;
             let kept = UInt32Array::from(kept);
             let keys = all
                 .iter()
