@@ -182,12 +182,12 @@ where
     }
 
     fn array(&self, values: Vec<T::Native>, null: Option<u32>) -> ArrayRef {
-        let nulls = null.map(|g| {
+        let nulls = null.and_then(|g| {
             let mut b = NullBufferBuilder::new(values.len());
             b.append_n_non_nulls(g as usize);
             b.append_null();
             b.append_n_non_nulls(values.len() - g as usize - 1);
-            b.finish().expect("a null was appended")
+            b.finish()
         });
         Arc::new(
             PrimitiveArray::<T>::new(values.into(), nulls).with_data_type(self.data_type.clone()),
