@@ -8,8 +8,11 @@
 //! bytes of table per group on top of the key itself. [`IntKeys`] keeps only
 //! the group number (4 bytes) in each slot and recomputes the hash from the
 //! stored key when the table grows (a multiply for an integer), so its
-//! table costs 5.7–11.4 bytes per group. A table can be sized up front from
-//! the previous window's group count ([`key_table`]'s `hint`).
+//! table costs 5.7–11.4 bytes per group, and its keys grow by half, not
+//! double. (A table is sized up front only where its size is known: the
+//! HOP shared table refilled with the keys still held. Sizing a window's
+//! table from the previous window's group count held filling windows at
+//! full size, which cost more per open group than growing.)
 
 use std::sync::Arc;
 
