@@ -136,20 +136,12 @@ where
         }
     }
 
-    fn next_group(&self) -> std::result::Result<u32, DataFusionError> {
-        u32::try_from(self.values.len())
-            .ok()
-            .filter(|&g| g < u32::MAX)
-            .ok_or_else(|| {
-                DataFusionError::ResourcesExhausted(
-                    "more than 4294967294 groups in one key table".into(),
-                )
-            })
-    }
-
+    /// The group of `key`, new ones numbered in order. [`intern`] checks
+    /// once per batch that the numbers fit in a `u32`.
+    ///
+    /// [`intern`]: GroupValues::intern
     #[inline]
-    fn group(&mut self, key: T::Native) -> std::result::Result<usize, DataFusionError> {
-        let next = self.next_group();
+    fn group(&mut self, key: T::Native) -> usize {
         let seed = self.seed;
         let values = &self.values;
         let entry = self.map.entry(
@@ -158,30 +150,29 @@ where
             |&g| hash(seed, values[g as usize].bits()),
         );
         match entry {
-            Entry::Occupied(o) => Ok(*o.get() as usize),
+            Entry::Occupied(o) => *o.get() as usize,
             Entry::Vacant(v) => {
-                let g = next?;
-                v.insert(g);
-                if self.values.len() == self.values.capacity() {
+                let g = self.values.len();
+                v.insert(g as u32);
+                if g == self.values.capacity() {
                     // Grow by half, not double: a table holds up to 1.5x
                     // its keys instead of 2x (still amortized O(1)).
-                    self.values
-                        .reserve_exact((self.values.capacity() / 2).max(64));
+                    self.values.reserve_exact((g / 2).max(64));
                 }
                 self.values.push(key);
-                Ok(g as usize)
+                g
             }
         }
     }
 
-    fn null(&mut self) -> std::result::Result<usize, DataFusionError> {
+    fn null(&mut self) -> usize {
         if let Some(g) = self.null_group {
-            return Ok(g as usize);
+            return g as usize;
         }
-        let g = self.next_group()?;
+        let g = self.values.len();
         self.values.push(T::Native::default());
-        self.null_group = Some(g);
-        Ok(g as usize)
+        self.null_group = Some(g as u32);
+        g
     }
 
     fn array(&self, values: Vec<T::Native>, null: Option<u32>) -> ArrayRef {
@@ -219,17 +210,22 @@ where
         groups: &mut Vec<usize>,
     ) -> std::result::Result<(), DataFusionError> {
         let column = cols[0].as_primitive::<T>();
+        // Group numbers are `u32`s: even if every row is a new key.
+        if self.values.len() + column.len() > u32::MAX as usize {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "more than {} groups in one key table",
+                u32::MAX
+            )));
+        }
         groups.clear();
         groups.reserve(column.len());
         if column.null_count() == 0 {
-            for key in column.values().iter() {
-                groups.push(self.group(*key)?);
-            }
+            groups.extend(column.values().iter().map(|&key| self.group(key)));
         } else {
             for key in column {
                 groups.push(match key {
-                    Some(key) => self.group(key)?,
-                    None => self.null()?,
+                    Some(key) => self.group(key),
+                    None => self.null(),
                 });
             }
         }

@@ -786,6 +786,9 @@ impl Operator for WindowAggregate {
             shared.intern(&keys, &mut ids)?;
         }
         let inputs = CallInputs::evaluate(&self.agg.calls, batch)?;
+        // The shared table's keys, read (a drain and re-intern) at most once
+        // per batch: the batch's keys are all in it already.
+        let mut shared_keys: Option<Vec<ArrayRef>> = None;
         let result = (|| {
             for (window, rows) in by_window {
                 // Every row in one window (a TUMBLE batch, mostly): no copy.
@@ -821,9 +824,11 @@ impl Operator for WindowAggregate {
                         .windows
                         .remove(&window)
                         .ok_or_else(|| SluiceError::Internal("window state".into()))?;
-                    let shared = self.shared.as_mut().map(|s| s.keys()).transpose()?;
+                    if let (None, Some(table)) = (&shared_keys, self.shared.as_mut()) {
+                        shared_keys = Some(table.keys()?);
+                    }
                     let changes =
-                        self.emit_changes(window, &mut state, Some(dirty), shared.as_deref());
+                        self.emit_changes(window, &mut state, Some(dirty), shared_keys.as_deref());
                     self.windows.insert(window, state);
                     out.extend(changes?);
                 }
