@@ -248,6 +248,8 @@ async fn batch_seconds(name: &str, query: &str, batches: &[RecordBatch]) -> Opti
         parts[i % 2].push(b.clone());
     }
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    // The queries' to_char is PostgreSQL's, as in Sluice.
+    sluice::functions::register(&ctx);
     ctx.register_table(
         "bid",
         Arc::new(MemTable::try_new(schema, parts).expect("table")),

@@ -18,7 +18,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::resolve::resolve_table_references;
 
@@ -366,8 +366,7 @@ impl Engine {
         match statement {
             Statement::Query(q) => {
                 self.check_ad_hoc(&q)?;
-                let (_, plan) = self.ad_hoc_plan(&q).await?;
-                Ok(Some(Arc::new(plan.schema().as_arrow().clone())))
+                Ok(Some(self.plan_ad_hoc(&q).await?.schema()))
             }
             Statement::ShowSources
             | Statement::ShowViews
@@ -430,21 +429,26 @@ impl Engine {
         relations_of(self.adapt(q)?.as_ref())
     }
 
-    /// `q` as the system catalog rewrites it.
+    /// `q` as the planner's rewrites and the system catalog change it.
     fn adapt<'q>(&self, q: &'q ast::Query) -> Result<std::borrow::Cow<'q, ast::Query>> {
-        Ok(match &self.system {
-            Some(system) => {
-                let mut q = q.clone();
-                system.rewrite(&self.catalog, &mut q)?;
-                std::borrow::Cow::Owned(q)
-            }
-            None => std::borrow::Cow::Borrowed(q),
-        })
+        let mut q = q.clone();
+        sql::rewrite::rewrite_query(&mut q, &|source| self.catalog.event_time(source))?;
+        if let Some(system) = &self.system {
+            system.rewrite(&self.catalog, &mut q)?;
+        }
+        Ok(std::borrow::Cow::Owned(q))
     }
 
-    /// A relation of the system catalog that no view shadows.
+    /// A relation of the system catalog, or a table function that computes
+    /// rows (`generate_series`), that no view shadows.
     fn is_system(&self, r: &TableReference) -> bool {
         if is_pipelines_table(r) {
+            return true;
+        }
+        if r.schema().is_none()
+            && BATCH_TABLE_FUNCTIONS.contains(&r.table())
+            && self.catalog.relation(r.table()).is_none()
+        {
             return true;
         }
         let shadowed = r.schema().is_none() && self.catalog.view(r.table()).is_some();
@@ -459,10 +463,12 @@ impl Engine {
     /// A DataFusion context with every view as a table of its snapshot, in
     /// schema `public` of database `sluice`.
     fn ad_hoc_context(&self) -> Result<SessionContext> {
-        let mut config = SessionConfig::new().with_default_catalog_and_schema(DATABASE, "public");
+        let mut config =
+            crate::plan::session_config().with_default_catalog_and_schema(DATABASE, "public");
         // TEXT is Utf8, as in views (Utf8View trips CASE over mixed inputs).
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config(config);
+        crate::functions::register(&ctx);
         if let Some(database) = ctx.catalog(DATABASE) {
             database.register_schema(SYSTEM_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
             ctx.register_table(
@@ -495,11 +501,25 @@ impl Engine {
 
     /// Runs a SELECT over the views' current contents.
     pub async fn run_ad_hoc(&self, q: &ast::Query) -> Result<RecordBatch> {
+        self.plan_ad_hoc(q).await?.run().await
+    }
+
+    /// Plans a SELECT over the views' current contents. The plan reads the
+    /// views' state, not the engine: run it without holding the engine, so
+    /// no session waits on another's query.
+    pub async fn plan_ad_hoc(&self, q: &ast::Query) -> Result<AdHocPlan> {
         let (ctx, plan) = self.ad_hoc_plan(q).await?;
-        let frame = ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        Ok(concat_batches(&schema, &batches)?)
+        Ok(AdHocPlan { ctx, plan })
+    }
+
+    /// `sql` planned as a client's ad-hoc SELECT, when it is one (`None`
+    /// for any other statement, which [`Engine::execute_for_client`] runs).
+    pub async fn client_query(&self, sql_text: &str) -> Result<Option<AdHocPlan>> {
+        let Statement::Query(q) = sql::parse_one(sql_text)? else {
+            return Ok(None);
+        };
+        self.check_ad_hoc(&q)?;
+        Ok(Some(self.plan_ad_hoc(&q).await?))
     }
 
     /// Futures that resolve when the pipelines feeding the views an ad-hoc
@@ -760,6 +780,8 @@ impl Engine {
         let mode = match (plan.changelog, plan.key_columns.is_empty()) {
             (false, _) => ViewMode::Append,
             (true, false) => ViewMode::Keyed(plan.key_columns.clone()),
+            // A global aggregate: one row, updated in place.
+            (true, true) if plan.is_global_aggregate() => ViewMode::Keyed(vec![]),
             (true, true) => ViewMode::Multiset,
         };
         let upstream = self.source_of(&plan)?;
@@ -1136,6 +1158,27 @@ impl Engine {
     }
 }
 
+/// An ad-hoc SELECT, planned against the views' state as of planning.
+pub struct AdHocPlan {
+    ctx: SessionContext,
+    plan: LogicalPlan,
+}
+
+impl AdHocPlan {
+    /// The rows it returns.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(self.plan.schema().as_arrow().clone())
+    }
+
+    /// Runs it to the end.
+    pub async fn run(self) -> Result<RecordBatch> {
+        let frame = self.ctx.execute_logical_plan(self.plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok(concat_batches(&schema, &batches)?)
+    }
+}
+
 fn not_a_view_query() -> SluiceError {
     SluiceError::NotSupported(
         "a SELECT over a source runs forever: create a materialized view and SELECT from it, \
@@ -1154,6 +1197,10 @@ fn relations_of(q: &ast::Query) -> Result<Vec<TableReference>> {
     let (relations, _) = resolve_table_references(&query_statement(q), true)?;
     Ok(relations)
 }
+
+/// DataFusion's table functions that compute their rows (no stream to
+/// read): a SELECT from them is ad-hoc.
+const BATCH_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
 
 /// The name clients see the engine's database by (`psql -d sluice`).
 pub const DATABASE: &str = "sluice";

@@ -81,18 +81,77 @@ impl SluiceError {
             SluiceError::Catalog(_) => "42P01",
             SluiceError::Dependents(_) => "2BP01",
             SluiceError::NotSupported(_) => "0A000",
-            SluiceError::DataFusion(e) => match e.find_root() {
-                DataFusionError::SchemaError(_, _) => "42703",
-                DataFusionError::Plan(_) => "42P20",
-                DataFusionError::NotImplemented(_) => "0A000",
-                DataFusionError::SQL(_, _) => "42601",
-                _ => "XX000",
-            },
-            SluiceError::Arrow(_) => "22000",
+            SluiceError::DataFusion(e) => datafusion_sqlstate(e),
+            SluiceError::Arrow(e) => arrow_sqlstate(e),
             SluiceError::Io { .. } => "58030",
             SluiceError::Kafka { .. } | SluiceError::Connector(_) => "08000",
             SluiceError::Internal(_) => "XX000",
         }
+    }
+}
+
+/// A DataFusion error's SQLSTATE. Only DataFusion's own `Internal` is
+/// XX000: whatever else fails while planning or running a statement failed
+/// on the statement or its data.
+fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+    match e.find_root() {
+        DataFusionError::SchemaError(_, _) => "42703",
+        DataFusionError::Plan(msg) if msg.contains("Invalid function") => "42883",
+        DataFusionError::Plan(msg) if msg.contains("No function matches") => "42883",
+        DataFusionError::Plan(_) => "42P20",
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::SQL(_, _) => "42601",
+        DataFusionError::ArrowError(e, _) => arrow_sqlstate(e),
+        DataFusionError::ResourcesExhausted(_) => "53200",
+        DataFusionError::Configuration(_) => "22023",
+        DataFusionError::Execution(msg) => execution_sqlstate(msg),
+        DataFusionError::Internal(_) => "XX000",
+        _ => "XX000",
+    }
+}
+
+/// An Arrow kernel's error on a statement's data.
+fn arrow_sqlstate(e: &ArrowError) -> &'static str {
+    match e {
+        ArrowError::DivideByZero => "22012",
+        ArrowError::ArithmeticOverflow(_) => "22003",
+        ArrowError::CastError(_) | ArrowError::ParseError(_) => "22P02",
+        ArrowError::MemoryError(_) => "53200",
+        ArrowError::NotYetImplemented(_) => "0A000",
+        ArrowError::InvalidArgumentError(_) | ArrowError::ComputeError(_) => "22023",
+        ArrowError::IoError(_, _) => "58030",
+        _ => "22000",
+    }
+}
+
+/// Errors a function raised on its arguments (PostgreSQL's message texts
+/// where the function is PostgreSQL's).
+fn execution_sqlstate(msg: &str) -> &'static str {
+    let msg = msg.to_ascii_lowercase();
+    let datetime_format = [
+        "invalid value",
+        "invalid input syntax",
+        "is invalid for the 12-hour clock",
+        "conflicting values",
+        "source string too short",
+    ];
+    if msg.contains("divide by zero") || msg.contains("division by zero") {
+        "22012"
+    } else if msg.contains("date/time field value out of range")
+        || msg.contains("timestamp out of range")
+        || msg.contains("date out of range")
+    {
+        "22008"
+    } else if msg.contains("time zone displacement") {
+        "22009"
+    } else if msg.contains("is only supported in to_char") {
+        "0A000"
+    } else if datetime_format.iter().any(|p| msg.contains(p)) {
+        "22007"
+    } else if msg.contains("overflow") || msg.contains("out of range") {
+        "22003"
+    } else {
+        "22023"
     }
 }
 

@@ -16,6 +16,7 @@ pub mod connectors;
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod functions;
 pub mod metrics;
 pub mod plan;
 pub mod runtime;
@@ -24,6 +25,6 @@ pub mod server;
 pub mod sql;
 pub mod stream;
 
-pub use engine::{Engine, Outcome};
+pub use engine::{AdHocPlan, Engine, Outcome};
 pub use error::{Result, SluiceError};
 pub use runtime::checkpoint::Checkpoints;

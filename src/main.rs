@@ -234,7 +234,7 @@ async fn serve(
         engine.wait_all().await;
         return code;
     }
-    let engine = std::sync::Arc::new(tokio::sync::Mutex::new(engine));
+    let engine = std::sync::Arc::new(tokio::sync::RwLock::new(engine));
     let address = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -242,7 +242,7 @@ async fn serve(
     tracing::info!(%address, data_dir = %data_dir.display(), "listening for PostgreSQL clients");
     tokio::spawn(handle_signals(shutdown.clone()));
     sluice::server::serve(std::sync::Arc::clone(&engine), listener, shutdown.clone()).await;
-    let finished = engine.lock().await.wait_all().await;
+    let finished = engine.write().await.wait_all().await;
     let failed = finished
         .iter()
         .filter(|(_, s, _)| matches!(s, PipelineState::Failed(_)))

@@ -514,6 +514,8 @@ fn node_pg_parameterized_queries() {
 
 #[path = "server/operability.rs"]
 mod operability;
+#[path = "server/postgres.rs"]
+mod postgres;
 
 fn python() -> String {
     std::env::var("SLUICE_PYTHON").unwrap_or_else(|_| "python3".into())

@@ -6,7 +6,7 @@ WITH (connector = 'nexmark', table = 'bid', events_per_second = 0, limit = 50000
       max_out_of_orderness = '2 seconds', start_time = '2026-03-01T12:00:00Z');
 
 CREATE SINK q15 AS
-    SELECT to_char(date_time, '%Y-%m-%d') AS day,
+    SELECT to_char(date_time, 'YYYY-MM-DD') AS day,
            count(*) AS total_bids,
            count(*) FILTER (WHERE price < 10000) AS rank1_bids,
            count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
@@ -20,5 +20,5 @@ CREATE SINK q15 AS
            count(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_auctions,
            count(DISTINCT auction) FILTER (WHERE price >= 1000000) AS rank3_auctions
     FROM bid
-    GROUP BY to_char(date_time, '%Y-%m-%d')
+    GROUP BY to_char(date_time, 'YYYY-MM-DD')
 WITH (connector = 'stdout');

@@ -52,6 +52,12 @@ impl Catalog {
             .or_else(|| self.views.get(name).map(|v| &v.input))
     }
 
+    /// The event-time column of source `name` (its WATERMARK FOR).
+    pub fn event_time(&self, name: &str) -> Option<String> {
+        self.relation(name)
+            .and_then(|s| s.watermark.as_ref().map(|w| w.column.clone()))
+    }
+
     pub fn relations(&self) -> impl Iterator<Item = &SourceDef> {
         self.sources
             .values()

@@ -307,6 +307,16 @@ fn lower_node(
                     LoweredAggregateBuilder::new(e, input_schema, physical_input, props, planning)
                         .build()?;
                 let func = lowered_agg.aggregate;
+                // Arguments an aggregate fixes when it starts (a literal
+                // percentile, string_agg's delimiter) are checked now, not
+                // when the first row arrives and the pipeline fails.
+                func.create_accumulator().map_err(|e| {
+                    SluiceError::Plan(format!(
+                        "{}: {}",
+                        super::tidy(func.name()),
+                        e.strip_backtrace()
+                    ))
+                })?;
                 let mut args = func.expressions();
                 args.extend(lowered_agg.order_bys.iter().map(|s| Arc::clone(&s.expr)));
                 calls.push(AggregateCall {

@@ -15,7 +15,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast;
 
@@ -97,6 +97,13 @@ pub enum Stage {
 }
 
 impl StreamPlan {
+    /// An aggregate without GROUP BY or window: its output is one row.
+    pub fn is_global_aggregate(&self) -> bool {
+        self.aggregate
+            .as_ref()
+            .is_some_and(|a| a.group_exprs.is_empty() && a.window.is_none())
+    }
+
     /// Whether the pipeline holds state between batches (aggregates,
     /// sessions), so it must re-read its input to rebuild it after a restart.
     pub fn is_stateful(&self) -> bool {
@@ -202,10 +209,12 @@ impl Planner {
     /// (empty) table of its schema.
     fn context(&self, catalog: &Catalog) -> Result<SessionContext> {
         let state = SessionStateBuilder::new()
+            .with_config(session_config())
             .with_default_features()
             .with_optimizer_rules(self.rules.clone())
             .build();
         let ctx = SessionContext::new_with_state(state);
+        crate::functions::register(&ctx);
         let mut schemas = std::collections::HashMap::new();
         for s in catalog.relations() {
             let table = MemTable::try_new(s.schema.clone(), vec![vec![]])?;
@@ -241,14 +250,24 @@ impl Planner {
     pub async fn logical_plan(&self, catalog: &Catalog, query: &ast::Query) -> Result<LogicalPlan> {
         let ctx = self.context(catalog)?;
         let state = ctx.state();
-        let statement =
-            DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(query.clone()))));
+        let mut query = query.clone();
+        crate::sql::rewrite::rewrite_query(&mut query, &|source| catalog.event_time(source))?;
+        let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(query))));
         let plan = state
             .statement_to_plan(statement)
             .await
             .map_err(|e| relation_error(e, catalog))?;
         Ok(state.optimize(&plan)?)
     }
+}
+
+/// DataFusion's settings for Sluice's SQL, continuous and ad-hoc alike:
+/// `now()` is a `timestamptz` (in UTC; clients show it in their session's
+/// zone), as in PostgreSQL.
+pub fn session_config() -> SessionConfig {
+    let mut config = SessionConfig::new();
+    config.options_mut().execution.time_zone = Some("+00:00".into());
+    config
 }
 
 /// DataFusion's "table not found" becomes our catalog error, listing sources.

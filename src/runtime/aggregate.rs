@@ -119,6 +119,12 @@ pub struct ChangelogAggregate {
     slot: Vec<u32>,
     group_indices: Vec<usize>,
     pending: Pending,
+    /// A global aggregate (no GROUP BY) shows its one row before any input,
+    /// as in PostgreSQL (`count(*)` 0, `sum` NULL): due at the next flush
+    /// while it has no group.
+    first_row_due: bool,
+    /// That row as shown, until its group exists (and updates it).
+    first_row: Option<OwnedRow>,
 }
 
 /// Aggregate call `call`'s accumulator for one group; `retracting`: one
@@ -184,6 +190,7 @@ impl ChangelogAggregate {
         } else {
             Calls::PerGroup(Vec::new())
         };
+        let first_row_due = groups.is_none();
         Ok(ChangelogAggregate {
             agg,
             output_schema: plan.output_schema.clone(),
@@ -197,7 +204,44 @@ impl ChangelogAggregate {
             slot: Vec::new(),
             group_indices: Vec::new(),
             pending: Pending::default(),
+            first_row_due,
+            first_row: None,
         })
+    }
+
+    /// A global aggregate with no group yet: its row over no input,
+    /// evaluated by fresh accumulators, shown on the next flush.
+    fn flush_first_row(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if !self.first_row_due || !self.counts.is_empty() {
+            return Ok(());
+        }
+        self.first_row_due = false;
+        let agg = Arc::clone(&self.agg);
+        let columns = agg
+            .calls
+            .iter()
+            .zip(agg.schema.fields())
+            .map(|(call, field)| {
+                let value = call.func.create_accumulator()?.evaluate()?.to_array()?;
+                Ok(if value.data_type() == field.data_type() {
+                    value
+                } else {
+                    cast(&value, field.data_type())?
+                })
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let rows = RecordBatch::try_new(agg.schema.clone(), columns)?;
+        let (rows, visible) = post_stages(&agg.post, rows)?;
+        if visible.as_ref().is_some_and(|v| !v.value(0)) {
+            return Ok(());
+        }
+        let shown = self.converter.convert_columns(rows.columns())?;
+        self.first_row = Some(shown.row(0).owned());
+        out.push(StreamBatch::changelog(
+            rows,
+            UInt8Array::from(vec![Op::Insert as u8]),
+        ));
+        Ok(())
     }
 
     /// Number of groups held.
@@ -250,7 +294,8 @@ impl ChangelogAggregate {
             if let Calls::PerGroup(per_group) = &mut self.calls {
                 per_group.push(new_accumulators(&self.agg, self.retracting)?);
             }
-            self.last.push(None);
+            // A global aggregate's group updates the row shown without it.
+            self.last.push(self.first_row.take());
             self.counts.push(0);
             self.slot.push(NO_SLOT);
         }
@@ -635,6 +680,9 @@ impl ChangelogAggregate {
             self.pending.keys.push(key_cols);
             self.pending.rows = pending_rows;
         }
+        // A global aggregate checkpointed before its first input row shows
+        // its row over no input again.
+        self.first_row_due = self.groups.is_none() && n == 0;
         Ok(())
     }
 }
@@ -686,15 +734,16 @@ impl Operator for ChangelogAggregate {
     }
 
     fn holds_back(&self) -> bool {
-        !self.pending.groups.is_empty()
+        !self.pending.groups.is_empty() || (self.first_row_due && self.counts.is_empty())
     }
 
     fn flush(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.flush_first_row(out)?;
         self.flush_pending(out)
     }
 
     fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
-        self.flush_pending(out)
+        self.flush(out)
     }
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {

@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, Int64Array, UInt64Array, UInt8Array};
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, Int64Array, UInt64Array, UInt8Array,
+};
 use datafusion::arrow::compute::kernels::cmp::gt_eq;
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -102,6 +104,17 @@ pub struct Subscription {
     pub changes: Option<mpsc::Receiver<Message>>,
 }
 
+/// The key columns of `data`; a NULL column for an empty key.
+fn key_arrays(key_columns: &[usize], data: &RecordBatch) -> Vec<ArrayRef> {
+    if key_columns.is_empty() {
+        return vec![new_null_array(&DataType::Null, data.num_rows())];
+    }
+    key_columns
+        .iter()
+        .map(|&i| data.column(i).clone())
+        .collect()
+}
+
 impl std::fmt::Debug for ViewState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ViewState({}, {:?})", self.name, self.mode)
@@ -121,6 +134,11 @@ impl ViewState {
         };
         let rows = RowConverter::new(fields(&mut (0..schema.fields().len())))?;
         let keys = match &mode {
+            // An empty key (a global aggregate): every row has the same
+            // key, a NULL, so the view holds one row.
+            ViewMode::Keyed(k) if k.is_empty() => {
+                Some(RowConverter::new(vec![SortField::new(DataType::Null)])?)
+            }
             ViewMode::Keyed(k) => Some(RowConverter::new(fields(&mut k.iter().copied()))?),
             _ => None,
         };
@@ -265,11 +283,7 @@ impl ViewState {
                     .keys
                     .as_ref()
                     .ok_or_else(|| SluiceError::Internal("keyed view without a key".into()))?;
-                let keys: Vec<_> = key_columns
-                    .iter()
-                    .map(|&i| data.column(i).clone())
-                    .collect();
-                let keys = key_converter.convert_columns(&keys)?;
+                let keys = key_converter.convert_columns(&key_arrays(key_columns, &data))?;
                 let rows = self.rows.convert_columns(data.columns())?;
                 keyed = keys
                     .iter()
@@ -437,11 +451,7 @@ impl ViewState {
             .keys
             .as_ref()
             .ok_or_else(|| SluiceError::Internal("keyed view without a key".into()))?;
-        let keys: Vec<_> = key_columns
-            .iter()
-            .map(|&i| batch.data.column(i).clone())
-            .collect();
-        let keys = key_converter.convert_columns(&keys)?;
+        let keys = key_converter.convert_columns(&key_arrays(key_columns, &batch.data))?;
         let rows = self.rows.convert_columns(batch.data.columns())?;
         let mut changes: Vec<(Op, OwnedRow)> = Vec::new();
         for i in 0..batch.num_rows() {

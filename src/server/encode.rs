@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use std::fmt::Write as _;
+
+use bytes::BytesMut;
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
@@ -16,8 +20,9 @@ use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::api::Type;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
+use pgwire::types::format::FormatOptions;
 use pgwire::types::ToSqlText;
-use postgres_types::ToSql;
+use postgres_types::{to_sql_checked, IsNull, ToSql};
 use rust_decimal::Decimal;
 
 /// The PostgreSQL type a column of `dt` is sent as.
@@ -71,12 +76,17 @@ fn field(f: &Field, format: FieldFormat) -> FieldInfo {
     FieldInfo::new(f.name().clone(), None, None, pg_type(f.data_type()), format)
 }
 
-/// Encodes every row of `batch` as a DataRow.
-pub fn rows(batch: &RecordBatch, schema: Arc<Vec<FieldInfo>>) -> PgWireResult<Vec<DataRow>> {
+/// Encodes every row of `batch` as a DataRow, `timestamptz` values shown
+/// in `zone` (the session's TimeZone).
+pub fn rows(
+    batch: &RecordBatch,
+    schema: Arc<Vec<FieldInfo>>,
+    zone: Tz,
+) -> PgWireResult<Vec<DataRow>> {
     let columns: Vec<Column> = batch
         .columns()
         .iter()
-        .map(Column::new)
+        .map(|c| Column::new(c, zone))
         .collect::<PgWireResult<_>>()?;
     let mut encoder = DataRowEncoder::new(schema);
     let mut out = Vec::with_capacity(batch.num_rows());
@@ -109,6 +119,15 @@ impl FieldSink for pgwire::api::results::CopyEncoder {
 /// A column, cast once to the array type its values are encoded from.
 pub struct Column {
     array: ArrayRef,
+    /// Where `timestamptz` values are shown (PostgreSQL's TimeZone).
+    zone: Tz,
+}
+
+/// UTC, the zone sessions start in.
+pub fn utc() -> Tz {
+    "+00:00"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("+00:00 is a zone"))
 }
 
 fn unsupported(dt: &DataType) -> PgWireError {
@@ -116,9 +135,10 @@ fn unsupported(dt: &DataType) -> PgWireError {
 }
 
 impl Column {
-    pub fn new(array: &ArrayRef) -> PgWireResult<Column> {
+    pub fn new(array: &ArrayRef, zone: Tz) -> PgWireResult<Column> {
         Ok(Column {
             array: widen(array)?,
+            zone,
         })
     }
 
@@ -148,14 +168,15 @@ impl Column {
                     .value_as_time(row)
                     .ok_or_else(invalid)?,
             ),
-            DataType::Timestamp(_, None) => out.put(
-                &a.as_primitive::<TimestampMicrosecondType>()
+            DataType::Timestamp(_, None) => out.put(&Stamp(
+                a.as_primitive::<TimestampMicrosecondType>()
                     .value_as_datetime(row)
                     .ok_or_else(invalid)?,
-            ),
+            )),
             DataType::Timestamp(_, Some(_)) => {
                 let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
-                out.put(&DateTime::<Utc>::from_timestamp_micros(us).ok_or_else(invalid)?)
+                let at = DateTime::<Utc>::from_timestamp_micros(us).ok_or_else(invalid)?;
+                out.put(&StampTz(at.with_timezone(&self.zone).fixed_offset()))
             }
             DataType::Decimal128(_, scale) => {
                 let v = a.as_primitive::<Decimal128Type>().value(row);
@@ -183,6 +204,95 @@ impl Column {
             }
         }
     }
+}
+
+/// A `timestamp` as PostgreSQL writes it: fractional seconds only when
+/// there are some, without trailing zeros (`2026-07-01 12:00:00.25`).
+#[derive(Debug)]
+struct Stamp(NaiveDateTime);
+
+/// A `timestamptz` in the session's zone, with the offset as PostgreSQL
+/// writes it (`+02`, `+05:30`).
+#[derive(Debug)]
+struct StampTz(DateTime<FixedOffset>);
+
+fn write_stamp(at: &NaiveDateTime, out: &mut BytesMut) -> std::fmt::Result {
+    write!(out, "{}", at.format("%Y-%m-%d %H:%M:%S"))?;
+    let micros = at.and_utc().timestamp_subsec_micros();
+    if micros != 0 {
+        let fraction = format!("{micros:06}");
+        write!(out, ".{}", fraction.trim_end_matches('0'))?;
+    }
+    Ok(())
+}
+
+impl ToSqlText for Stamp {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        write_stamp(&self.0, out)?;
+        Ok(IsNull::No)
+    }
+}
+
+impl ToSqlText for StampTz {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        write_stamp(&self.0.naive_local(), out)?;
+        let offset = self.0.offset().local_minus_utc();
+        let (sign, offset) = if offset < 0 {
+            ('-', -offset)
+        } else {
+            ('+', offset)
+        };
+        write!(out, "{sign}{:02}", offset / 3600)?;
+        if offset % 3600 != 0 {
+            write!(out, ":{:02}", offset % 3600 / 60)?;
+        }
+        if offset % 60 != 0 {
+            write!(out, ":{:02}", offset % 60)?;
+        }
+        Ok(IsNull::No)
+    }
+}
+
+impl ToSql for Stamp {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <NaiveDateTime as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSql for StampTz {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <DateTime<FixedOffset> as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
 }
 
 /// `array` cast to the Arrow type its Postgres type is encoded from (the

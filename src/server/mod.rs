@@ -5,6 +5,8 @@
 //! setting, BEGIN / COMMIT / ROLLBACK) are answered here; `SUBSCRIBE` streams
 //! a continuous query's changes through `COPY (SUBSCRIBE …) TO STDOUT`.
 
+mod copy;
+mod cursor;
 mod encode;
 mod pg_catalog;
 mod session;
@@ -28,28 +30,35 @@ use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireBackendMessage;
 use tokio::net::TcpListener;
-use tokio::sync::Mutex;
+use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, Outcome};
 use crate::error::SluiceError;
+use cursor::Cursor;
 pub use session::Command;
+use session::CursorBody;
 
 /// The default port (RisingWave's; Postgres's own 5432 is often taken).
 pub const DEFAULT_PORT: u16 = 4566;
 
 pub struct Server {
-    engine: Arc<Mutex<Engine>>,
+    engine: Arc<RwLock<Engine>>,
     manager: Arc<ConnectionManager>,
     parser: Arc<SqlParser>,
 }
 
 /// Accepts connections until `shutdown`.
-pub async fn serve(engine: Arc<Mutex<Engine>>, listener: TcpListener, shutdown: CancellationToken) {
+pub async fn serve(
+    engine: Arc<RwLock<Engine>>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) {
     engine
-        .lock()
+        .write()
         .await
         .set_system_catalog(Arc::new(pg_catalog::PgCatalog));
     let manager = Arc::new(ConnectionManager::new());
@@ -144,9 +153,39 @@ fn pg_error(e: SluiceError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(&e)))
 }
 
-fn query_response(batch: &RecordBatch, format: &Format) -> PgWireResult<Response> {
+/// An error the server itself answers with, by SQLSTATE.
+fn pg_error_code(code: &str, message: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        code.into(),
+        message.into(),
+    )))
+}
+
+fn statement_timeout() -> PgWireError {
+    pg_error_code("57014", "canceling statement due to statement timeout")
+}
+
+/// Whether a statement only reads (so cutting it short changes nothing).
+fn reads_only(sql: &str) -> bool {
+    let first = sql
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        first.trim_start_matches('('),
+        "select" | "with" | "values" | "show" | "explain" | "describe" | "table"
+    )
+}
+
+fn query_response(
+    batch: &RecordBatch,
+    format: &Format,
+    session: &session::Session,
+) -> PgWireResult<Response> {
     let fields = Arc::new(encode::fields(&batch.schema(), format));
-    let rows = encode::rows(batch, Arc::clone(&fields))?;
+    let rows = encode::rows(batch, Arc::clone(&fields), session.time_zone())?;
     Ok(Response::Query(QueryResponse::new(
         fields,
         stream::iter(rows.into_iter().map(Ok)),
@@ -161,19 +200,33 @@ impl Server {
         C: ClientInfo,
     {
         let session = session::of(client);
+        let failed = client.transaction_status() == TransactionStatus::Error;
+        if failed && !matches!(command, Command::Commit | Command::Rollback) {
+            return Err(pg_error_code(
+                "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
         match command {
             Command::Empty => Ok(Response::EmptyQuery),
             Command::Begin => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
-            Command::Commit => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
-            Command::Rollback => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+            // A failed transaction ends in a rollback, whatever it is told.
+            Command::Commit | Command::Rollback => {
+                session.end_transaction();
+                let tag = match command {
+                    Command::Commit if !failed => "COMMIT",
+                    _ => "ROLLBACK",
+                };
+                Ok(Response::TransactionEnd(Tag::new(tag)))
+            }
             Command::Tag(tag) => Ok(Response::Execution(Tag::new(tag))),
             Command::Set(name, value) => {
-                session.set(&name, &value);
+                session.set(&name, &value).map_err(pg_error)?;
                 Ok(Response::Execution(Tag::new("SET")))
             }
             Command::Show(name) => {
                 let batch = session.show(&name).map_err(pg_error)?;
-                query_response(&batch, format)
+                query_response(&batch, format, &session)
             }
             Command::Subscribe(_) | Command::CopySubscribe(_) => {
                 Err(pg_error(SluiceError::NotSupported(
@@ -182,12 +235,24 @@ impl Server {
                         .into(),
                 )))
             }
-            Command::Declare { name, subscribe } => {
-                let sub = subscribe::Subscription::start(&self.engine, &subscribe)
-                    .await
+            Command::Declare { name, body, hold } => {
+                let cursor = match body {
+                    CursorBody::Subscribe(spec) => Cursor::Subscribe(Box::new(
+                        subscribe::Subscription::start(&self.engine, &spec)
+                            .await
+                            .map_err(pg_error)?,
+                    )),
+                    CursorBody::Query(sql) => Cursor::rows(self.query(&sql).await?),
+                };
+                let in_block = client.transaction_status() == TransactionStatus::Transaction;
+                session
+                    .declare(name, cursor, in_block && !hold)
                     .map_err(pg_error)?;
-                session.declare(name, sub);
                 Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            Command::CopyQuery(spec) => {
+                let batch = self.query(&spec.query).await?;
+                copy::response(&batch, &spec, session.time_zone())
             }
             Command::Fetch {
                 name,
@@ -201,17 +266,35 @@ impl Server {
                     .fetch(count, timeout)
                     .await
                     .map_err(pg_error)?;
-                query_response(&batch, format)
+                query_response(&batch, format, &session)
             }
             Command::Close(name) => {
                 session.close(name.as_deref());
                 Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
             }
             Command::Engine(sql) => {
-                let outcome = self.engine.lock().await.execute_for_client(&sql).await;
+                let run = async {
+                    // An ad-hoc SELECT is planned under a shared lock and run
+                    // without one: sessions' queries never wait on each
+                    // other, and DDL waits only for plans being made.
+                    let planned = self.engine.read().await.client_query(&sql).await;
+                    match planned {
+                        Ok(Some(plan)) => plan.run().await.map(Outcome::Rows),
+                        Ok(None) => self.engine.write().await.execute_for_client(&sql).await,
+                        Err(e) => Err(e),
+                    }
+                };
+                // Only statements that read are cut short: a DDL statement
+                // stopped halfway could leave a pipeline half made.
+                let outcome = match session.statement_timeout().filter(|_| reads_only(&sql)) {
+                    Some(limit) => tokio::time::timeout(limit, run)
+                        .await
+                        .map_err(|_| statement_timeout())?,
+                    None => run.await,
+                };
                 match outcome.map_err(pg_error)? {
                     Outcome::Done(tag) => Ok(Response::Execution(Tag::new(tag))),
-                    Outcome::Rows(batch) => query_response(&batch, format),
+                    Outcome::Rows(batch) => query_response(&batch, format, &session),
                     // A pipeline was started: the statement created it.
                     Outcome::Start(_) => Ok(Response::Execution(Tag::new(creation_tag(&sql)))),
                     Outcome::AdHoc(_) => Err(pg_error(SluiceError::Internal(
@@ -219,6 +302,18 @@ impl Server {
                     ))),
                 }
             }
+        }
+    }
+
+    /// The rows of an ad-hoc SELECT, run without holding the engine.
+    async fn query(&self, sql: &str) -> PgWireResult<RecordBatch> {
+        let planned = self.engine.read().await.client_query(sql).await;
+        match planned.map_err(pg_error)? {
+            Some(plan) => plan.run().await.map_err(pg_error),
+            None => Err(pg_error(SluiceError::NotSupported(format!(
+                "'{}' here: a cursor or COPY reads a SELECT",
+                sql.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+            )))),
         }
     }
 
@@ -249,13 +344,19 @@ impl Server {
                 let schema = cursor.lock().await.schema();
                 Ok(Some(schema))
             }
-            Command::Engine(sql) => self
-                .engine
-                .lock()
-                .await
-                .describe_statement(sql)
-                .await
-                .map_err(pg_error),
+            Command::Engine(sql) => {
+                let planned = self.engine.read().await.client_query(sql).await;
+                match planned.map_err(pg_error)? {
+                    Some(plan) => Ok(Some(plan.schema())),
+                    None => self
+                        .engine
+                        .write()
+                        .await
+                        .describe_statement(sql)
+                        .await
+                        .map_err(pg_error),
+                }
+            }
             _ => Ok(None),
         }
     }
@@ -319,10 +420,9 @@ impl QueryParser for SqlParser {
         if text.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Prepared {
-            params: session::count_parameters(&text),
-            text,
-        }))
+        let params = session::count_parameters(&text)
+            .map_err(|n| pg_error_code("42P02", &format!("there is no parameter ${n}")))?;
+        Ok(Some(Prepared { params, text }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -361,8 +461,31 @@ impl ExtendedQueryHandler for Server {
     {
         let sql = session::bind(&portal.statement.statement.text, portal)?;
         let command = session::classify(&sql).map_err(pg_error)?;
-        self.run(client, command, &portal.result_column_format)
-            .await
+        let cursor = match &command {
+            Command::Declare { name, .. } => Some((name.clone(), true)),
+            Command::Close(Some(name)) => Some((name.clone(), false)),
+            _ => None,
+        };
+        let response = self
+            .run(client, command, &portal.result_column_format)
+            .await?;
+        // A declared cursor is also a portal of that name, as in
+        // PostgreSQL: psycopg describes it through the protocol.
+        match cursor {
+            Some((name, true)) => {
+                let fetch = Prepared {
+                    text: format!("FETCH ALL FROM \"{}\"", name.replace('"', "\"\"")),
+                    params: 0,
+                };
+                let statement = Arc::new(StoredStatement::new(name.clone(), fetch, vec![]));
+                client
+                    .portal_store()
+                    .put_portal(Arc::new(Portal::new_cursor(name, statement)));
+            }
+            Some((name, false)) => client.portal_store().rm_portal(&name),
+            None => {}
+        }
+        Ok(response)
     }
 
     async fn do_describe_statement<C>(

@@ -2043,6 +2043,17 @@ enum Func {
     ToRegType,
     ToRegClass,
     RelationName,
+    /// `pg_typeof(x)`: the SQL name of its argument's type.
+    TypeOf,
+    /// `set_config(name, value, is_local)`: the value (settings are the
+    /// session's, set with SET).
+    SetConfig,
+    /// Functions called for their effect that has none here
+    /// (`pg_advisory_unlock_all`): NULL.
+    Void,
+    /// `pg_database_size`: the views' rows stand in for bytes, as in
+    /// `pg_relation_size`.
+    DatabaseSize,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -2088,7 +2099,10 @@ fn functions(rels: &Relations) -> Vec<PgFunction> {
                 func,
                 signature: signature.clone(),
                 returns: returns.clone(),
-                views: if matches!(func, ViewDef | RelationSize | ToRegClass | RelationName) {
+                views: if matches!(
+                    func,
+                    ViewDef | RelationSize | ToRegClass | RelationName | DatabaseSize
+                ) {
                     views.clone()
                 } else {
                     BTreeMap::new()
@@ -2131,6 +2145,10 @@ fn functions(rels: &Relations) -> Vec<PgFunction> {
             "pg_table_is_visible",
             "pg_type_is_visible",
             "pg_function_is_visible",
+            "pg_operator_is_visible",
+            "pg_opclass_is_visible",
+            "pg_collation_is_visible",
+            "pg_conversion_is_visible",
         ],
         True,
         any(),
@@ -2205,6 +2223,20 @@ fn functions(rels: &Relations) -> Vec<PgFunction> {
     add(&["like_escape"], LikeEscape, any(), DataType::Utf8);
     add(&["to_regclass"], ToRegClass, any(), DataType::Int64);
     add(&["relation_name"], RelationName, any(), DataType::Utf8);
+    add(&["pg_typeof"], TypeOf, any(), DataType::Utf8);
+    add(&["set_config"], SetConfig, any(), DataType::Utf8);
+    add(
+        &[
+            "pg_advisory_unlock_all",
+            "pg_advisory_lock",
+            "pg_advisory_unlock",
+            "pg_stat_clear_snapshot",
+        ],
+        Void,
+        any(),
+        DataType::Utf8,
+    );
+    add(&["pg_database_size"], DatabaseSize, any(), DataType::Int64);
     out
 }
 
@@ -2347,6 +2379,29 @@ impl ScalarUDFImpl for PgFunction {
                 let names = strs(0)?;
                 texts(&|i| names[i].as_deref().map(quote_ident))
             }
+            TypeOf => {
+                let name = args
+                    .arg_fields
+                    .first()
+                    .map(|f| match f.data_type() {
+                        DataType::Null => "unknown".to_string(),
+                        dt => {
+                            let t = super::encode::pg_type(dt);
+                            format_type(i64::from(t.oid()), None)
+                                .unwrap_or_else(|| t.name().to_string())
+                        }
+                    })
+                    .unwrap_or_else(|| "unknown".into());
+                text(Some(name))
+            }
+            SetConfig => texts(&{
+                let values = strs(1)?;
+                move |i| values[i].clone()
+            }),
+            Void => text(None),
+            DatabaseSize => ColumnarValue::Scalar(ScalarValue::Int64(Some(
+                self.views.values().map(|v| v.rows).sum(),
+            ))),
             CurrentSetting => {
                 let names = strs(0)?;
                 texts(&|i| {

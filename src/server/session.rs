@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -12,7 +13,7 @@ use pgwire::api::portal::Portal;
 use pgwire::api::{ClientInfo, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 
-use super::subscribe::Subscription;
+use super::cursor::Cursor;
 use super::Prepared;
 use crate::error::{Result, SluiceError};
 
@@ -31,8 +32,12 @@ pub enum Command {
     CopySubscribe(SubscribeSpec),
     Declare {
         name: String,
-        subscribe: SubscribeSpec,
+        body: CursorBody,
+        /// `WITH HOLD`: the cursor outlives its transaction.
+        hold: bool,
     },
+    /// `COPY (SELECT …) TO STDOUT`, `COPY view TO STDOUT`.
+    CopyQuery(CopySpec),
     Fetch {
         name: String,
         count: usize,
@@ -42,6 +47,32 @@ pub enum Command {
     Close(Option<String>),
     /// Anything else: the engine's SQL.
     Engine(String),
+}
+
+/// What a cursor reads.
+#[derive(Debug, Clone)]
+pub enum CursorBody {
+    Subscribe(SubscribeSpec),
+    /// A SELECT, run when the cursor is declared.
+    Query(String),
+}
+
+/// How `COPY … TO STDOUT` writes rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    Text,
+    Csv,
+    Binary,
+}
+
+/// `COPY (query) | relation [(columns)] TO STDOUT [WITH (options)]`.
+#[derive(Debug, Clone)]
+pub struct CopySpec {
+    pub query: String,
+    pub format: CopyFormat,
+    pub header: bool,
+    pub delimiter: Option<String>,
+    pub null: Option<String>,
 }
 
 /// `SUBSCRIBE [TO] view | (query) [WITH (snapshot = false)]`.
@@ -61,8 +92,9 @@ fn words(text: &str) -> Vec<String> {
 /// Strips a leading keyword (case-insensitive) and the space after it.
 fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
     let t = text.trim_start();
-    if t.len() >= keyword.len()
-        && t[..keyword.len()].eq_ignore_ascii_case(keyword)
+    // `get`: the keyword's length may fall inside a multi-byte character.
+    if t.get(..keyword.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(keyword))
         && t[keyword.len()..]
             .chars()
             .next()
@@ -75,6 +107,14 @@ fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
 }
 
 pub fn classify(text: &str) -> Result<Command> {
+    if without_comments(text)
+        .trim()
+        .trim_matches(';')
+        .trim()
+        .is_empty()
+    {
+        return Ok(Command::Empty);
+    }
     let text = super::pg_catalog::normalize(text);
     let text = text.trim().trim_end_matches(';').trim();
     let w = words(text);
@@ -107,7 +147,7 @@ pub fn classify(text: &str) -> Result<Command> {
         "fetch" => parse_fetch(text)?,
         "close" => Command::Close(match second {
             "all" => None,
-            _ => Some(second.to_string()),
+            _ => Some(cursor_name(text.split_whitespace().nth(1).unwrap_or(""))),
         }),
         _ => Command::Engine(text.to_string()),
     })
@@ -249,29 +289,132 @@ pub fn parse_subscribe(text: &str) -> Result<SubscribeSpec> {
 
 fn parse_copy(text: &str) -> Result<Command> {
     let rest = strip_keyword(text, "copy").unwrap_or(text);
-    if let Some((inner, after)) = parenthesized(rest) {
-        if strip_keyword(inner, "subscribe").is_some() {
-            let target = words(after);
-            if target.first().map(String::as_str) != Some("to")
-                || target.get(1).map(String::as_str) != Some("stdout")
-            {
-                return Err(SluiceError::NotSupported(
-                    "COPY (SUBSCRIBE …) only goes TO STDOUT".into(),
-                ));
+    let (query, after) = match parenthesized(rest) {
+        Some((inner, after)) => {
+            if strip_keyword(inner, "subscribe").is_some() {
+                if !is_to_stdout(after) {
+                    return Err(SluiceError::NotSupported(
+                        "COPY (SUBSCRIBE …) only goes TO STDOUT".into(),
+                    ));
+                }
+                return Ok(Command::CopySubscribe(parse_subscribe(inner)?));
             }
-            return Ok(Command::CopySubscribe(parse_subscribe(inner)?));
+            (inner.trim().to_string(), after)
+        }
+        None => {
+            // COPY relation [(a, b)] TO STDOUT
+            let rest = rest.trim_start();
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '(')
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            let (columns, after) = match parenthesized(&rest[end..]) {
+                Some((cols, after)) => (cols.trim().to_string(), after),
+                None => ("*".to_string(), &rest[end..]),
+            };
+            if name.is_empty() {
+                return Err(copy_syntax());
+            }
+            (format!("SELECT {columns} FROM {name}"), after)
+        }
+    };
+    let w = words(after);
+    if w.first().map(String::as_str) == Some("from") {
+        return Err(SluiceError::NotSupported(
+            "COPY … FROM: Sluice's relations are filled by their pipelines; \
+             read from a file with a file source instead"
+                .into(),
+        ));
+    }
+    if !is_to_stdout(after) {
+        return Err(SluiceError::NotSupported(
+            "COPY … TO a server file: use COPY … TO STDOUT (psql: \\copy … TO 'file')".into(),
+        ));
+    }
+    let options = strip_keyword(after, "to")
+        .and_then(|r| strip_keyword(r, "stdout"))
+        .unwrap_or("");
+    let mut spec = CopySpec {
+        query,
+        format: CopyFormat::Text,
+        header: false,
+        delimiter: None,
+        null: None,
+    };
+    copy_options(options, &mut spec)?;
+    Ok(Command::CopyQuery(spec))
+}
+
+fn copy_syntax() -> SluiceError {
+    SluiceError::Parse {
+        line: 1,
+        column: 1,
+        message: "expected COPY (SELECT …) TO STDOUT or COPY relation TO STDOUT".into(),
+    }
+}
+
+fn is_to_stdout(after: &str) -> bool {
+    let w = words(after);
+    w.first().map(String::as_str) == Some("to") && w.get(1).map(String::as_str) == Some("stdout")
+}
+
+/// COPY's options, new style (`WITH (FORMAT csv, HEADER)`) or old
+/// (`WITH CSV HEADER`, `BINARY`, `DELIMITER ','`).
+fn copy_options(text: &str, spec: &mut CopySpec) -> Result<()> {
+    let text = strip_keyword(text, "with").unwrap_or(text).trim();
+    let items: Vec<String> = match parenthesized(text) {
+        Some((inner, rest)) if rest.trim().is_empty() => {
+            inner.split(',').map(|s| s.trim().to_string()).collect()
+        }
+        _ => {
+            // Old style: keywords, some with a value after them.
+            let mut items = Vec::new();
+            let mut tokens = text.split_whitespace().peekable();
+            while let Some(t) = tokens.next() {
+                let t = t.to_ascii_lowercase();
+                match t.as_str() {
+                    "delimiter" | "null" | "quote" | "escape" | "encoding" => {
+                        let value = tokens.next().unwrap_or("");
+                        items.push(format!("{t} {value}"));
+                    }
+                    "as" => {}
+                    _ => items.push(t),
+                }
+            }
+            items
+        }
+    };
+    for item in items.iter().filter(|i| !i.is_empty()) {
+        let (key, value) = match item.split_once(char::is_whitespace) {
+            Some((k, v)) => (k.to_ascii_lowercase(), unquote(v)),
+            None => (item.to_ascii_lowercase(), String::new()),
+        };
+        match (key.as_str(), value.to_ascii_lowercase().as_str()) {
+            ("format", "text") => spec.format = CopyFormat::Text,
+            ("format", "csv") | ("csv", "") => spec.format = CopyFormat::Csv,
+            ("format", "binary") | ("binary", "") => spec.format = CopyFormat::Binary,
+            ("header", v) => spec.header = v.is_empty() || parse_bool("header", v)?,
+            ("delimiter", _) if value.chars().count() == 1 => spec.delimiter = Some(value),
+            ("null", _) => spec.null = Some(value),
+            ("encoding", "utf8" | "utf-8") => {}
+            ("quote" | "escape", "\"") => {}
+            _ => {
+                return Err(SluiceError::Options(format!(
+                    "COPY option '{item}' is not supported; COPY takes FORMAT text|csv|binary, \
+                     HEADER, DELIMITER 'c' and NULL 'text'"
+                )))
+            }
         }
     }
-    Err(SluiceError::NotSupported(
-        "COPY: only COPY (SUBSCRIBE …) TO STDOUT; read views with SELECT".into(),
-    ))
+    Ok(())
 }
 
 fn parse_declare(text: &str) -> Result<Command> {
     let rest = strip_keyword(text, "declare").unwrap_or(text);
     let mut parts = rest.splitn(2, char::is_whitespace);
-    let name = parts.next().unwrap_or("").to_ascii_lowercase();
+    let name = parts.next().unwrap_or("").to_string();
     let mut rest = parts.next().unwrap_or("");
+    let mut hold = false;
     // DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR SUBSCRIBE …
     loop {
         let next = [
@@ -285,9 +428,13 @@ fn parse_declare(text: &str) -> Result<Command> {
             "hold",
         ]
         .iter()
-        .find_map(|k| strip_keyword(rest, k));
+        .find_map(|k| strip_keyword(rest, k).map(|r| (*k, r)));
         match next {
-            Some(r) => rest = r,
+            Some((keyword, r)) => {
+                // WITH HOLD, not WITHOUT HOLD.
+                hold |= keyword == "with" && strip_keyword(r, "hold").is_some();
+                rest = r
+            }
             None => break,
         }
     }
@@ -298,17 +445,24 @@ fn parse_declare(text: &str) -> Result<Command> {
             message: "expected DECLARE name CURSOR FOR SUBSCRIBE …".into(),
         });
     };
-    if strip_keyword(body, "subscribe").is_none() {
-        return Err(SluiceError::NotSupported(
-            "cursors over SELECT: run the SELECT itself (views answer at once); \
-             cursors are for SUBSCRIBE"
-                .into(),
-        ));
-    }
+    let body = if strip_keyword(body, "subscribe").is_some() {
+        CursorBody::Subscribe(parse_subscribe(body)?)
+    } else {
+        CursorBody::Query(body.trim().to_string())
+    };
     Ok(Command::Declare {
-        name,
-        subscribe: parse_subscribe(body)?,
+        name: cursor_name(&name),
+        body,
+        hold,
     })
+}
+
+/// A cursor's name: `"Name"` keeps its case, a bare name is lower-cased.
+fn cursor_name(word: &str) -> String {
+    match word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => word.to_ascii_lowercase(),
+    }
 }
 
 fn parse_fetch(text: &str) -> Result<Command> {
@@ -317,21 +471,26 @@ fn parse_fetch(text: &str) -> Result<Command> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    let w = words(body);
-    let (count, name) = match w.as_slice() {
-        [name] => (1, name.clone()),
-        [n, name] | [n, _, name] if n.parse::<usize>().is_ok() => {
-            (n.parse().unwrap_or(1), name.clone())
-        }
-        [all, name] | [all, _, name] if all == "all" => (usize::MAX, name.clone()),
-        [next, name] | [next, _, name] if next == "next" || next == "forward" => (1, name.clone()),
-        _ => {
-            return Err(SluiceError::Parse {
-                line: 1,
-                column: 1,
-                message: "expected FETCH [count] [FROM] cursor [WITH (timeout = '1s')]".into(),
-            })
-        }
+    let bad = || SluiceError::Parse {
+        line: 1,
+        column: 1,
+        message:
+            "expected FETCH [FORWARD] [count | ALL | NEXT] [FROM] cursor [WITH (timeout = '1s')]"
+                .into(),
+    };
+    let mut w: Vec<&str> = body.split_whitespace().collect();
+    let name = cursor_name(w.pop().ok_or_else(bad)?);
+    let direction: Vec<String> = w
+        .iter()
+        .map(|x| x.to_ascii_lowercase())
+        .filter(|x| x != "from" && x != "in" && x != "forward")
+        .collect();
+    let count = match direction.as_slice() {
+        [] => 1,
+        [one] if one == "next" => 1,
+        [all] if all == "all" => usize::MAX,
+        [n] => n.parse::<usize>().map_err(|_| bad())?,
+        _ => return Err(bad()),
     };
     let mut timeout = None;
     for (k, v) in with_options(options)? {
@@ -351,17 +510,39 @@ fn parse_fetch(text: &str) -> Result<Command> {
     })
 }
 
-/// Splits a simple-protocol query string at top-level semicolons.
+/// Splits a simple-protocol query string at top-level semicolons (not
+/// those in quotes, parentheses or comments). Pieces that are only
+/// comments are dropped; a string of nothing but comments is one empty
+/// statement (Grafana's `-- ping` is answered like `;`).
 pub fn split_statements(query: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut quote: Option<char> = None;
     let mut depth = 0i32;
-    for (i, c) in query.char_indices() {
+    let mut chars = query.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
             (None, '\'' | '"') => quote = Some(c),
+            (None, '-') if chars.peek().is_some_and(|&(_, n)| n == '-') => {
+                // A line comment runs to the end of the line.
+                for (_, n) in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+            }
+            (None, '/') if chars.peek().is_some_and(|&(_, n)| n == '*') => {
+                chars.next();
+                let mut prev = ' ';
+                for (_, n) in chars.by_ref() {
+                    if prev == '*' && n == '/' {
+                        break;
+                    }
+                    prev = n;
+                }
+            }
             (None, '(') => depth += 1,
             (None, ')') => depth -= 1,
             (None, ';') if depth <= 0 => {
@@ -372,7 +553,52 @@ pub fn split_statements(query: &str) -> Vec<String> {
         }
     }
     out.push(query[start..].to_string());
-    out.retain(|s| !s.trim().is_empty());
+    out.retain(|s| !without_comments(s).trim().is_empty());
+    if out.is_empty() {
+        out.push(String::new());
+    }
+    out
+}
+
+/// `sql` with its comments (`-- …` to the end of a line, `/* … */`)
+/// blanked, quoted text left alone.
+pub fn without_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (Some(_), c) => out.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (None, '-') if chars.peek() == Some(&'-') => {
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            (None, '/') if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for n in chars.by_ref() {
+                    if prev == '*' && n == '/' {
+                        break;
+                    }
+                    prev = n;
+                }
+                out.push(' ');
+            }
+            (None, c) => out.push(c),
+        }
+    }
     out
 }
 
@@ -408,8 +634,21 @@ fn placeholders(sql: &str) -> Vec<(std::ops::Range<usize>, usize)> {
     out
 }
 
-pub fn count_parameters(sql: &str) -> usize {
-    placeholders(sql).iter().map(|(_, n)| *n).max().unwrap_or(0)
+/// The most parameters a statement may have (PostgreSQL's limit: the
+/// protocol counts them in 16 bits).
+pub const MAX_PARAMETERS: usize = 65_535;
+
+/// How many parameters `sql` takes (its highest `$n`); `Err(n)` for a
+/// placeholder no statement can have (`$0`, or past [`MAX_PARAMETERS`]).
+pub fn count_parameters(sql: &str) -> std::result::Result<usize, usize> {
+    let mut most = 0;
+    for (_, n) in placeholders(sql) {
+        if n == 0 || n > MAX_PARAMETERS {
+            return Err(n);
+        }
+        most = most.max(n);
+    }
+    Ok(most)
 }
 
 /// `sql` with `$n` replaced by the n-th literal (`None`: NULL).
@@ -515,13 +754,51 @@ pub fn bind(sql: &str, portal: &Portal<Prepared>) -> PgWireResult<String> {
 #[derive(Default)]
 pub struct Session {
     settings: Mutex<BTreeMap<String, String>>,
-    cursors: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Subscription>>>>,
+    cursors: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Cursor>>>>,
+    /// Cursors that end with the transaction they were declared in.
+    transactional: Mutex<Vec<String>>,
 }
 
 pub fn of<C: ClientInfo>(client: &C) -> Arc<Session> {
     client
         .session_extensions()
         .get_or_insert_with(Session::default)
+}
+
+/// A zone name as PostgreSQL takes it: IANA (`Europe/Paris`), `UTC`, or
+/// an ISO offset (`+02:00`).
+fn parse_zone(name: &str) -> Option<Tz> {
+    let upper = name.to_ascii_uppercase();
+    let name = match upper.as_str() {
+        "UTC" | "GMT" | "Z" | "ZULU" | "UCT" | "ETC/UTC" | "ETC/GMT" => "+00:00",
+        _ => name,
+    };
+    name.parse().ok()
+}
+
+/// `statement_timeout` as PostgreSQL reads it: a number is milliseconds,
+/// otherwise a duration with its unit; 0 turns it off.
+fn statement_timeout_of(value: &str) -> Result<Option<Duration>> {
+    let value = value.trim();
+    let timeout = match value.parse::<u64>() {
+        Ok(ms) => Duration::from_millis(ms),
+        Err(_) => crate::sql::parse_duration("statement_timeout", value)?,
+    };
+    Ok((!timeout.is_zero()).then_some(timeout))
+}
+
+/// The value a `SET TIME ZONE` stores: `LOCAL` and `DEFAULT` are the
+/// server's zone (UTC); anything else must name a zone.
+fn time_zone_setting(value: &str) -> Result<String> {
+    if value.eq_ignore_ascii_case("local") || value.eq_ignore_ascii_case("default") {
+        return Ok("UTC".into());
+    }
+    match parse_zone(value) {
+        Some(_) => Ok(value.to_string()),
+        None => Err(SluiceError::Options(format!(
+            "invalid value for parameter \"TimeZone\": \"{value}\""
+        ))),
+    }
 }
 
 /// Settings every session starts with (what drivers ask about).
@@ -543,6 +820,7 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("server_version", SERVER_VERSION),
     ("server_version_num", "160006"),
     ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
     ("timezone", "UTC"),
     ("transaction isolation level", "read committed"),
     ("transaction_isolation", "read committed"),
@@ -558,16 +836,48 @@ pub fn show_schema(name: &str) -> SchemaRef {
             ]))
         }
         "transaction isolation level" => "transaction_isolation",
+        "time zone" | "timezone" => "TimeZone",
         n => n,
     };
     Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]))
 }
 
 impl Session {
-    pub fn set(&self, name: &str, value: &str) {
-        if let Ok(mut s) = self.settings.lock() {
-            s.insert(name.to_ascii_lowercase(), value.to_string());
+    /// `SET name = value`; a TimeZone must name a zone (IANA, or an offset
+    /// like `+02:00`).
+    pub fn set(&self, name: &str, value: &str) -> Result<()> {
+        let name = name.to_ascii_lowercase();
+        let value = match name.as_str() {
+            "timezone" | "time zone" => time_zone_setting(value)?,
+            _ => value.to_string(),
+        };
+        let name = if name == "time zone" {
+            "timezone".to_string()
+        } else {
+            name
+        };
+        if name == "statement_timeout" {
+            statement_timeout_of(&value)?;
         }
+        if let Ok(mut s) = self.settings.lock() {
+            s.insert(name, value);
+        }
+        Ok(())
+    }
+
+    /// How long a statement may run (`statement_timeout`; `None`: no
+    /// limit).
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.setting("statement_timeout")
+            .and_then(|v| statement_timeout_of(&v).ok())
+            .flatten()
+    }
+
+    /// Where `timestamptz` values are shown: the TimeZone setting.
+    pub fn time_zone(&self) -> Tz {
+        self.setting("timezone")
+            .and_then(|z| parse_zone(&z))
+            .unwrap_or_else(super::encode::utc)
     }
 
     fn setting(&self, name: &str) -> Option<String> {
@@ -581,7 +891,10 @@ impl Session {
     }
 
     pub fn show(&self, name: &str) -> Result<RecordBatch> {
-        let name = name.to_ascii_lowercase();
+        let mut name = name.to_ascii_lowercase();
+        if name == "time zone" {
+            name = "timezone".into();
+        }
         let schema = show_schema(&name);
         if name == "all" {
             let mut all: BTreeMap<String, String> = DEFAULTS
@@ -609,17 +922,45 @@ impl Session {
         )?)
     }
 
-    pub fn declare(&self, name: String, sub: Subscription) {
-        if let Ok(mut c) = self.cursors.lock() {
-            c.insert(name, Arc::new(tokio::sync::Mutex::new(sub)));
+    /// The transaction ended: its cursors (those declared in it without
+    /// HOLD) are closed, as in PostgreSQL.
+    pub fn end_transaction(&self) {
+        let names = self
+            .transactional
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for name in names {
+            self.close(Some(&name));
         }
     }
 
-    pub fn cursor(&self, name: &str) -> Result<Arc<tokio::sync::Mutex<Subscription>>> {
+    /// Declares a cursor; `transactional`: it closes when the current
+    /// transaction ends.
+    pub fn declare(&self, name: String, cursor: Cursor, transactional: bool) -> Result<()> {
+        let mut c = self
+            .cursors
+            .lock()
+            .map_err(|_| SluiceError::Internal("session cursors poisoned".into()))?;
+        if c.contains_key(&name) {
+            return Err(SluiceError::Catalog(format!(
+                "cursor \"{name}\" already exists"
+            )));
+        }
+        if transactional {
+            if let Ok(mut t) = self.transactional.lock() {
+                t.push(name.clone());
+            }
+        }
+        c.insert(name, Arc::new(tokio::sync::Mutex::new(cursor)));
+        Ok(())
+    }
+
+    pub fn cursor(&self, name: &str) -> Result<Arc<tokio::sync::Mutex<Cursor>>> {
         self.cursors
             .lock()
             .ok()
-            .and_then(|c| c.get(&name.to_ascii_lowercase()).cloned())
+            .and_then(|c| c.get(name).cloned())
             .ok_or_else(|| SluiceError::Catalog(format!("cursor \"{name}\" does not exist")))
     }
 
@@ -628,7 +969,7 @@ impl Session {
         if let Ok(mut c) = self.cursors.lock() {
             match name {
                 Some(n) => {
-                    c.remove(&n.to_ascii_lowercase());
+                    c.remove(n);
                 }
                 None => c.clear(),
             }
@@ -666,10 +1007,59 @@ mod tests {
             c => panic!("{c:?}"),
         }
         match classify("DECLARE c CURSOR FOR SUBSCRIBE (SELECT a FROM v WHERE a > ')')").unwrap() {
-            Command::Declare { name, subscribe } => {
+            Command::Declare {
+                name,
+                body: CursorBody::Subscribe(subscribe),
+                ..
+            } => {
                 assert_eq!(name, "c");
                 assert_eq!(subscribe.query, "SELECT a FROM v WHERE a > ')'");
             }
+            c => panic!("{c:?}"),
+        }
+        match classify("DECLARE \"Big\" NO SCROLL CURSOR WITHOUT HOLD FOR SELECT 1").unwrap() {
+            Command::Declare {
+                name,
+                body: CursorBody::Query(q),
+                hold,
+            } => assert_eq!(
+                (name.as_str(), q.as_str(), hold),
+                ("Big", "SELECT 1", false)
+            ),
+            c => panic!("{c:?}"),
+        }
+        for (sql, want) in [
+            ("FETCH FORWARD 100 FROM _psql_cursor", (100, "_psql_cursor")),
+            ("FETCH ALL IN c", (usize::MAX, "c")),
+            ("FETCH NEXT FROM \"Big\"", (1, "Big")),
+            ("FETCH c", (1, "c")),
+        ] {
+            match classify(sql).unwrap() {
+                Command::Fetch { name, count, .. } => {
+                    assert_eq!((count, name.as_str()), want, "{sql}")
+                }
+                c => panic!("{c:?}"),
+            }
+        }
+        match classify("COPY (SELECT a FROM v) TO STDOUT WITH (FORMAT csv, HEADER)").unwrap() {
+            Command::CopyQuery(c) => {
+                assert_eq!(c.query, "SELECT a FROM v");
+                assert_eq!((c.format, c.header), (CopyFormat::Csv, true));
+            }
+            c => panic!("{c:?}"),
+        }
+        match classify("COPY v (a, b) TO STDOUT CSV HEADER DELIMITER ';'").unwrap() {
+            Command::CopyQuery(c) => {
+                assert_eq!(c.query, "SELECT a, b FROM v");
+                assert_eq!(
+                    (c.format, c.header, c.delimiter.as_deref()),
+                    (CopyFormat::Csv, true, Some(";"))
+                );
+            }
+            c => panic!("{c:?}"),
+        }
+        match classify("COPY v TO STDOUT (FORMAT binary)").unwrap() {
+            Command::CopyQuery(c) => assert_eq!(c.format, CopyFormat::Binary),
             c => panic!("{c:?}"),
         }
         match classify("FETCH 100 c WITH (timeout = '1s')").unwrap() {
@@ -684,12 +1074,15 @@ mod tests {
             c => panic!("{c:?}"),
         }
         assert!(classify("COPY t FROM STDIN").is_err());
+        assert!(classify("COPY t TO '/tmp/x'").is_err());
     }
 
     #[test]
     fn parameters_are_substituted_outside_quotes() {
         let sql = "SELECT * FROM v WHERE a = $1 AND b = '$2' AND c = $2";
-        assert_eq!(count_parameters(sql), 2);
+        assert_eq!(count_parameters(sql), Ok(2));
+        assert_eq!(count_parameters("SELECT $99999999999"), Err(99999999999));
+        assert_eq!(count_parameters("SELECT $0"), Err(0));
         assert_eq!(
             substitute(sql, &[Some("1".into()), Some("'x'".into())]),
             "SELECT * FROM v WHERE a = 1 AND b = '$2' AND c = 'x'"
@@ -698,5 +1091,12 @@ mod tests {
             split_statements("SET a = 1; SELECT ';'; "),
             vec!["SET a = 1", " SELECT ';'"]
         );
+        assert_eq!(
+            split_statements("SELECT 1; -- a; b\n/* c; */ SELECT 2; -- end"),
+            vec!["SELECT 1", " -- a; b\n/* c; */ SELECT 2"]
+        );
+        assert_eq!(split_statements("-- ping"), vec![""]);
+        assert!(matches!(classify("-- ping").unwrap(), Command::Empty));
+        assert!(matches!(classify("/* x */ ;").unwrap(), Command::Empty));
     }
 }

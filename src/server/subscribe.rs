@@ -19,7 +19,7 @@ use pgwire::api::ClientInfo;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyDone, CopyOutResponse};
 use pgwire::messages::PgWireBackendMessage;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, RwLock};
 
 use super::encode::{self, Column};
 use super::pg_error;
@@ -48,11 +48,11 @@ impl Drop for Subscription {
 }
 
 impl Subscription {
-    pub async fn start(engine: &Mutex<Engine>, spec: &SubscribeSpec) -> Result<Subscription> {
+    pub async fn start(engine: &RwLock<Engine>, spec: &SubscribeSpec) -> Result<Subscription> {
         let (tx, changes) = mpsc::channel(BUFFERED);
         let sink = Arc::new(ChannelSink { tx });
         let pipeline = engine
-            .lock()
+            .write()
             .await
             .subscribe(&spec.query, spec.snapshot, sink)
             .await?;
@@ -169,7 +169,7 @@ impl SinkWriter for ChannelWriter {
 /// happen, flushing each batch, until the query ends or the client cancels
 /// (pgwire drops this future and answers 57014) or disconnects.
 pub async fn copy_out<C>(
-    engine: &Mutex<Engine>,
+    engine: &RwLock<Engine>,
     client: &mut C,
     spec: &SubscribeSpec,
 ) -> PgWireResult<Response>
@@ -178,6 +178,7 @@ where
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
+    let zone = super::session::of(client).time_zone();
     let mut sub = Subscription::start(engine, spec).await.map_err(pg_error)?;
     let schema = sub.schema();
     let fields = Arc::new(encode::fields(
@@ -197,7 +198,7 @@ where
         let columns: Vec<Column> = batch
             .columns()
             .iter()
-            .map(Column::new)
+            .map(|c| Column::new(c, zone))
             .collect::<PgWireResult<_>>()?;
         for row in 0..batch.num_rows() {
             for c in &columns {

@@ -6,6 +6,7 @@ pub mod dialect;
 pub mod duration;
 pub mod options;
 pub mod parser;
+pub mod rewrite;
 pub mod types;
 
 pub use ast::{
@@ -14,4 +15,4 @@ pub use ast::{
 };
 pub use duration::parse_duration;
 pub use options::Options;
-pub use parser::{parse_one, parse_script};
+pub use parser::{parse_expr, parse_one, parse_script};

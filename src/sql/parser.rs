@@ -67,6 +67,12 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
 }
 
 /// Parses exactly one statement (a trailing semicolon is allowed).
+/// One SQL expression.
+pub fn parse_expr(sql: &str) -> Result<Expr> {
+    let dialect = SluiceDialect::default();
+    Ok(Parser::new(&dialect).try_with_sql(sql)?.parse_expr()?)
+}
+
 pub fn parse_one(sql: &str) -> Result<Statement> {
     let mut all = parse_script(sql)?;
     match all.len() {

@@ -98,4 +98,43 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     assert len(seen) >= 3, seen
     # Rows arrived over time, not all at the end.
     assert seen[-1][0] - seen[0][0] > 0.5, seen
+
+# A statement of only comments (Grafana's health check) is an empty query.
+with psycopg.connect(dsn, autocommit=True) as conn:
+    cur = conn.cursor()
+    cur.execute("-- ping")
+    assert cur.description is None, "-- ping"
+    cur.execute("/* ping */")
+    assert cur.description is None, "/* ping */"
+    cur.execute("SELECT pg_typeof(now()), pg_typeof(CAST(1 AS INT)), pg_typeof('a'::text)")
+    assert cur.fetchone() == ("timestamp with time zone", "integer", "text")
+
+# Bulk reads: COPY of a query or a view in every format, and server-side
+# (named) cursors over a SELECT.
+with psycopg.connect(dsn) as conn:
+    cur = conn.cursor()
+    want = [("k0", 100), ("k1", 100), ("k2", 100)]
+    with cur.copy("COPY (SELECT k, n FROM counts ORDER BY k) TO STDOUT") as copy:
+        copy.set_types(["text", "int8"])
+        assert list(copy.rows()) == want, "COPY text"
+    with cur.copy("COPY (SELECT k, n FROM counts ORDER BY k) TO STDOUT (FORMAT binary)") as copy:
+        copy.set_types(["text", "int8"])
+        assert list(copy.rows()) == want, "COPY binary"
+    with cur.copy("COPY counts (k, n) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+        text = b"".join(bytes(b) for b in copy).decode()
+    lines = text.splitlines()
+    assert lines[0] == "k,n" and sorted(lines[1:]) == ["k0,100", "k1,100", "k2,100"], text
+    conn.commit()
+    named = conn.cursor(name="bulk")
+    named.itersize = 2
+    named.execute("SELECT k, n FROM counts ORDER BY k")
+    assert named.fetchmany(2) == want[:2], "named cursor, first page"
+    assert named.fetchall() == want[2:], "named cursor, the rest"
+    named.close()
+    conn.commit()
+    # The cursor closed with its transaction: the name is free again.
+    again = conn.cursor(name="bulk")
+    again.execute("SELECT count(*) FROM counts")
+    assert again.fetchone() == (3,)
+    again.close()
 print("psycopg: all checks passed")

@@ -41,6 +41,8 @@ async fn nexmark_queries_match_datafusion() {
             .await
             .expect("bids");
         let ctx = SessionContext::new();
+        // PostgreSQL's to_char, as the queries use it.
+        sluice::functions::register(&ctx);
         ctx.register_table(
             "bid",
             Arc::new(MemTable::try_new(bids.schema(), vec![vec![bids.clone()]]).expect("table")),
