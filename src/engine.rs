@@ -16,7 +16,7 @@ use std::time::Duration;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
-use datafusion::common::TableReference;
+use datafusion::common::{ScalarValue, TableReference};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
@@ -442,7 +442,7 @@ impl Engine {
     /// A relation of the system catalog, or a table function that computes
     /// rows (`generate_series`), that no view shadows.
     fn is_system(&self, r: &TableReference) -> bool {
-        if is_pipelines_table(r) {
+        if is_sluice_table(r) {
             return true;
         }
         if r.schema().is_none()
@@ -477,6 +477,7 @@ impl Engine {
                     &self.monitor,
                 ))),
             )?;
+            crate::metrics::errors::register(&ctx, SYSTEM_SCHEMA, &self.monitor)?;
         }
         for v in self.catalog.views() {
             ctx.register_table(
@@ -1131,7 +1132,13 @@ impl Engine {
                         s.schema
                             .fields()
                             .iter()
-                            .map(|f| format!("{} {}", f.name(), f.data_type()))
+                            .map(|f| {
+                                // As CREATE SOURCE spells the column (and
+                                // DESCRIBE its type), not as Arrow does.
+                                let not_null = if f.is_nullable() { "" } else { " NOT NULL" };
+                                let ty = sql::types::arrow_to_sql(f.data_type());
+                                format!("{} {ty}{not_null}", f.name())
+                            })
                             .collect::<Vec<_>>()
                             .join(", ")
                     })
@@ -1168,6 +1175,74 @@ impl AdHocPlan {
     /// The rows it returns.
     pub fn schema(&self) -> SchemaRef {
         Arc::new(self.plan.schema().as_arrow().clone())
+    }
+
+    /// The types of its parameters `$1`…`$n` as their use implies them
+    /// (`col = $1`, `col = ANY($1)`, `$1::bigint`); `None` where nothing
+    /// does (PostgreSQL then takes text).
+    pub fn parameter_types(&self, n: usize) -> Result<Vec<Option<DataType>>> {
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        use datafusion::logical_expr::{Cast, Expr, ExprSchemable, TryCast};
+        let mut types: std::collections::HashMap<String, DataType> = Default::default();
+        self.plan.apply_with_subqueries(|plan| {
+            // The type of an expression over this node's input.
+            let type_of = |e: &Expr| {
+                plan.inputs()
+                    .iter()
+                    .find_map(|input| e.get_type(input.schema()).ok())
+            };
+            plan.apply_expressions(|expr| {
+                expr.apply(|e| {
+                    let (id, data_type) = match e {
+                        Expr::Placeholder(p) => {
+                            (&p.id, p.field.as_ref().map(|f| f.data_type().clone()))
+                        }
+                        Expr::Cast(Cast { expr, field })
+                        | Expr::TryCast(TryCast { expr, field }) => match expr.as_ref() {
+                            Expr::Placeholder(p) => (&p.id, Some(field.data_type().clone())),
+                            _ => return Ok(TreeNodeRecursion::Continue),
+                        },
+                        // `x = ANY($1)` is `array_has($1, x)`: $1 is a list
+                        // of x's type.
+                        Expr::ScalarFunction(f) if f.name() == "array_has" => {
+                            match f.args.as_slice() {
+                                [Expr::Placeholder(p), needle] => {
+                                    (&p.id, type_of(needle).map(|t| DataType::new_list(t, true)))
+                                }
+                                _ => return Ok(TreeNodeRecursion::Continue),
+                            }
+                        }
+                        _ => return Ok(TreeNodeRecursion::Continue),
+                    };
+                    if let Some(t) = data_type {
+                        types.entry(id.clone()).or_insert(t);
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        })?;
+        Ok((1..=n)
+            .map(|i| types.get(&format!("${i}")).cloned())
+            .collect())
+    }
+
+    /// The plan with its parameters filled in (`$1` is `values[0]`), each
+    /// cast to the type its use implies.
+    pub fn with_parameters(self, values: Vec<ScalarValue>) -> Result<AdHocPlan> {
+        let types = self.parameter_types(values.len())?;
+        let values = values
+            .into_iter()
+            .zip(types)
+            .map(|(v, t)| match t {
+                Some(t) if !v.is_null() && v.data_type() != t => v.cast_to(&t),
+                Some(t) if v.is_null() => ScalarValue::try_from(&t),
+                _ => Ok(v),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(AdHocPlan {
+            ctx: self.ctx,
+            plan: self.plan.with_param_values(values)?,
+        })
     }
 
     /// Runs it to the end.
@@ -1207,9 +1282,9 @@ pub const DATABASE: &str = "sluice";
 
 /// Views live in schema `public` of database `sluice`: `v`, `public.v` and
 /// `sluice.public.v` name the same view.
-/// `sluice.pipelines` (also as `sluice.sluice.pipelines`).
-fn is_pipelines_table(r: &TableReference) -> bool {
-    r.table() == "pipelines"
+/// `sluice.pipelines` and `sluice.errors` (also as `sluice.sluice.…`).
+fn is_sluice_table(r: &TableReference) -> bool {
+    matches!(r.table(), "pipelines" | "errors")
         && r.schema() == Some(SYSTEM_SCHEMA)
         && r.catalog().is_none_or(|c| c == DATABASE)
 }

@@ -1,7 +1,8 @@
 //! One error type for the engine. The variant says whose fault it is: the
 //! user's SQL (`Parse`, `Plan`, `Options`, `Catalog`, `NotSupported`), the
 //! outside world (`Io`, `Kafka`, `Connector`), or ours (`Internal`).
-//! SQLSTATE codes are chosen in exactly one place: [`SluiceError::sqlstate`].
+//! SQLSTATE codes are chosen in exactly one place: [`SluiceError::sqlstate`];
+//! a hint (PostgreSQL's HINT field) rides on any of them as [`SluiceError::Hinted`].
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
@@ -51,9 +52,21 @@ pub enum SluiceError {
     /// A connector failed at run time for a reason that is not an I/O error.
     #[error("{0}")]
     Connector(String),
+    /// A statement past what the planner can take (PostgreSQL's "statement
+    /// too complex").
+    #[error("{0}")]
+    TooComplex(String),
     /// A bug in Sluice.
     #[error("internal error: {0} (this is a bug in Sluice)")]
     Internal(String),
+    /// An error with a suggestion for the user (`did you mean GROUP?`). The
+    /// error inside says whose fault it is; the wire server sends the hint
+    /// in its own field, text output shows it after the message.
+    #[error("{error} ({hint})")]
+    Hinted {
+        error: Box<SluiceError>,
+        hint: String,
+    },
 }
 
 impl SluiceError {
@@ -71,9 +84,33 @@ impl SluiceError {
         }
     }
 
+    pub fn with_hint(self, hint: impl Into<String>) -> Self {
+        SluiceError::Hinted {
+            error: Box::new(self),
+            hint: hint.into(),
+        }
+    }
+
+    /// The suggestion that goes with the error, if there is one.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            SluiceError::Hinted { hint, .. } => Some(hint),
+            _ => None,
+        }
+    }
+
+    /// The error itself, without its hint: what to match on.
+    pub fn unhinted(&self) -> &SluiceError {
+        match self {
+            SluiceError::Hinted { error, .. } => error.unhinted(),
+            other => other,
+        }
+    }
+
     /// The PostgreSQL error code for this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
+            SluiceError::Hinted { error, .. } => error.sqlstate(),
             SluiceError::Parse { .. } => "42601",
             SluiceError::Plan(_) => "42P20",
             SluiceError::Options(_) => "22023",
@@ -85,6 +122,7 @@ impl SluiceError {
             SluiceError::Arrow(e) => arrow_sqlstate(e),
             SluiceError::Io { .. } => "58030",
             SluiceError::Kafka { .. } | SluiceError::Connector(_) => "08000",
+            SluiceError::TooComplex(_) => "54001",
             SluiceError::Internal(_) => "XX000",
         }
     }
@@ -138,6 +176,8 @@ fn execution_sqlstate(msg: &str) -> &'static str {
     if msg.contains("divide by zero") || msg.contains("division by zero") {
         "22012"
     } else if msg.contains("date/time field value out of range")
+        || msg.contains("date field value out of range")
+        || msg.contains("time field value out of range")
         || msg.contains("timestamp out of range")
         || msg.contains("date out of range")
     {
@@ -148,7 +188,10 @@ fn execution_sqlstate(msg: &str) -> &'static str {
         "0A000"
     } else if datetime_format.iter().any(|p| msg.contains(p)) {
         "22007"
-    } else if msg.contains("overflow") || msg.contains("out of range") {
+    } else if msg.contains("overflow")
+        || msg.contains("out of range")
+        || msg.contains("is not between 0 and 1")
+    {
         "22003"
     } else {
         "22023"
@@ -193,5 +236,26 @@ mod tests {
     fn parser_location_is_lifted() {
         let (m, l, c) = split_location("Expected: ), found: x at Line: 3, Column: 7");
         assert_eq!((m.as_str(), l, c), ("Expected: ), found: x", 3, 7));
+    }
+
+    #[test]
+    fn a_hint_keeps_the_error_it_is_about() {
+        let e = SluiceError::Parse {
+            message: "expected end of statement (;), found 'BY'".into(),
+            line: 1,
+            column: 28,
+        }
+        .with_hint("did you mean GROUP?");
+        assert_eq!(e.sqlstate(), "42601");
+        assert_eq!(e.hint(), Some("did you mean GROUP?"));
+        assert!(matches!(
+            e.unhinted(),
+            SluiceError::Parse { column: 28, .. }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "syntax error at line 1, column 28: expected end of statement (;), found 'BY' \
+             (did you mean GROUP?)"
+        );
     }
 }

@@ -139,8 +139,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Planning and dropping a statement walk its expression tree
+    // recursively; sql::limits bounds the depth, these stacks hold it.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(r) => r,

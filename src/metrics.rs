@@ -1,6 +1,7 @@
 //! What every pipeline is doing, measured where it happens and read by the
 //! progress display, `SHOW PIPELINES` / `sluice.pipelines`, `EXPLAIN
-//! ANALYZE` and the Prometheus endpoint.
+//! ANALYZE` and the Prometheus endpoint; and its recent bad records
+//! (`sluice.errors`).
 //!
 //! Counters are atomics bumped once per batch (never per record). A sampler
 //! ([`Monitor::run_sampler`]) snapshots them every second; rates over the last
@@ -18,6 +19,7 @@
 //! * **ρ = λ / μ**: below 1 the pipeline keeps up; at or above 1 for the
 //!   whole 10 s window it is falling behind (said in its row, logged once).
 
+pub mod errors;
 pub mod exposition;
 pub mod table;
 
@@ -227,6 +229,8 @@ pub struct PipelineMetrics {
     pub errors: AtomicU64,
     /// Of those, how many reached the dead-letter target.
     pub dead_lettered: AtomicU64,
+    /// The newest of those, for `sluice.errors`.
+    pub recent_errors: errors::RecentErrors,
     /// Rows dropped because they arrived behind the watermark.
     pub late: AtomicU64,
     /// The current watermark (epoch ms), `i64::MIN` before the first.
@@ -346,6 +350,7 @@ impl PipelineMetrics {
             bytes_out: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
+            recent_errors: errors::RecentErrors::default(),
             late: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             backlog: AtomicI64::new(-1),

@@ -52,7 +52,7 @@ pub struct Prepared {
 /// Parses and validates every statement, applying DDL to the catalog.
 pub async fn prepare(engine: &mut Engine, text: &str) -> Result<Prepared, ScriptError> {
     let statements = sql::parse_script(text).map_err(|error| {
-        let line = match &error {
+        let line = match error.unhinted() {
             SluiceError::Parse { line, .. } => *line,
             _ => 0,
         };

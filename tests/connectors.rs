@@ -93,6 +93,86 @@ fn bad_records_are_counted_and_dead_lettered() {
     );
 }
 
+/// Numbers an integer column cannot hold are bad records like any other:
+/// a fraction is not truncated, a number out of range is not wrapped, and a
+/// missing NOT NULL field is named (not Arrow's words for it).
+#[test]
+fn numbers_an_integer_column_cannot_hold_are_bad_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = [
+        r#"{"id": 1, "big": 7, "int": 7, "small": 7}"#,
+        r#"{"id": 2, "big": 7.25}"#,
+        r#"{"id": 3, "int": 7.25}"#,
+        r#"{"id": 4, "small": 7.25}"#,
+        r#"{"id": 5, "small": 70000}"#,
+        r#"{"id": 6, "big": 1e400}"#,
+        r#"{"big": 8}"#,
+        r#"{"id": 8, "big": 8.0, "int": 1e3, "small": -32768}"#,
+    ];
+    std::fs::write(dir.path().join("input.jsonl"), lines.join("\n") + "\n").expect("input");
+    let mut sluice = Sluice::run(
+        dir.path(),
+        "CREATE SOURCE nums (id BIGINT NOT NULL, big BIGINT, int INT, small SMALLINT) WITH (
+             connector = 'file', path = 'input.jsonl', dead_letter = 'dead.jsonl');
+         CREATE SINK out FROM nums WITH (connector = 'file', path = 'out.jsonl');",
+    );
+    let status = sluice.wait(T);
+    let stderr = sluice.stderr();
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+
+    assert_eq!(
+        json_lines(&dir.path().join("out.jsonl")),
+        vec![
+            json!({"id": 1, "big": 7, "int": 7, "small": 7}),
+            json!({"id": 8, "big": 8, "int": 1000, "small": -32768}),
+        ],
+        "integral numbers pass, whatever their spelling"
+    );
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).expect("dead letters");
+    assert_eq!(
+        dead,
+        lines[1..7].join("\n") + "\n",
+        "dead-lettered verbatim"
+    );
+    for (line, reason) in [
+        (
+            2,
+            r#"field "big": 7.25 is not an integer for a column of type BIGINT"#,
+        ),
+        (
+            3,
+            r#"field "int": 7.25 is not an integer for a column of type INT"#,
+        ),
+        (
+            4,
+            r#"field "small": 7.25 is not an integer for a column of type SMALLINT"#,
+        ),
+        (
+            5,
+            r#"field "small": 70000 is out of range for a column of type SMALLINT"#,
+        ),
+        (
+            6,
+            r#"field "big": 1e400 is out of range for a column of type BIGINT"#,
+        ),
+        (7, r#"field "id" is missing but the column is NOT NULL"#),
+    ] {
+        let logged = stderr
+            .lines()
+            .find(|l| l.contains(&format!("input.jsonl:{line} ")))
+            .unwrap_or_default();
+        assert!(
+            logged.contains(reason),
+            "line {line}: {reason}; stderr:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("StructArray"), "{stderr}");
+    assert!(
+        stderr.contains("out: in 8 out 2 errors 6 (dead-lettered 6)"),
+        "final counts; stderr:\n{stderr}"
+    );
+}
+
 /// A followed file: the pipeline keeps running past a bad record, keeps
 /// a running aggregate, and on Ctrl-C flushes and exits 0.
 #[test]

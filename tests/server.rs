@@ -512,6 +512,8 @@ fn node_pg_parameterized_queries() {
     server.stop();
 }
 
+#[path = "server/hostile.rs"]
+mod hostile;
 #[path = "server/operability.rs"]
 mod operability;
 #[path = "server/postgres.rs"]

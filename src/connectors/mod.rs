@@ -234,6 +234,70 @@ pub fn connector(name: &str) -> Result<&'static Connector> {
     })
 }
 
+/// The part a connector plays in a statement: CREATE SOURCE or CREATE SINK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Source,
+    Sink,
+}
+
+impl Role {
+    fn plays(self, c: &Connector) -> bool {
+        match self {
+            Role::Source => c.source.is_some(),
+            Role::Sink => c.sink.is_some(),
+        }
+    }
+
+    /// The connectors that can play this part, sorted by name.
+    fn names(self) -> Vec<&'static str> {
+        let mut names: Vec<_> = CONNECTORS
+            .iter()
+            .filter(|c| self.plays(c))
+            .map(|c| c.name)
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// `sources: datagen, file, …`, the end of an error message.
+    fn listing(self) -> String {
+        let what = match self {
+            Role::Source => "sources",
+            Role::Sink => "sinks",
+        };
+        format!("{what}: {}", self.names().join(", "))
+    }
+}
+
+/// The connector named in a CREATE SOURCE or CREATE SINK. An unknown name is
+/// answered with the closest name that can play the part and the list of
+/// those that can: a sink-only connector is no help to a source.
+pub fn connector_for(name: &str, role: Role) -> Result<&'static Connector> {
+    let lower = name.to_ascii_lowercase();
+    let Some(entry) = CONNECTORS.iter().find(|c| c.name == lower) else {
+        let hint = crate::sql::suggest::closest(&lower, &role.names())
+            .map(|c| format!(" did you mean '{c}'?"))
+            .unwrap_or_default();
+        return Err(SluiceError::Options(format!(
+            "connector '{name}' does not exist;{hint} {}",
+            role.listing()
+        )));
+    };
+    if !role.plays(entry) {
+        let part = match role {
+            Role::Source => "a source",
+            Role::Sink => "a sink",
+        };
+        return Err(SluiceError::Options(format!(
+            "connector '{}' cannot be used as {part}; {}",
+            entry.name,
+            role.listing()
+        )));
+    }
+    Ok(entry)
+}
+
 /// Options every decoding source takes.
 const DECODING_OPTIONS: &[&str] = &[
     "dead_letter",
@@ -270,22 +334,14 @@ pub fn create_source(
 ) -> Result<SourceDef> {
     let connector_name = options.take("connector").ok_or_else(|| {
         SluiceError::Options(format!(
-            "missing required option 'connector' for source '{name}'; available connectors are: {}",
-            CONNECTORS
-                .iter()
-                .filter(|c| c.source.is_some())
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            "missing required option 'connector' for source '{name}'; {}",
+            Role::Source.listing()
         ))
     })?;
-    let entry = connector(&connector_name.to_ascii_lowercase())?;
-    let factory = entry.source.ok_or_else(|| {
-        SluiceError::Options(format!(
-            "connector '{}' cannot be used as a source",
-            entry.name
-        ))
-    })?;
+    let entry = connector_for(&connector_name, Role::Source)?;
+    let factory = entry
+        .source
+        .ok_or_else(|| SluiceError::Internal(format!("{} has no source", entry.name)))?;
     let mut valid: Vec<&str> = vec!["connector"];
     valid.extend_from_slice(entry.source_options);
     let idle_timeout = match options.take("idle_timeout") {
@@ -359,22 +415,14 @@ pub fn create_source(
 pub fn create_sink(options: &mut Options) -> Result<(&'static str, Arc<dyn SinkConnector>)> {
     let connector_name = options.take("connector").ok_or_else(|| {
         SluiceError::Options(format!(
-            "missing required option 'connector' for the sink; available connectors are: {}",
-            CONNECTORS
-                .iter()
-                .filter(|c| c.sink.is_some())
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            "missing required option 'connector' for the sink; {}",
+            Role::Sink.listing()
         ))
     })?;
-    let entry = connector(&connector_name.to_ascii_lowercase())?;
-    let factory = entry.sink.ok_or_else(|| {
-        SluiceError::Options(format!(
-            "connector '{}' cannot be used as a sink",
-            entry.name
-        ))
-    })?;
+    let entry = connector_for(&connector_name, Role::Sink)?;
+    let factory = entry
+        .sink
+        .ok_or_else(|| SluiceError::Internal(format!("{} has no sink", entry.name)))?;
     let sink = factory(options)?;
     let mut valid: Vec<&str> = vec!["connector"];
     valid.extend_from_slice(entry.sink_options);
@@ -678,6 +726,12 @@ impl SourceContext {
             for bad in &decoded.bad {
                 let position = format!("{origin}{}", raw.seq[bad.index]);
                 tracing::warn!(source = %self.source_name, %position, reason = %bad.reason, "bad record");
+                self.metrics.recent_errors.push(
+                    &self.source_name,
+                    &position,
+                    &bad.reason,
+                    raw.record(bad.index),
+                );
                 if let Some(dl) = &self.dead_letter {
                     dl.write(raw.record(bad.index), &position, &bad.reason)
                         .await?;

@@ -5,6 +5,7 @@
 
 pub mod csv;
 pub mod json;
+pub mod json_integers;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{Result, SluiceError};
 use crate::sql::{Options, SourceColumn};
+use json_integers::IntegerFields;
 
 /// Default cap on one record's size; larger records are dead-lettered.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
@@ -193,6 +195,9 @@ pub struct RecordDecoder {
     /// For each output column: `Ok(i)` = payload column i, `Err(k)` = metadata.
     layout: Vec<std::result::Result<usize, MetaKey>>,
     max_record_bytes: usize,
+    /// JSON: the integer columns, checked in the raw records (see
+    /// [`json_integers`]).
+    integers: Option<IntegerFields>,
 }
 
 impl RecordDecoder {
@@ -215,72 +220,161 @@ impl RecordDecoder {
                 }
             }
         }
+        let payload_schema = Arc::new(Schema::new(payload_fields));
+        let integers = match format.kind {
+            FormatKind::Json => IntegerFields::of(&payload_schema),
+            FormatKind::Csv => None,
+        };
         Ok(RecordDecoder {
             format,
-            payload_schema: Arc::new(Schema::new(payload_fields)),
+            payload_schema,
             output_schema,
             layout,
             max_record_bytes,
+            integers,
         })
     }
 
     /// Decodes every record of `raw`: the good ones into one batch, the bad
-    /// ones reported by index.
+    /// ones reported by index, in order.
     pub fn decode(&self, raw: &RawBatch) -> Result<Decoded> {
-        let mut bad = Vec::new();
-        let oversized: Vec<usize> = (0..raw.len())
-            .filter(|&i| raw.record(i).len() > self.max_record_bytes)
-            .collect();
-        let payload = if oversized.is_empty() {
+        let mut refused = self.screen(raw, false);
+        if refused.is_empty() {
             // Fast path: the whole batch in one pass.
             match self.decode_bytes(raw.bytes(), raw.len()) {
-                Ok(batch) if batch.num_rows() == raw.len() => Some(batch),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let (payload, good) = match payload {
-            Some(b) => (b, None),
-            None => {
-                // Slow path: one record at a time, to find the bad ones.
-                let mut batches = Vec::new();
-                let mut good = Vec::new();
-                for i in 0..raw.len() {
-                    let record = raw.record(i);
-                    if record.len() > self.max_record_bytes {
-                        bad.push(BadRecord {
-                            index: i,
-                            reason: format!(
-                                "record of {} bytes exceeds max_record_bytes ({})",
-                                record.len(),
-                                self.max_record_bytes
-                            ),
-                        });
-                        continue;
+                Ok(batch) if batch.num_rows() == raw.len() => {
+                    if !self.may_have_clamped(&batch) {
+                        return self.decoded(batch, raw, None, Vec::new());
                     }
-                    let mut line = Vec::with_capacity(record.len() + 1);
-                    line.extend_from_slice(record);
-                    line.push(b'\n');
-                    match self.decode_bytes(&line, 1) {
-                        Ok(b) if b.num_rows() == 1 => {
-                            batches.push(b);
-                            good.push(i as u32);
-                        }
-                        Ok(b) => bad.push(BadRecord {
-                            index: i,
-                            reason: format!("expected one record, found {}", b.num_rows()),
-                        }),
-                        Err(e) => bad.push(BadRecord {
-                            index: i,
-                            reason: e.to_string(),
-                        }),
+                    refused = self.screen(raw, true);
+                    if refused.is_empty() {
+                        return self.decoded(batch, raw, None, Vec::new());
                     }
                 }
-                let batch = concat_batches(&self.payload_schema, &batches)?;
-                (batch, Some(UInt32Array::from(good)))
+                _ => return self.decode_one_by_one(raw, Vec::new()),
             }
+        }
+        // The records not refused, still in one pass.
+        let mut keep = Vec::with_capacity(raw.len() - refused.len());
+        let mut bytes = Vec::with_capacity(raw.byte_len());
+        let mut refused_at = refused.iter().map(|b| b.index).peekable();
+        for i in 0..raw.len() {
+            if refused_at.next_if_eq(&i).is_some() {
+                continue;
+            }
+            keep.push(i as u32);
+            bytes.extend_from_slice(raw.record(i));
+            bytes.push(b'\n');
+        }
+        match self.decode_bytes(&bytes, keep.len()) {
+            Ok(batch) if batch.num_rows() == keep.len() && !self.may_have_clamped(&batch) => {
+                self.decoded(batch, raw, Some(UInt32Array::from(keep)), refused)
+            }
+            _ => self.decode_one_by_one(raw, refused),
+        }
+    }
+
+    /// Records refused before decoding, in order: too large, or (JSON) with
+    /// an integer field arrow-json would truncate (`7.25`). `thorough`
+    /// checks every record's integer fields, not only the suspects.
+    fn screen(&self, raw: &RawBatch, thorough: bool) -> Vec<BadRecord> {
+        let mut bad: Vec<BadRecord> = (0..raw.len())
+            .filter_map(|index| {
+                let len = raw.record(index).len();
+                (len > self.max_record_bytes).then(|| BadRecord {
+                    index,
+                    reason: format!(
+                        "record of {len} bytes exceeds max_record_bytes ({})",
+                        self.max_record_bytes
+                    ),
+                })
+            })
+            .collect();
+        let Some(integers) = &self.integers else {
+            return bad;
         };
+        let mut suspects: Vec<usize> = Vec::new();
+        if thorough {
+            suspects.extend(0..raw.len());
+        } else {
+            suspects.extend(
+                integers
+                    .suspects(raw.bytes())
+                    .map(|at| raw.starts.partition_point(|&s| s <= at).saturating_sub(1)),
+            );
+            suspects.sort_unstable();
+            suspects.dedup();
+        }
+        let oversized = bad.len();
+        for index in suspects {
+            if bad[..oversized].iter().any(|b| b.index == index) {
+                continue;
+            }
+            if let Some(reason) = integers.check(raw.record(index)) {
+                bad.push(BadRecord { index, reason });
+            }
+        }
+        bad.sort_by_key(|b| b.index);
+        bad
+    }
+
+    fn may_have_clamped(&self, batch: &RecordBatch) -> bool {
+        self.integers
+            .as_ref()
+            .is_some_and(|i| i.may_have_clamped(batch))
+    }
+
+    /// The slow path, once a batch does not decode whole: one record at a
+    /// time, to find the bad ones. `refused` are known bad already.
+    fn decode_one_by_one(&self, raw: &RawBatch, refused: Vec<BadRecord>) -> Result<Decoded> {
+        let mut bad = Vec::with_capacity(refused.len());
+        let mut refused = refused.into_iter().peekable();
+        let mut batches = Vec::new();
+        let mut good = Vec::new();
+        let mut line = Vec::new();
+        for i in 0..raw.len() {
+            if let Some(r) = refused.next_if(|r| r.index == i) {
+                bad.push(r);
+                continue;
+            }
+            let record = raw.record(i);
+            line.clear();
+            line.extend_from_slice(record);
+            line.push(b'\n');
+            let reason = match self.decode_bytes(&line, 1) {
+                Ok(b) if b.num_rows() == 1 => {
+                    // i64::MIN may be a smaller number arrow-json clamped.
+                    let clamped = match &self.integers {
+                        Some(integers) if integers.may_have_clamped(&b) => integers.check(record),
+                        _ => None,
+                    };
+                    match clamped {
+                        Some(reason) => reason,
+                        None => {
+                            batches.push(b);
+                            good.push(i as u32);
+                            continue;
+                        }
+                    }
+                }
+                Ok(b) => format!("expected one record, found {}", b.num_rows()),
+                Err(e) => self.explain(record, e),
+            };
+            bad.push(BadRecord { index: i, reason });
+        }
+        let batch = concat_batches(&self.payload_schema, &batches)?;
+        self.decoded(batch, raw, Some(UInt32Array::from(good)), bad)
+    }
+
+    /// The decoded batch with its metadata columns; `good` says which
+    /// records of `raw` its rows are when not all of them.
+    fn decoded(
+        &self,
+        payload: RecordBatch,
+        raw: &RawBatch,
+        good: Option<UInt32Array>,
+        bad: Vec<BadRecord>,
+    ) -> Result<Decoded> {
         if payload.num_rows() == 0 {
             return Ok(Decoded { batch: None, bad });
         }
@@ -288,6 +382,45 @@ impl RecordDecoder {
         Ok(Decoded {
             batch: Some(batch),
             bad,
+        })
+    }
+
+    /// Why one record did not decode, in the user's terms where arrow-json's
+    /// are its own: a missing NOT NULL field is "unmasked nulls in
+    /// non-nullable StructArray child" to it.
+    fn explain(&self, record: &[u8], error: SluiceError) -> String {
+        if self.format.kind == FormatKind::Json {
+            // arrow-json's own range errors ("failed to parse 70000 as
+            // Int16") are worded like the ones found before decoding.
+            let integers = self.integers.as_ref().and_then(|i| i.check(record));
+            if let Some(reason) = integers.or_else(|| self.null_in_not_null(record)) {
+                return reason;
+            }
+        }
+        error.to_string()
+    }
+
+    /// The first NOT NULL field a JSON record leaves out or sets to null.
+    fn null_in_not_null(&self, record: &[u8]) -> Option<String> {
+        let mut required = self
+            .payload_schema
+            .fields()
+            .iter()
+            .filter(|f| !f.is_nullable())
+            .peekable();
+        required.peek()?;
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(record).ok()?;
+        required.find_map(|f| {
+            let state = match object.get(f.name()) {
+                None => "missing",
+                Some(serde_json::Value::Null) => "null",
+                Some(_) => return None,
+            };
+            Some(format!(
+                "field \"{}\" is {state} but the column is NOT NULL",
+                f.name()
+            ))
         })
     }
 
@@ -477,5 +610,128 @@ impl EncodedRows {
     pub fn row(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
         &self.bytes[start..self.ends[i]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+
+    fn column(name: &str, data_type: DataType, nullable: bool) -> SourceColumn {
+        SourceColumn {
+            name: name.into(),
+            data_type,
+            nullable,
+            metadata: None,
+        }
+    }
+
+    /// A JSON decoder for `(id BIGINT NOT NULL, v INT, s SMALLINT)`.
+    fn decoder() -> RecordDecoder {
+        let columns = [
+            column("id", DataType::Int64, false),
+            column("v", DataType::Int32, true),
+            column("s", DataType::Int16, true),
+        ];
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
+                .collect::<Vec<_>>(),
+        ));
+        let format = Format {
+            kind: FormatKind::Json,
+            csv_header: false,
+            csv_delimiter: b',',
+        };
+        RecordDecoder::new(format, &columns, schema, DEFAULT_MAX_RECORD_BYTES).expect("decoder")
+    }
+
+    fn decode(records: &[&str]) -> (Vec<i64>, Vec<(usize, String)>) {
+        let mut raw = RawBatch::default();
+        for (i, r) in records.iter().enumerate() {
+            raw.push(r.as_bytes(), i as u64 + 1);
+        }
+        let decoded = decoder().decode(&raw).expect("decode");
+        let ids = decoded
+            .batch
+            .map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .unwrap_or_default();
+        let bad = decoded
+            .bad
+            .into_iter()
+            .map(|b| (b.index, b.reason))
+            .collect();
+        (ids, bad)
+    }
+
+    #[test]
+    fn fractions_and_out_of_range_numbers_are_bad_records() {
+        let (ids, bad) = decode(&[
+            r#"{"id": 1, "v": 7}"#,
+            r#"{"id": 2, "v": 7.25}"#,
+            r#"{"id": 3, "s": 70000}"#,
+            r#"{"id": 4.5}"#,
+            r#"{"id": 1e400}"#,
+            r#"{"id": 6, "v": 7.0, "s": 1e2}"#,
+            r#"{"id": -9223372036854775809}"#,
+            r#"{"id": -9223372036854775808}"#,
+            r#"{"id": 9, "v": -.5}"#,
+        ]);
+        assert_eq!(ids, vec![1, 6, i64::MIN], "the good records, in order");
+        assert_eq!(
+            bad,
+            vec![
+                (1, r#"field "v": 7.25 is not an integer for a column of type INT"#.into()),
+                (2, r#"field "s": 70000 is out of range for a column of type SMALLINT"#.into()),
+                (3, r#"field "id": 4.5 is not an integer for a column of type BIGINT"#.into()),
+                (4, r#"field "id": 1e400 is out of range for a column of type BIGINT"#.into()),
+                (
+                    6,
+                    r#"field "id": -9223372036854775809 is out of range for a column of type BIGINT"#
+                        .into()
+                ),
+                (8, r#"field "v": -.5 is not a number for a column of type INT"#.into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_not_null_field_is_named() {
+        let (ids, bad) = decode(&[
+            r#"{"id": 1}"#,
+            r#"{"v": 2}"#,
+            r#"{"id": null, "v": 3}"#,
+            r#"{"id": "seven"}"#,
+        ]);
+        assert_eq!(ids, vec![1]);
+        assert_eq!(
+            bad[0],
+            (
+                1,
+                r#"field "id" is missing but the column is NOT NULL"#.into()
+            )
+        );
+        assert_eq!(
+            bad[1],
+            (2, r#"field "id" is null but the column is NOT NULL"#.into())
+        );
+        assert_eq!(bad[2].0, 3);
+        assert!(bad[2].1.contains("seven"), "{}", bad[2].1);
+    }
+
+    #[test]
+    fn refused_and_undecodable_records_mix_in_order() {
+        let (ids, bad) = decode(&[
+            r#"{"id": 1.5}"#,
+            r#"{"id": 2}"#,
+            r#"{"id": "#,
+            r#"{"id": 4}"#,
+        ]);
+        assert_eq!(ids, vec![2, 4]);
+        let at: Vec<usize> = bad.iter().map(|(i, _)| *i).collect();
+        assert_eq!(at, vec![0, 2]);
     }
 }

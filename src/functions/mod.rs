@@ -1,12 +1,19 @@
-//! Scalar functions Sluice adds to or replaces in DataFusion so SQL behaves
-//! as in PostgreSQL.
+//! Functions Sluice adds to or replaces in DataFusion so SQL behaves as
+//! users of PostgreSQL, Flink SQL, RisingWave and Arroyo expect.
 //!
 //! [`register`] installs them in a [`SessionContext`]; a function
 //! registered under a name DataFusion already uses replaces DataFusion's.
-//! [`udfs`] returns the same set for code that builds a session state
-//! itself.
+//! [`udfs`] and [`udafs`] return the same set for code that builds a
+//! session state itself.
 //!
-//! Today the set is PostgreSQL's date/time templates ([`pg_datetime`]):
+//! Besides the functions below, one module each, saying what it adds and
+//! where it differs from the system it copies: `date_trunc` with every
+//! PostgreSQL unit, Flink's `date_format`, `make_timestamptz`, `mod`,
+//! Flink's `split_index`, `regexp_extract` and PostgreSQL's
+//! `regexp_matches` (`regexp`), and the aggregates `percentile_disc` and
+//! `mode` (`ordered_set`) and `approx_percentile`.
+//!
+//! PostgreSQL's date/time templates ([`pg_datetime`]):
 //!
 //! * `to_char(timestamp | timestamptz | date | time | interval, text)`.
 //!   A `timestamptz` (an Arrow timestamp with a zone) is shown in the
@@ -43,7 +50,16 @@
 //! * Names are English only (as PostgreSQL in the C locale): the `TM`
 //!   prefix only turns off name padding.
 
+mod approx_percentile;
+mod args;
+mod date_format;
+mod date_trunc;
+mod make_timestamptz;
+mod modulo;
+mod ordered_set;
 pub mod pg_datetime;
+mod regexp;
+mod split_index;
 mod to_char;
 mod to_timestamp;
 mod zone;
@@ -56,10 +72,18 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{exec_err, internal_err, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use approx_percentile::ApproxPercentile;
+pub use date_format::DateFormat;
+pub use date_trunc::DateTrunc;
+pub use make_timestamptz::MakeTimestamptz;
+pub use modulo::Mod;
+pub use ordered_set::{Mode, PercentileDisc};
 use pg_datetime::{DateTimeError, Template};
+pub use regexp::{RegexpExtract, RegexpMatches};
+pub use split_index::SplitIndex;
 pub use to_char::ToChar;
 pub use to_timestamp::{ToDate, ToTimestamp};
 
@@ -70,15 +94,34 @@ pub fn udfs(config: &ConfigOptions) -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(ToChar::new()),
         ScalarUDF::new_from_impl(ToTimestamp::new(config)),
         ScalarUDF::new_from_impl(ToDate::new()),
+        ScalarUDF::new_from_impl(DateTrunc::new()),
+        ScalarUDF::new_from_impl(DateFormat::new()),
+        ScalarUDF::new_from_impl(MakeTimestamptz::new(config)),
+        ScalarUDF::new_from_impl(Mod::new()),
+        ScalarUDF::new_from_impl(SplitIndex::new()),
+        ScalarUDF::new_from_impl(RegexpExtract::new()),
+        ScalarUDF::new_from_impl(RegexpMatches::new()),
     ]
 }
 
-/// Registers Sluice's scalar functions in `ctx`, replacing DataFusion's
-/// functions of the same names.
+/// Sluice's aggregate functions.
+pub fn udafs() -> Vec<AggregateUDF> {
+    vec![
+        AggregateUDF::new_from_impl(PercentileDisc::new()),
+        AggregateUDF::new_from_impl(Mode::new()),
+        AggregateUDF::new_from_impl(ApproxPercentile::new()),
+    ]
+}
+
+/// Registers Sluice's functions in `ctx`, replacing DataFusion's functions
+/// of the same names.
 pub fn register(ctx: &SessionContext) {
     let config = ctx.copied_config();
     for udf in udfs(config.options()) {
         ctx.register_udf(udf);
+    }
+    for udaf in udafs() {
+        ctx.register_udaf(udaf);
     }
 }
 
@@ -390,6 +433,60 @@ mod tests {
                 "{e}"
             ),
         }
+        Ok(())
+    }
+
+    /// The wire layer's SQLSTATE for the errors of the functions added
+    /// here: PostgreSQL's codes.
+    #[tokio::test]
+    async fn errors_map_to_postgres_sqlstates() {
+        let ctx = context();
+        for (sql, sqlstate) in [
+            ("SELECT mod(7, 0)", "22012"),
+            ("SELECT mod('a', 3)", "42883"),
+            ("SELECT split_index('a', 1)", "42883"),
+            ("SELECT no_such_function(1)", "42883"),
+            ("SELECT regexp_matches('a', 'a', 'g')", "0A000"),
+            ("SELECT regexp_matches('a', 'a', 'z')", "22023"),
+        ] {
+            let error = match ctx.sql(sql).await {
+                Ok(df) => match df.collect().await {
+                    Ok(_) => panic!("{sql}: expected an error"),
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            let message = error.to_string();
+            assert_eq!(
+                crate::error::SluiceError::from(error).sqlstate(),
+                sqlstate,
+                "{sql}: {message}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn date_trunc_and_mod_through_sql() -> Result<()> {
+        let ctx = context();
+        let got = query(
+            &ctx,
+            "SELECT date_trunc('millennia', TIMESTAMP '2026-03-05 14:07:00') AS m, \
+                    date_trunc(NULL, TIMESTAMP '2026-03-05 14:07:00') AS n, \
+                    datetrunc('decs', TIMESTAMP '2026-03-05 14:07:00') AS d, \
+                    mod(CAST(7 AS SMALLINT), CAST(3 AS SMALLINT)) AS r, \
+                    arrow_typeof(mod(CAST(7 AS SMALLINT), CAST(3 AS SMALLINT))) AS t",
+        )
+        .await?;
+        assert_eq!(
+            got,
+            lines(&[
+                "+---------------------+---+---------------------+---+-------+",
+                "| m                   | n | d                   | r | t     |",
+                "+---------------------+---+---------------------+---+-------+",
+                "| 2001-01-01T00:00:00 |   | 2020-01-01T00:00:00 | 1 | Int16 |",
+                "+---------------------+---+---------------------+---+-------+",
+            ])
+        );
         Ok(())
     }
 }

@@ -112,6 +112,8 @@ const RETRACTABLE: &[&str] = &[
     "stddev",
     "stddev_samp",
     "stddev_pop",
+    "percentile_disc",
+    "mode",
 ];
 
 /// Where an input's key columns end up after stateless stages; empty when a

@@ -320,6 +320,15 @@ impl Checkpointer {
         self.triggered.subscribe()
     }
 
+    /// Whether epoch `epoch` is under way and waits for `pipeline`'s
+    /// barrier.
+    pub fn waits_for(&self, pipeline: &str, epoch: u64) -> bool {
+        self.lock()
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.epoch == epoch && p.waiting.contains(pipeline))
+    }
+
     /// A pipeline started: later checkpoints wait for it.
     pub fn join(&self, pipeline: &str) {
         self.lock().members.insert(pipeline.to_string());

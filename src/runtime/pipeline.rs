@@ -615,7 +615,13 @@ async fn run_checkpointed(
     let follows = connector.follows_pipeline();
     let stop = ctx.shutdown.clone();
     let mut triggers = cp.triggers();
-    triggers.borrow_and_update();
+    // A checkpoint may have started between this pipeline joining the
+    // coordinator and now: it waits for this pipeline's barrier, so the
+    // trigger already sent is not old news.
+    let current = *triggers.borrow_and_update();
+    if cp.waits_for(&ctx.pipeline, current.epoch) {
+        triggers.mark_changed();
+    }
     let run = connector.run(ctx.clone());
     tokio::pin!(run);
     // If the final barrier never comes (a stuck checkpoint), stop anyway.

@@ -13,7 +13,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
 use datafusion::arrow::datatypes::{
     Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    IntervalMonthDayNanoType, Time64MicrosecondType, TimestampMicrosecondType,
+    IntervalMonthDayNanoType, Time64MicrosecondType, TimestampMicrosecondType, UInt32Type,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
@@ -43,6 +43,9 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
         DataType::Struct(_) | DataType::Map(_, _) => Type::JSONB,
+        // oid[]: how the catalog rewrite types `$1::oid[]` (asyncpg's type
+        // introspection binds one, and knows oid[] without asking).
+        DataType::List(f) if f.data_type() == &DataType::UInt32 => Type::OID_ARRAY,
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
             match pg_type(f.data_type()) {
                 Type::BOOL => Type::BOOL_ARRAY,
@@ -73,7 +76,24 @@ pub fn fields(schema: &Schema, format: &pgwire::api::portal::Format) -> Vec<Fiel
 }
 
 fn field(f: &Field, format: FieldFormat) -> FieldInfo {
-    FieldInfo::new(f.name().clone(), None, None, pg_type(f.data_type()), format)
+    let ty = if is_pg_char(f) {
+        Type::CHAR
+    } else {
+        pg_type(f.data_type())
+    };
+    FieldInfo::new(f.name().clone(), None, None, ty, format)
+}
+
+/// Field metadata marking a text column as PostgreSQL's one-byte `"char"`.
+const PG_CHAR: &str = "sluice.pg_type";
+
+/// `field` (text) sent as PostgreSQL's `"char"`.
+pub fn as_pg_char(field: Field) -> Field {
+    field.with_metadata([(PG_CHAR.to_string(), "char".to_string())].into())
+}
+
+fn is_pg_char(f: &Field) -> bool {
+    f.metadata().get(PG_CHAR).is_some_and(|v| v == "char")
 }
 
 /// Encodes every row of `batch` as a DataRow, `timestamptz` values shown
@@ -86,7 +106,8 @@ pub fn rows(
     let columns: Vec<Column> = batch
         .columns()
         .iter()
-        .map(|c| Column::new(c, zone))
+        .zip(batch.schema().fields())
+        .map(|(c, f)| Column::new(c, zone).map(|c| c.with_pg_char(is_pg_char(f))))
         .collect::<PgWireResult<_>>()?;
     let mut encoder = DataRowEncoder::new(schema);
     let mut out = Vec::with_capacity(batch.num_rows());
@@ -121,6 +142,8 @@ pub struct Column {
     array: ArrayRef,
     /// Where `timestamptz` values are shown (PostgreSQL's TimeZone).
     zone: Tz,
+    /// Text sent as PostgreSQL's one-byte `"char"`.
+    pg_char: bool,
 }
 
 /// UTC, the zone sessions start in.
@@ -139,7 +162,13 @@ impl Column {
         Ok(Column {
             array: widen(array)?,
             zone,
+            pg_char: false,
         })
+    }
+
+    fn with_pg_char(mut self, pg_char: bool) -> Column {
+        self.pg_char = pg_char;
+        self
     }
 
     pub fn encode(&self, row: usize, out: &mut impl FieldSink) -> PgWireResult<()> {
@@ -155,6 +184,9 @@ impl Column {
             DataType::Int64 => out.put(&a.as_primitive::<Int64Type>().value(row)),
             DataType::Float32 => out.put(&a.as_primitive::<Float32Type>().value(row)),
             DataType::Float64 => out.put(&a.as_primitive::<Float64Type>().value(row)),
+            DataType::Utf8 if self.pg_char => {
+                out.put(&PgChar(a.as_string::<i32>().value(row).bytes().next()))
+            }
             DataType::Utf8 => out.put(&a.as_string::<i32>().value(row)),
             DataType::Binary => out.put(&a.as_binary::<i32>().value(row)),
             DataType::LargeBinary => out.put(&a.as_binary::<i64>().value(row)),
@@ -204,6 +236,39 @@ impl Column {
             }
         }
     }
+}
+
+/// PostgreSQL's `"char"`: one byte (none for an empty string).
+#[derive(Debug)]
+struct PgChar(Option<u8>);
+
+impl ToSqlText for PgChar {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend(self.0);
+        Ok(IsNull::No)
+    }
+}
+
+impl ToSql for PgChar {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend(self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::CHAR
+    }
+
+    to_sql_checked!();
 }
 
 /// A `timestamp` as PostgreSQL writes it: fractional seconds only when
@@ -324,6 +389,14 @@ fn widen(array: &ArrayRef) -> PgWireResult<ArrayRef> {
 }
 
 fn encode_list(item: &ArrayRef, out: &mut impl FieldSink) -> PgWireResult<()> {
+    if item.data_type() == &DataType::UInt32 {
+        // oid[] (see pg_type): OIDs are u32.
+        let a = item.as_primitive::<UInt32Type>();
+        let v: Vec<Option<u32>> = (0..item.len())
+            .map(|i| (!item.is_null(i)).then(|| a.value(i)))
+            .collect();
+        return out.put(&v);
+    }
     let item = widen(item)?;
     let n = item.len();
     macro_rules! vec_of {

@@ -8,6 +8,7 @@
 mod copy;
 mod cursor;
 mod encode;
+mod params;
 mod pg_catalog;
 mod session;
 mod subscribe;
@@ -30,6 +31,7 @@ use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireBackendMessage;
 use tokio::net::TcpListener;
@@ -41,6 +43,10 @@ use crate::error::SluiceError;
 use cursor::Cursor;
 pub use session::Command;
 use session::CursorBody;
+
+/// The largest row limit of an Execute taken as a limit (see
+/// `on_execute`).
+const MAX_ROWS_PER_EXECUTE: i32 = 1 << 20;
 
 /// The default port (RisingWave's; Postgres's own 5432 is often taken).
 pub const DEFAULT_PORT: u16 = 4566;
@@ -64,9 +70,11 @@ pub async fn serve(
     let manager = Arc::new(ConnectionManager::new());
     let factory = Arc::new(Handlers {
         server: Arc::new(Server {
+            parser: Arc::new(SqlParser {
+                engine: Arc::clone(&engine),
+            }),
             engine,
             manager: Arc::clone(&manager),
-            parser: Arc::new(SqlParser),
         }),
         cancel: Arc::new(DefaultCancelHandler::new(manager)),
     });
@@ -123,14 +131,19 @@ impl NoopStartupHandler for Server {
 
 /// A SluiceError as the client sees it: SQLSTATE, message, position, hint.
 pub fn error_info(e: &SluiceError) -> ErrorInfo {
-    let mut info = ErrorInfo::new("ERROR".into(), e.sqlstate().into(), e.to_string());
-    if let SluiceError::Parse { line, column, .. } = e {
+    // The hint goes in its own field, not after the message as in text.
+    let message = e.unhinted().to_string();
+    let mut info = ErrorInfo::new("ERROR".into(), e.sqlstate().into(), message);
+    if let SluiceError::Parse { line, column, .. } = e.unhinted() {
         // Statements from clients are mostly one line; the position is a
         // 1-based character offset into the statement.
         if *line == 1 {
             info.position = Some(column.to_string());
         }
         info.hint = Some("check the statement against the SQL reference in README.md".into());
+    }
+    if let Some(hint) = e.hint() {
+        info.hint = Some(hint.to_string());
     }
     info
 }
@@ -195,7 +208,13 @@ fn query_response(
 impl Server {
     /// Runs one statement that returns at once (everything but a streaming
     /// COPY of a subscription).
-    async fn run<C>(&self, client: &C, command: Command, format: &Format) -> PgWireResult<Response>
+    async fn run<C>(
+        &self,
+        client: &C,
+        command: Command,
+        format: &Format,
+        params: Option<Bound>,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo,
     {
@@ -276,12 +295,21 @@ impl Server {
                 let run = async {
                     // An ad-hoc SELECT is planned under a shared lock and run
                     // without one: sessions' queries never wait on each
-                    // other, and DDL waits only for plans being made.
+                    // other, and DDL waits only for plans being made. Its
+                    // parameters are typed values bound into the plan; other
+                    // statements get them as literals in their text.
                     let planned = self.engine.read().await.client_query(&sql).await;
-                    match planned {
-                        Ok(Some(plan)) => plan.run().await.map(Outcome::Rows),
-                        Ok(None) => self.engine.write().await.execute_for_client(&sql).await,
-                        Err(e) => Err(e),
+                    match (planned, params) {
+                        (Ok(Some(plan)), None) => plan.run().await.map(Outcome::Rows),
+                        (Ok(Some(plan)), Some(p)) => match plan.with_parameters(p.values) {
+                            Ok(plan) => plan.run().await.map(Outcome::Rows),
+                            Err(e) => Err(e),
+                        },
+                        (Ok(None), p) => {
+                            let sql = p.map_or_else(|| sql.clone(), |p| p.text);
+                            self.engine.write().await.execute_for_client(&sql).await
+                        }
+                        (Err(e), _) => Err(e),
                     }
                 };
                 // Only statements that read are cut short: a DDL statement
@@ -378,7 +406,7 @@ impl SimpleQueryHandler for Server {
                 Command::CopySubscribe(sub) => {
                     subscribe::copy_out(&self.engine, client, &sub).await?
                 }
-                command => match self.run(client, command, &Format::UnifiedText).await {
+                command => match self.run(client, command, &Format::UnifiedText, None).await {
                     Ok(r) => r,
                     // Later statements of the query string are not run.
                     Err(PgWireError::UserError(info)) => {
@@ -399,9 +427,38 @@ impl SimpleQueryHandler for Server {
 pub struct Prepared {
     text: String,
     params: usize,
+    /// The types the parameters' use implies (see `params`).
+    inferred: Vec<Option<Type>>,
 }
 
-pub struct SqlParser;
+/// A statement's parameters: typed values for a query's plan, and the
+/// statement's text with them as literals for anything else.
+pub struct Bound {
+    values: Vec<datafusion::common::ScalarValue>,
+    text: String,
+}
+
+/// The types the parameters of `text` get from their use, when it is a
+/// query (`None` where nothing says, and for any other statement).
+async fn infer_parameters(engine: &RwLock<Engine>, text: &str, n: usize) -> Vec<Option<Type>> {
+    let unknown = vec![None; n];
+    let Ok(Command::Engine(sql)) = session::classify(text) else {
+        return unknown;
+    };
+    let planned = engine.read().await.client_query(&sql).await;
+    match planned.map(|p| p.map(|p| p.parameter_types(n))) {
+        Ok(Some(Ok(types))) => types
+            .into_iter()
+            .map(|t| t.map(|t| encode::pg_type(&t)))
+            .collect(),
+        _ => unknown,
+    }
+}
+
+/// Keeps a statement's text at Parse, with its parameters' types.
+pub struct SqlParser {
+    engine: Arc<RwLock<Engine>>,
+}
 
 #[async_trait]
 impl QueryParser for SqlParser {
@@ -420,13 +477,29 @@ impl QueryParser for SqlParser {
         if text.is_empty() {
             return Ok(None);
         }
-        let params = session::count_parameters(&text)
+        let params = params::count_parameters(&text)
             .map_err(|n| pg_error_code("42P02", &format!("there is no parameter ${n}")))?;
-        Ok(Some(Prepared { params, text }))
+        let inferred = match params {
+            0 => vec![],
+            n => infer_parameters(&self.engine, &text, n).await,
+        };
+        Ok(Some(Prepared {
+            params,
+            text,
+            inferred,
+        }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
-        Ok(vec![Type::TEXT; stmt.params])
+        Ok((0..stmt.params)
+            .map(|i| {
+                stmt.inferred
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or(Type::TEXT)
+            })
+            .collect())
     }
 
     fn get_result_schema(
@@ -447,6 +520,23 @@ impl ExtendedQueryHandler for Server {
         Arc::clone(&self.parser)
     }
 
+    /// pgwire sizes its row buffer by Execute's row limit before it has a
+    /// row: a client asking for 2^31 rows made it allocate 86 GB, and a
+    /// negative limit wraps to a larger one. A limit that no buffer should
+    /// be sized for means "all rows" (as 0 does); a negative one is 0.
+    async fn on_execute<C>(&self, client: &mut C, mut message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !(0..=MAX_ROWS_PER_EXECUTE).contains(&message.max_rows) {
+            message.max_rows = 0;
+        }
+        self._on_execute(client, message).await
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -459,15 +549,29 @@ impl ExtendedQueryHandler for Server {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = session::bind(&portal.statement.statement.text, portal)?;
-        let command = session::classify(&sql).map_err(pg_error)?;
+        let text = &portal.statement.statement.text;
+        // Engine statements take their parameters typed; the server's own
+        // (SET, FETCH …) read them as literals in their text.
+        let (command, bound) = match session::classify(text) {
+            Ok(Command::Engine(sql)) if portal.parameter_len() > 0 => (
+                Command::Engine(sql),
+                Some(Bound {
+                    values: params::values(portal)?,
+                    text: params::bind(text, portal)?,
+                }),
+            ),
+            _ => {
+                let sql = params::bind(text, portal)?;
+                (session::classify(&sql).map_err(pg_error)?, None)
+            }
+        };
         let cursor = match &command {
             Command::Declare { name, .. } => Some((name.clone(), true)),
             Command::Close(Some(name)) => Some((name.clone(), false)),
             _ => None,
         };
         let response = self
-            .run(client, command, &portal.result_column_format)
+            .run(client, command, &portal.result_column_format, bound)
             .await?;
         // A declared cursor is also a portal of that name, as in
         // PostgreSQL: psycopg describes it through the protocol.
@@ -476,6 +580,7 @@ impl ExtendedQueryHandler for Server {
                 let fetch = Prepared {
                     text: format!("FETCH ALL FROM \"{}\"", name.replace('"', "\"\"")),
                     params: 0,
+                    inferred: vec![],
                 };
                 let statement = Arc::new(StoredStatement::new(name.clone(), fetch, vec![]));
                 client
@@ -499,19 +604,10 @@ impl ExtendedQueryHandler for Server {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let params: Vec<Type> = (0..stmt.statement.params)
-            .map(|i| {
-                stmt.parameter_types
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .filter(|t| *t != Type::UNKNOWN)
-                    .unwrap_or(Type::TEXT)
-            })
-            .collect();
+        let params = params::types(stmt);
         // Planned with NULL for every parameter: the columns don't depend on
         // their values.
-        let sql = session::substitute(&stmt.statement.text, &vec![None; stmt.statement.params]);
+        let sql = params::substitute(&stmt.statement.text, &vec![None; stmt.statement.params]);
         let fields = self.fields_of(client, &sql, &Format::UnifiedText).await?;
         Ok(DescribeStatementResponse::new(params, fields))
     }
@@ -527,7 +623,7 @@ impl ExtendedQueryHandler for Server {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = session::bind(&portal.statement.statement.text, portal)?;
+        let sql = params::bind(&portal.statement.statement.text, portal)?;
         let fields = self
             .fields_of(client, &sql, &portal.result_column_format)
             .await?;

@@ -9,12 +9,9 @@ use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use pgwire::api::portal::Portal;
-use pgwire::api::{ClientInfo, Type};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::api::ClientInfo;
 
 use super::cursor::Cursor;
-use super::Prepared;
 use crate::error::{Result, SluiceError};
 
 /// What a statement asks of the server.
@@ -181,11 +178,17 @@ fn parse_set(text: &str) -> Result<Command> {
     Ok(Command::Set(name, unquote(value)))
 }
 
+/// A SET value as written: a string literal or a quoted identifier
+/// (pgcli's `set time zone "Europe/Paris"`) stands for its text.
 fn unquote(v: &str) -> String {
     let v = v.trim();
-    v.strip_prefix('\'')
-        .and_then(|s| s.strip_suffix('\''))
-        .map(|s| s.replace("''", "'"))
+    let quoted = |q: char| {
+        v.strip_prefix(q)
+            .and_then(|s| s.strip_suffix(q))
+            .map(|s| s.replace(&format!("{q}{q}"), &q.to_string()))
+    };
+    quoted('\'')
+        .or_else(|| quoted('"'))
         .unwrap_or_else(|| v.to_string())
 }
 
@@ -602,154 +605,6 @@ pub fn without_comments(sql: &str) -> String {
     out
 }
 
-/// Positions of `$n` placeholders outside quotes: (byte range, n).
-fn placeholders(sql: &str) -> Vec<(std::ops::Range<usize>, usize)> {
-    let bytes = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == b'\'' || c == b'"' => quote = Some(c),
-            None if c == b'$' => {
-                let mut j = i + 1;
-                while j < bytes.len() && bytes[j].is_ascii_digit() {
-                    j += 1;
-                }
-                if j > i + 1 {
-                    if let Ok(n) = sql[i + 1..j].parse::<usize>() {
-                        out.push((i..j, n));
-                    }
-                    i = j;
-                    continue;
-                }
-            }
-            None => {}
-        }
-        i += 1;
-    }
-    out
-}
-
-/// The most parameters a statement may have (PostgreSQL's limit: the
-/// protocol counts them in 16 bits).
-pub const MAX_PARAMETERS: usize = 65_535;
-
-/// How many parameters `sql` takes (its highest `$n`); `Err(n)` for a
-/// placeholder no statement can have (`$0`, or past [`MAX_PARAMETERS`]).
-pub fn count_parameters(sql: &str) -> std::result::Result<usize, usize> {
-    let mut most = 0;
-    for (_, n) in placeholders(sql) {
-        if n == 0 || n > MAX_PARAMETERS {
-            return Err(n);
-        }
-        most = most.max(n);
-    }
-    Ok(most)
-}
-
-/// `sql` with `$n` replaced by the n-th literal (`None`: NULL).
-pub fn substitute(sql: &str, literals: &[Option<String>]) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut last = 0;
-    for (range, n) in placeholders(sql) {
-        out.push_str(&sql[last..range.start]);
-        match literals.get(n.wrapping_sub(1)).cloned().flatten() {
-            Some(l) => out.push_str(&l),
-            None => out.push_str("NULL"),
-        }
-        last = range.end;
-    }
-    out.push_str(&sql[last..]);
-    out
-}
-
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// The portal's statement with its parameters as SQL literals.
-pub fn bind(sql: &str, portal: &Portal<Prepared>) -> PgWireResult<String> {
-    let mut literals = Vec::with_capacity(portal.parameters.len());
-    for i in 0..portal.parameters.len() {
-        let ty = portal
-            .statement
-            .parameter_types
-            .get(i)
-            .cloned()
-            .flatten()
-            .unwrap_or(Type::UNKNOWN);
-        let bad = |e: PgWireError| {
-            PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-                "ERROR".into(),
-                "22P02".into(),
-                format!("parameter ${}: {e}", i + 1),
-            )))
-        };
-        let literal = match ty {
-            Type::INT2 => portal
-                .parameter::<i16>(i, &ty)
-                .map_err(bad)?
-                .map(|v| v.to_string()),
-            Type::INT4 => portal
-                .parameter::<i32>(i, &ty)
-                .map_err(bad)?
-                .map(|v| v.to_string()),
-            Type::INT8 => portal
-                .parameter::<i64>(i, &ty)
-                .map_err(bad)?
-                .map(|v| v.to_string()),
-            Type::FLOAT4 => portal
-                .parameter::<f32>(i, &ty)
-                .map_err(bad)?
-                .map(|v| format!("CAST({v} AS REAL)")),
-            Type::FLOAT8 => portal
-                .parameter::<f64>(i, &ty)
-                .map_err(bad)?
-                .map(|v| format!("CAST({v} AS DOUBLE)")),
-            Type::NUMERIC => portal
-                .parameter::<rust_decimal::Decimal>(i, &ty)
-                .map_err(bad)?
-                .map(|v| v.to_string()),
-            Type::BOOL => portal.parameter::<bool>(i, &ty).map_err(bad)?.map(|v| {
-                if v {
-                    "TRUE".into()
-                } else {
-                    "FALSE".into()
-                }
-            }),
-            Type::TIMESTAMP => portal
-                .parameter::<chrono::NaiveDateTime>(i, &ty)
-                .map_err(bad)?
-                .map(|v| format!("CAST('{v}' AS TIMESTAMP)")),
-            Type::DATE => portal
-                .parameter::<chrono::NaiveDate>(i, &ty)
-                .map_err(bad)?
-                .map(|v| format!("CAST('{v}' AS DATE)")),
-            _ => {
-                // Text (or a type the client left open): a string literal,
-                // which DataFusion coerces where a number is compared.
-                match portal.parameters.get(i).cloned().flatten() {
-                    None => None,
-                    Some(bytes) => {
-                        let s = String::from_utf8(bytes.to_vec()).map_err(|_| {
-                            bad(PgWireError::InvalidRustTypeForParameter(
-                                "text (not UTF-8)".into(),
-                            ))
-                        })?;
-                        Some(quote_literal(&s))
-                    }
-                }
-            }
-        };
-        literals.push(literal);
-    }
-    Ok(substitute(sql, &literals))
-}
-
 /// Settings and cursors of one connection.
 #[derive(Default)]
 pub struct Session {
@@ -982,6 +837,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn statements_are_split_outside_quotes_and_comments() {
+        assert_eq!(
+            split_statements("SET a = 1; SELECT ';'; "),
+            vec!["SET a = 1", " SELECT ';'"]
+        );
+        assert_eq!(
+            split_statements("SELECT 1; -- a; b\n/* c; */ SELECT 2; -- end"),
+            vec!["SELECT 1", " -- a; b\n/* c; */ SELECT 2"]
+        );
+        assert_eq!(split_statements("-- ping"), vec![""]);
+        assert!(matches!(classify("-- ping").unwrap(), Command::Empty));
+        assert!(matches!(classify("/* x */ ;").unwrap(), Command::Empty));
+    }
+
+    #[test]
     fn statements_are_classified() {
         assert!(matches!(classify("BEGIN").unwrap(), Command::Begin));
         assert!(matches!(
@@ -1075,28 +945,5 @@ mod tests {
         }
         assert!(classify("COPY t FROM STDIN").is_err());
         assert!(classify("COPY t TO '/tmp/x'").is_err());
-    }
-
-    #[test]
-    fn parameters_are_substituted_outside_quotes() {
-        let sql = "SELECT * FROM v WHERE a = $1 AND b = '$2' AND c = $2";
-        assert_eq!(count_parameters(sql), Ok(2));
-        assert_eq!(count_parameters("SELECT $99999999999"), Err(99999999999));
-        assert_eq!(count_parameters("SELECT $0"), Err(0));
-        assert_eq!(
-            substitute(sql, &[Some("1".into()), Some("'x'".into())]),
-            "SELECT * FROM v WHERE a = 1 AND b = '$2' AND c = 'x'"
-        );
-        assert_eq!(
-            split_statements("SET a = 1; SELECT ';'; "),
-            vec!["SET a = 1", " SELECT ';'"]
-        );
-        assert_eq!(
-            split_statements("SELECT 1; -- a; b\n/* c; */ SELECT 2; -- end"),
-            vec!["SELECT 1", " -- a; b\n/* c; */ SELECT 2"]
-        );
-        assert_eq!(split_statements("-- ping"), vec![""]);
-        assert!(matches!(classify("-- ping").unwrap(), Command::Empty));
-        assert!(matches!(classify("/* x */ ;").unwrap(), Command::Empty));
     }
 }

@@ -4,9 +4,11 @@
 pub mod ast;
 pub mod dialect;
 pub mod duration;
+pub mod limits;
 pub mod options;
 pub mod parser;
 pub mod rewrite;
+pub mod suggest;
 pub mod types;
 
 pub use ast::{

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use super::suggest::closest;
 use crate::error::{Result, SluiceError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -137,29 +138,6 @@ impl Options {
             valid.join(", ")
         )))
     }
-}
-
-fn closest<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
-    valid
-        .iter()
-        .map(|v| (levenshtein(key, v), *v))
-        .filter(|(d, v)| *d <= 2.max(v.len() / 4))
-        .min()
-        .map(|(_, v)| v)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

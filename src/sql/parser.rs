@@ -15,7 +15,7 @@
 use datafusion::sql::sqlparser::ast::{Expr, Value};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::ast::{
     CreateSink, CreateSource, CreateView, Drop, Located, ObjectKind, SinkInput, SourceColumn,
@@ -23,11 +23,17 @@ use super::ast::{
 };
 use super::dialect::SluiceDialect;
 use super::options::Options;
+use super::suggest::{closest, levenshtein};
 use super::types::sql_to_arrow;
 use crate::error::{Result, SluiceError};
 
 /// Parses every statement in `sql`.
 pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
+    super::limits::check_complexity(&SluiceDialect::default(), sql)?;
+    parse_statements(sql).map_err(|e| with_keyword_hint(e, sql))
+}
+
+fn parse_statements(sql: &str) -> Result<Vec<Located>> {
     let dialect = SluiceDialect::default();
     let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
     let line_starts = line_offsets(sql);
@@ -495,6 +501,91 @@ fn unexpected(p: &Parser, t: &TokenWithSpan, expected: &str) -> SluiceError {
     }
 }
 
+/// Keywords that start a clause: a near miss of one of these is the likely
+/// cause of a syntax error next to it.
+const CLAUSE_KEYWORDS: &[&str] = &[
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "HAVING",
+    "WINDOW",
+    "ORDER",
+    "LIMIT",
+    "OFFSET",
+    "JOIN",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+];
+
+/// Words after which a name, not an alias, comes: `FROM orders` is a table
+/// (which may well be called `orders`), `t orders` an alias.
+const NAME_BEFORE: &[&str] = &[
+    "FROM", "JOIN", "SELECT", "AS", "BY", "ON", "AND", "OR", "NOT", "WHERE", "HAVING", "DISTINCT",
+    "INTO", "TABLE", "VIEW", "SOURCE", "SINK", "EXISTS", "DESCRIBE", "DESC",
+];
+
+/// Adds `did you mean GROUP?` to a syntax error next to a misspelt clause
+/// keyword. sqlparser reads `FROM t GRUOP BY k` as the table `t` aliased
+/// `GRUOP` and fails on `BY`, so the word before the error counts as well as
+/// the one at it.
+fn with_keyword_hint(error: SluiceError, sql: &str) -> SluiceError {
+    let SluiceError::Parse { line, column, .. } = &error else {
+        return error;
+    };
+    match misspelt_keyword(sql, *line, *column) {
+        Some(keyword) => error.with_hint(format!("did you mean {keyword}?")),
+        None => error,
+    }
+}
+
+fn misspelt_keyword(sql: &str, line: u64, column: u64) -> Option<&'static str> {
+    let dialect = SluiceDialect::default();
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let tokens: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    // The first token at or after the error (none: the error is at the end).
+    let at = tokens
+        .iter()
+        .position(|t| (t.span.start.line, t.span.start.column) >= (line, column))
+        .unwrap_or(tokens.len());
+    let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let near_keyword = |w: &str| {
+        if w.len() < 3 || CLAUSE_KEYWORDS.contains(&w) {
+            return None;
+        }
+        closest(w, CLAUSE_KEYWORDS).filter(|k| levenshtein(w, k) <= 2)
+    };
+    // The word before the error, if it was taken for an alias: it follows
+    // the end of a name, an expression or a literal.
+    let alias = at.checked_sub(1).and_then(|i| {
+        let after_name = match tokens.get(i.checked_sub(1)?).map(|t| &t.token) {
+            Some(Token::Word(w)) => {
+                w.quote_style.is_some()
+                    || !NAME_BEFORE.contains(&w.value.to_ascii_uppercase().as_str())
+            }
+            Some(
+                Token::Number(..) | Token::SingleQuotedString(_) | Token::RParen | Token::RBracket,
+            ) => true,
+            _ => false,
+        };
+        if after_name {
+            near_keyword(&word(i)?)
+        } else {
+            None
+        }
+    });
+    alias.or_else(|| near_keyword(&word(at)?))
+}
+
 impl From<ParserError> for Box<SluiceError> {
     fn from(e: ParserError) -> Self {
         Box::new(e.into())
@@ -569,5 +660,50 @@ mod tests {
             panic!("{err}")
         };
         assert_eq!(line, 2);
+    }
+
+    fn hint(sql: &str) -> Option<String> {
+        let err = parse_script(sql).expect_err(sql);
+        assert!(matches!(err.unhinted(), SluiceError::Parse { .. }), "{err}");
+        err.hint().map(str::to_string)
+    }
+
+    #[test]
+    fn a_misspelt_keyword_taken_for_an_alias_is_named() {
+        // sqlparser reads GRUOP as t's alias and fails at BY.
+        let err = parse_script("SELECT k, count(*) FROM t GRUOP BY k").unwrap_err();
+        assert_eq!(err.hint(), Some("did you mean GROUP?"));
+        assert!(err.to_string().contains("found 'BY'"), "{err}");
+        assert!(err.to_string().ends_with(" (did you mean GROUP?)"), "{err}");
+        assert_eq!(
+            hint("SELECT a FORM t").as_deref(),
+            Some("did you mean FROM?")
+        );
+        assert_eq!(
+            hint("SELECT a FROM t ORDR BY a").as_deref(),
+            Some("did you mean ORDER?")
+        );
+    }
+
+    #[test]
+    fn a_misspelt_keyword_at_the_error_is_named() {
+        assert_eq!(hint("SELCT 1").as_deref(), Some("did you mean SELECT?"));
+        assert_eq!(
+            hint("SELECT a FROM t WHERE a > 1 GRUOP BY a").as_deref(),
+            Some("did you mean GROUP?")
+        );
+        assert_eq!(
+            hint("SELECT a FROM t\nGROUP BY a HAVNG count(*) > 1").as_deref(),
+            Some("did you mean HAVING?")
+        );
+    }
+
+    #[test]
+    fn names_that_only_look_like_keywords_get_no_hint() {
+        // A table called orders, not a misspelt ORDER.
+        assert_eq!(hint("SELECT * FROM orders )"), None);
+        assert_eq!(hint("SELECT * FROM t WHERE"), None);
+        assert_eq!(hint("SELECT a FROM t x y"), None);
+        assert_eq!(hint("CREATE SOURCE s (a BIGINT)"), None);
     }
 }

@@ -1,9 +1,11 @@
 // What Metabase, DBeaver and Tableau do over the PostgreSQL JDBC driver:
-// DatabaseMetaData (schemas, tables, columns) and a PreparedStatement run
-// more than five times, after which pgjdbc prepares it on the server and
-// reads results in binary.
+// DatabaseMetaData (schemas, tables, columns, primary keys, type info,
+// indexes) and a PreparedStatement run more than five times, after which
+// pgjdbc prepares it on the server and reads results in binary.
 //
-// Usage: java -cp postgresql.jar JdbcCheck.java PORT VIEW
+// Usage: java -cp postgresql.jar JdbcCheck.java PORT VIEW [TYPED_VIEW]
+// TYPED_VIEW, a view with columns k (text), span (interval) and doc
+// (jsonb), has its columns described and its values read, also in binary.
 // Prints one line per fact, "key<TAB>value", for the test to check.
 
 import java.sql.*;
@@ -29,6 +31,18 @@ public class JdbcCheck {
                         + "\t" + rs.getInt("DATA_TYPE") + "\t" + rs.getInt("ORDINAL_POSITION"));
                 }
             }
+            try (ResultSet rs = md.getPrimaryKeys(null, "public", view)) {
+                while (rs.next()) System.out.println("primary key\t" + rs.getString("COLUMN_NAME"));
+            }
+            try (ResultSet rs = md.getIndexInfo(null, "public", view, false, true)) {
+                while (rs.next()) System.out.println("index\t" + rs.getString("INDEX_NAME"));
+            }
+            try (ResultSet rs = md.getTypeInfo()) {
+                while (rs.next()) {
+                    System.out.println("type info\t" + rs.getString("TYPE_NAME") + "\t" + rs.getInt("DATA_TYPE"));
+                }
+            }
+            if (args.length > 2) typed(c, md, args[2]);
             try (PreparedStatement ps = c.prepareStatement(
                     "SELECT k, n, s FROM " + view + " WHERE n >= ? ORDER BY k")) {
                 for (int i = 0; i < 8; i++) {
@@ -54,6 +68,31 @@ public class JdbcCheck {
                 }
             }
             c.commit();
+        }
+    }
+
+    // Interval and jsonb columns: described by getColumns, and read the
+    // first times in text, then (server-prepared) as pgjdbc asks.
+    static void typed(Connection c, DatabaseMetaData md, String view) throws SQLException {
+        try (ResultSet rs = md.getColumns(null, "public", view, "%")) {
+            while (rs.next()) {
+                System.out.println("typed column\t" + rs.getString("COLUMN_NAME") + "\t" + rs.getString("TYPE_NAME")
+                    + "\t" + rs.getInt("DATA_TYPE"));
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement("SELECT k, span, doc FROM " + view + " WHERE k = ?")) {
+            for (int i = 0; i < 7; i++) {
+                ps.setString(1, "k1");
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        Object span = rs.getObject(2);
+                        Object doc = rs.getObject(3);
+                        System.out.println("typed value\t" + i + "\t" + rs.getString(1)
+                            + "\t" + span.getClass().getSimpleName() + "\t" + span
+                            + "\t" + doc.getClass().getSimpleName() + "\t" + doc);
+                    }
+                }
+            }
         }
     }
 }

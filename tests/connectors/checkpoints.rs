@@ -477,3 +477,56 @@ fn checkpoints_in_s3_compatible_storage() {
     assert_eq!(growing_counts(&dir.path().join("per_key.jsonl")), keys);
     assert_eq!(windows(dir.path()), wins);
 }
+
+/// Restarting a finite source already read to its end next to an endless
+/// one: periodic checkpoints go on completing (a trigger sent between a
+/// pipeline's registration and its source task's start was never seen, so
+/// the epoch waited for it until abandoned and no checkpoint completed).
+#[test]
+fn checkpoints_complete_after_restarting_an_exhausted_source_beside_an_endless_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let script = dir.path().join("mix.sql");
+    append(&dir.path().join("done.jsonl"), 0..20);
+    std::fs::write(
+        &script,
+        "CREATE SOURCE done (k TEXT, v BIGINT, ts TIMESTAMP) WITH (connector = 'file', path = 'done.jsonl');
+         CREATE SINK done_out AS SELECT k, count(*) AS n FROM done GROUP BY k
+             WITH (connector = 'file', path = 'done_out.jsonl');
+         CREATE SOURCE gen (k TEXT) WITH (connector = 'datagen', rows_per_second = '50', seed = '1',
+             fields.k.values = 'a,b');
+         CREATE SINK gen_out AS SELECT k, count(*) AS n FROM gen GROUP BY k
+             WITH (connector = 'file', path = 'gen_out.jsonl');",
+    )
+    .expect("script");
+    let options = ["--checkpoint-interval", "300ms"];
+    let first = Sluice::start_with(dir.path(), Some(&script), &data, &options);
+    first.wait_for("a few checkpoints", T, || {
+        (manifests(&data).len() >= 3).then_some(())
+    });
+    first.interrupt();
+    let mut first = first;
+    assert!(first.wait(T).success(), "{}", first.stderr());
+
+    for restart in 0..3 {
+        let newest = manifests(&data).last().expect("a checkpoint").0;
+        let mut again = Sluice::start_with(dir.path(), None, &data, &options);
+        again.wait_for(
+            &format!("restart {restart}: three more checkpoints after {newest}"),
+            Duration::from_secs(20),
+            || {
+                (manifests(&data)
+                    .last()
+                    .is_some_and(|(e, _)| *e >= newest + 3))
+                .then_some(())
+            },
+        );
+        again.interrupt();
+        assert!(again.wait(T).success(), "{}", again.stderr());
+        assert!(
+            !again.stderr().contains("checkpoint abandoned"),
+            "{}",
+            again.stderr()
+        );
+    }
+}

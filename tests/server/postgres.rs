@@ -158,3 +158,19 @@ fn psql_copy_and_fetch_count() {
     );
     server.stop();
 }
+
+/// asyncpg: a pool, and parameters typed by their use in the query.
+#[test]
+fn asyncpg_pool_and_typed_parameters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    super::define(&server, dir.path());
+    let out = super::run_client(
+        &server,
+        std::process::Command::new(super::python())
+            .arg(super::client("asyncpg_check.py"))
+            .arg(server.port.to_string()),
+    );
+    assert!(out.contains("all checks passed"), "{out}");
+    server.stop();
+}
