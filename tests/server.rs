@@ -514,6 +514,8 @@ fn node_pg_parameterized_queries() {
 
 #[path = "server/hostile.rs"]
 mod hostile;
+#[path = "server/introspection.rs"]
+mod introspection;
 #[path = "server/operability.rs"]
 mod operability;
 #[path = "server/postgres.rs"]

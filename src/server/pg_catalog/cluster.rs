@@ -236,6 +236,47 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         rows: none,
     },
+    // pg_get_keywords(): a function in PostgreSQL, read in FROM as a table
+    // (see from_items); the SQL keywords the parser knows, those that
+    // cannot name a column reserved.
+    TableDef {
+        name: "pg_get_keywords",
+        columns: &[
+            ("word", Text),
+            ("catcode", Char),
+            ("barelabel", Bool),
+            ("catdesc", Text),
+            ("baredesc", Text),
+        ],
+        rows: |_| {
+            use datafusion::sql::sqlparser::keywords::{
+                ALL_KEYWORDS, ALL_KEYWORDS_INDEX, RESERVED_FOR_COLUMN_ALIAS,
+            };
+            ALL_KEYWORDS
+                .iter()
+                .zip(ALL_KEYWORDS_INDEX)
+                .map(|(word, keyword)| {
+                    let reserved = RESERVED_FOR_COLUMN_ALIAS.contains(keyword);
+                    let (code, description) = match reserved {
+                        true => ("R", "reserved"),
+                        false => ("U", "unreserved"),
+                    };
+                    vec![
+                        word.to_ascii_lowercase().into(),
+                        code.into(),
+                        (!reserved).into(),
+                        description.into(),
+                        if reserved {
+                            "requires AS"
+                        } else {
+                            "can be bare label"
+                        }
+                        .into(),
+                    ]
+                })
+                .collect()
+        },
+    },
     TableDef {
         name: "pg_stat_activity",
         columns: &[

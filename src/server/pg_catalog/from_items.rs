@@ -5,6 +5,7 @@
 //!   Grafana's `FROM …, string_to_array(current_setting('search_path'), ',') s`);
 //! * a one-column set-returning function's alias names its column too
 //!   (Grafana's `generate_series(…) as i`), as does `unnest(…)`'s own name;
+//! * `pg_get_keywords()` is a catalog table here;
 //! * a query that adds materialized views to information_schema's
 //!   relations itself, through pg_class's relkind `m` (Metabase's
 //!   describe-fields: information_schema.columns UNION ALL the columns of
@@ -22,7 +23,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::rewrite::call;
-use super::INFORMATION_SCHEMA;
+use super::{INFORMATION_SCHEMA, PG_CATALOG};
 use crate::engine::DATABASE;
 
 /// Scalar functions clients call in FROM.
@@ -34,6 +35,9 @@ const SCALAR: &[&str] = &[
     "string_to_array",
     "version",
 ];
+
+/// Set-returning functions without arguments that are catalog tables here.
+const TABLES: &[&str] = &["pg_get_keywords"];
 
 /// Set-returning functions of one column.
 const ONE_COLUMN: &[&str] = &["generate_series", "range"];
@@ -63,7 +67,15 @@ impl ast::VisitorMut for FromItems {
                 ..
             } => {
                 let function = function_name(name);
-                if SCALAR.contains(&function.as_str()) {
+                if TABLES.contains(&function.as_str()) && args.args.is_empty() {
+                    *name = ObjectName(vec![
+                        ObjectNamePart::Identifier(Ident::new(PG_CATALOG)),
+                        ObjectNamePart::Identifier(Ident::new(&function)),
+                    ]);
+                    if let TableFactor::Table { args, .. } = factor {
+                        *args = None;
+                    }
+                } else if SCALAR.contains(&function.as_str()) {
                     let column = alias
                         .as_ref()
                         .map_or_else(|| function.clone(), |a| a.name.value.clone());
@@ -92,7 +104,13 @@ impl ast::VisitorMut for FromItems {
                     name_the_column(alias);
                 }
             }
-            TableFactor::UNNEST { alias, .. } => match alias {
+            TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset: false,
+                with_ordinality: false,
+                ..
+            } if array_exprs.len() == 1 => match alias {
                 Some(_) => name_the_column(alias),
                 None => {
                     *alias = Some(TableAlias {
@@ -244,6 +262,10 @@ mod tests {
             rewritten("SELECT s[i] FROM generate_series(1, 2) AS i, string_to_array('a,b', ',') s"),
             "SELECT s[i] FROM generate_series(1, 2) AS i (i), \
              (SELECT string_to_array('a,b', ',') AS \"s\") s"
+        );
+        assert_eq!(
+            rewritten("SELECT word FROM pg_catalog.pg_get_keywords() WHERE catcode = 'R'"),
+            "SELECT word FROM pg_catalog.pg_get_keywords WHERE catcode = 'R'"
         );
         // Other functions in FROM (the window functions) are left alone.
         assert_eq!(

@@ -16,8 +16,9 @@ use datafusion::sql::sqlparser::parser::Parser;
 use super::rewrite::call;
 use super::{tables, Relations, PG_CATALOG};
 
-/// The catalog tables a query reads, by the names (aliases) it gives them.
-pub(super) type CatalogTables = HashMap<String, &'static tables::TableDef>;
+/// The catalog tables a query reads, by the names (aliases) it gives them;
+/// None for a name given to different tables in different places.
+pub(super) type CatalogTables = HashMap<String, Option<&'static tables::TableDef>>;
 
 pub(super) fn catalog_tables(query: &ast::Query) -> CatalogTables {
     struct Collect<'a>(&'a mut CatalogTables);
@@ -43,7 +44,13 @@ pub(super) fn catalog_tables(query: &ast::Query) -> CatalogTables {
                 };
                 if let Some(table) = table {
                     let key = alias.as_ref().map_or(table.name, |a| a.name.value.as_str());
-                    self.0.insert(key.to_ascii_lowercase(), table);
+                    let known = self
+                        .0
+                        .entry(key.to_ascii_lowercase())
+                        .or_insert(Some(table));
+                    if known.is_some_and(|t| t.name != table.name) {
+                        *known = None;
+                    }
                 }
             }
             ControlFlow::Continue(())
@@ -203,7 +210,7 @@ pub(super) fn never_true(condition: &Expr, rels: &Relations, tables: &CatalogTab
     let [qualifier, column] = parts.as_slice() else {
         return false;
     };
-    let Some(table) = tables.get(&qualifier.value.to_ascii_lowercase()) else {
+    let Some(Some(table)) = tables.get(&qualifier.value.to_ascii_lowercase()) else {
         return false;
     };
     let Expr::Value(ValueWithSpan {
