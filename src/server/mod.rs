@@ -305,10 +305,10 @@ impl Server {
                             Ok(plan) => plan.run().await.map(Outcome::Rows),
                             Err(e) => Err(e),
                         },
-                        (Ok(None), p) => {
-                            let sql = p.map_or_else(|| sql.clone(), |p| p.text);
-                            self.engine.write().await.execute_for_client(&sql).await
-                        }
+                        (Ok(None), p) => match p.map_or_else(|| Ok(sql.clone()), |p| p.text) {
+                            Ok(sql) => self.engine.write().await.execute_for_client(&sql).await,
+                            Err(e) => Err(SluiceError::Options(e)),
+                        },
                         (Err(e), _) => Err(e),
                     }
                 };
@@ -432,10 +432,12 @@ pub struct Prepared {
 }
 
 /// A statement's parameters: typed values for a query's plan, and the
-/// statement's text with them as literals for anything else.
+/// statement's text with them as literals for anything else (`Err` when a
+/// parameter has no literal form, e.g. a binary array: only a query can
+/// take it).
 pub struct Bound {
     values: Vec<datafusion::common::ScalarValue>,
-    text: String,
+    text: std::result::Result<String, String>,
 }
 
 /// The types the parameters of `text` get from their use, when it is a
@@ -557,7 +559,7 @@ impl ExtendedQueryHandler for Server {
                 Command::Engine(sql),
                 Some(Bound {
                     values: params::values(portal)?,
-                    text: params::bind(text, portal)?,
+                    text: params::bind(text, portal).map_err(|e| e.to_string()),
                 }),
             ),
             _ => {

@@ -41,7 +41,6 @@ WHERE
 -- name: lookup_types
 -- source: asyncpg/introspection.py, INTRO_LOOKUP_TYPES (server >= 14): Connection._introspect_types for type OIDs it has no codec for; here an array (int8[], 1016), jsonb (3802), interval (1186) and an OID no type has (99999)
 -- params: [[1016, 3802, 1186, 99999]]
--- expect error: invalid input for parameter $1
 WITH RECURSIVE typeinfo_tree(
     oid, ns, name, kind, basetype, elemtype, elemdelim,
     range_subtype, attrtypoids, attrnames, depth)
