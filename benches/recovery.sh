@@ -30,7 +30,9 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 q() { psql -h 127.0.0.1 -p "$PORT" -d sluice -At -c "$1" 2>/dev/null; }
 now() { date +%s.%N; }
 start() {
-  "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >>"$WORK/serve.log" 2>&1 &
+  # Completed checkpoints are logged at debug level.
+  RUST_LOG=${RUST_LOG:-warn,sluice=info,sluice::runtime::checkpoint=debug} \
+    "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >>"$WORK/serve.log" 2>&1 &
   PID=$!
 }
 PID=""; PRODUCER=""

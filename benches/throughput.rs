@@ -174,7 +174,7 @@ fn main() {
         let columns: Vec<SourceColumn> = schema()
             .fields()
             .iter()
-            .map(|f| SourceColumn { name: f.name().clone(), data_type: f.data_type().clone(), nullable: false, metadata: None })
+            .map(|f| SourceColumn { name: f.name().clone(), data_type: f.data_type().clone(), nullable: false, metadata: None, pg_type: None })
             .collect();
         let format = Format { kind: FormatKind::Json, csv_header: false, csv_delimiter: b',' };
         let decoder = RecordDecoder::new(format, &columns, schema(), 1 << 20).expect("decoder");

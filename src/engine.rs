@@ -136,7 +136,29 @@ impl Engine {
     /// `open`, checkpointing as `checkpoints` says (`None`: no
     /// checkpoints; a restart then rebuilds state by re-reading inputs).
     pub async fn open_with(data_dir: &Path, checkpoints: Option<Checkpoints>) -> Result<Engine> {
+        Engine::open_dir(data_dir, checkpoints, false).await
+    }
+
+    /// `open_with`, after discarding what the data directory holds: its
+    /// catalog, source positions and checkpoints (wherever they are kept).
+    /// Nothing is restored; every pipeline starts from scratch.
+    pub async fn open_fresh(data_dir: &Path, checkpoints: Option<Checkpoints>) -> Result<Engine> {
+        Engine::open_dir(data_dir, checkpoints, true).await
+    }
+
+    async fn open_dir(
+        data_dir: &Path,
+        checkpoints: Option<Checkpoints>,
+        fresh: bool,
+    ) -> Result<Engine> {
+        // Locked first: nothing is discarded under another process's feet.
         let store = Store::open(data_dir)?;
+        if fresh {
+            let state_url = checkpoints.as_ref().and_then(|c| c.state_url.as_deref());
+            crate::runtime::checkpoint::discard(data_dir, state_url).await?;
+            connectors::position::remove_all(data_dir)?;
+            store.discard()?;
+        }
         let definitions = store.load()?;
         let mut engine = Engine::new();
         engine.store = Some(store);
@@ -211,7 +233,8 @@ impl Engine {
         }
         Err(SluiceError::Catalog(format!(
             "{} '{name}' already exists: it was restored from the data directory {} \
-             with a different definition; DROP {} {name} first, or use another --data-dir",
+             with a different definition; DROP {} {name} first, start over with --fresh, \
+             or use another --data-dir",
             def.kind.noun(),
             self.store
                 .as_ref()
@@ -261,6 +284,8 @@ impl Engine {
             Statement::ShowSources => Ok(Outcome::Rows(self.show_sources()?)),
             Statement::ShowSinks => Ok(Outcome::Rows(self.show_sinks()?)),
             Statement::ShowPipelines => Ok(Outcome::Rows(self.show_pipelines()?)),
+            Statement::CreateFunction(c) => self.create_function(*c, sql),
+            Statement::DropFunction { names, if_exists } => self.drop_functions(&names, if_exists),
             Statement::Other(s) => Err(SluiceError::NotSupported(format!(
                 "statement '{}'",
                 s.to_string()
@@ -432,6 +457,7 @@ impl Engine {
     /// `q` as the planner's rewrites and the system catalog change it.
     fn adapt<'q>(&self, q: &'q ast::Query) -> Result<std::borrow::Cow<'q, ast::Query>> {
         let mut q = q.clone();
+        sql::functions::inline(&mut q, self.catalog.functions())?;
         sql::rewrite::rewrite_query(&mut q, &|source| self.catalog.event_time(source))?;
         if let Some(system) = &self.system {
             system.rewrite(&self.catalog, &mut q)?;
@@ -595,6 +621,8 @@ impl Engine {
             .map(|p| ProgressEntry {
                 name: p.name.clone(),
                 metrics: Arc::clone(&p.metrics),
+                resumed: p.resumed,
+                bounded: p.bounded,
             })
             .collect()
     }
@@ -604,6 +632,23 @@ impl Engine {
         let mut out = Vec::new();
         for p in self.pipelines.iter_mut() {
             let state = p.wait().await;
+            out.push((p.name.clone(), state, Arc::clone(&p.metrics)));
+        }
+        out
+    }
+
+    /// `wait_all` after a shutdown, giving the pipelines `grace` in all to
+    /// drain and take their final checkpoint; those still running then
+    /// (a sink waiting on a remote end) are aborted and reported failed.
+    pub async fn wait_all_within(
+        &mut self,
+        grace: std::time::Duration,
+    ) -> Vec<(String, PipelineState, Arc<PipelineMetrics>)> {
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut out = Vec::new();
+        for p in self.pipelines.iter_mut() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let state = p.wait_at_most(left).await;
             out.push((p.name.clone(), state, Arc::clone(&p.metrics)));
         }
         out
@@ -660,10 +705,7 @@ impl Engine {
             )));
         }
         let schema = Arc::new(Schema::new(
-            c.columns
-                .iter()
-                .map(|col| Field::new(&col.name, col.data_type.clone(), col.nullable))
-                .collect::<Vec<_>>(),
+            c.columns.iter().map(|col| col.field()).collect::<Vec<_>>(),
         ));
         let watermark = match &c.watermark {
             None => None,
@@ -830,6 +872,7 @@ impl Engine {
                     data_type: f.data_type().clone(),
                     nullable: f.is_nullable(),
                     metadata: None,
+                    pg_type: sql::types::pg_type_of(f).and_then(sql::types::known_pg_type),
                 })
                 .collect(),
             connector: Arc::new(ViewSource::new(
@@ -868,11 +911,68 @@ impl Engine {
         Ok(Outcome::Start(Box::new(spec)))
     }
 
+    fn create_function(&mut self, c: sql::functions::CreateFunction, sql: &str) -> Result<Outcome> {
+        let name = c.function.name.clone();
+        if self.already_restored(ObjectKind::Function, &name, sql)? {
+            return Ok(Outcome::Done("CREATE FUNCTION"));
+        }
+        match self.catalog.kind_of(&name) {
+            Some(ObjectKind::Function) if c.if_not_exists => {
+                return Ok(Outcome::Done("CREATE FUNCTION"))
+            }
+            Some(ObjectKind::Function) if c.or_replace => {
+                let users = self.catalog.function_users(&name);
+                if !users.is_empty() {
+                    return Err(SluiceError::Catalog(format!(
+                        "cannot replace function '{name}': {} inlined it when created; \
+                         drop them first",
+                        users.join(", ")
+                    )));
+                }
+            }
+            _ => {}
+        }
+        self.catalog.add_function(c.function, sql, c.or_replace)?;
+        Ok(Outcome::Done("CREATE FUNCTION"))
+    }
+
+    fn drop_functions(&mut self, names: &[String], if_exists: bool) -> Result<Outcome> {
+        for name in names {
+            match self.catalog.kind_of(name) {
+                Some(ObjectKind::Function) => {}
+                None if if_exists => continue,
+                None => {
+                    return Err(SluiceError::Catalog(format!(
+                        "function {name} does not exist"
+                    )))
+                }
+                Some(other) => {
+                    return Err(SluiceError::Catalog(format!(
+                        "'{name}' is a {}, not a function",
+                        other.noun()
+                    )))
+                }
+            }
+            let users = self.catalog.function_users(name);
+            if !users.is_empty() {
+                return Err(SluiceError::Catalog(format!(
+                    "cannot drop function '{name}': {} use{} it; drop {} first",
+                    users.join(", "),
+                    if users.len() == 1 { "s" } else { "" },
+                    if users.len() == 1 { "it" } else { "them" }
+                )));
+            }
+            self.catalog.remove(name);
+        }
+        Ok(Outcome::Done("DROP FUNCTION"))
+    }
+
     async fn drop_object(&mut self, d: sql::Drop) -> Result<Outcome> {
         let tag = match d.kind {
             ObjectKind::Source => "DROP SOURCE",
             ObjectKind::View => "DROP MATERIALIZED VIEW",
             ObjectKind::Sink => "DROP SINK",
+            ObjectKind::Function => "DROP FUNCTION",
         };
         let Some(kind) = self.catalog.kind_of(&d.name) else {
             if d.if_exists {
@@ -953,7 +1053,7 @@ impl Engine {
                 schema
                     .fields()
                     .iter()
-                    .map(|f| sql::types::arrow_to_sql(f.data_type()))
+                    .map(|f| sql::types::field_to_sql(f))
                     .collect(),
                 schema
                     .fields()
@@ -1136,7 +1236,7 @@ impl Engine {
                                 // As CREATE SOURCE spells the column (and
                                 // DESCRIBE its type), not as Arrow does.
                                 let not_null = if f.is_nullable() { "" } else { " NOT NULL" };
-                                let ty = sql::types::arrow_to_sql(f.data_type());
+                                let ty = sql::types::field_to_sql(f);
                                 format!("{} {ty}{not_null}", f.name())
                             })
                             .collect::<Vec<_>>()

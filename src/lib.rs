@@ -9,7 +9,9 @@
 //! ```
 //!
 //! `format` turns records into Arrow and back; `catalog` holds what the SQL
-//! created; [`engine::Engine`] ties them together for the CLI.
+//! created; [`engine::Engine`] ties them together for the CLI. `stream`
+//! (batches and messages), `metrics` and `terminal` (stdout and the
+//! progress line on one screen) are shared by all.
 
 pub mod catalog;
 pub mod connectors;
@@ -24,6 +26,7 @@ pub mod script;
 pub mod server;
 pub mod sql;
 pub mod stream;
+pub mod terminal;
 
 pub use engine::{AdHocPlan, Engine, Outcome};
 pub use error::{Result, SluiceError};

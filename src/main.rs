@@ -1,13 +1,15 @@
 //! The `sluice` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use sluice::runtime::{progress, PipelineState};
-use sluice::{script, Checkpoints, Engine, Outcome};
+use sluice::runtime::progress::{self, ProgressEntry};
+use sluice::runtime::PipelineState;
+use sluice::{script, terminal, Checkpoints, Engine, Outcome};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -52,7 +54,8 @@ fn tune_malloc() {
 )]
 struct Cli {
     /// Log format on stderr. Filter with RUST_LOG (e.g.
-    /// `RUST_LOG=sluice=debug`); the default is `warn,sluice=info`.
+    /// `RUST_LOG=sluice=debug`); the default is `warn,sluice=info`, which
+    /// leaves out each completed checkpoint (debug).
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464), at
@@ -87,16 +90,29 @@ enum LogFormat {
 enum Command {
     /// Run a SQL script: create its sources and sinks, then run the
     /// pipelines until their sources are exhausted or Ctrl-C / SIGTERM.
+    ///
+    /// Each script keeps its state (catalog, checkpoints, source positions)
+    /// in its own directory, sluice-data/<script name>. A run stopped early
+    /// (Ctrl-C, SIGTERM, a crash) resumes from there next time; a run that
+    /// read all its input starts over. --data-dir DIR always resumes what
+    /// DIR holds (to share one between scripts, or to query a finished
+    /// script's views); --fresh starts over.
     Run {
         /// The script (statements separated by `;`). Without one, runs what
         /// the data directory holds.
         file: Option<PathBuf>,
-        /// Do not print the progress line on stderr.
+        /// Do not print the progress line nor the summary on stderr.
         #[arg(long)]
         no_progress: bool,
-        /// Where the catalog (sources, views, sinks) is kept across restarts.
-        #[arg(long, default_value = "sluice-data")]
-        data_dir: PathBuf,
+        /// Where the catalog (sources, views, sinks), checkpoints and source
+        /// positions are kept across runs, and resumed from [default:
+        /// sluice-data/<script name>; without a script, sluice-data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Discard the state in the data directory first: every source is
+        /// read from its start again, sinks are written anew.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Check a SQL script (parse, validate options, plan) without running it.
     Check { file: PathBuf },
@@ -107,8 +123,15 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:4566")]
         listen: String,
         /// Where the catalog (sources, views, sinks) is kept across restarts.
-        #[arg(long, default_value = "sluice-data")]
+        #[arg(long, default_value = script::DATA_ROOT)]
         data_dir: PathBuf,
+        /// Connections beyond this many are refused (SQLSTATE 53300).
+        #[arg(long, default_value_t = 100)]
+        max_connections: usize,
+        /// A client must finish its startup (and authentication) within
+        /// this long, or its connection is closed.
+        #[arg(long, default_value = "10s")]
+        startup_timeout: String,
     },
 }
 
@@ -158,19 +181,30 @@ fn main() -> ExitCode {
                 file,
                 no_progress,
                 data_dir,
+                fresh,
             } => {
-                run(
-                    file,
-                    Some(data_dir),
-                    !no_progress,
-                    metrics_listen,
-                    checkpoints,
-                )
-                .await
+                let state = StateDir::choose(file.as_deref(), data_dir, fresh);
+                run(file, state, !no_progress, metrics_listen, checkpoints).await
             }
             Command::Check { file } => check(file).await,
-            Command::Serve { listen, data_dir } => {
-                serve(listen, data_dir, metrics_listen, checkpoints).await
+            Command::Serve {
+                listen,
+                data_dir,
+                max_connections,
+                startup_timeout,
+            } => {
+                let config =
+                    match sluice::sql::parse_duration("--startup-timeout", &startup_timeout) {
+                        Ok(startup_timeout) => sluice::server::ServerConfig {
+                            max_connections,
+                            startup_timeout,
+                        },
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
+                    };
+                serve(listen, data_dir, metrics_listen, checkpoints, config).await
             }
         }
     })
@@ -179,10 +213,11 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,sluice=info,librdkafka=warn"));
+    // Log lines go above `sluice run`'s progress line, never into it.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_ansi(terminal::stderr_is_terminal())
+        .with_writer(|| terminal::StderrLines);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -198,8 +233,12 @@ fn read_script(file: &PathBuf) -> Result<String, ExitCode> {
 
 fn print_rows(batch: &RecordBatch) {
     match pretty_format_batches(std::slice::from_ref(batch)) {
-        Ok(t) => println!("{t}"),
-        Err(e) => eprintln!("error: {e}"),
+        Ok(t) => {
+            if let Err(e) = terminal::print(&t.to_string()) {
+                terminal::message(&format!("error: writing to stdout: {e}"));
+            }
+        }
+        Err(e) => terminal::message(&format!("error: {e}")),
     }
 }
 
@@ -210,6 +249,7 @@ async fn serve(
     data_dir: PathBuf,
     metrics_listen: Option<String>,
     checkpoints: Option<Checkpoints>,
+    config: sluice::server::ServerConfig,
 ) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
@@ -244,8 +284,15 @@ async fn serve(
         .unwrap_or(listen);
     tracing::info!(%address, data_dir = %data_dir.display(), "listening for PostgreSQL clients");
     tokio::spawn(handle_signals(shutdown.clone()));
-    sluice::server::serve(std::sync::Arc::clone(&engine), listener, shutdown.clone()).await;
-    let finished = engine.write().await.wait_all().await;
+    sluice::server::serve(
+        std::sync::Arc::clone(&engine),
+        listener,
+        shutdown.clone(),
+        config,
+    )
+    .await;
+    // SIGTERM ends the server within seconds, whatever a connector does.
+    let finished = engine.write().await.wait_all_within(SHUTDOWN_GRACE).await;
     let failed = finished
         .iter()
         .filter(|(_, s, _)| matches!(s, PipelineState::Failed(_)))
@@ -303,13 +350,56 @@ async fn start_metrics(listen: Option<String>, engine: &Engine) -> Result<(), Ex
     Ok(())
 }
 
+/// The data directory of a `sluice run`, and whether to restore what it
+/// holds.
+struct StateDir {
+    dir: PathBuf,
+    /// `--fresh`: discard what it holds.
+    fresh: bool,
+    /// The script's own directory (no `--data-dir`): a run that read all its
+    /// input is not resumed but started over.
+    own: bool,
+}
+
+impl StateDir {
+    fn choose(file: Option<&Path>, data_dir: Option<PathBuf>, fresh: bool) -> StateDir {
+        match (data_dir, file) {
+            (Some(dir), _) => StateDir {
+                dir,
+                fresh,
+                own: false,
+            },
+            (None, Some(file)) => StateDir {
+                dir: script::default_data_dir(file),
+                fresh,
+                own: true,
+            },
+            (None, None) => StateDir {
+                dir: PathBuf::from(script::DATA_ROOT),
+                fresh,
+                own: false,
+            },
+        }
+    }
+}
+
+/// How a run ended.
+enum Ending {
+    /// Every pipeline ended by itself: its input was read to the end.
+    Finished,
+    /// Ctrl-C / SIGTERM.
+    Stopped,
+    Failed,
+}
+
 async fn run(
     file: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
+    state: StateDir,
     show_progress: bool,
     metrics_listen: Option<String>,
     checkpoints: Option<Checkpoints>,
 ) -> ExitCode {
+    let started = Instant::now();
     let text = match &file {
         Some(f) => match read_script(f) {
             Ok(t) => t,
@@ -321,19 +411,34 @@ async fn run(
         .as_ref()
         .map(|f| f.display().to_string())
         .unwrap_or_else(|| "data directory".into());
-    let mut engine = match &data_dir {
-        Some(dir) => match Engine::open_with(dir, checkpoints).await {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => Engine::new(),
+    let dir = state.dir.display().to_string();
+    let had_state = state.dir.join("catalog.json").exists();
+    let start_over = state.fresh || (state.own && script::finished(&state.dir));
+    let opened = if start_over {
+        Engine::open_fresh(&state.dir, checkpoints).await
+    } else {
+        Engine::open_with(&state.dir, checkpoints).await
     };
+    let mut engine = match opened {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if had_state && start_over {
+        if state.fresh {
+            eprintln!("starting over: discarded the state in {dir} (--fresh)");
+        } else {
+            eprintln!("starting over: the last run of {label} read all its input ({dir})");
+        }
+    }
     let restored = engine.restored();
     if !restored.is_empty() {
-        tracing::info!(objects = %restored.join(", "), "restored from the data directory");
+        eprintln!(
+            "resuming from the state in {dir} ({}); --fresh starts over",
+            restored.join(", ")
+        );
     }
     let prepared = match script::prepare(&mut engine, &text).await {
         Ok(p) => p,
@@ -349,6 +454,10 @@ async fn run(
         engine.shutdown_token().cancel();
         engine.wait_all().await;
         return ExitCode::from(2);
+    }
+    // Until this run ends by itself, it is one to resume.
+    if let Err(e) = script::clear_finished(&state.dir) {
+        tracing::warn!(dir = %dir, error = %e, "cannot clear the mark of a finished run");
     }
     let mut ad_hoc = Vec::new();
     for (_sql, outcome) in prepared.outputs {
@@ -390,6 +499,11 @@ async fn run(
             progress_stop.clone(),
         ))
     });
+    let nothing_new_task = tokio::spawn(report_nothing_new(
+        engine.progress_entries(),
+        dir.clone(),
+        shutdown.clone(),
+    ));
     let mut failed = start_failed;
     // Each ad-hoc SELECT runs once the pipelines filling its views are done.
     for q in ad_hoc {
@@ -398,7 +512,7 @@ async fn run(
                 futures::future::join_all(waits).await;
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                terminal::message(&format!("error: {e}"));
                 failed = true;
                 continue;
             }
@@ -406,7 +520,7 @@ async fn run(
         match engine.run_ad_hoc(&q).await {
             Ok(batch) => print_rows(&batch),
             Err(e) => {
-                eprintln!("error: {q}: {e}");
+                terminal::message(&format!("error: {q}: {e}"));
                 failed = true;
             }
         }
@@ -418,28 +532,109 @@ async fn run(
             eprintln!("error: progress display: {e}");
         }
     }
-    for (name, state, _) in &results {
-        if let PipelineState::Failed(reason) = state {
-            eprintln!("error: pipeline {name} failed: {reason}");
-            failed = true;
-        }
+    // Every pipeline has ended: it says what it has to say, then returns.
+    if let Err(e) = nothing_new_task.await {
+        tracing::debug!(error = %e, "the nothing-new report ended early");
     }
-    if failed {
-        ExitCode::from(1)
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(name, state, _)| match state {
+            PipelineState::Failed(reason) => {
+                Some(format!("error: pipeline {name} failed: {reason}"))
+            }
+            _ => None,
+        })
+        .collect();
+    failed |= !failures.is_empty();
+    let ending = if failed {
+        Ending::Failed
+    } else if shutdown.is_cancelled() {
+        Ending::Stopped
     } else {
-        ExitCode::SUCCESS
+        Ending::Finished
+    };
+    if show_progress {
+        let entries = engine.progress_entries();
+        eprintln!("{}", headline(&ending, &entries, started.elapsed()));
+        eprintln!("{}", progress::summary(&entries));
+    }
+    for failure in &failures {
+        eprintln!("{failure}");
+    }
+    match ending {
+        Ending::Finished => {
+            if let Err(e) = script::mark_finished(&state.dir, &label) {
+                tracing::warn!(dir = %dir, error = %e, "cannot mark the run finished");
+            }
+            ExitCode::SUCCESS
+        }
+        Ending::Stopped => ExitCode::SUCCESS,
+        Ending::Failed => ExitCode::from(1),
     }
 }
+
+/// The first line of a run's summary: how it ended, and after how long.
+fn headline(ending: &Ending, entries: &[ProgressEntry], took: Duration) -> String {
+    let secs = took.as_secs_f64();
+    match ending {
+        Ending::Finished
+            if !entries.is_empty() && progress::nothing_new(entries).len() == entries.len() =>
+        {
+            format!("done in {secs:.1}s: nothing new to read (--fresh starts over)")
+        }
+        Ending::Finished => format!("done in {secs:.1}s: every source was read to the end"),
+        Ending::Stopped => format!(
+            "stopped after {secs:.1}s: the next run resumes where this one stopped \
+             (--fresh starts over)"
+        ),
+        Ending::Failed => format!("failed after {secs:.1}s"),
+    }
+}
+
+/// Says so as soon as the pipelines that resumed from a checkpoint have
+/// ended without reading anything: an earlier run read their input to the
+/// end, and a user waiting for output should know why none comes.
+async fn report_nothing_new(entries: Vec<ProgressEntry>, dir: String, shutdown: CancellationToken) {
+    let resumed = || entries.iter().filter(|e| e.resumed && e.bounded);
+    if resumed().next().is_none() {
+        return;
+    }
+    while resumed().any(|e| e.metrics.state() == PipelineState::Running) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Pipelines stopped by Ctrl-C end without reading too.
+    if shutdown.is_cancelled() {
+        return;
+    }
+    let names = progress::nothing_new(&entries);
+    if names.is_empty() {
+        return;
+    }
+    let (them, their) = if names.len() == 1 {
+        ("it", "its")
+    } else {
+        ("them", "their")
+    };
+    terminal::message(&format!(
+        "nothing new: {} resumed from the checkpoint in {dir}, and an earlier run had read \
+         {their} input to the end. Run with --fresh to start {them} over.",
+        names.join(", ")
+    ));
+}
+
+/// How long `sluice serve` gives its pipelines to drain and checkpoint
+/// after Ctrl-C / SIGTERM before aborting them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// First Ctrl-C / SIGTERM: stop cleanly. Second: exit at once.
 async fn handle_signals(shutdown: CancellationToken) {
     wait_for_signal().await;
-    eprintln!(
-        "\nstopping: sources stop, in-flight rows reach the sinks (Ctrl-C again to exit at once)"
+    terminal::message(
+        "\nstopping: sources stop, in-flight rows reach the sinks (Ctrl-C again to exit at once)",
     );
     shutdown.cancel();
     wait_for_signal().await;
-    eprintln!("exiting without flushing");
+    terminal::message("exiting without flushing");
     std::process::exit(130);
 }
 

@@ -8,7 +8,10 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{free_port, growing_counts, json_lines, printed_tables, read_lines, wait_for, Sluice};
+use common::{
+    final_counts, final_figure, free_port, growing_counts, json_lines, printed_tables, read_lines,
+    wait_for, Sluice,
+};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
@@ -84,13 +87,7 @@ fn bad_records_are_counted_and_dead_lettered() {
         );
     }
     assert!(stderr.contains("exceeds max_record_bytes"), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "out: in {} out {} errors {} (dead-lettered {})",
-            66, 60, 6, 6
-        )),
-        "final counts; stderr:\n{stderr}"
-    );
+    assert_eq!(final_counts(&stderr, "out"), [66, 60, 6, 6], "{stderr}");
 }
 
 /// Numbers an integer column cannot hold are bad records like any other:
@@ -167,10 +164,7 @@ fn numbers_an_integer_column_cannot_hold_are_bad_records() {
         );
     }
     assert!(!stderr.contains("StructArray"), "{stderr}");
-    assert!(
-        stderr.contains("out: in 8 out 2 errors 6 (dead-lettered 6)"),
-        "final counts; stderr:\n{stderr}"
-    );
+    assert_eq!(final_counts(&stderr, "out"), [8, 2, 6, 6], "{stderr}");
 }
 
 /// A followed file: the pipeline keeps running past a bad record, keeps
@@ -490,14 +484,12 @@ fn rows_that_fail_an_expression_are_dropped_and_counted() {
         );
     }
     assert_eq!(sums, expected_sums);
-    assert!(
-        stderr.contains(&format!(
-            "plain: in 100 out {} errors {bad}",
-            expected_rows.len()
-        )),
+    assert_eq!(
+        final_counts(&stderr, "plain")[..3],
+        [100, expected_rows.len() as u64, bad],
         "{stderr}"
     );
-    assert!(stderr.contains(&format!("errors {bad}")), "{stderr}");
+    assert_eq!(final_counts(&stderr, "sums")[2], bad, "{stderr}");
     assert!(stderr.contains("Divide by zero"), "{stderr}");
 }
 
@@ -539,57 +531,13 @@ fn sigterm_stops_cleanly_and_check_runs_nothing() {
     assert!(sluice.wait(T).success(), "{}", sluice.stderr());
     // Every generated row was counted once the sink flushed.
     let stderr = sluice.stderr();
-    let done = stderr
-        .lines()
-        .find(|l| l.starts_with("done: "))
-        .expect("done line");
-    let generated: u64 = done
-        .split("in ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("in count");
+    assert!(stderr.contains("stopped after "), "{stderr}");
+    let [generated, ..] = final_counts(&stderr, "sums");
     let mut last = BTreeMap::new();
     for r in json_lines(&out) {
         last.insert(r["k"].as_i64().expect("k"), r["n"].as_u64().expect("n"));
     }
-    assert_eq!(last.values().sum::<u64>(), generated, "{done}");
-}
-
-/// On a terminal the progress line is redrawn in place.
-#[test]
-fn progress_line_redraws_in_place_on_a_terminal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("p.sql"),
-        "CREATE SOURCE g (k BIGINT) WITH (connector = 'datagen', rows_per_second = 1000, limit = 1500, seed = 1);
-         CREATE SINK out FROM g WITH (connector = 'file', path = 'out.jsonl');",
-    )
-    .expect("script");
-    let cmd = format!(
-        "{} --log-format text run p.sql",
-        env!("CARGO_BIN_EXE_sluice")
-    );
-    let output = std::process::Command::new("script")
-        .args(["-qefc", &cmd, "/dev/null"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("script(1)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        screen.contains("\r\x1b[Kout: in "),
-        "in-place redraw: {screen:?}"
-    );
-    assert!(
-        screen.contains("done: out: in 1500 out 1500 errors 0"),
-        "{screen:?}"
-    );
+    assert_eq!(last.values().sum::<u64>(), generated, "{stderr}");
 }
 
 /// Event time end to end on a followed file: windows close as the watermark
@@ -668,8 +616,9 @@ fn windows_close_on_watermark_and_late_rows_update_within_allowance() {
     std::thread::sleep(Duration::from_millis(500));
     sluice.interrupt();
     assert!(sluice.wait(T).success(), "{}", sluice.stderr());
-    assert!(
-        sluice.stderr().contains("late 1"),
+    assert_eq!(
+        final_figure(&sluice.stderr(), "counts", "late"),
+        1,
         "the too-late row is counted: {}",
         sluice.stderr()
     );
@@ -916,3 +865,7 @@ fn file_restart_test(checkpoints: bool) {
 
 #[path = "connectors/checkpoints.rs"]
 mod checkpoints;
+#[path = "connectors/script_state.rs"]
+mod script_state;
+#[path = "connectors/terminal.rs"]
+mod terminal;

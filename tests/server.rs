@@ -27,6 +27,15 @@ impl Server {
 
     /// `sluice serve` with more command-line options.
     fn start_with(dir: &Path, options: &[&str]) -> Server {
+        Self::spawn(dir, options, &[])
+    }
+
+    /// `sluice serve` with options of its own (`--max-connections 3`).
+    fn start_serving(dir: &Path, serve_options: &[&str]) -> Server {
+        Self::spawn(dir, &[], serve_options)
+    }
+
+    fn spawn(dir: &Path, options: &[&str], serve_options: &[&str]) -> Server {
         let port = free_port();
         let stderr = dir.join("serve.stderr");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -38,6 +47,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(dir.join("data"))
+            .args(serve_options)
             .current_dir(dir)
             .env("RUST_LOG", "warn,sluice=info")
             .stdout(Stdio::null())
@@ -520,6 +530,8 @@ mod introspection;
 mod operability;
 #[path = "server/postgres.rs"]
 mod postgres;
+#[path = "server/quickstart.rs"]
+mod quickstart;
 
 fn python() -> String {
     std::env::var("SLUICE_PYTHON").unwrap_or_else(|_| "python3".into())

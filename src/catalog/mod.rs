@@ -11,6 +11,7 @@ use crate::connectors::{SinkConnector, SourceDef};
 use crate::error::{Result, SluiceError};
 use crate::plan::StreamPlan;
 use crate::runtime::view::ViewState;
+use crate::sql::functions::SqlFunction;
 
 pub use store::{Definition, Kind};
 
@@ -36,6 +37,8 @@ pub struct Catalog {
     sources: BTreeMap<String, SourceDef>,
     views: BTreeMap<String, ViewDef>,
     sinks: BTreeMap<String, SinkDef>,
+    /// SQL functions users defined, inlined where they are called.
+    functions: BTreeMap<String, SqlFunction>,
     /// What created each object, in order.
     definitions: Vec<Definition>,
 }
@@ -100,6 +103,8 @@ impl Catalog {
             Some(Kind::View)
         } else if self.sinks.contains_key(name) {
             Some(Kind::Sink)
+        } else if self.functions.contains_key(name) {
+            Some(Kind::Function)
         } else {
             None
         }
@@ -143,6 +148,46 @@ impl Catalog {
         Ok(())
     }
 
+    /// The SQL functions, by name.
+    pub fn functions(&self) -> &BTreeMap<String, SqlFunction> {
+        &self.functions
+    }
+
+    /// Adds a function, or (`replace`) replaces the one of its name.
+    pub fn add_function(&mut self, f: SqlFunction, sql: &str, replace: bool) -> Result<()> {
+        if replace && self.functions.contains_key(&f.name) {
+            for d in self.definitions.iter_mut().filter(|d| d.name == f.name) {
+                *d = Definition::new(Kind::Function, &f.name, sql);
+            }
+        } else {
+            self.check_free(&f.name)?;
+            self.definitions
+                .push(Definition::new(Kind::Function, &f.name, sql));
+        }
+        self.functions.insert(f.name.clone(), f);
+        Ok(())
+    }
+
+    /// The views and sinks whose SQL calls the function `name`.
+    pub fn function_users(&self, name: &str) -> Vec<String> {
+        let call = |sql: &str| {
+            let lower = sql.to_lowercase();
+            lower.match_indices(name).any(|(at, _)| {
+                let before = lower[..at].chars().next_back();
+                let after = lower[at + name.len()..].trim_start().chars().next();
+                after == Some('(') && !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        };
+        self.definitions
+            .iter()
+            .filter(|d| {
+                d.name != name && matches!(d.kind, Kind::View | Kind::Sink | Kind::Function)
+            })
+            .filter(|d| call(&d.sql))
+            .map(|d| format!("{} '{}'", d.kind.noun(), d.name))
+            .collect()
+    }
+
     /// The views and sinks that read `name` directly.
     pub fn dependents(&self, name: &str) -> Vec<(Kind, String)> {
         let views = self
@@ -179,6 +224,7 @@ impl Catalog {
         self.sources.remove(name);
         self.views.remove(name);
         self.sinks.remove(name);
+        self.functions.remove(name);
         self.definitions.retain(|d| d.name != name);
     }
 

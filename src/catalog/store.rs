@@ -110,6 +110,16 @@ impl Store {
         Ok(file.definitions)
     }
 
+    /// Forgets the stored definitions: the next start restores nothing.
+    pub fn discard(&self) -> Result<()> {
+        let path = self.catalog_path();
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(&path, "remove the catalog", e)),
+        }
+    }
+
     /// Replaces the stored definitions.
     pub fn save(&self, definitions: &[Definition]) -> Result<()> {
         let path = self.catalog_path();

@@ -363,6 +363,17 @@ pub fn create_source(
         valid.extend_from_slice(DECODING_OPTIONS);
     }
     for c in &columns {
+        if c.metadata.as_deref() == Some(crate::format::PROCTIME) {
+            if !entry.source_decodes {
+                return Err(SluiceError::NotSupported(format!(
+                    "column '{}' AS PROCTIME() on a {} source: processing time is filled \
+                     when records are decoded (file, kafka and socket sources); over a \
+                     generator, use proctime() in a view",
+                    c.name, entry.name
+                )));
+            }
+            continue;
+        }
         if let Some(key) = &c.metadata {
             if !entry.metadata.contains(&key.as_str()) || MetaKey::parse(key).is_none() {
                 return Err(SluiceError::Plan(format!(
@@ -892,6 +903,7 @@ mod tests {
             data_type: ts,
             nullable: false,
             metadata: None,
+            pg_type: None,
         }];
         let mut options = Options::new();
         options

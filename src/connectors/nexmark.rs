@@ -108,6 +108,7 @@ fn col(name: &str, data_type: DataType) -> SourceColumn {
         data_type,
         nullable: false,
         metadata: None,
+        pg_type: None,
     }
 }
 

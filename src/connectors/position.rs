@@ -145,6 +145,19 @@ pub fn remove(data_dir: &Path, pipeline: &str) {
     }
 }
 
+/// Forgets every pipeline's position (starting over).
+pub fn remove_all(data_dir: &Path) -> Result<()> {
+    let dir = data_dir.join(DIR);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SluiceError::io(
+            format!("removing source positions {}", dir.display()),
+            e,
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,16 +1,18 @@
 //! `stdout` sink: one encoded row per line on standard output (JSON by
-//! default), for demos and for piping into other tools.
+//! default), for demos and for piping into other tools. Rows go through
+//! [`crate::terminal`], so that on a terminal they are written above the
+//! progress line, never into it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
 
 use super::{take_encoder, Connector, SinkConnector, SinkSchema, SinkWriter};
 use crate::error::{Result, SluiceError};
 use crate::format::RecordEncoder;
 use crate::sql::Options;
 use crate::stream::StreamBatch;
+use crate::terminal;
 
 pub const CONNECTOR: Connector = Connector {
     name: "stdout",
@@ -43,36 +45,28 @@ impl SinkConnector for StdoutSink {
     async fn open(&self, _schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         Ok(Box::new(StdoutWriter {
             encoder: self.encoder.clone(),
-            out: tokio::io::stdout(),
-            buf: Vec::new(),
         }))
     }
 }
 
 struct StdoutWriter {
     encoder: RecordEncoder,
-    out: tokio::io::Stdout,
-    buf: Vec<u8>,
 }
 
 #[async_trait]
 impl SinkWriter for StdoutWriter {
+    /// Writes the batch's rows and flushes them: a terminal or a pipe sees
+    /// each batch as it comes.
     async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
-        self.buf.clear();
-        self.encoder
-            .encode(&batch.with_op_column()?, &mut self.buf)?;
-        self.out
-            .write_all(&self.buf)
+        let mut buf = Vec::new();
+        self.encoder.encode(&batch.with_op_column()?, &mut buf)?;
+        let len = buf.len() as u64;
+        // A blocking write, as tokio's own stdout does it: a slow reader
+        // holds a blocking thread, not a runtime worker.
+        tokio::task::spawn_blocking(move || terminal::write_stdout(&buf))
             .await
+            .map_err(|e| SluiceError::Internal(format!("the stdout writer task ended: {e}")))?
             .map_err(|e| SluiceError::io("writing to stdout", e))?;
-        self.flush().await?;
-        Ok(self.buf.len() as u64)
-    }
-
-    async fn flush(&mut self) -> Result<()> {
-        self.out
-            .flush()
-            .await
-            .map_err(|e| SluiceError::io("writing to stdout", e))
+        Ok(len)
     }
 }

@@ -4,18 +4,22 @@
 //! pipeline can count and dead-letter them. Sinks encode whole batches.
 
 pub mod csv;
+mod derived;
 pub mod json;
 pub mod json_integers;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BinaryArray, StringArray, UInt32Array};
-use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, StringArray, TimestampMillisecondArray, UInt32Array,
+};
+use datafusion::arrow::compute::{cast, concat_batches, filter, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{Result, SluiceError};
 use crate::sql::{Options, SourceColumn};
+use derived::Derivation;
 use json_integers::IntegerFields;
 
 /// Default cap on one record's size; larger records are dead-lettered.
@@ -67,6 +71,10 @@ impl Format {
         })
     }
 }
+
+/// The metadata key of a `PROCTIME()` column: not a connector's, filled by
+/// the decoder with the time it reads the record.
+pub const PROCTIME: &str = "proctime";
 
 /// Metadata a connector can attach to each record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,8 +200,8 @@ pub struct RecordDecoder {
     payload_schema: SchemaRef,
     /// All declared columns, in declared order.
     output_schema: SchemaRef,
-    /// For each output column: `Ok(i)` = payload column i, `Err(k)` = metadata.
-    layout: Vec<std::result::Result<usize, MetaKey>>,
+    /// Where each output column comes from.
+    layout: Vec<Slot>,
     max_record_bytes: usize,
     /// JSON: the integer columns, checked in the raw records (see
     /// [`json_integers`]).
@@ -210,13 +218,47 @@ impl RecordDecoder {
         let mut payload_fields = Vec::new();
         let mut layout = Vec::new();
         for c in columns {
-            match &c.metadata {
-                Some(key) => layout.push(Err(MetaKey::parse(key).ok_or_else(|| {
+            if c.metadata.as_deref() == Some(PROCTIME) {
+                layout.push(Slot::ProcTime);
+                continue;
+            }
+            if let Some(key) = &c.metadata {
+                layout.push(Slot::Meta(MetaKey::parse(key).ok_or_else(|| {
                     SluiceError::Internal(format!("unchecked metadata key {key}"))
-                })?)),
+                })?));
+                continue;
+            }
+            let json = matches!(c.pg_type, Some("jsonb" | "json"));
+            let derivation = match (&c.data_type, format.kind) {
+                _ if json && format.kind == FormatKind::Json => {
+                    layout.push(Slot::Derived(Derivation::JsonField {
+                        name: c.name.clone(),
+                        nullable: c.nullable,
+                    }));
+                    continue;
+                }
+                _ if json => Some(Derivation::JsonText),
+                (DataType::Interval(_), _) => Some(Derivation::Cast {
+                    to: c.data_type.clone(),
+                }),
+                (DataType::Struct(_), FormatKind::Csv) => {
+                    return Err(SluiceError::NotSupported(format!(
+                        "column '{}' is a STRUCT, which a CSV record cannot hold; \
+                         use format = 'json'",
+                        c.name
+                    )))
+                }
+                _ => None,
+            };
+            let payload = payload_fields.len();
+            match derivation {
+                Some(d) => {
+                    payload_fields.push(Field::new(&c.name, DataType::Utf8, c.nullable));
+                    layout.push(Slot::Converted(payload, d));
+                }
                 None => {
-                    layout.push(Ok(payload_fields.len()));
                     payload_fields.push(Field::new(&c.name, c.data_type.clone(), c.nullable));
+                    layout.push(Slot::Payload(payload));
                 }
             }
         }
@@ -290,6 +332,24 @@ impl RecordDecoder {
                 })
             })
             .collect();
+        if self.format.kind == FormatKind::Json {
+            // Deep nesting makes decoders recurse (arrow-json quoting the
+            // value in its error, serde_json): refused before they see it.
+            for index in 0..raw.len() {
+                if let Some(depth) = too_deep(raw.record(index)) {
+                    if !bad.iter().any(|b| b.index == index) {
+                        bad.push(BadRecord {
+                            index,
+                            reason: format!(
+                                "record nests arrays and objects {depth} levels deep; \
+                                 the limit is {MAX_JSON_DEPTH}"
+                            ),
+                        });
+                    }
+                }
+            }
+            bad.sort_by_key(|b| b.index);
+        }
         let Some(integers) = &self.integers else {
             return bad;
         };
@@ -366,21 +426,27 @@ impl RecordDecoder {
         self.decoded(batch, raw, Some(UInt32Array::from(good)), bad)
     }
 
-    /// The decoded batch with its metadata columns; `good` says which
-    /// records of `raw` its rows are when not all of them.
+    /// The decoded batch with its metadata and derived columns; `good`
+    /// says which records of `raw` its rows are when not all of them.
     fn decoded(
         &self,
         payload: RecordBatch,
         raw: &RawBatch,
         good: Option<UInt32Array>,
-        bad: Vec<BadRecord>,
+        mut bad: Vec<BadRecord>,
     ) -> Result<Decoded> {
         if payload.num_rows() == 0 {
             return Ok(Decoded { batch: None, bad });
         }
-        let batch = self.attach_metadata(payload, raw, good.as_ref())?;
+        let (batch, errors) = self.attach_metadata(payload, raw, good.as_ref())?;
+        // Rows whose derived columns did not convert are bad records too.
+        for (row, reason) in errors {
+            let index = good.as_ref().map_or(row, |g| g.value(row) as usize);
+            bad.push(BadRecord { index, reason });
+        }
+        bad.sort_by_key(|b| b.index);
         Ok(Decoded {
-            batch: Some(batch),
+            batch: (batch.num_rows() > 0).then_some(batch),
             bad,
         })
     }
@@ -397,7 +463,7 @@ impl RecordDecoder {
                 return reason;
             }
         }
-        error.to_string()
+        clip(error.to_string())
     }
 
     /// The first NOT NULL field a JSON record leaves out or sets to null.
@@ -433,24 +499,55 @@ impl RecordDecoder {
         }
     }
 
+    /// The output batch: payload columns, metadata and derived columns in
+    /// declared order; and the rows whose derived columns did not convert,
+    /// with why.
     fn attach_metadata(
         &self,
         payload: RecordBatch,
         raw: &RawBatch,
         good: Option<&UInt32Array>,
-    ) -> Result<RecordBatch> {
-        if self.layout.iter().all(|l| l.is_ok()) {
-            return Ok(RecordBatch::try_new_with_options(
+    ) -> Result<(RecordBatch, Vec<(usize, String)>)> {
+        let rows = payload.num_rows();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        if self.layout.iter().all(|l| matches!(l, Slot::Payload(_))) {
+            let batch = RecordBatch::try_new_with_options(
                 Arc::clone(&self.output_schema),
                 payload.columns().to_vec(),
-                &RecordBatchOptions::new().with_row_count(Some(payload.num_rows())),
-            )?);
+                &options,
+            )?;
+            return Ok((batch, Vec::new()));
         }
+        let mut errors = Vec::new();
         let mut columns = Vec::with_capacity(self.layout.len());
         for (i, l) in self.layout.iter().enumerate() {
             match l {
-                Ok(p) => columns.push(Arc::clone(payload.column(*p))),
-                Err(key) => {
+                Slot::Payload(p) => columns.push(Arc::clone(payload.column(*p))),
+                Slot::Converted(p, derivation) => {
+                    let name = self.output_schema.field(i).name();
+                    let d = derived::convert(payload.column(*p), derivation, name);
+                    errors.extend(d.errors);
+                    columns.push(d.array);
+                }
+                Slot::Derived(Derivation::JsonField { name, nullable }) => {
+                    let records = (0..rows)
+                        .map(|row| raw.record(good.map_or(row, |g| g.value(row) as usize)));
+                    let d = derived::json_fields(records, name, *nullable);
+                    errors.extend(d.errors);
+                    columns.push(d.array);
+                }
+                Slot::Derived(other) => {
+                    return Err(SluiceError::Internal(format!(
+                        "{other:?} is derived from a decoded column"
+                    )))
+                }
+                Slot::ProcTime => {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    let array = TimestampMillisecondArray::from_value(now, rows);
+                    let target = self.output_schema.field(i).data_type();
+                    columns.push(cast(&(Arc::new(array) as ArrayRef), target)?);
+                }
+                Slot::Meta(key) => {
                     let target = self.output_schema.field(i).data_type();
                     let array = raw
                         .meta
@@ -468,11 +565,91 @@ impl RecordDecoder {
                 }
             }
         }
-        Ok(RecordBatch::try_new_with_options(
-            Arc::clone(&self.output_schema),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(payload.num_rows())),
-        )?)
+        if errors.is_empty() {
+            let batch = RecordBatch::try_new_with_options(
+                Arc::clone(&self.output_schema),
+                columns,
+                &options,
+            )?;
+            return Ok((batch, errors));
+        }
+        // Leave out the rows that did not convert (first reason each),
+        // before a NOT NULL column sees their NULLs.
+        let mut failed = vec![false; rows];
+        errors.retain(|(row, _)| !std::mem::replace(&mut failed[*row], true));
+        let keep: BooleanArray = failed.iter().map(|f| Some(!f)).collect();
+        let columns = columns
+            .iter()
+            .map(|c| filter(c, &keep))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(rows - errors.len()));
+        let batch =
+            RecordBatch::try_new_with_options(Arc::clone(&self.output_schema), columns, &options)?;
+        Ok((batch, errors))
+    }
+}
+
+/// Where one output column of a [`RecordDecoder`] comes from.
+enum Slot {
+    /// Payload column i as decoded.
+    Payload(usize),
+    /// Payload column i (text), converted.
+    Converted(usize, Derivation),
+    /// Computed from the raw record.
+    Derived(Derivation),
+    /// Filled by the connector.
+    Meta(MetaKey),
+    /// The time the batch is decoded (`PROCTIME()`).
+    ProcTime,
+}
+
+/// How deeply a JSON record may nest arrays and objects (serde_json's own
+/// recursion limit).
+const MAX_JSON_DEPTH: usize = 128;
+
+/// How deep `record` nests, if deeper than [`MAX_JSON_DEPTH`]. Records
+/// with fewer opening brackets than that (all but hostile ones) are
+/// passed after one vectorised count.
+fn too_deep(record: &[u8]) -> Option<usize> {
+    let openers = record
+        .iter()
+        .map(|&b| usize::from(b == b'[' || b == b'{'))
+        .sum::<usize>();
+    if openers <= MAX_JSON_DEPTH {
+        return None;
+    }
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in record {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    (deepest > MAX_JSON_DEPTH).then_some(deepest)
+}
+
+/// The longest reason a bad record is given: decoders quote the value they
+/// choke on, which may be most of a megabyte-long record.
+const MAX_REASON_CHARS: usize = 300;
+
+fn clip(reason: String) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        None => reason,
+        Some((at, _)) => format!("{}… ({} bytes in all)", &reason[..at], reason.len()),
     }
 }
 
@@ -625,6 +802,7 @@ mod tests {
             data_type,
             nullable,
             metadata: None,
+            pg_type: None,
         }
     }
 
@@ -636,10 +814,7 @@ mod tests {
             column("s", DataType::Int16, true),
         ];
         let schema = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
-                .collect::<Vec<_>>(),
+            columns.iter().map(|c| c.field()).collect::<Vec<_>>(),
         ));
         let format = Format {
             kind: FormatKind::Json,
@@ -720,6 +895,27 @@ mod tests {
         );
         assert_eq!(bad[2].0, 3);
         assert!(bad[2].1.contains("seven"), "{}", bad[2].1);
+    }
+
+    /// 30,000 nested arrays (60 KB, under the record size limit): a bad
+    /// record with a short reason, not a stack overflow, and the records
+    /// around it come out (#22).
+    #[test]
+    fn deeply_nested_records_are_bad_records() {
+        let deep = format!("{{\"id\": {}{}}}", "[".repeat(30_000), "]".repeat(30_000));
+        let (ids, bad) = decode(&[r#"{"id": 1}"#, &deep, r#"{"id": 3}"#]);
+        assert_eq!(ids, vec![1, 3]);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, 1);
+        assert_eq!(
+            bad[0].1,
+            "record nests arrays and objects 30001 levels deep; the limit is 128"
+        );
+        // Strings holding brackets do not count.
+        let text = format!("{{\"id\": 5, \"s\": \"{}\"}}", "[".repeat(500));
+        assert_eq!(too_deep(text.as_bytes()), None);
+        let clipped = clip("x".repeat(1000));
+        assert!(clipped.ends_with("… (1000 bytes in all)"), "{clipped}");
     }
 
     #[test]

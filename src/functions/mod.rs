@@ -10,7 +10,8 @@
 //! where it differs from the system it copies: `date_trunc` with every
 //! PostgreSQL unit, Flink's `date_format`, `make_timestamptz`, `mod`,
 //! Flink's `split_index`, `regexp_extract` and PostgreSQL's
-//! `regexp_matches` (`regexp`), and the aggregates `percentile_disc` and
+//! `regexp_matches` (`regexp`), `proctime()`, PostgreSQL's JSON operators and
+//! functions (`json`), and the aggregates `percentile_disc` and
 //! `mode` (`ordered_set`) and `approx_percentile`.
 //!
 //! PostgreSQL's date/time templates ([`pg_datetime`]):
@@ -54,10 +55,12 @@ mod approx_percentile;
 mod args;
 mod date_format;
 mod date_trunc;
+pub mod json;
 mod make_timestamptz;
 mod modulo;
 mod ordered_set;
 pub mod pg_datetime;
+mod proctime;
 mod regexp;
 mod split_index;
 mod to_char;
@@ -82,6 +85,7 @@ pub use make_timestamptz::MakeTimestamptz;
 pub use modulo::Mod;
 pub use ordered_set::{Mode, PercentileDisc};
 use pg_datetime::{DateTimeError, Template};
+pub use proctime::ProcTime;
 pub use regexp::{RegexpExtract, RegexpMatches};
 pub use split_index::SplitIndex;
 pub use to_char::ToChar;
@@ -90,7 +94,7 @@ pub use to_timestamp::{ToDate, ToTimestamp};
 /// Sluice's scalar functions, configured for `config` (the session time
 /// zone fixes `to_timestamp`'s result type).
 pub fn udfs(config: &ConfigOptions) -> Vec<ScalarUDF> {
-    vec![
+    let mut all = vec![
         ScalarUDF::new_from_impl(ToChar::new()),
         ScalarUDF::new_from_impl(ToTimestamp::new(config)),
         ScalarUDF::new_from_impl(ToDate::new()),
@@ -101,7 +105,10 @@ pub fn udfs(config: &ConfigOptions) -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(SplitIndex::new()),
         ScalarUDF::new_from_impl(RegexpExtract::new()),
         ScalarUDF::new_from_impl(RegexpMatches::new()),
-    ]
+        ScalarUDF::new_from_impl(ProcTime::new()),
+    ];
+    all.extend(json::udfs());
+    all
 }
 
 /// Sluice's aggregate functions.

@@ -251,6 +251,7 @@ impl Planner {
         let ctx = self.context(catalog)?;
         let state = ctx.state();
         let mut query = query.clone();
+        crate::sql::functions::inline(&mut query, catalog.functions())?;
         crate::sql::rewrite::rewrite_query(&mut query, &|source| catalog.event_time(source))?;
         let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(query))));
         let plan = state

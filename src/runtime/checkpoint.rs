@@ -202,6 +202,53 @@ fn open_store(
     Ok((store, format!("{}/checkpoints", url.trim_end_matches('/'))))
 }
 
+/// Deletes every checkpoint (under `data_dir`, or at `state_url`), so that
+/// the next start restores nothing. What names this engine's Kafka
+/// transactions stays: the instance id, which fences the producers of the
+/// runs before, and the epoch count, which goes on from the newest epoch
+/// (an empty checkpoint of it is left), since a Kafka sink tells whether a
+/// commit was finished by comparing epochs.
+pub async fn discard(data_dir: &std::path::Path, state_url: Option<&str>) -> Result<()> {
+    let (store, location) = open_store(data_dir, state_url)?;
+    let listed: Vec<object_store::ObjectMeta> = store
+        .list(Some(&ObjectPath::from("checkpoints")))
+        .try_collect()
+        .await
+        .map_err(store_error(format!("listing {location}")))?;
+    let mut newest = 0;
+    for meta in listed {
+        let name = meta.location.filename().unwrap_or_default();
+        if name == INSTANCE {
+            continue;
+        }
+        if let Some(epoch) = name
+            .strip_prefix("manifest-")
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            newest = newest.max(epoch);
+        }
+        store
+            .delete(&meta.location)
+            .await
+            .map_err(store_error(format!("deleting {}", meta.location)))?;
+    }
+    if newest > 0 {
+        let empty = Manifest {
+            epoch: newest,
+            completed_ms: chrono::Utc::now().timestamp_millis(),
+            pipelines: BTreeMap::new(),
+        };
+        let bytes = serde_json::to_vec_pretty(&empty)
+            .map_err(|e| SluiceError::Internal(format!("encoding a manifest: {e}")))?;
+        store
+            .put(&manifest_path(newest), PutPayload::from(bytes))
+            .await
+            .map_err(store_error(format!("writing {location}")))?;
+    }
+    Ok(())
+}
+
 impl Checkpointer {
     /// Opens the checkpoints (under `data_dir`, or at the configured URL)
     /// and loads the newest complete one for the pipelines to restore from.
@@ -517,7 +564,8 @@ impl Checkpointer {
         match written {
             Ok(()) => {
                 let took = started.elapsed();
-                tracing::info!(
+                // One every interval: detail, not news (`RUST_LOG=sluice=debug`).
+                tracing::debug!(
                     epoch,
                     pipelines = manifest.pipelines.len(),
                     took_ms = took.as_millis() as u64,
@@ -601,8 +649,11 @@ fn poisoned<T>(_: T) -> SluiceError {
 }
 
 /// A name for this data directory, made once and kept in it.
+/// The file naming this data directory's engine (see `Checkpointer::instance`).
+const INSTANCE: &str = "INSTANCE";
+
 fn instance_id(data_dir: &std::path::Path) -> Result<String> {
-    let path = data_dir.join("checkpoints").join("INSTANCE");
+    let path = data_dir.join("checkpoints").join(INSTANCE);
     match std::fs::read_to_string(&path) {
         Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
         Ok(_) => {}

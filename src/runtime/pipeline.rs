@@ -64,8 +64,13 @@ pub struct Pipeline {
     output_schema: datafusion::arrow::datatypes::SchemaRef,
     pub metrics: Arc<PipelineMetrics>,
     pub bounded: bool,
+    /// Started from a checkpoint's state, not from scratch.
+    pub resumed: bool,
     state: watch::Receiver<PipelineState>,
     stop: CancellationToken,
+    /// The source, operator and sink tasks, for when stopping them nicely
+    /// takes too long (a sink blocked on a remote end that never answers).
+    tasks: Vec<tokio::task::AbortHandle>,
     /// Dropped (not shutting down): the sink commits what it holds at the end.
     dropping: Arc<std::sync::atomic::AtomicBool>,
     checkpoints: Option<Arc<Checkpointer>>,
@@ -95,10 +100,16 @@ impl Pipeline {
         let mut writer = spec.sink.open(&sink_schema).await?;
         let mut operators = build_operators(&spec.plan, &metrics)?;
         if let Some(r) = &restored {
-            restore(&spec.name, r, &mut operators, writer.as_mut()).await?;
-        } else if checkpoints.is_some() {
-            writer.recover(0, None).await?;
+            restore(&spec.name, r, &mut operators)?;
         }
+        // The sink's recovery talks to its remote end (a Kafka sink fences
+        // and finishes transactions, retrying while the broker is away):
+        // the pipeline's own task does it, so CREATE and restarts return at
+        // once whatever the remote end does.
+        let recovery = match &restored {
+            Some(r) => Some((r.epoch, r.sink.clone())),
+            None => checkpoints.is_some().then_some((0, None)),
+        };
         let sink_node = metrics.add_node(sink_node(&spec.plan, spec.sink.kind()));
         let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
         let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
@@ -133,6 +144,7 @@ impl Pipeline {
         }
         let mut upserts = Upserts::new(&spec.plan)?;
         let bounded = spec.source.connector.is_bounded();
+        let resumed = restored.is_some();
         let span = tracing::info_span!("pipeline", name = %spec.name);
 
         let ctx_finishers = ctx.finishers();
@@ -170,8 +182,29 @@ impl Pipeline {
         let pipeline_name = spec.name.clone();
         let dropping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sink_dropping = Arc::clone(&dropping);
+        let recovery_stop = stop.clone();
+        let recovery_shutdown = shutdown.clone();
+        let recovering = spec.name.clone();
         let sink = tokio::spawn(
             async move {
+                if let Some((epoch, state)) = recovery {
+                    tokio::select! {
+                        recovered = writer.recover(epoch, state) => recovered?,
+                        _ = recovery_stop.cancelled() => {
+                            return Err(SluiceError::Connector(format!(
+                                "pipeline '{recovering}' stopped before its sink could connect"
+                            )));
+                        }
+                        _ = recovery_shutdown.cancelled() => {
+                            return Err(SluiceError::Connector(format!(
+                                "shut down before the sink of pipeline '{recovering}' could connect"
+                            )));
+                        }
+                    }
+                    if epoch > 0 {
+                        tracing::info!(pipeline = %recovering, epoch, "sink recovered from checkpoint");
+                    }
+                }
                 while let Some(message) = sink_rx.recv().await {
                     match message {
                         // Replayed: the last run wrote this.
@@ -238,6 +271,11 @@ impl Pipeline {
             .instrument(span.clone()),
         );
 
+        let tasks = vec![
+            source.abort_handle(),
+            operator.abort_handle(),
+            sink.abort_handle(),
+        ];
         let (state_tx, state) = watch::channel(PipelineState::Running);
         let name = spec.name.clone();
         let finishers = ctx_finishers;
@@ -283,8 +321,10 @@ impl Pipeline {
             output_schema: spec.plan.output_schema.clone(),
             metrics,
             bounded,
+            resumed,
             state,
             stop,
+            tasks,
             dropping,
             checkpoints,
             handle: Some(handle),
@@ -322,11 +362,42 @@ impl Pipeline {
         self.dropping
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.stop.cancel();
-        let state = self.wait().await;
+        let state = self.wait_at_most(DROP_GRACE).await;
         if let Some(cp) = &self.checkpoints {
             cp.leave(&self.name, true).await;
         }
         state
+    }
+
+    /// Ends the pipeline's tasks where they are, without draining.
+    pub fn abort(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+
+    /// Waits until the pipeline has finished, for at most `grace`; then
+    /// aborts it (its sink may be waiting on a remote end) and reports it
+    /// failed.
+    pub async fn wait_at_most(&mut self, grace: std::time::Duration) -> PipelineState {
+        let Some(mut handle) = self.handle.take() else {
+            return self.state();
+        };
+        let finished = tokio::time::timeout(grace, &mut handle).await;
+        if finished.is_err() {
+            tracing::warn!(pipeline = %self.name, ?grace, "pipeline did not stop in time; aborting it");
+            self.abort();
+            let _ = handle.await;
+            let state = PipelineState::Failed(format!(
+                "aborted after {grace:?}: it did not stop in time (a sink waiting on its remote end?)"
+            ));
+            self.metrics.set_state(state.clone());
+            return state;
+        }
+        match finished {
+            Ok(Err(e)) => PipelineState::Failed(format!("pipeline task: {e}")),
+            _ => self.state(),
+        }
     }
 
     /// Waits until the pipeline has finished (or failed).
@@ -339,6 +410,9 @@ impl Pipeline {
         self.state()
     }
 }
+
+/// How long a DROP waits for a pipeline to drain before aborting it.
+pub const DROP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The source's stage: its connector, and the watermark it generates.
 pub fn source_node(source: &crate::connectors::SourceDef) -> NodeMetrics {
@@ -574,12 +648,9 @@ async fn run_operators(
 }
 
 /// Loads a checkpoint's state into a new pipeline's operators and sink.
-async fn restore(
-    name: &str,
-    restored: &Restored,
-    operators: &mut [Box<dyn Operator>],
-    writer: &mut dyn SinkWriter,
-) -> Result<()> {
+/// Puts a checkpoint's operator states back (the sink's part is recovered
+/// by the sink task).
+fn restore(name: &str, restored: &Restored, operators: &mut [Box<dyn Operator>]) -> Result<()> {
     if restored.operators.len() != operators.len() {
         return Err(SluiceError::Catalog(format!(
             "the checkpoint of pipeline '{name}' holds {} operators but its plan has {}: \
@@ -594,9 +665,6 @@ async fn restore(
             op.restore(state.clone())?;
         }
     }
-    writer
-        .recover(restored.epoch, restored.sink.clone())
-        .await?;
     tracing::info!(pipeline = %name, epoch = restored.epoch, "pipeline restored from checkpoint");
     Ok(())
 }

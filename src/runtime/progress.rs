@@ -1,18 +1,37 @@
 //! The progress display on stderr: per pipeline, records in / out / errors,
-//! the arrival rate and utilisation ρ, redrawn in place on a terminal, plain
-//! lines otherwise; a summary table when the run ends.
+//! the arrival rate and utilisation ρ, redrawn in place on a terminal (below
+//! the rows on stdout, see [`crate::terminal`]), plain lines otherwise; a
+//! summary table when the run ends.
 
-use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::PipelineMetrics;
+use crate::metrics::{PipelineMetrics, PipelineState};
+use crate::terminal;
 
 pub struct ProgressEntry {
     pub name: String,
     pub metrics: Arc<PipelineMetrics>,
+    /// Started from a checkpoint's state, not from scratch.
+    pub resumed: bool,
+    /// Its source ends by itself (a file read once, a generator's limit).
+    pub bounded: bool,
+}
+
+/// The pipelines that resumed from a checkpoint and ended without reading a
+/// record: an earlier run had read their sources to the end.
+pub fn nothing_new(entries: &[ProgressEntry]) -> Vec<&str> {
+    entries
+        .iter()
+        .filter(|e| e.resumed && e.bounded)
+        .filter(|e| {
+            e.metrics.state() == PipelineState::Finished
+                && PipelineMetrics::get(&e.metrics.records_in) == 0
+        })
+        .map(|e| e.name.as_str())
+        .collect()
 }
 
 pub fn line(entries: &[ProgressEntry]) -> String {
@@ -45,9 +64,9 @@ pub fn line(entries: &[ProgressEntry]) -> String {
         .join(" | ")
 }
 
-/// Draws progress until `stop` fires, then prints the final counts.
+/// Draws progress until `stop` fires, then takes the progress line away.
 pub async fn run(entries: Vec<ProgressEntry>, stop: CancellationToken) {
-    let tty = std::io::stderr().is_terminal();
+    let tty = terminal::stderr_is_terminal();
     let period = if tty {
         Duration::from_millis(250)
     } else {
@@ -60,28 +79,18 @@ pub async fn run(entries: Vec<ProgressEntry>, stop: CancellationToken) {
             _ = tokio::time::sleep(period) => {}
         }
         let l = line(&entries);
-        let mut err = std::io::stderr().lock();
-        let drawn = if tty {
-            write!(err, "\r\x1b[K{l}")
+        if tty {
+            if terminal::set_status(&l).is_err() {
+                // Nobody reads stderr any more: stop drawing, the pipelines go on.
+                return;
+            }
         } else if l != last {
-            writeln!(err, "progress: {l}")
-        } else {
-            Ok(())
-        };
-        if drawn.is_err() {
-            // Nobody reads stderr any more: stop drawing, the pipelines go on.
-            return;
+            terminal::message(&format!("progress: {l}"));
         }
         last = l;
     }
-    let mut err = std::io::stderr().lock();
-    let clear = if tty { write!(err, "\r\x1b[K") } else { Ok(()) };
-    if clear
-        .and_then(|()| writeln!(err, "done: {}", line(&entries)))
-        .and_then(|()| writeln!(err, "{}", summary(&entries)))
-        .is_err()
-    {
-        tracing::debug!("stderr closed: no final progress line");
+    if terminal::clear_status().is_err() {
+        tracing::debug!("stderr closed: the progress line stays");
     }
 }
 

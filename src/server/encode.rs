@@ -76,24 +76,51 @@ pub fn fields(schema: &Schema, format: &pgwire::api::portal::Format) -> Vec<Fiel
 }
 
 fn field(f: &Field, format: FieldFormat) -> FieldInfo {
-    let ty = if is_pg_char(f) {
-        Type::CHAR
-    } else {
-        pg_type(f.data_type())
-    };
-    FieldInfo::new(f.name().clone(), None, None, ty, format)
+    FieldInfo::new(f.name().clone(), None, None, field_pg_type(f), format)
 }
 
-/// Field metadata marking a text column as PostgreSQL's one-byte `"char"`.
-const PG_CHAR: &str = "sluice.pg_type";
+/// The PostgreSQL type of a column: its Arrow type's, or the one its
+/// metadata marks text as (`jsonb`, `json`, `"char"`).
+pub fn field_pg_type(f: &Field) -> Type {
+    match TextKind::of(f) {
+        TextKind::Char => Type::CHAR,
+        TextKind::Jsonb => Type::JSONB,
+        TextKind::Json => Type::JSON,
+        TextKind::Plain => pg_type(f.data_type()),
+    }
+}
 
 /// `field` (text) sent as PostgreSQL's `"char"`.
 pub fn as_pg_char(field: Field) -> Field {
-    field.with_metadata([(PG_CHAR.to_string(), "char".to_string())].into())
+    crate::sql::types::with_pg_type(field, "char")
 }
 
-fn is_pg_char(f: &Field) -> bool {
-    f.metadata().get(PG_CHAR).is_some_and(|v| v == "char")
+/// What PostgreSQL type a text column is sent as (its field metadata, see
+/// [`crate::sql::types::PG_TYPE_KEY`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextKind {
+    Plain,
+    /// The one-byte `"char"`.
+    Char,
+    Jsonb,
+    Json,
+}
+
+impl TextKind {
+    fn of(f: &Field) -> TextKind {
+        if !matches!(
+            f.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            return TextKind::Plain;
+        }
+        match crate::sql::types::pg_type_of(f) {
+            Some("char") => TextKind::Char,
+            Some("jsonb") => TextKind::Jsonb,
+            Some("json") => TextKind::Json,
+            _ => TextKind::Plain,
+        }
+    }
 }
 
 /// Encodes every row of `batch` as a DataRow, `timestamptz` values shown
@@ -107,7 +134,7 @@ pub fn rows(
         .columns()
         .iter()
         .zip(batch.schema().fields())
-        .map(|(c, f)| Column::new(c, zone).map(|c| c.with_pg_char(is_pg_char(f))))
+        .map(|(c, f)| Column::new(c, zone).map(|c| c.with_text_kind(TextKind::of(f))))
         .collect::<PgWireResult<_>>()?;
     let mut encoder = DataRowEncoder::new(schema);
     let mut out = Vec::with_capacity(batch.num_rows());
@@ -142,8 +169,8 @@ pub struct Column {
     array: ArrayRef,
     /// Where `timestamptz` values are shown (PostgreSQL's TimeZone).
     zone: Tz,
-    /// Text sent as PostgreSQL's one-byte `"char"`.
-    pg_char: bool,
+    /// The PostgreSQL type text is sent as.
+    text: TextKind,
 }
 
 /// UTC, the zone sessions start in.
@@ -162,12 +189,12 @@ impl Column {
         Ok(Column {
             array: widen(array)?,
             zone,
-            pg_char: false,
+            text: TextKind::Plain,
         })
     }
 
-    fn with_pg_char(mut self, pg_char: bool) -> Column {
-        self.pg_char = pg_char;
+    fn with_text_kind(mut self, text: TextKind) -> Column {
+        self.text = text;
         self
     }
 
@@ -184,8 +211,11 @@ impl Column {
             DataType::Int64 => out.put(&a.as_primitive::<Int64Type>().value(row)),
             DataType::Float32 => out.put(&a.as_primitive::<Float32Type>().value(row)),
             DataType::Float64 => out.put(&a.as_primitive::<Float64Type>().value(row)),
-            DataType::Utf8 if self.pg_char => {
+            DataType::Utf8 if self.text == TextKind::Char => {
                 out.put(&PgChar(a.as_string::<i32>().value(row).bytes().next()))
+            }
+            DataType::Utf8 if self.text == TextKind::Jsonb => {
+                out.put(&Jsonb(a.as_string::<i32>().value(row)))
             }
             DataType::Utf8 => out.put(&a.as_string::<i32>().value(row)),
             DataType::Binary => out.put(&a.as_binary::<i32>().value(row)),
@@ -266,6 +296,40 @@ impl ToSql for PgChar {
 
     fn accepts(ty: &Type) -> bool {
         *ty == Type::CHAR
+    }
+
+    to_sql_checked!();
+}
+
+/// A `jsonb` value: its text, after the version byte in binary format.
+#[derive(Debug)]
+struct Jsonb<'a>(&'a str);
+
+impl ToSqlText for Jsonb<'_> {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl ToSql for Jsonb<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&[1]);
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
     }
 
     to_sql_checked!();

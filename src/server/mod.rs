@@ -5,6 +5,7 @@
 //! setting, BEGIN / COMMIT / ROLLBACK) are answered here; `SUBSCRIBE` streams
 //! a continuous query's changes through `COPY (SUBSCRIBE …) TO STDOUT`.
 
+pub(crate) mod activity;
 mod copy;
 mod cursor;
 mod encode;
@@ -40,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, Outcome};
 use crate::error::SluiceError;
+use activity::Activity;
 use cursor::Cursor;
 pub use session::Command;
 use session::CursorBody;
@@ -55,6 +57,26 @@ pub struct Server {
     engine: Arc<RwLock<Engine>>,
     manager: Arc<ConnectionManager>,
     parser: Arc<SqlParser>,
+    activity: Arc<Activity>,
+}
+
+/// How `sluice serve` guards itself against its clients.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Connections beyond this many are refused with 53300.
+    pub max_connections: usize,
+    /// A connection that has not finished its startup (and
+    /// authentication) by then is closed.
+    pub startup_timeout: std::time::Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 100,
+            startup_timeout: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 /// Accepts connections until `shutdown`.
@@ -62,11 +84,13 @@ pub async fn serve(
     engine: Arc<RwLock<Engine>>,
     listener: TcpListener,
     shutdown: CancellationToken,
+    config: ServerConfig,
 ) {
+    let activity = Arc::new(Activity::default());
     engine
         .write()
         .await
-        .set_system_catalog(Arc::new(pg_catalog::PgCatalog));
+        .set_system_catalog(Arc::new(pg_catalog::PgCatalog::new(Arc::clone(&activity))));
     let manager = Arc::new(ConnectionManager::new());
     let factory = Arc::new(Handlers {
         server: Arc::new(Server {
@@ -75,6 +99,7 @@ pub async fn serve(
             }),
             engine,
             manager: Arc::clone(&manager),
+            activity: Arc::clone(&activity),
         }),
         cancel: Arc::new(DefaultCancelHandler::new(manager)),
     });
@@ -90,12 +115,136 @@ pub async fn serve(
             },
         };
         tracing::debug!(%peer, "client connected");
+        if activity.connections() >= config.max_connections {
+            tracing::warn!(%peer, max = config.max_connections, "connection refused: too many clients");
+            tokio::spawn(refuse(socket, config.max_connections));
+            continue;
+        }
         let factory = Arc::clone(&factory);
+        let activity = Arc::clone(&activity);
+        let startup_timeout = config.startup_timeout;
+        // pg_terminate_backend ends the connection through this token.
+        let terminate = CancellationToken::new();
+        activity.connected(peer, terminate.clone());
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, factory).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            // A second handle on the socket notices a client that went
+            // away while its statement runs (pgwire reads only between
+            // statements): the statement is then cancelled.
+            let (socket, watch) = match watched(socket) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot watch the connection");
+                    activity.disconnected(&peer);
+                    return;
+                }
+            };
+            tokio::select! {
+                ended = pgwire::tokio::process_socket(socket, None, factory) => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                _ = terminate.cancelled() => {
+                    tracing::info!(%peer, "connection terminated by pg_terminate_backend");
+                }
+                _ = client_gone(&watch) => {
+                    tracing::info!(%peer, "client disconnected; its running statement was cancelled");
+                }
+                _ = startup_expired(&activity, peer, startup_timeout) => {
+                    tracing::warn!(%peer, timeout = ?startup_timeout, "connection closed: its startup did not finish in time");
+                }
             }
+            activity.disconnected(&peer);
         });
+    }
+}
+
+/// Answers a connection over `--max-connections` as PostgreSQL does
+/// (FATAL 53300), then closes it.
+async fn refuse(mut socket: tokio::net::TcpStream, max: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let message =
+        format!("sorry, too many clients already (the server takes {max}: --max-connections)");
+    let mut body = Vec::new();
+    for (field, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "53300"),
+        (b'M', message.as_str()),
+    ] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut frame = vec![b'E'];
+    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        // As PostgreSQL does, the error answers the startup message: an
+        // SSL or GSS request first is declined ('N') so the client sends it.
+        for _ in 0..3 {
+            let mut len = [0u8; 4];
+            if socket.read_exact(&mut len).await.is_err() {
+                return;
+            }
+            let len = u32::from_be_bytes(len) as usize;
+            if !(8..=10_000).contains(&len) {
+                break;
+            }
+            let mut rest = vec![0u8; len - 4];
+            if socket.read_exact(&mut rest).await.is_err() {
+                return;
+            }
+            let code = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            if len == 8 && (code == 80_877_103 || code == 80_877_104) {
+                if socket.write_all(b"N").await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            break;
+        }
+        let _ = socket.write_all(&frame).await;
+        let _ = socket.shutdown().await;
+    })
+    .await;
+}
+
+/// Resolves if the connection from `peer` has not finished its startup
+/// within `timeout`; otherwise never.
+async fn startup_expired(
+    activity: &Activity,
+    peer: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) {
+    tokio::time::sleep(timeout).await;
+    if activity.is_started(&peer) {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// `socket` and a second handle on it, to watch for the client leaving.
+fn watched(
+    socket: tokio::net::TcpStream,
+) -> std::io::Result<(tokio::net::TcpStream, tokio::net::TcpStream)> {
+    let std = socket.into_std()?;
+    let watch = std.try_clone()?;
+    Ok((
+        tokio::net::TcpStream::from_std(std)?,
+        tokio::net::TcpStream::from_std(watch)?,
+    ))
+}
+
+/// Resolves once the client has closed its end of the connection. Bytes
+/// it sent ahead (pipelined statements) are left for pgwire to read.
+async fn client_gone(watch: &tokio::net::TcpStream) {
+    let mut byte = [0u8; 1];
+    loop {
+        match watch.peek(&mut byte).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
     }
 }
 
@@ -126,6 +275,30 @@ impl PgWireServerHandlers for Handlers {
 impl NoopStartupHandler for Server {
     fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
         Some(Arc::clone(&self.manager))
+    }
+
+    /// The session shows in `pg_stat_activity` from here on.
+    async fn post_startup<C>(
+        &self,
+        client: &mut C,
+        _message: pgwire::messages::PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let cancel = client
+            .session_extensions()
+            .get::<Arc<pgwire::api::ConnectionHandle>>();
+        self.activity.started(
+            client.socket_addr(),
+            client.pid_and_secret_key().0,
+            client.metadata(),
+            cancel.map(|c| Arc::clone(c.as_ref())),
+            session::of(client),
+        );
+        Ok(())
     }
 }
 
@@ -399,6 +572,20 @@ impl SimpleQueryHandler for Server {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let pid = client.pid_and_secret_key().0;
+        let _busy = self.activity.busy(pid, query);
+        activity::scope(pid, self.simple_query(client, query)).await
+    }
+}
+
+impl Server {
+    async fn simple_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let mut responses = Vec::new();
         for text in session::split_statements(query) {
             let command = session::classify(&text).map_err(pg_error)?;
@@ -551,6 +738,61 @@ impl ExtendedQueryHandler for Server {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let pid = client.pid_and_secret_key().0;
+        let _busy = self.activity.busy(pid, &portal.statement.statement.text);
+        activity::scope(pid, self.portal_query(client, portal)).await
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        client: &mut C,
+        stmt: &StoredStatement<Prepared>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let params = params::types(stmt);
+        // Planned with NULL for every parameter: the columns don't depend on
+        // their values.
+        let sql = params::substitute(&stmt.statement.text, &vec![None; stmt.statement.params]);
+        let fields = self.fields_of(client, &sql, &Format::UnifiedText).await?;
+        Ok(DescribeStatementResponse::new(params, fields))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let sql = params::bind(&portal.statement.statement.text, portal)?;
+        let fields = self
+            .fields_of(client, &sql, &portal.result_column_format)
+            .await?;
+        Ok(DescribePortalResponse::new(fields))
+    }
+}
+
+impl Server {
+    async fn portal_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let text = &portal.statement.statement.text;
         // Engine statements take their parameters typed; the server's own
         // (SET, FETCH …) read them as literals in their text.
@@ -593,42 +835,5 @@ impl ExtendedQueryHandler for Server {
             None => {}
         }
         Ok(response)
-    }
-
-    async fn do_describe_statement<C>(
-        &self,
-        client: &mut C,
-        stmt: &StoredStatement<Prepared>,
-    ) -> PgWireResult<DescribeStatementResponse>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Self::Statement>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let params = params::types(stmt);
-        // Planned with NULL for every parameter: the columns don't depend on
-        // their values.
-        let sql = params::substitute(&stmt.statement.text, &vec![None; stmt.statement.params]);
-        let fields = self.fields_of(client, &sql, &Format::UnifiedText).await?;
-        Ok(DescribeStatementResponse::new(params, fields))
-    }
-
-    async fn do_describe_portal<C>(
-        &self,
-        client: &mut C,
-        portal: &Portal<Prepared>,
-    ) -> PgWireResult<DescribePortalResponse>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Self::Statement>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let sql = params::bind(&portal.statement.statement.text, portal)?;
-        let fields = self
-            .fields_of(client, &sql, &portal.result_column_format)
-            .await?;
-        Ok(DescribePortalResponse::new(fields))
     }
 }

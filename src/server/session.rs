@@ -72,13 +72,21 @@ pub struct CopySpec {
     pub null: Option<String>,
 }
 
-/// `SUBSCRIBE [TO] view | (query) [WITH (snapshot = false)]`.
+/// `SUBSCRIBE [TO] view | (query) [WITH (snapshot = false,
+/// slow_reader_timeout = '30s')]`.
 #[derive(Debug, Clone)]
 pub struct SubscribeSpec {
     /// The continuous query whose changes are streamed.
     pub query: String,
     pub snapshot: bool,
+    /// How long the subscription may wait on a client that reads nothing
+    /// while its buffer is full, before it is closed with an error (so one
+    /// slow client never holds the view back for long).
+    pub slow_reader_timeout: Duration,
 }
+
+/// The default `slow_reader_timeout`.
+pub const SLOW_READER_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn words(text: &str) -> Vec<String> {
     text.split_whitespace()
@@ -277,17 +285,30 @@ pub fn parse_subscribe(text: &str) -> Result<SubscribeSpec> {
         }
     };
     let mut snapshot = true;
+    let mut slow_reader_timeout = SLOW_READER_TIMEOUT;
     for (k, v) in with_options(options)? {
         match k.as_str() {
             "snapshot" => snapshot = parse_bool(&k, &v)?,
+            "slow_reader_timeout" => {
+                slow_reader_timeout = crate::sql::parse_duration("slow_reader_timeout", &v)?;
+                if slow_reader_timeout.is_zero() {
+                    return Err(SluiceError::Options(
+                        "slow_reader_timeout must be longer than 0".into(),
+                    ));
+                }
+            }
             _ => {
                 return Err(SluiceError::Options(format!(
-                    "unknown SUBSCRIBE option '{k}'; it has: snapshot"
+                    "unknown SUBSCRIBE option '{k}'; it has: snapshot, slow_reader_timeout"
                 )))
             }
         }
     }
-    Ok(SubscribeSpec { query, snapshot })
+    Ok(SubscribeSpec {
+        query,
+        snapshot,
+        slow_reader_timeout,
+    })
 }
 
 fn parse_copy(text: &str) -> Result<Command> {
@@ -733,6 +754,11 @@ impl Session {
         self.setting("timezone")
             .and_then(|z| parse_zone(&z))
             .unwrap_or_else(super::encode::utc)
+    }
+
+    /// `application_name` once the session has SET it.
+    pub fn application_name(&self) -> Option<String> {
+        self.settings.lock().ok()?.get("application_name").cloned()
     }
 
     fn setting(&self, name: &str) -> Option<String> {

@@ -50,7 +50,10 @@ impl Drop for Subscription {
 impl Subscription {
     pub async fn start(engine: &RwLock<Engine>, spec: &SubscribeSpec) -> Result<Subscription> {
         let (tx, changes) = mpsc::channel(BUFFERED);
-        let sink = Arc::new(ChannelSink { tx });
+        let sink = Arc::new(ChannelSink {
+            tx,
+            slow_reader_timeout: spec.slow_reader_timeout,
+        });
         let pipeline = engine
             .write()
             .await
@@ -69,12 +72,22 @@ impl Subscription {
         Arc::clone(&self.schema)
     }
 
-    /// The next change batch; `None` once the query has ended.
-    async fn next(&mut self) -> Option<RecordBatch> {
+    /// The next change batch; `None` once the query has ended. A
+    /// subscription closed because its reader was too slow (or whose query
+    /// failed) is an error.
+    async fn next(&mut self) -> Result<Option<RecordBatch>> {
         if let Some(p) = self.pending.take() {
-            return Some(p);
+            return Ok(Some(p));
         }
-        self.changes.recv().await
+        match self.changes.recv().await {
+            Some(b) => Ok(Some(b)),
+            None => match self.pipeline.done().await {
+                crate::runtime::PipelineState::Failed(reason) => Err(SluiceError::Connector(
+                    format!("the subscription ended: {reason}"),
+                )),
+                _ => Ok(None),
+            },
+        }
     }
 
     /// Up to `count` rows: waits for the first (at most `timeout`), then
@@ -83,8 +96,11 @@ impl Subscription {
         let mut got: Vec<RecordBatch> = Vec::new();
         let mut rows = 0;
         let first = match timeout {
-            Some(t) => tokio::time::timeout(t, self.next()).await.ok().flatten(),
-            None => self.next().await,
+            Some(t) => match tokio::time::timeout(t, self.next()).await {
+                Ok(next) => next?,
+                Err(_) => None,
+            },
+            None => self.next().await?,
         };
         let mut next = first;
         while let Some(b) = next.take() {
@@ -117,6 +133,7 @@ fn with_change_columns(schema: &Schema) -> SchemaRef {
 /// A pipeline's output, with the change columns in front.
 struct ChannelSink {
     tx: mpsc::Sender<RecordBatch>,
+    slow_reader_timeout: Duration,
 }
 
 impl Debug for ChannelSink {
@@ -135,6 +152,7 @@ impl SinkConnector for ChannelSink {
         Ok(Box::new(ChannelWriter {
             tx: self.tx.clone(),
             schema: with_change_columns(&schema.schema),
+            slow_reader_timeout: self.slow_reader_timeout,
         }))
     }
 }
@@ -142,6 +160,7 @@ impl SinkConnector for ChannelSink {
 struct ChannelWriter {
     tx: mpsc::Sender<RecordBatch>,
     schema: SchemaRef,
+    slow_reader_timeout: Duration,
 }
 
 #[async_trait]
@@ -157,11 +176,18 @@ impl SinkWriter for ChannelWriter {
         columns.extend(batch.data.columns().iter().cloned());
         let out = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         let bytes = out.get_array_memory_size() as u64;
-        self.tx
-            .send(out)
-            .await
-            .map_err(|_| SluiceError::Connector("the subscriber went away".into()))?;
-        Ok(bytes)
+        // The buffer is full while the client reads nothing: wait a while,
+        // then close the subscription rather than hold the view back.
+        match tokio::time::timeout(self.slow_reader_timeout, self.tx.send(out)).await {
+            Ok(Ok(())) => Ok(bytes),
+            Ok(Err(_)) => Err(SluiceError::Connector("the subscriber went away".into())),
+            Err(_) => Err(SluiceError::Connector(format!(
+                "the client read nothing for {:?} while {BUFFERED} batches of changes \
+                 waited; the subscription was closed so the view is not held back \
+                 (SUBSCRIBE … WITH (slow_reader_timeout = '…') allows longer)",
+                self.slow_reader_timeout
+            ))),
+        }
     }
 }
 
@@ -194,7 +220,7 @@ where
         .await?;
     let mut encoder = CopyEncoder::new_text(Arc::clone(&fields), CopyTextOptions::default());
     let mut rows = 0usize;
-    while let Some(batch) = sub.next().await {
+    while let Some(batch) = sub.next().await.map_err(pg_error)? {
         let columns: Vec<Column> = batch
             .columns()
             .iter()

@@ -1,7 +1,7 @@
 //! Sluice's statements. Standard SQL (queries, SHOW, SET …) stays a
 //! sqlparser statement; the streaming DDL has types of its own.
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::sql::sqlparser::ast;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,13 @@ pub enum Statement {
     /// `EXPLAIN ANALYZE [MATERIALIZED VIEW | SINK] name`: a running
     /// pipeline's plan with its live figures.
     ExplainAnalyze(String),
+    /// `CREATE [OR REPLACE] FUNCTION … LANGUAGE sql`.
+    CreateFunction(Box<super::functions::CreateFunction>),
+    /// `DROP FUNCTION [IF EXISTS] f[(types)], …`.
+    DropFunction {
+        names: Vec<String>,
+        if_exists: bool,
+    },
     /// Any other statement sqlparser understands; planning decides.
     Other(Box<ast::Statement>),
 }
@@ -54,6 +61,20 @@ pub struct SourceColumn {
     /// `METADATA FROM 'key'`: filled by the connector (Kafka key, timestamp…)
     /// instead of decoded from the payload.
     pub metadata: Option<String>,
+    /// The PostgreSQL type when the Arrow type does not say it: `jsonb` and
+    /// `json` columns are text (see [`super::types::PG_TYPE_KEY`]).
+    pub pg_type: Option<&'static str>,
+}
+
+impl SourceColumn {
+    /// The column as a schema field.
+    pub fn field(&self) -> Field {
+        let field = Field::new(&self.name, self.data_type.clone(), self.nullable);
+        match self.pg_type {
+            Some(pg_type) => super::types::with_pg_type(field, pg_type),
+            None => field,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +127,7 @@ pub enum ObjectKind {
     #[serde(rename = "materialized_view")]
     View,
     Sink,
+    Function,
 }
 
 impl ObjectKind {
@@ -114,6 +136,7 @@ impl ObjectKind {
             ObjectKind::Source => "source",
             ObjectKind::View => "materialized view",
             ObjectKind::Sink => "sink",
+            ObjectKind::Function => "function",
         }
     }
 
@@ -123,6 +146,7 @@ impl ObjectKind {
             ObjectKind::Source => "SOURCE",
             ObjectKind::View => "MATERIALIZED VIEW",
             ObjectKind::Sink => "SINK",
+            ObjectKind::Function => "FUNCTION",
         }
     }
 }

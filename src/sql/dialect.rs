@@ -85,6 +85,12 @@ impl Dialect for SluiceDialect {
         self.pg.supports_interval_options()
     }
 
+    /// `STRUCT<name TYPE, …>` column types, as RisingWave and Flink write
+    /// them.
+    fn supports_struct_literal(&self) -> bool {
+        true
+    }
+
     fn supports_numeric_literal_underscores(&self) -> bool {
         true
     }

@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod dialect;
 pub mod duration;
+pub mod functions;
 pub mod limits;
 pub mod options;
 pub mod parser;

@@ -12,7 +12,7 @@
 //! DROP SOURCE | MATERIALIZED VIEW | SINK [IF EXISTS] name [CASCADE]
 //! ```
 
-use datafusion::sql::sqlparser::ast::{Expr, Value};
+use datafusion::sql::sqlparser::ast::{self as sql_ast, Expr, Value};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
@@ -113,6 +113,12 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
         }
         return parse_create_view(p).map(Statement::CreateView);
     }
+    if peek_words(p, &["CREATE", "FUNCTION"])
+        || peek_words(p, &["CREATE", "OR", "REPLACE", "FUNCTION"])
+        || peek_words(p, &["DROP", "FUNCTION"])
+    {
+        return parse_function_statement(p);
+    }
     if peek_words(p, &["DROP"]) {
         for (words, kind) in [
             (&["SOURCE"][..], ObjectKind::Source),
@@ -176,6 +182,41 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     })
 }
 
+/// `CREATE FUNCTION` / `DROP FUNCTION`, read as PostgreSQL writes them:
+/// the statement's tokens (to the next `;`) parsed by sqlparser's
+/// PostgreSQL dialect, which knows its function syntax.
+fn parse_function_statement(p: &mut Parser) -> Result<Statement> {
+    let mut tokens = Vec::new();
+    loop {
+        let t = p.peek_token();
+        if matches!(t.token, Token::SemiColon | Token::EOF) {
+            break;
+        }
+        tokens.push(p.next_token());
+    }
+    let pg = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+    let mut inner = Parser::new(&pg).with_tokens_with_locations(tokens);
+    match inner.parse_statement()? {
+        sql_ast::Statement::CreateFunction(f) => Ok(Statement::CreateFunction(Box::new(
+            super::functions::CreateFunction::from_ast(&f)?,
+        ))),
+        sql_ast::Statement::DropFunction(d) => Ok(Statement::DropFunction {
+            names: d
+                .func_desc
+                .iter()
+                .map(|f| match f.name.0.as_slice() {
+                    [sql_ast::ObjectNamePart::Identifier(i)] if i.quote_style.is_none() => {
+                        i.value.to_lowercase()
+                    }
+                    _ => f.name.to_string(),
+                })
+                .collect(),
+            if_exists: d.if_exists,
+        }),
+        other => Ok(Statement::Other(Box::new(other))),
+    }
+}
+
 fn parse_create_source(p: &mut Parser) -> Result<CreateSource> {
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parse_name(p)?;
@@ -237,8 +278,27 @@ fn parse_column(p: &mut Parser) -> Result<SourceColumn> {
     } else {
         ident.value.to_ascii_lowercase()
     };
+    // Flink's `p_time AS PROCTIME()` (no type) or RisingWave's
+    // `p_time TIMESTAMPTZ AS PROCTIME()`.
+    if p.parse_keyword(Keyword::AS) {
+        return parse_proctime(p, name);
+    }
     let ty_token = p.peek_token();
     let sql_type = p.parse_data_type()?;
+    if p.parse_keyword(Keyword::AS) {
+        if !matches!(
+            sql_type,
+            sql_ast::DataType::Timestamp(
+                _,
+                sql_ast::TimezoneInfo::WithTimeZone | sql_ast::TimezoneInfo::Tz
+            )
+        ) {
+            return Err(SluiceError::NotSupported(format!(
+                "column '{name}' is {sql_type} AS …: a computed column is PROCTIME(), of type TIMESTAMPTZ"
+            )));
+        }
+        return parse_proctime(p, name);
+    }
     let data_type = sql_to_arrow(&sql_type).map_err(|e| match e {
         SluiceError::NotSupported(m) => SluiceError::NotSupported(format!(
             "{m} (column '{name}' at line {}, column {})",
@@ -269,6 +329,40 @@ fn parse_column(p: &mut Parser) -> Result<SourceColumn> {
         data_type,
         nullable,
         metadata,
+        pg_type: super::types::sql_pg_type(&sql_type),
+    })
+}
+
+/// The processing-time column `name AS PROCTIME()`: the time each record
+/// is read, filled by the source's decoder (see [`crate::format`]).
+fn parse_proctime(p: &mut Parser, name: String) -> Result<SourceColumn> {
+    let expr = p.parse_expr()?;
+    let is_proctime = match &expr {
+        Expr::Function(f) => {
+            f.name.to_string().eq_ignore_ascii_case("proctime")
+                && match &f.args {
+                    sql_ast::FunctionArguments::List(l) => l.args.is_empty(),
+                    sql_ast::FunctionArguments::None => true,
+                    _ => false,
+                }
+        }
+        _ => false,
+    };
+    if !is_proctime {
+        return Err(SluiceError::NotSupported(format!(
+            "computed column '{name}' AS {expr}: the only computed source column is \
+             PROCTIME() (processing time); compute other values in a view"
+        )));
+    }
+    Ok(SourceColumn {
+        name,
+        data_type: datafusion::arrow::datatypes::DataType::Timestamp(
+            super::types::TIMESTAMP_UNIT,
+            Some("+00:00".into()),
+        ),
+        nullable: false,
+        metadata: Some(crate::format::PROCTIME.to_string()),
+        pg_type: None,
     })
 }
 

@@ -16,7 +16,9 @@
 //! * `generate_series(…)` in a select list returns a row per value, as
 //!   PostgreSQL's set-returning function does (DataFusion's returns a list,
 //!   so it is unnested), and in `FROM` its column is named after the
-//!   function or the alias (`AS t` → column `t`), not `value`.
+//!   function or the alias (`AS t` → column `t`), not `value`;
+//! * PostgreSQL's JSON operators (`->`, `->>`, `#>`, `#>>`) and casts to
+//!   `jsonb`/`json` become calls of [`crate::functions::json`]'s functions.
 
 use std::ops::ControlFlow;
 
@@ -88,6 +90,58 @@ impl VisitorMut for Windows<'_> {
         }
         ControlFlow::Continue(())
     }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        json_operator(expr);
+        ControlFlow::Continue(())
+    }
+}
+
+/// `a -> b` as `jsonb_get(a, b)` (and the other JSON operators), `x::jsonb`
+/// as `jsonb(x)`.
+fn json_operator(expr: &mut Expr) {
+    let name = match expr {
+        Expr::BinaryOp { op, .. } => match op {
+            ast::BinaryOperator::Arrow => "jsonb_get",
+            ast::BinaryOperator::LongArrow => "jsonb_get_text",
+            ast::BinaryOperator::HashArrow => "jsonb_get_path",
+            ast::BinaryOperator::HashLongArrow => "jsonb_get_path_text",
+            _ => return,
+        },
+        Expr::Cast { data_type, .. } => match data_type {
+            ast::DataType::JSONB => "jsonb",
+            ast::DataType::JSON => "json",
+            _ => return,
+        },
+        _ => return,
+    };
+    let taken = std::mem::replace(expr, Expr::value(ast::Value::Null));
+    *expr = match taken {
+        Expr::BinaryOp { left, right, .. } => call(name, vec![*left, *right]),
+        Expr::Cast { expr, .. } => call(name, vec![*expr]),
+        other => other,
+    };
+}
+
+/// A call of the function `name` with `args`.
+pub fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(ast::Function {
+        name: ast::ObjectName(vec![ast::ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
 }
 
 /// A window function in GROUP BY: its kind and arguments.

@@ -149,6 +149,55 @@ impl Drop for Sluice {
     }
 }
 
+/// A figure of `pipeline` in the summary table `sluice run` ends with: the
+/// cell of `column` ("records in", "late", …) in the pipeline's row.
+pub fn final_figure(stderr: &str, pipeline: &str, column: &str) -> u64 {
+    let cells =
+        |line: &str| -> Vec<String> { line.split('|').map(|c| c.trim().to_string()).collect() };
+    let header = stderr
+        .lines()
+        .rfind(|l| l.starts_with("pipeline ") && l.contains("| records in |"))
+        .map(cells)
+        .unwrap_or_else(|| panic!("no summary table; stderr:\n{stderr}"));
+    let row = stderr
+        .lines()
+        .map(cells)
+        .rfind(|c| c.len() == header.len() && c[0] == pipeline)
+        .unwrap_or_else(|| panic!("no summary of {pipeline}; stderr:\n{stderr}"));
+    let i = header
+        .iter()
+        .position(|h| h == column)
+        .unwrap_or_else(|| panic!("no column {column} in {header:?}"));
+    row[i]
+        .parse()
+        .unwrap_or_else(|e| panic!("{column} of {pipeline}: {:?}: {e}", row[i]))
+}
+
+/// A pipeline's records in, records out, errors and dead-lettered records,
+/// from the summary table `sluice run` ends with.
+pub fn final_counts(stderr: &str, pipeline: &str) -> [u64; 4] {
+    ["records in", "records out", "errors", "dead-lettered"]
+        .map(|column| final_figure(stderr, pipeline, column))
+}
+
+/// `sluice ARGS…` in `dir` with exactly these arguments; stdout goes to
+/// `dir/sluice.stdout`, stderr to `dir/sluice.stderr`.
+pub fn sluice_with_args(dir: &Path, args: &[&str]) -> Sluice {
+    let stderr_path = dir.join("sluice.stderr");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let stdout = std::fs::File::create(dir.join("sluice.stdout")).expect("stdout file");
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn,sluice=info")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn sluice");
+    Sluice { child, stderr_path }
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

@@ -48,3 +48,141 @@ fn an_operator_chain_too_long_to_plan_is_refused() {
     assert!(!server.log().contains("overflowed"), "{}", server.log());
     server.stop();
 }
+
+/// Nothing waits on a remote end while holding the engine (#22 item 9): a
+/// Kafka sink to a broker that is not there and a socket sink to a closed
+/// port are created at once, other sessions go on, and DROP returns
+/// within seconds.
+#[test]
+fn unreachable_sinks_neither_freeze_create_nor_drop() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    server.psql_ok(
+        "CREATE SOURCE g (k BIGINT, v BIGINT) WITH (connector = 'datagen', rows_per_second = '100');",
+    );
+    let started = Instant::now();
+    server.psql_ok(
+        "CREATE SINK to_nowhere FROM g WITH (connector = 'kafka', topic = 't', bootstrap_servers = '127.0.0.1:1', format = 'json');\n\
+         CREATE SINK to_closed_port FROM g WITH (connector = 'socket', host = '127.0.0.1', port = '1', format = 'json');",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "CREATE took {:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let out = server.psql_ok("\\pset tuples_only on\nSELECT 41 + 1;");
+    assert!(out.contains("42"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "SELECT took {:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    server.psql_ok("DROP SINK to_nowhere;\nDROP SINK to_closed_port;");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "DROP took {:?}",
+        started.elapsed()
+    );
+    let out = server.psql_ok("SHOW SINKS;");
+    assert!(
+        !out.contains("to_nowhere") && !out.contains("to_closed_port"),
+        "{out}"
+    );
+    server.stop();
+}
+
+/// A client that goes away in the middle of a statement no longer leaves
+/// it running (#22 item 9): its session leaves pg_stat_activity at once.
+#[test]
+fn a_disconnected_clients_statement_is_cancelled() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    let mut slow = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-d",
+            "sluice",
+        ])
+        .args([
+            "-c",
+            "SELECT count(*) FROM generate_series(1, 100000000000)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let active = "\\pset tuples_only on\nSELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series%' AND state = 'active' AND pid <> pg_backend_pid();";
+    crate::common::wait_for("the slow statement to run", Duration::from_secs(10), || {
+        server.psql_ok(active).trim().starts_with('1').then_some(())
+    });
+    slow.kill().expect("kill psql");
+    let _ = slow.wait();
+    crate::common::wait_for(
+        "the statement to be cancelled",
+        Duration::from_secs(5),
+        || server.psql_ok(active).trim().starts_with('0').then_some(()),
+    );
+    assert!(
+        server
+            .log()
+            .contains("client disconnected; its running statement was cancelled"),
+        "{}",
+        server.log()
+    );
+    server.stop();
+}
+
+/// SIGTERM stops the server within seconds even while a sink waits on a
+/// peer that never answers (#22 item 9).
+#[test]
+fn sigterm_stops_the_server_whatever_a_sink_waits_for() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(dir.path());
+    server.psql_ok(
+        "CREATE SOURCE g (k BIGINT, v BIGINT) WITH (connector = 'datagen', rows_per_second = '100');\n\
+         CREATE SINK stuck FROM g WITH (connector = 'socket', host = '127.0.0.1', port = '1', format = 'json');",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    crate::common::signal(server.child.id(), "TERM");
+    let status = crate::common::wait_for("the server to exit", Duration::from_secs(20), || {
+        server.child.try_wait().expect("try_wait")
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "exit took {:?} ({status})",
+        started.elapsed()
+    );
+    assert!(server.log().contains("aborting it"), "{}", server.log());
+}
+
+/// --max-connections, the startup timeout and a bounded SUBSCRIBE buffer
+/// (#22 item 7).
+#[test]
+fn connection_startup_and_subscriber_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_serving(
+        dir.path(),
+        &["--max-connections", "4", "--startup-timeout", "1s"],
+    );
+    let out = super::run_client(
+        &server,
+        std::process::Command::new(super::python())
+            .arg(super::client("limits_check.py"))
+            .arg(server.port.to_string())
+            .arg("4"),
+    );
+    assert!(out.contains("ok"), "{out}");
+    println!("{out}");
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    server.stop();
+}

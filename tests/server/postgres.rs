@@ -174,3 +174,112 @@ fn asyncpg_pool_and_typed_parameters() {
     assert!(out.contains("all checks passed"), "{out}");
     server.stop();
 }
+
+/// JSON objects in a source's JSONB column, the JSON operators on a view,
+/// and how psql sees jsonb, interval and time columns (#20 item 12).
+#[test]
+fn jsonb_interval_and_time_columns_over_psql() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    std::fs::write(
+        dir.path().join("ev.jsonl"),
+        "{\"id\":1,\"doc\":{\"name\":\"ann\",\"tags\":[\"a\",\"b\"]},\"gap\":\"1 hour 30 minutes\",\"at\":\"09:15:00\"}\n\
+         {\"id\":2,\"doc\":{\"name\":\"bob\",\"tags\":[]},\"gap\":\"2 days\",\"at\":\"23:59:59\"}\n",
+    )
+    .expect("input");
+    server.psql_ok(
+        "CREATE SOURCE ev (id BIGINT, doc JSONB, gap INTERVAL, at TIME) WITH (connector = 'file', path = 'ev.jsonl', format = 'json');\n\
+         CREATE MATERIALIZED VIEW v AS SELECT id, doc, doc ->> 'name' AS name, doc -> 'tags' AS tags, gap, at FROM ev;",
+    );
+    let out = wait_for("both rows", T, || {
+        let out = server.psql_ok(
+            "\\pset tuples_only on\n\\pset format unaligned\nSELECT id, doc, name, tags, gap, at FROM v ORDER BY id;",
+        );
+        (out.lines().filter(|l| !l.is_empty()).count() >= 2).then_some(out)
+    });
+    assert!(
+        out.contains(
+            "1|{\"name\": \"ann\", \"tags\": [\"a\", \"b\"]}|ann|[\"a\", \"b\"]|01:30:00|09:15:00"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("2|{\"name\": \"bob\", \"tags\": []}|bob|[]|2 days|23:59:59"),
+        "{out}"
+    );
+    let described = server.psql_ok("\\d v");
+    for (column, ty) in [
+        ("doc", "jsonb"),
+        ("tags", "jsonb"),
+        ("name", "text"),
+        ("gap", "interval"),
+        ("at", "time without time zone"),
+    ] {
+        assert!(
+            described
+                .lines()
+                .any(|l| l.split('|').map(str::trim).take(2).eq([column, ty])),
+            "\\d v shows {column} as {ty}: {described}"
+        );
+    }
+    // psql's own type of a result column: the jsonb OID.
+    let typed = server.psql_ok(
+        "\\pset tuples_only on\nSELECT pg_typeof(doc)::text, pg_typeof(doc ->> 'name')::text FROM v LIMIT 1;",
+    );
+    assert!(typed.contains("jsonb") && typed.contains("text"), "{typed}");
+    server.stop();
+}
+
+/// pg_stat_activity shows each session with its statement and state;
+/// pg_cancel_backend stops another session's statement (57014) and
+/// pg_terminate_backend closes it (#20 item 10).
+#[test]
+fn pg_stat_activity_cancel_and_terminate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    let out = super::run_client(
+        &server,
+        std::process::Command::new(super::python())
+            .arg(super::client("activity_check.py"))
+            .arg(server.port.to_string()),
+    );
+    assert!(out.contains("ok"), "{out}");
+    println!("{out}");
+    server.stop();
+}
+
+/// A SQL function is kept in the catalog: after a restart, the view that
+/// calls it is back and the function still answers (#20 item 14).
+#[test]
+fn sql_functions_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    server.psql_ok(
+        "CREATE FUNCTION twice(n BIGINT) RETURNS BIGINT LANGUAGE sql AS $$ SELECT n * 2 $$;\n\
+         CREATE SOURCE g (k BIGINT, v BIGINT) WITH (connector = 'datagen', rows_per_second = '0', limit = '100', seed = '1');\n\
+         CREATE MATERIALIZED VIEW c AS SELECT twice(count(*)) AS n FROM g;",
+    );
+    let counted = || {
+        wait_for("the doubled count", T, || {
+            let out = server_rows(&server, "SELECT n, twice(21) FROM c;");
+            out.contains("200|42").then_some(out)
+        })
+    };
+    fn server_rows(server: &Server, sql: &str) -> String {
+        server.psql_ok(&format!(
+            "\\pset tuples_only on\n\\pset format unaligned\n{sql}"
+        ))
+    }
+    counted();
+    server.stop();
+    let server = Server::start(dir.path());
+    let out = wait_for("the view after restart", T, || {
+        let out = server_rows(&server, "SELECT n, twice(21) FROM c;");
+        out.contains("200|42").then_some(out)
+    });
+    assert!(out.contains("200|42"), "{out}");
+    let refused = server.psql("DROP FUNCTION twice;");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("materialized view 'c' uses it"), "{stderr}");
+    server.stop();
+}

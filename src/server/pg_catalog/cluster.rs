@@ -277,19 +277,6 @@ pub(super) const TABLES: &[TableDef] = &[
                 .collect()
         },
     },
-    TableDef {
-        name: "pg_stat_activity",
-        columns: &[
-            ("datid", Oid),
-            ("datname", Text),
-            ("pid", I32),
-            ("usename", Text),
-            ("application_name", Text),
-            ("state", Text),
-            ("query", Text),
-        ],
-        rows: none,
-    },
 ];
 
 const ROLE_COLUMNS: &[(&str, Ty)] = &[

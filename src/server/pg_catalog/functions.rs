@@ -27,7 +27,6 @@ enum Func {
     CurrentSchema,
     CurrentSchemas,
     CurrentUser,
-    BackendPid,
     /// has_*_privilege, pg_*_is_visible: always true.
     True,
     /// pg_is_in_recovery and friends: always false.
@@ -150,7 +149,6 @@ pub(super) fn functions(rels: &Relations) -> Vec<PgFunction> {
         nullary(),
         DataType::Utf8,
     );
-    add(&["pg_backend_pid"], BackendPid, nullary(), DataType::Int32);
     add(
         &[
             "has_table_privilege",
@@ -458,9 +456,6 @@ impl ScalarUDFImpl for PgFunction {
                 ColumnarValue::Scalar(ScalarValue::List(Arc::new(b.finish())))
             }
             CurrentUser => text(Some(OWNER.into())),
-            BackendPid => {
-                ColumnarValue::Scalar(ScalarValue::Int32(Some(std::process::id() as i32)))
-            }
             True => ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))),
             False => ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))),
             NullText => text(None),
@@ -502,8 +497,8 @@ impl ScalarUDFImpl for PgFunction {
                     .first()
                     .map(|f| match f.data_type() {
                         DataType::Null => "unknown".to_string(),
-                        dt => {
-                            let t = crate::server::encode::pg_type(dt);
+                        _ => {
+                            let t = crate::server::encode::field_pg_type(f);
                             format_type(i64::from(t.oid()), None)
                                 .unwrap_or_else(|| t.name().to_string())
                         }

@@ -147,7 +147,7 @@ pub(super) const TABLES: &[TableDef] = &[
             let mut rows = Vec::new();
             for r in &rels.0 {
                 for (i, f) in r.schema.fields().iter().enumerate() {
-                    let t = crate::server::encode::pg_type(f.data_type());
+                    let t = crate::server::encode::field_pg_type(f);
                     let name =
                         format_type(i64::from(t.oid()), None).unwrap_or_else(|| t.name().into());
                     let (precision, radix, scale) = numeric_facets(f.data_type());

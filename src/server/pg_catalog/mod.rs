@@ -22,6 +22,7 @@
 //! (with `from_items` and `subqueries`) makes PostgreSQL's spellings
 //! plannable; `functions` (with `strings`) are PostgreSQL's functions.
 
+mod backends;
 mod cluster;
 mod from_items;
 mod functions;
@@ -33,6 +34,8 @@ mod subqueries;
 mod tables;
 mod types;
 
+use std::sync::Arc;
+
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
 use datafusion::logical_expr::ScalarUDF;
@@ -42,6 +45,7 @@ use datafusion::sql::sqlparser::ast;
 use crate::catalog::Catalog;
 use crate::engine::{SystemCatalog, DATABASE};
 use crate::error::Result;
+use crate::server::activity::Activity;
 
 const PG_CATALOG: &str = "pg_catalog";
 const INFORMATION_SCHEMA: &str = "information_schema";
@@ -94,8 +98,17 @@ pub fn normalize(sql: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-#[derive(Debug, Default)]
-pub struct PgCatalog;
+/// PostgreSQL's catalog over Sluice's, and the server's sessions
+/// (`pg_stat_activity`).
+pub struct PgCatalog {
+    activity: Arc<Activity>,
+}
+
+impl PgCatalog {
+    pub fn new(activity: Arc<Activity>) -> PgCatalog {
+        PgCatalog { activity }
+    }
+}
 
 impl SystemCatalog for PgCatalog {
     fn provides(&self, relation: &TableReference) -> bool {
@@ -110,9 +123,13 @@ impl SystemCatalog for PgCatalog {
     }
 
     fn register(&self, ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
-        let relations = Relations::of(catalog);
+        let mut relations = Relations::of(catalog);
+        relations.1 = self.activity.rows();
         tables::register(ctx, &relations)?;
         for f in functions::functions(&relations) {
+            ctx.register_udf(ScalarUDF::new_from_impl(f));
+        }
+        for f in backends::functions(&self.activity) {
             ctx.register_udf(ScalarUDF::new_from_impl(f));
         }
         Ok(())
@@ -128,7 +145,8 @@ struct Relation {
     rows: i64,
 }
 
-struct Relations(Vec<Relation>);
+/// The views clients see, and the server's sessions.
+struct Relations(Vec<Relation>, Vec<crate::server::activity::Row>);
 
 impl Relations {
     fn of(catalog: &Catalog) -> Relations {
@@ -144,7 +162,7 @@ impl Relations {
                 });
             }
         }
-        Relations(out)
+        Relations(out, Vec::new())
     }
 
     fn by_name(&self, name: &str) -> Option<&Relation> {

@@ -146,7 +146,7 @@ pub(super) const TABLES: &[TableDef] = &[
             let mut rows = Vec::new();
             for r in &rels.0 {
                 for (i, f) in r.schema.fields().iter().enumerate() {
-                    let t = crate::server::encode::pg_type(f.data_type());
+                    let t = crate::server::encode::field_pg_type(f);
                     let len = TYPES
                         .iter()
                         .find(|(x, _, _)| *x == t)

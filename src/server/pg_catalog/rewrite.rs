@@ -531,25 +531,7 @@ fn is_oid_type(dt: &ast::DataType) -> bool {
 }
 
 /// A call of `name` with `args`.
-pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(ast::Function {
-        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
-        uses_odbc_syntax: false,
-        parameters: ast::FunctionArguments::None,
-        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)))
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
-}
+pub(super) use crate::sql::rewrite::call;
 
 fn first_arg(f: &mut ast::Function) -> Expr {
     match &mut f.args {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::{ScalarValue, TableReference};
@@ -12,11 +12,12 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::{
-    cluster, information_schema, relations, types, Relations, INFORMATION_SCHEMA, PG_CATALOG,
+    backends, cluster, information_schema, relations, types, Relations, INFORMATION_SCHEMA,
+    PG_CATALOG,
 };
 use crate::engine::DATABASE;
 use crate::error::{Result, SluiceError};
-use Ty::{Bool, Char, I16Array, Oid, Text, TextArray, F32, I16, I32, I64};
+use Ty::{Bool, Char, I16Array, Oid, Text, TextArray, TimestampTz, F32, I16, I32, I64};
 
 /// Column types of the emulated tables.
 #[derive(Clone, Copy)]
@@ -34,6 +35,8 @@ pub(super) enum Ty {
     TextArray,
     /// int2vector (pg_index.indkey): subscripted and expanded by clients.
     I16Array,
+    /// Microseconds since the epoch, in UTC.
+    TimestampTz,
 }
 
 /// A value in a row of an emulated table.
@@ -89,6 +92,7 @@ pub(super) fn pg_catalog() -> impl Iterator<Item = &'static TableDef> {
         .iter()
         .chain(types::TABLES)
         .chain(cluster::TABLES)
+        .chain(backends::TABLES)
 }
 
 /// The emulated table `schema.name`, if there is one.
@@ -172,6 +176,7 @@ pub(super) fn build(t: &TableDef, rels: &Relations) -> Result<RecordBatch> {
                 Bool => DataType::Boolean,
                 TextArray => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
                 I16Array => DataType::List(Arc::new(Field::new_list_field(DataType::Int16, true))),
+                TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             };
             let field = Field::new(*name, dt, true);
             match ty {
@@ -214,16 +219,31 @@ mod tests {
 
     #[test]
     fn every_table_builds() {
-        let rels = Relations(vec![Relation {
-            oid: FIRST_RELATION_OID,
-            name: "v".into(),
-            schema: Arc::new(Schema::new(vec![
-                Field::new("k", DataType::Utf8, false),
-                Field::new("n", DataType::Int64, true),
-            ])),
-            definition: "SELECT 1;".into(),
-            rows: 3,
-        }]);
+        let rels = Relations(
+            vec![Relation {
+                oid: FIRST_RELATION_OID,
+                name: "v".into(),
+                schema: Arc::new(Schema::new(vec![
+                    Field::new("k", DataType::Utf8, false),
+                    Field::new("n", DataType::Int64, true),
+                ])),
+                definition: "SELECT 1;".into(),
+                rows: 3,
+            }],
+            vec![crate::server::activity::Row {
+                pid: 100_000,
+                user: "sluice".into(),
+                database: "sluice".into(),
+                application_name: "psql".into(),
+                client_addr: "127.0.0.1".into(),
+                client_port: 50_000,
+                backend_start: std::time::SystemTime::now(),
+                query_start: None,
+                state_change: std::time::SystemTime::now(),
+                state: "idle",
+                query: String::new(),
+            }],
+        );
         for t in pg_catalog().chain(information_schema::TABLES) {
             let b = build(t, &rels).unwrap_or_else(|e| panic!("{}: {e}", t.name));
             assert_eq!(b.num_columns(), t.columns.len(), "{}", t.name);
