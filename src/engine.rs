@@ -637,6 +637,15 @@ impl Engine {
         out
     }
 
+    /// What ends every running pipeline where it is (a watchdog's, for a
+    /// shutdown that does not finish).
+    pub fn abort_handles(&self) -> Vec<tokio::task::AbortHandle> {
+        self.pipelines
+            .iter()
+            .flat_map(|p| p.abort_handles())
+            .collect()
+    }
+
     /// `wait_all` after a shutdown, giving the pipelines `grace` in all to
     /// drain and take their final checkpoint; those still running then
     /// (a sink waiting on a remote end) are aborted and reported failed.
@@ -916,6 +925,11 @@ impl Engine {
         if self.already_restored(ObjectKind::Function, &name, sql)? {
             return Ok(Outcome::Done("CREATE FUNCTION"));
         }
+        if self.is_builtin_function(&name)? {
+            return Err(SluiceError::Catalog(format!(
+                "function {name} already exists as a built-in function; choose another name"
+            )));
+        }
         match self.catalog.kind_of(&name) {
             Some(ObjectKind::Function) if c.if_not_exists => {
                 return Ok(Outcome::Done("CREATE FUNCTION"))
@@ -936,7 +950,22 @@ impl Engine {
         Ok(Outcome::Done("CREATE FUNCTION"))
     }
 
+    /// Whether `name` is a function DataFusion, Sluice or the system
+    /// catalog (psql's `format_type` …) already has.
+    fn is_builtin_function(&self, name: &str) -> Result<bool> {
+        let ctx = self.ad_hoc_context()?;
+        if let Some(system) = &self.system {
+            system.register(&ctx, &self.catalog)?;
+        }
+        let state = ctx.state();
+        Ok(state.scalar_functions().contains_key(name)
+            || state.aggregate_functions().contains_key(name)
+            || state.window_functions().contains_key(name))
+    }
+
     fn drop_functions(&mut self, names: &[String], if_exists: bool) -> Result<Outcome> {
+        // Every name is checked before any is dropped.
+        let mut dropping = Vec::new();
         for name in names {
             match self.catalog.kind_of(name) {
                 Some(ObjectKind::Function) => {}
@@ -962,6 +991,9 @@ impl Engine {
                     if users.len() == 1 { "it" } else { "them" }
                 )));
             }
+            dropping.push(name);
+        }
+        for name in dropping {
             self.catalog.remove(name);
         }
         Ok(Outcome::Done("DROP FUNCTION"))

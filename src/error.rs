@@ -143,9 +143,31 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::Configuration(_) => "22023",
         DataFusionError::Execution(msg) => execution_sqlstate(msg),
+        // DataFusion calls some type errors in a user's expression its own
+        // (a nested call no signature fits): to the user they are a type
+        // mismatch, as PostgreSQL would say.
+        DataFusionError::Internal(msg) if is_type_error(msg) => "42804",
         DataFusionError::Internal(_) => "XX000",
         _ => "XX000",
     }
+}
+
+/// Whether DataFusion's "internal" error is about the types of a user's
+/// expression.
+fn is_type_error(msg: &str) -> bool {
+    let msg = msg.to_ascii_lowercase();
+    [
+        "signature",
+        "coerc",
+        "argument",
+        "data type",
+        "datatype",
+        "cannot infer",
+        "type mismatch",
+        "expected type",
+    ]
+    .iter()
+    .any(|p| msg.contains(p))
 }
 
 /// An Arrow kernel's error on a statement's data.
@@ -182,6 +204,8 @@ fn execution_sqlstate(msg: &str) -> &'static str {
         || msg.contains("date out of range")
     {
         "22008"
+    } else if msg.contains("for type json") || msg.contains("malformed array literal") {
+        "22P02"
     } else if msg.contains("time zone displacement") {
         "22009"
     } else if msg.contains("is only supported in to_char") {

@@ -132,6 +132,21 @@ enum Command {
         /// this long, or its connection is closed.
         #[arg(long, default_value = "10s")]
         startup_timeout: String,
+        /// `password`: clients log in with SCRAM-SHA-256 passwords (the
+        /// first start creates superuser `sluice` with $SLUICE_PASSWORD);
+        /// `trust`: any user name, no password. Default: trust on a
+        /// loopback address; elsewhere it must be said.
+        #[arg(long)]
+        auth: Option<String>,
+        /// TLS certificate chain (PEM); with --tls-key, clients may use TLS.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Refuse clients that do not use TLS.
+        #[arg(long, requires = "tls_cert")]
+        tls_required: bool,
     },
 }
 
@@ -139,6 +154,11 @@ fn main() -> ExitCode {
     tune_malloc();
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // A panic (a session's, caught and closed by the server) is one log
+    // line with its cause and place, not a backtrace on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panicked");
+    }));
     let metrics_listen = cli.metrics_listen.clone();
     let interval = match cli.checkpoint_interval.trim() {
         "off" | "0" => None,
@@ -192,18 +212,25 @@ fn main() -> ExitCode {
                 data_dir,
                 max_connections,
                 startup_timeout,
+                auth,
+                tls_cert,
+                tls_key,
+                tls_required,
             } => {
-                let config =
-                    match sluice::sql::parse_duration("--startup-timeout", &startup_timeout) {
-                        Ok(startup_timeout) => sluice::server::ServerConfig {
-                            max_connections,
-                            startup_timeout,
-                        },
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
-                    };
+                let options = ServeOptions {
+                    max_connections,
+                    startup_timeout,
+                    auth,
+                    tls: tls_cert.zip(tls_key),
+                    tls_required,
+                };
+                let config = match server_config(&listen, &data_dir, options) {
+                    Ok(config) => config,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
                 serve(listen, data_dir, metrics_listen, checkpoints, config).await
             }
         }
@@ -240,6 +267,88 @@ fn print_rows(batch: &RecordBatch) {
         }
         Err(e) => terminal::message(&format!("error: {e}")),
     }
+}
+
+/// `sluice serve`'s own options, as given.
+struct ServeOptions {
+    max_connections: usize,
+    startup_timeout: String,
+    auth: Option<String>,
+    tls: Option<(PathBuf, PathBuf)>,
+    tls_required: bool,
+}
+
+/// The server's configuration: limits, who may log in, TLS. Off loopback,
+/// who may connect must be said out loud.
+fn server_config(
+    listen: &str,
+    data_dir: &std::path::Path,
+    o: ServeOptions,
+) -> Result<sluice::server::ServerConfig, String> {
+    use sluice::server::auth::{AuthMode, Users, BOOTSTRAP_USER};
+    let startup_timeout = sluice::sql::parse_duration("--startup-timeout", &o.startup_timeout)
+        .map_err(|e| e.to_string())?;
+    if startup_timeout.is_zero() {
+        return Err("--startup-timeout must be longer than 0".into());
+    }
+    if o.max_connections == 0 {
+        return Err("--max-connections must be at least 1".into());
+    }
+    let loopback = listen
+        .rsplit_once(':')
+        .map(|(host, _)| host.trim_matches(['[', ']']))
+        .is_some_and(|host| {
+            host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+    let auth = match o.auth.as_deref() {
+        Some(a) => AuthMode::parse(a).map_err(|e| e.to_string())?,
+        None if loopback => AuthMode::Trust,
+        None => {
+            return Err(format!(
+                "--listen {listen} is not a loopback address: say who may connect, \
+                 --auth password (set SLUICE_PASSWORD for the first start) or --auth trust"
+            ))
+        }
+    };
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let users = Users::open(data_dir).map_err(|e| e.to_string())?;
+    let password = std::env::var("SLUICE_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    if users
+        .bootstrap(password.as_deref())
+        .map_err(|e| e.to_string())?
+    {
+        tracing::info!(
+            user = BOOTSTRAP_USER,
+            "created the superuser from SLUICE_PASSWORD"
+        );
+    }
+    if auth == AuthMode::Password && users.is_empty() {
+        return Err(
+            "--auth password, but there are no users yet: start once with SLUICE_PASSWORD set \
+             (it creates the superuser sluice)"
+                .into(),
+        );
+    }
+    let tls = match &o.tls {
+        Some((cert, key)) => {
+            Some(sluice::server::tls::acceptor(cert, key).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    Ok(sluice::server::ServerConfig {
+        max_connections: o.max_connections,
+        startup_timeout,
+        auth,
+        users: std::sync::Arc::new(users),
+        tls,
+        tls_required: o.tls_required,
+    })
 }
 
 /// `sluice serve`: the engine on its data directory, behind the Postgres
@@ -492,6 +601,20 @@ async fn run(
         shutdown.cancel();
     }
     tokio::spawn(handle_signals(shutdown.clone()));
+    // Ctrl-C / SIGTERM ends the run within seconds, whatever a connector
+    // waits for: after the grace, the pipelines still running are aborted.
+    let aborts = engine.abort_handles();
+    let watchdog_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        watchdog_shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        if aborts.iter().any(|a| !a.is_finished()) {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "pipelines did not stop in time; aborting them");
+            for a in &aborts {
+                a.abort();
+            }
+        }
+    });
     let progress_stop = CancellationToken::new();
     let progress_task = show_progress.then(|| {
         tokio::spawn(progress::run(

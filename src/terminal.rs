@@ -42,12 +42,39 @@ pub fn set_status(line: &str) -> io::Result<()> {
     if !stderr_is_terminal() {
         return Ok(());
     }
+    // Wider than the terminal it would wrap, and clearing one line would
+    // leave the rest behind at every redraw.
+    let line = fit(line, terminal_columns());
     let mut screen = screen();
     let mut err = io::stderr().lock();
     write!(err, "{CLEAR_LINE}{line}")?;
     err.flush()?;
     screen.status = Some(line.to_string());
     Ok(())
+}
+
+/// The terminal's width (stderr's), if it says.
+fn terminal_columns() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        // SAFETY: TIOCGWINSZ fills the winsize it is given; stderr is a
+        // terminal here.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+        if ok && size.ws_col > 0 {
+            return Some(usize::from(size.ws_col));
+        }
+    }
+    None
+}
+
+/// `line` cut to `columns` characters, keeping one column free (a full
+/// line makes some terminals wrap).
+fn fit(line: &str, columns: Option<usize>) -> &str {
+    match columns.and_then(|c| line.char_indices().nth(c.saturating_sub(1))) {
+        Some((at, _)) => &line[..at],
+        None => line,
+    }
 }
 
 /// Removes the progress line from the screen.
@@ -133,5 +160,16 @@ impl Write for StderrLines {
 
     fn flush(&mut self) -> io::Result<()> {
         io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_progress_line_fits_the_terminal() {
+        assert_eq!(super::fit("abcdef", Some(4)), "abc");
+        assert_eq!(super::fit("abc", Some(80)), "abc");
+        assert_eq!(super::fit("ééé", Some(3)), "éé");
+        assert_eq!(super::fit("abc", None), "abc");
     }
 }

@@ -27,15 +27,20 @@ impl Server {
 
     /// `sluice serve` with more command-line options.
     fn start_with(dir: &Path, options: &[&str]) -> Server {
-        Self::spawn(dir, options, &[])
+        Self::spawn(dir, options, &[], &[])
     }
 
     /// `sluice serve` with options of its own (`--max-connections 3`).
     fn start_serving(dir: &Path, serve_options: &[&str]) -> Server {
-        Self::spawn(dir, &[], serve_options)
+        Self::spawn(dir, &[], serve_options, &[])
     }
 
-    fn spawn(dir: &Path, options: &[&str], serve_options: &[&str]) -> Server {
+    /// `start_serving` with environment variables (`SLUICE_PASSWORD`).
+    fn start_serving_env(dir: &Path, serve_options: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::spawn(dir, &[], serve_options, env)
+    }
+
+    fn spawn(dir: &Path, options: &[&str], serve_options: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let stderr = dir.join("serve.stderr");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -50,6 +55,7 @@ impl Server {
             .args(serve_options)
             .current_dir(dir)
             .env("RUST_LOG", "warn,sluice=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr"))
             .spawn()
@@ -522,6 +528,8 @@ fn node_pg_parameterized_queries() {
     server.stop();
 }
 
+#[path = "server/auth.rs"]
+mod auth;
 #[path = "server/hostile.rs"]
 mod hostile;
 #[path = "server/introspection.rs"]

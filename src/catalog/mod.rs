@@ -170,12 +170,17 @@ impl Catalog {
 
     /// The views and sinks whose SQL calls the function `name`.
     pub fn function_users(&self, name: &str) -> Vec<String> {
+        // A lower-case name is written in any case; another only quoted.
         let call = |sql: &str| {
-            let lower = sql.to_lowercase();
-            lower.match_indices(name).any(|(at, _)| {
-                let before = lower[..at].chars().next_back();
-                let after = lower[at + name.len()..].trim_start().chars().next();
-                after == Some('(') && !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            let hay = if name == name.to_lowercase() {
+                sql.to_lowercase()
+            } else {
+                sql.to_string()
+            };
+            hay.match_indices(name).any(|(at, _)| {
+                let before = hay[..at].chars().next_back();
+                let after = hay[at + name.len()..].trim_start_matches('"').trim_start();
+                after.starts_with('(') && !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
             })
         };
         self.definitions

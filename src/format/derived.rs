@@ -6,7 +6,7 @@
 //! * a `jsonb`/`json` column of a CSV source is its text, checked to be
 //!   JSON;
 //! * an `INTERVAL` column is read as text (`'1 hour 30 minutes'`,
-//!   `'P1DT2H'`) and cast.
+//!   `'2 days'`) and cast.
 //!
 //! A value that does not convert makes its record a bad record, with the
 //! column named.
@@ -86,7 +86,7 @@ pub fn convert(text: &ArrayRef, derivation: &Derivation, name: &str) -> Derived 
                     None => out.append_null(),
                     Some(Ok(v)) => out.append_value(value::to_jsonb_text(&v)),
                     Some(Err(e)) => {
-                        errors.push((row, format!("column \"{name}\": {e}")));
+                        errors.push((row, super::clip(format!("column \"{name}\": {e}"))));
                         out.append_null();
                     }
                 }
@@ -119,11 +119,11 @@ pub fn convert(text: &ArrayRef, derivation: &Derivation, name: &str) -> Derived 
                 .map(|row| {
                     (
                         row,
-                        format!(
+                        super::clip(format!(
                             "column \"{name}\": invalid input syntax for type {}: \"{}\"",
                             crate::sql::types::arrow_to_sql(to).to_lowercase(),
                             strings.value(row)
-                        ),
+                        )),
                     )
                 })
                 .collect();
@@ -172,5 +172,13 @@ mod tests {
         let d = convert(&json, &Derivation::JsonText, "doc");
         assert_eq!(d.array.as_string::<i32>().value(0), r#"{"a": 2, "b": 1}"#);
         assert_eq!(d.errors.len(), 1);
+        assert_eq!(d.errors[0].0, 1);
+        assert!(
+            d.errors[0]
+                .1
+                .starts_with("column \"doc\": invalid input syntax for type json"),
+            "{:?}",
+            d.errors
+        );
     }
 }

@@ -603,9 +603,9 @@ enum Slot {
     ProcTime,
 }
 
-/// How deeply a JSON record may nest arrays and objects (serde_json's own
-/// recursion limit).
-const MAX_JSON_DEPTH: usize = 128;
+/// How deeply a JSON record may nest arrays and objects (below serde_json's
+/// own recursion limit of 128, which reads jsonb columns).
+const MAX_JSON_DEPTH: usize = 100;
 
 /// How deep `record` nests, if deeper than [`MAX_JSON_DEPTH`]. Records
 /// with fewer opening brackets than that (all but hostile ones) are
@@ -646,7 +646,7 @@ fn too_deep(record: &[u8]) -> Option<usize> {
 /// choke on, which may be most of a megabyte-long record.
 const MAX_REASON_CHARS: usize = 300;
 
-fn clip(reason: String) -> String {
+pub(crate) fn clip(reason: String) -> String {
     match reason.char_indices().nth(MAX_REASON_CHARS) {
         None => reason,
         Some((at, _)) => format!("{}… ({} bytes in all)", &reason[..at], reason.len()),
@@ -909,7 +909,7 @@ mod tests {
         assert_eq!(bad[0].0, 1);
         assert_eq!(
             bad[0].1,
-            "record nests arrays and objects 30001 levels deep; the limit is 128"
+            "record nests arrays and objects 30001 levels deep; the limit is 100"
         );
         // Strings holding brackets do not count.
         let text = format!("{{\"id\": 5, \"s\": \"{}\"}}", "[".repeat(500));

@@ -68,8 +68,9 @@ pub struct Pipeline {
     pub resumed: bool,
     state: watch::Receiver<PipelineState>,
     stop: CancellationToken,
-    /// The source, operator and sink tasks, for when stopping them nicely
-    /// takes too long (a sink blocked on a remote end that never answers).
+    /// The source, operator and sink tasks and the one that ends the
+    /// pipeline, for when stopping nicely takes too long (a sink blocked on
+    /// a remote end that never answers).
     tasks: Vec<tokio::task::AbortHandle>,
     /// Dropped (not shutting down): the sink commits what it holds at the end.
     dropping: Arc<std::sync::atomic::AtomicBool>,
@@ -271,7 +272,7 @@ impl Pipeline {
             .instrument(span.clone()),
         );
 
-        let tasks = vec![
+        let mut tasks = vec![
             source.abort_handle(),
             operator.abort_handle(),
             sink.abort_handle(),
@@ -315,6 +316,9 @@ impl Pipeline {
             status.set_state(st.clone());
             state_tx.send_replace(st);
         });
+        // Aborting must not wait on the end-of-pipeline hooks either (a
+        // Kafka source's final commit to a broker that is gone).
+        tasks.push(handle.abort_handle());
         tracing::info!(pipeline = %spec.name, source = %spec.source.name, "pipeline started");
         Ok(Pipeline {
             name: spec.name,
@@ -369,6 +373,11 @@ impl Pipeline {
         state
     }
 
+    /// Handles that end the pipeline's tasks where they are.
+    pub fn abort_handles(&self) -> Vec<tokio::task::AbortHandle> {
+        self.tasks.clone()
+    }
+
     /// Ends the pipeline's tasks where they are, without draining.
     pub fn abort(&self) {
         for t in &self.tasks {
@@ -387,7 +396,10 @@ impl Pipeline {
         if finished.is_err() {
             tracing::warn!(pipeline = %self.name, ?grace, "pipeline did not stop in time; aborting it");
             self.abort();
-            let _ = handle.await;
+            // Aborted, the task ends at its next await: its result says so.
+            if let Err(e) = handle.await {
+                tracing::debug!(pipeline = %self.name, error = %e, "pipeline task aborted");
+            }
             let state = PipelineState::Failed(format!(
                 "aborted after {grace:?}: it did not stop in time (a sink waiting on its remote end?)"
             ));

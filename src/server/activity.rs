@@ -76,6 +76,8 @@ pub struct Row {
 #[derive(Default)]
 pub struct Activity {
     backends: Mutex<HashMap<SocketAddr, Backend>>,
+    /// Sessions that panicked (and were closed) since the start.
+    panics: std::sync::atomic::AtomicU64,
 }
 
 impl Activity {
@@ -150,9 +152,21 @@ impl Activity {
         }
     }
 
+    /// Counts a session that panicked; the total so far.
+    pub fn count_panic(&self) -> u64 {
+        self.panics
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+
     /// How many connections are open (started or not).
     pub fn connections(&self) -> usize {
         self.with(|b| b.len())
+    }
+
+    /// Whether the connection from `peer` is running a statement.
+    pub fn is_active(&self, peer: &SocketAddr) -> bool {
+        self.with(|b| b.get(peer).is_some_and(|b| b.state == "active"))
     }
 
     /// Whether the connection from `peer` has finished its startup.

@@ -180,8 +180,15 @@ pub fn utc() -> Tz {
         .unwrap_or_else(|_| unreachable!("+00:00 is a zone"))
 }
 
-fn unsupported(dt: &DataType) -> PgWireError {
-    PgWireError::ApiError(format!("cannot send values of type {dt}").into())
+fn out_of_range(dt: &DataType) -> PgWireError {
+    PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+        "ERROR".into(),
+        "22008".into(),
+        format!(
+            "{} out of range",
+            crate::sql::types::arrow_to_sql(dt).to_lowercase()
+        ),
+    )))
 }
 
 impl Column {
@@ -203,7 +210,9 @@ impl Column {
         if a.is_null(row) {
             return out.put(&None::<i32>);
         }
-        let invalid = || unsupported(a.data_type());
+        // A date or time chrono cannot hold (`CAST(2147483647 AS date)`):
+        // PostgreSQL's "out of range", not our bug.
+        let invalid = || out_of_range(a.data_type());
         match a.data_type() {
             DataType::Boolean => out.put(&a.as_boolean().value(row)),
             DataType::Int16 => out.put(&a.as_primitive::<Int16Type>().value(row)),

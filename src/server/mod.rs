@@ -6,13 +6,18 @@
 //! a continuous query's changes through `COPY (SUBSCRIBE …) TO STDOUT`.
 
 pub(crate) mod activity;
+pub mod auth;
+mod connection;
 mod copy;
 mod cursor;
 mod encode;
 mod params;
 mod pg_catalog;
 mod session;
+mod startup;
 mod subscribe;
+pub mod tls;
+mod users;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::{stream, Sink};
+use futures::{stream, FutureExt, Sink};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -58,25 +63,27 @@ pub struct Server {
     manager: Arc<ConnectionManager>,
     parser: Arc<SqlParser>,
     activity: Arc<Activity>,
+    users: Arc<auth::Users>,
+    auth: auth::AuthMode,
 }
 
 /// How `sluice serve` guards itself against its clients.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Connections beyond this many are refused with 53300.
     pub max_connections: usize,
     /// A connection that has not finished its startup (and
     /// authentication) by then is closed.
     pub startup_timeout: std::time::Duration,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            max_connections: 100,
-            startup_timeout: std::time::Duration::from_secs(10),
-        }
-    }
+    /// Trust, or SCRAM passwords checked against `users`.
+    pub auth: auth::AuthMode,
+    /// The data directory's users (kept even under trust, for when
+    /// passwords are turned on).
+    pub users: Arc<auth::Users>,
+    /// TLS, when a certificate was given.
+    pub tls: Option<pgwire::tokio::TlsAcceptor>,
+    /// Refuse clients that do not use TLS.
+    pub tls_required: bool,
 }
 
 /// Accepts connections until `shutdown`.
@@ -100,7 +107,12 @@ pub async fn serve(
             engine,
             manager: Arc::clone(&manager),
             activity: Arc::clone(&activity),
+            users: Arc::clone(&config.users),
+            auth: config.auth,
         }),
+        password_users: (config.auth == auth::AuthMode::Password)
+            .then(|| Arc::clone(&config.users)),
+        tls_required: config.tls_required,
         cancel: Arc::new(DefaultCancelHandler::new(manager)),
     });
     loop {
@@ -117,140 +129,70 @@ pub async fn serve(
         tracing::debug!(%peer, "client connected");
         if activity.connections() >= config.max_connections {
             tracing::warn!(%peer, max = config.max_connections, "connection refused: too many clients");
-            tokio::spawn(refuse(socket, config.max_connections));
+            tokio::spawn(connection::refuse(socket, config.max_connections));
             continue;
         }
         let factory = Arc::clone(&factory);
         let activity = Arc::clone(&activity);
         let startup_timeout = config.startup_timeout;
+        let tls = config.tls.clone();
         // pg_terminate_backend ends the connection through this token.
         let terminate = CancellationToken::new();
         activity.connected(peer, terminate.clone());
         tokio::spawn(async move {
+            // Whatever ends the session (a panic too), it leaves the table.
+            let _registered = connection::Registered::new(Arc::clone(&activity), peer);
             // A second handle on the socket notices a client that went
             // away while its statement runs (pgwire reads only between
             // statements): the statement is then cancelled.
-            let (socket, watch) = match watched(socket) {
+            let (socket, watch) = match connection::watched(socket) {
                 Ok(pair) => pair,
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "cannot watch the connection");
-                    activity.disconnected(&peer);
                     return;
                 }
             };
+            // A panic in a session (pgwire's message decoding has had some)
+            // closes that session only; it is logged and counted.
+            let session =
+                std::panic::AssertUnwindSafe(pgwire::tokio::process_socket(socket, tls, factory))
+                    .catch_unwind();
             tokio::select! {
-                ended = pgwire::tokio::process_socket(socket, None, factory) => {
-                    if let Err(e) = ended {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                ended = session => match ended {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+                    Err(panic) => {
+                        let total = activity.count_panic();
+                        tracing::error!(%peer, cause = %connection::panic_message(&panic), panics = total, "a session panicked; its connection was closed");
                     }
-                }
+                },
                 _ = terminate.cancelled() => {
                     tracing::info!(%peer, "connection terminated by pg_terminate_backend");
                 }
-                _ = client_gone(&watch) => {
-                    tracing::info!(%peer, "client disconnected; its running statement was cancelled");
+                // Whether a statement was running, read before the session
+                // (and its statement) is dropped.
+                running = async {
+                    connection::client_gone(&watch).await;
+                    activity.is_active(&peer)
+                } => {
+                    if running {
+                        tracing::info!(%peer, "client disconnected; its running statement was cancelled");
+                    }
                 }
-                _ = startup_expired(&activity, peer, startup_timeout) => {
+                _ = connection::startup_expired(&activity, peer, startup_timeout) => {
                     tracing::warn!(%peer, timeout = ?startup_timeout, "connection closed: its startup did not finish in time");
                 }
             }
-            activity.disconnected(&peer);
         });
-    }
-}
-
-/// Answers a connection over `--max-connections` as PostgreSQL does
-/// (FATAL 53300), then closes it.
-async fn refuse(mut socket: tokio::net::TcpStream, max: usize) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let message =
-        format!("sorry, too many clients already (the server takes {max}: --max-connections)");
-    let mut body = Vec::new();
-    for (field, value) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', "53300"),
-        (b'M', message.as_str()),
-    ] {
-        body.push(field);
-        body.extend_from_slice(value.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut frame = vec![b'E'];
-    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    frame.extend_from_slice(&body);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        // As PostgreSQL does, the error answers the startup message: an
-        // SSL or GSS request first is declined ('N') so the client sends it.
-        for _ in 0..3 {
-            let mut len = [0u8; 4];
-            if socket.read_exact(&mut len).await.is_err() {
-                return;
-            }
-            let len = u32::from_be_bytes(len) as usize;
-            if !(8..=10_000).contains(&len) {
-                break;
-            }
-            let mut rest = vec![0u8; len - 4];
-            if socket.read_exact(&mut rest).await.is_err() {
-                return;
-            }
-            let code = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-            if len == 8 && (code == 80_877_103 || code == 80_877_104) {
-                if socket.write_all(b"N").await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            break;
-        }
-        let _ = socket.write_all(&frame).await;
-        let _ = socket.shutdown().await;
-    })
-    .await;
-}
-
-/// Resolves if the connection from `peer` has not finished its startup
-/// within `timeout`; otherwise never.
-async fn startup_expired(
-    activity: &Activity,
-    peer: std::net::SocketAddr,
-    timeout: std::time::Duration,
-) {
-    tokio::time::sleep(timeout).await;
-    if activity.is_started(&peer) {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// `socket` and a second handle on it, to watch for the client leaving.
-fn watched(
-    socket: tokio::net::TcpStream,
-) -> std::io::Result<(tokio::net::TcpStream, tokio::net::TcpStream)> {
-    let std = socket.into_std()?;
-    let watch = std.try_clone()?;
-    Ok((
-        tokio::net::TcpStream::from_std(std)?,
-        tokio::net::TcpStream::from_std(watch)?,
-    ))
-}
-
-/// Resolves once the client has closed its end of the connection. Bytes
-/// it sent ahead (pipelined statements) are left for pgwire to read.
-async fn client_gone(watch: &tokio::net::TcpStream) {
-    let mut byte = [0u8; 1];
-    loop {
-        match watch.peek(&mut byte).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-        }
     }
 }
 
 struct Handlers {
     server: Arc<Server>,
     cancel: Arc<DefaultCancelHandler>,
+    /// `--auth password`: the users SCRAM checks against.
+    password_users: Option<Arc<auth::Users>>,
+    tls_required: bool,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -262,8 +204,13 @@ impl PgWireServerHandlers for Handlers {
         Arc::clone(&self.server)
     }
 
+    /// One per connection: a SCRAM exchange keeps its state in it.
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        Arc::clone(&self.server)
+        Arc::new(startup::Startup::new(
+            Arc::clone(&self.server),
+            self.password_users.clone(),
+            self.tls_required,
+        ))
     }
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
@@ -288,6 +235,14 @@ impl NoopStartupHandler for Server {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.session_started(client);
+        Ok(())
+    }
+}
+
+impl Server {
+    /// A session authenticated: it shows in `pg_stat_activity` from here on.
+    fn session_started<C: ClientInfo>(&self, client: &C) {
         let cancel = client
             .session_extensions()
             .get::<Arc<pgwire::api::ConnectionHandle>>();
@@ -298,7 +253,81 @@ impl NoopStartupHandler for Server {
             cancel.map(|c| Arc::clone(c.as_ref())),
             session::of(client),
         );
-        Ok(())
+    }
+
+    /// `CREATE|ALTER|DROP USER`: superusers manage users; any user may
+    /// change their own password. Under trust, everyone is a superuser.
+    fn run_user_command<C: ClientInfo>(
+        &self,
+        client: &C,
+        command: &users::UserCommand,
+    ) -> PgWireResult<()> {
+        use users::UserCommand::*;
+        let me = client.metadata().get("user").cloned().unwrap_or_default();
+        let superuser = self.auth == auth::AuthMode::Trust || self.users.is_superuser(&me);
+        let own_password = matches!(command,
+            Alter { name, superuser: None, .. } if *name == me);
+        if !superuser && !own_password {
+            return Err(pg_error_code(
+                "42501",
+                "permission denied to manage users: only a superuser may (a user may change their own password)",
+            ));
+        }
+        let role_error = |e: SluiceError| {
+            let message = e.to_string();
+            let code = if message.contains("already exists") {
+                "42710"
+            } else if message.contains("does not exist") {
+                "42704"
+            } else {
+                return pg_error(e);
+            };
+            pg_error_code(code, message.trim_start_matches("catalog: "))
+        };
+        match command {
+            Create {
+                name,
+                password,
+                superuser,
+            } => {
+                let Some(password) = password else {
+                    return Err(pg_error_code(
+                        "28P01",
+                        "a user needs a password: CREATE USER name WITH PASSWORD '…'",
+                    ));
+                };
+                self.users
+                    .create(name, password, *superuser)
+                    .map_err(role_error)
+            }
+            Alter {
+                name,
+                password,
+                superuser: make_superuser,
+            } => {
+                if make_superuser.is_some() {
+                    return Err(pg_error(SluiceError::NotSupported(
+                        "ALTER USER … SUPERUSER: drop the user and create it again".into(),
+                    )));
+                }
+                match password {
+                    Some(p) => self.users.set_password(name, p).map_err(role_error),
+                    None => Ok(()),
+                }
+            }
+            Drop { names, if_exists } => {
+                for name in names {
+                    if *name == me {
+                        return Err(pg_error_code("55006", "current user cannot be dropped"));
+                    }
+                    if !self.users.exists(name) && *if_exists {
+                        continue;
+                    }
+                    self.users.drop_user(name).map_err(role_error)?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -412,6 +441,10 @@ impl Server {
                 Ok(Response::TransactionEnd(Tag::new(tag)))
             }
             Command::Tag(tag) => Ok(Response::Execution(Tag::new(tag))),
+            Command::User(command) => {
+                self.run_user_command(client, &command)?;
+                Ok(Response::Execution(Tag::new(command.tag())))
+            }
             Command::Set(name, value) => {
                 session.set(&name, &value).map_err(pg_error)?;
                 Ok(Response::Execution(Tag::new("SET")))

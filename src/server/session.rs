@@ -42,6 +42,8 @@ pub enum Command {
     },
     /// CLOSE name, or CLOSE ALL (`None`).
     Close(Option<String>),
+    /// `CREATE|ALTER|DROP USER|ROLE`.
+    User(super::users::UserCommand),
     /// Anything else: the engine's SQL.
     Engine(String),
 }
@@ -125,6 +127,9 @@ pub fn classify(text: &str) -> Result<Command> {
     let w = words(text);
     let first = w.first().map(String::as_str).unwrap_or("");
     let second = w.get(1).map(String::as_str).unwrap_or("");
+    if super::users::is_user_statement(&w) {
+        return Ok(Command::User(super::users::parse(text)?));
+    }
     Ok(match first {
         "" => Command::Empty,
         "begin" | "start" => Command::Begin,

@@ -22,6 +22,11 @@ use crate::error::{Result, SluiceError};
 /// How deep functions may call functions before we call it recursion.
 const MAX_DEPTH: usize = 32;
 
+/// How many expression nodes inlining may add to one query: a function
+/// whose body uses its parameter several times, nested, grows
+/// exponentially.
+const MAX_INLINED_NODES: usize = 20_000;
+
 /// A user's SQL function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SqlFunction {
@@ -103,8 +108,41 @@ impl CreateFunction {
             returns,
             body,
         };
-        // Checked now, not at its first call.
-        function.body_expr()?;
+        // Checked now, not at its first call: it parses, and names nothing
+        // but its parameters (a column of the calling query would be
+        // captured silently otherwise).
+        let mut stray = None;
+        let _ = ast::visit_expressions(&function.body_expr()?, |e| {
+            let named = match e {
+                Expr::Identifier(i) => Some(i.value.clone()),
+                Expr::CompoundIdentifier(parts) => Some(
+                    parts
+                        .iter()
+                        .map(|p| p.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join("."),
+                ),
+                _ => None,
+            };
+            match named {
+                Some(n)
+                    if !function
+                        .params
+                        .iter()
+                        .any(|(p, _)| p.as_deref() == Some(n.to_lowercase().as_str())) =>
+                {
+                    stray = Some(n);
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        });
+        if let Some(n) = stray {
+            return Err(SluiceError::Plan(format!(
+                "function '{}': its body names '{n}', which is not one of its parameters",
+                function.name
+            )));
+        }
         Ok(CreateFunction {
             function,
             or_replace: f.or_replace,
@@ -113,7 +151,9 @@ impl CreateFunction {
     }
 }
 
-fn single_name(name: &ast::ObjectName) -> Option<String> {
+/// A one-part name as the catalog keys it: folded to lower case unless
+/// quoted.
+pub fn single_name(name: &ast::ObjectName) -> Option<String> {
     match name.0.as_slice() {
         [ast::ObjectNamePart::Identifier(i)] => Some(if i.quote_style.is_some() {
             i.value.clone()
@@ -143,8 +183,9 @@ fn body_of_string(name: &str, body: &Expr) -> Result<String> {
     };
     let trimmed = text.trim().trim_end_matches(';').trim();
     let starts_select = trimmed
-        .get(..7)
-        .is_some_and(|s| s.eq_ignore_ascii_case("select "));
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("select"))
+        && !trimmed[6..].starts_with(|c: char| c.is_alphanumeric() || c == '_');
     if !starts_select {
         return super::parser::parse_expr(trimmed)
             .map(|e| e.to_string())
@@ -238,6 +279,7 @@ pub fn inline(query: &mut ast::Query, functions: &BTreeMap<String, SqlFunction>)
     let mut inliner = Inliner {
         functions,
         error: None,
+        budget: std::cell::Cell::new(MAX_INLINED_NODES),
     };
     let _ = query.visit(&mut inliner);
     match inliner.error {
@@ -249,6 +291,8 @@ pub fn inline(query: &mut ast::Query, functions: &BTreeMap<String, SqlFunction>)
 struct Inliner<'a> {
     functions: &'a BTreeMap<String, SqlFunction>,
     error: Option<SluiceError>,
+    /// Expression nodes inlining may still add.
+    budget: std::cell::Cell<usize>,
 }
 
 impl Inliner<'_> {
@@ -272,6 +316,21 @@ impl Inliner<'_> {
                 let args = plain_args(f, function)?;
                 let mut expanded = function.expand(args)?;
                 self.expand(&mut expanded, depth + 1)?;
+                let mut nodes = 0usize;
+                let _ = ast::visit_expressions(&expanded, |_| {
+                    nodes += 1;
+                    ControlFlow::<()>::Continue(())
+                });
+                match self.budget.get().checked_sub(nodes) {
+                    Some(left) => self.budget.set(left),
+                    None => {
+                        return Err(SluiceError::TooComplex(format!(
+                            "calls of function '{}' expand to more than {MAX_INLINED_NODES} \
+                             expression nodes",
+                            function.name
+                        )))
+                    }
+                }
                 Ok(expanded)
             })();
             match result {
@@ -395,6 +454,15 @@ mod tests {
         let looped = create("CREATE FUNCTION f(v INT) RETURNS INT RETURN f(v)").unwrap();
         let err = inlined(&[looped], "SELECT f(1)").unwrap_err().to_string();
         assert!(err.contains("more than 32 deep"), "{err}");
+        let four = create("CREATE FUNCTION four(v INT) RETURNS INT RETURN v + v + v + v").unwrap();
+        let nested = format!("SELECT {}1{}", "four(".repeat(12), ")".repeat(12));
+        let err = inlined(&[four], &nested).unwrap_err().to_string();
+        assert!(err.contains("expression nodes"), "{err}");
+        let err = create("CREATE FUNCTION g(a INT) RETURNS INT RETURN a + b").unwrap_err();
+        assert!(err.to_string().contains("names 'b'"), "{err}");
+        let f =
+            create("CREATE FUNCTION h(a INT) RETURNS INT LANGUAGE sql AS $$SELECT\n(a)$$").unwrap();
+        assert_eq!(f.body, "(a)");
         for (sql, says) in [
             ("CREATE FUNCTION p(a INT) RETURNS INT LANGUAGE plpgsql AS $$ BEGIN RETURN a; END $$", "LANGUAGE plpgsql"),
             ("CREATE FUNCTION s(a INT) RETURNS INT LANGUAGE sql AS $$ SELECT a FROM t $$", "one expression"),

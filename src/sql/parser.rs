@@ -196,7 +196,12 @@ fn parse_function_statement(p: &mut Parser) -> Result<Statement> {
     }
     let pg = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
     let mut inner = Parser::new(&pg).with_tokens_with_locations(tokens);
-    match inner.parse_statement()? {
+    let statement = inner.parse_statement()?;
+    let rest = inner.peek_token();
+    if rest.token != Token::EOF {
+        return Err(unexpected(&inner, &rest, "end of statement (;)"));
+    }
+    match statement {
         sql_ast::Statement::CreateFunction(f) => Ok(Statement::CreateFunction(Box::new(
             super::functions::CreateFunction::from_ast(&f)?,
         ))),
@@ -204,11 +209,8 @@ fn parse_function_statement(p: &mut Parser) -> Result<Statement> {
             names: d
                 .func_desc
                 .iter()
-                .map(|f| match f.name.0.as_slice() {
-                    [sql_ast::ObjectNamePart::Identifier(i)] if i.quote_style.is_none() => {
-                        i.value.to_lowercase()
-                    }
-                    _ => f.name.to_string(),
+                .map(|f| {
+                    super::functions::single_name(&f.name).unwrap_or_else(|| f.name.to_string())
                 })
                 .collect(),
             if_exists: d.if_exists,
@@ -319,6 +321,12 @@ fn parse_column(p: &mut Parser) -> Result<SourceColumn> {
                 metadata = Some(p.parse_literal_string()?.to_ascii_lowercase());
             } else {
                 metadata = Some(name.to_ascii_lowercase());
+            }
+            if metadata.as_deref() == Some(crate::format::PROCTIME) {
+                return Err(SluiceError::Plan(format!(
+                    "column '{name}': no connector has metadata 'proctime'; for the time \
+                     a record is read write `{name} AS PROCTIME()`"
+                )));
             }
         } else {
             break;

@@ -108,7 +108,12 @@ fn json_operator(expr: &mut Expr) {
             ast::BinaryOperator::HashLongArrow => "jsonb_get_path_text",
             _ => return,
         },
-        Expr::Cast { data_type, .. } => match data_type {
+        // TRY_CAST keeps DataFusion's NULL-on-failure meaning.
+        Expr::Cast {
+            data_type,
+            kind: ast::CastKind::Cast | ast::CastKind::DoubleColon,
+            ..
+        } => match data_type {
             ast::DataType::JSONB => "jsonb",
             ast::DataType::JSON => "json",
             _ => return,

@@ -121,14 +121,14 @@ fn a_disconnected_clients_statement_is_cancelled() {
         .expect("psql");
     let active = "\\pset tuples_only on\nSELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series%' AND state = 'active' AND pid <> pg_backend_pid();";
     crate::common::wait_for("the slow statement to run", Duration::from_secs(10), || {
-        server.psql_ok(active).trim().starts_with('1').then_some(())
+        (server.psql_ok(active).trim() == "1").then_some(())
     });
     slow.kill().expect("kill psql");
     let _ = slow.wait();
     crate::common::wait_for(
         "the statement to be cancelled",
         Duration::from_secs(5),
-        || server.psql_ok(active).trim().starts_with('0').then_some(()),
+        || (server.psql_ok(active).trim() == "0").then_some(()),
     );
     assert!(
         server
@@ -181,8 +181,62 @@ fn connection_startup_and_subscriber_limits() {
             .arg(server.port.to_string())
             .arg("4"),
     );
-    assert!(out.contains("ok"), "{out}");
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
     println!("{out}");
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    server.stop();
+}
+
+/// Wire fuzz (#22): thousands of malformed startup, SSL, cancel and
+/// extended-protocol messages. The server stays up and answering, a
+/// session that chokes is closed alone, and memory comes back down.
+#[test]
+fn wire_fuzz_leaves_the_server_answering() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    let out = super::run_client(
+        &server,
+        std::process::Command::new(super::python())
+            .arg(super::client("wire_fuzz.py"))
+            .arg(server.port.to_string())
+            .arg(server.child.id().to_string())
+            .arg("3000")
+            .arg("7"),
+    );
+    println!("{out}");
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
+    // pgwire 0.41's decoding still panics on some truncated Parse/Bind
+    // bodies: those sessions are closed alone and logged, one line each.
+    let log = server.log();
+    let panics = log
+        .lines()
+        .filter(|l| l.contains("a session panicked"))
+        .count();
+    let hooks = log
+        .lines()
+        .filter(|l| l.contains("sluice: panicked"))
+        .count();
+    assert_eq!(hooks, panics, "a panic outside a session:\n{log}");
+    println!("{panics} sessions panicked and were closed");
+    server.stop();
+}
+
+/// SQL fuzz (#22): thousands of generated statements; no XX000 for a
+/// user's mistake, no hang, no panic.
+#[test]
+fn sql_fuzz_gets_postgres_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    let out = super::run_client(
+        &server,
+        std::process::Command::new(super::python())
+            .arg(super::client("sql_fuzz.py"))
+            .arg(server.port.to_string())
+            .arg("2000")
+            .arg("11"),
+    );
+    println!("{out}");
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
     assert!(!server.log().contains("panicked"), "{}", server.log());
     server.stop();
 }

@@ -243,7 +243,7 @@ fn pg_stat_activity_cancel_and_terminate() {
             .arg(super::client("activity_check.py"))
             .arg(server.port.to_string()),
     );
-    assert!(out.contains("ok"), "{out}");
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
     println!("{out}");
     server.stop();
 }

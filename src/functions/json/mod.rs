@@ -20,9 +20,11 @@
 //! A missing field or element, or a step into a scalar, gives NULL; text
 //! that is not JSON is an error naming it (22P02), as in PostgreSQL. Text
 //! columns are accepted where PostgreSQL wants `jsonb`, so a `VARCHAR` of
-//! JSON needs no cast. Where we differ: `json` results are printed as
-//! `jsonb` is (PostgreSQL keeps a `json` value's spacing and key order),
-//! and non-integer numbers are doubles (`1.50` prints as `1.5`).
+//! JSON needs no cast. Where we differ: a `json` value from a source or an
+//! operator is printed as `jsonb` is (PostgreSQL keeps a `json` value's
+//! spacing and key order; `x::json` does keep its text), non-integer
+//! numbers are doubles (`1.50` prints as `1.5`), and integers beyond 64
+//! bits become doubles.
 
 pub mod value;
 
@@ -303,14 +305,14 @@ impl<'a> PathArg<'a> {
                     value::parse_text_array(text)
                         .map_err(DataFusionError::Execution)?
                         .into_iter()
-                        .map(Step::Key),
+                        .map(Step::Element),
                 ),
                 None => return Ok(false),
             },
             PathArg::Elements(elements) => {
                 for e in elements {
                     match e.get(row) {
-                        Some(k) => steps.push(Step::Key(k.to_string())),
+                        Some(k) => steps.push(Step::Element(k.to_string())),
                         None => return Ok(false),
                     }
                 }

@@ -4,7 +4,8 @@
 //! object keys sorted shorter first, then bytewise (a repeated key keeps
 //! its last value), `": "` and `", "` between items. Numbers are kept as
 //! serde_json reads them: integers exactly, others as the nearest double
-//! (PostgreSQL keeps `numeric` digits: `1.50` prints as `1.5` here).
+//! (PostgreSQL keeps `numeric` digits: `1.50` prints as `1.5` here, and an
+//! integer beyond 64 bits becomes a double).
 
 use serde_json::{Map, Value};
 
@@ -71,17 +72,21 @@ fn write_string(s: &str, out: &mut String) {
 /// counts from the end).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
+    /// `->`'s text key: an object field (NULL on an array, as in PostgreSQL).
     Key(String),
+    /// `->`'s integer: an array position.
     Index(i64),
+    /// A path element (`#>`, `jsonb_extract_path`): a field of an object,
+    /// or a position in an array when it reads as an integer.
+    Element(String),
 }
 
-/// The value one step below `value`, if there is one. A key on an array
-/// reads it as a position when it is an integer, as `#>` does.
+/// The value one step below `value`, if there is one.
 pub fn step<'v>(value: &'v Value, step: &Step) -> Option<&'v Value> {
     match (value, step) {
-        (Value::Object(map), Step::Key(key)) => map.get(key),
+        (Value::Object(map), Step::Key(key) | Step::Element(key)) => map.get(key),
         (Value::Array(items), Step::Index(i)) => index(items, *i),
-        (Value::Array(items), Step::Key(key)) => {
+        (Value::Array(items), Step::Element(key)) => {
             key.trim().parse().ok().and_then(|i| index(items, i))
         }
         _ => None,
@@ -196,8 +201,13 @@ mod tests {
             Some(&Value::from("x"))
         );
         assert_eq!(
-            step(a, &Step::Key("1".into())).map(type_name),
+            step(a, &Step::Element("1".into())).map(type_name),
             Some("object")
+        );
+        assert_eq!(
+            step(a, &Step::Key("1".into())),
+            None,
+            "-> with text on an array"
         );
         assert_eq!(step(a, &Step::Index(2)), None);
         assert_eq!(step(a, &Step::Index(-3)), None);
