@@ -69,6 +69,8 @@ pub struct Engine {
     restoring: Option<CancellationToken>,
     /// Tables and functions beyond the catalog that ad-hoc queries may use
     /// (the wire server's PostgreSQL system catalogs).
+    /// Over the wire: the directories connectors may touch (None: any).
+    file_sandbox: Option<connectors::sandbox::FileSandbox>,
     system: Option<Arc<dyn SystemCatalog>>,
     /// Every running pipeline's figures (`sluice.pipelines`, Prometheus).
     monitor: Arc<Monitor>,
@@ -111,6 +113,7 @@ impl Engine {
             restored: HashSet::new(),
             restoring: None,
             system: None,
+            file_sandbox: None,
             monitor: Arc::default(),
             sampling: false,
             checkpoints: None,
@@ -118,6 +121,18 @@ impl Engine {
     }
 
     /// Lets ad-hoc queries read `system`'s tables and call its functions.
+    /// Confines the files clients' connectors may name (`sluice serve`).
+    pub fn set_file_sandbox(&mut self, sandbox: connectors::sandbox::FileSandbox) {
+        self.file_sandbox = Some(sandbox);
+    }
+
+    fn check_files(&self, options: &sql::Options) -> Result<()> {
+        match &self.file_sandbox {
+            Some(sandbox) => sandbox.check(options.get("connector"), options),
+            None => Ok(()),
+        }
+    }
+
     pub fn set_system_catalog(&mut self, system: Arc<dyn SystemCatalog>) {
         self.system = Some(system);
     }
@@ -747,6 +762,7 @@ impl Engine {
             .watermark
             .as_ref()
             .map(|w| format!("{} AS {}", w.column, w.expr));
+        self.check_files(&c.options)?;
         let mut def = connectors::create_source(&c.name, c.columns, schema, c.options, watermark)?;
         def.watermark_sql = watermark_sql;
         self.catalog.add_source(def, sql)?;
@@ -770,6 +786,7 @@ impl Engine {
             .options
             .take_duration("allowed_lateness")?
             .unwrap_or_default();
+        self.check_files(&c.options)?;
         let (connector_name, sink) = connectors::create_sink(&mut c.options)?;
         let query = match c.input {
             SinkInput::Query(q) => q,

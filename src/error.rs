@@ -56,6 +56,10 @@ pub enum SluiceError {
     /// too complex").
     #[error("{0}")]
     TooComplex(String),
+    /// Something the server does not let a client do (a file outside the
+    /// allowed directories).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// A bug in Sluice.
     #[error("internal error: {0} (this is a bug in Sluice)")]
     Internal(String),
@@ -123,6 +127,7 @@ impl SluiceError {
             SluiceError::Io { .. } => "58030",
             SluiceError::Kafka { .. } | SluiceError::Connector(_) => "08000",
             SluiceError::TooComplex(_) => "54001",
+            SluiceError::PermissionDenied(_) => "42501",
             SluiceError::Internal(_) => "XX000",
         }
     }

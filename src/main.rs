@@ -147,6 +147,10 @@ enum Command {
         /// Refuse clients that do not use TLS.
         #[arg(long, requires = "tls_cert")]
         tls_required: bool,
+        /// A directory clients' file sources, sinks and dead-letter files
+        /// may use (repeatable; default: `files` in the data directory).
+        #[arg(long = "allow-file-dir", value_name = "DIR")]
+        allow_file_dirs: Vec<PathBuf>,
     },
 }
 
@@ -216,6 +220,7 @@ fn main() -> ExitCode {
                 tls_cert,
                 tls_key,
                 tls_required,
+                allow_file_dirs,
             } => {
                 let options = ServeOptions {
                     max_connections,
@@ -223,6 +228,7 @@ fn main() -> ExitCode {
                     auth,
                     tls: tls_cert.zip(tls_key),
                     tls_required,
+                    allow_file_dirs,
                 };
                 let config = match server_config(&listen, &data_dir, options) {
                     Ok(config) => config,
@@ -276,6 +282,7 @@ struct ServeOptions {
     auth: Option<String>,
     tls: Option<(PathBuf, PathBuf)>,
     tls_required: bool,
+    allow_file_dirs: Vec<PathBuf>,
 }
 
 /// The server's configuration: limits, who may log in, TLS. Off loopback,
@@ -341,7 +348,15 @@ fn server_config(
         }
         None => None,
     };
+    let dirs = if o.allow_file_dirs.is_empty() {
+        vec![data_dir.join("files")]
+    } else {
+        o.allow_file_dirs
+    };
+    let file_sandbox =
+        sluice::connectors::sandbox::FileSandbox::new(&dirs).map_err(|e| e.to_string())?;
     Ok(sluice::server::ServerConfig {
+        file_sandbox,
         max_connections: o.max_connections,
         startup_timeout,
         auth,

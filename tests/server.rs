@@ -40,7 +40,26 @@ impl Server {
         Self::spawn(dir, &[], serve_options, env)
     }
 
+    /// `sluice serve` with exactly these options (no test defaults: the
+    /// file sandbox at its default, `files/` in the data directory).
+    fn start_exact(dir: &Path, serve_options: &[&str]) -> Server {
+        Self::spawn_with(dir, &[], serve_options, &[])
+    }
+
+    /// The tests' servers let connectors use the test's directory.
     fn spawn(dir: &Path, options: &[&str], serve_options: &[&str], env: &[(&str, &str)]) -> Server {
+        let allowed = dir.display().to_string();
+        let mut serve_options = serve_options.to_vec();
+        serve_options.extend(["--allow-file-dir", allowed.as_str()]);
+        Self::spawn_with(dir, options, &serve_options, env)
+    }
+
+    fn spawn_with(
+        dir: &Path,
+        options: &[&str],
+        serve_options: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let port = free_port();
         let stderr = dir.join("serve.stderr");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))

@@ -37,6 +37,8 @@ struct FileSource {
     path: PathBuf,
     follow: bool,
     skip_header: bool,
+    /// CSV records may hold newlines in quoted fields.
+    csv: bool,
 }
 
 fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn SourceConnector>> {
@@ -49,22 +51,46 @@ fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn So
         path: PathBuf::from(path),
         follow,
         skip_header,
+        csv: spec.format.is_some_and(|f| f.kind == FormatKind::Csv),
     }))
 }
 
 /// Splits a byte stream into lines, carrying a partial line between reads.
+/// For CSV, a newline inside a quoted field does not end the record.
 #[derive(Default)]
 pub(crate) struct LineSplitter {
     partial: Vec<u8>,
     pub(crate) line: u64,
+    /// CSV: quotes count, and `partial` ends inside a quoted field when it
+    /// holds an odd number of them.
+    pub(crate) csv: bool,
+    open_quote: bool,
 }
 
 impl LineSplitter {
+    /// A splitter from the start of a stream; `csv` keeps quoted newlines.
+    pub(crate) fn new(csv: bool) -> Self {
+        LineSplitter {
+            csv,
+            ..LineSplitter::default()
+        }
+    }
+
     /// Pushes every complete line of `data` (without `\n` / `\r\n`, blank
     /// lines skipped) into `raw`, numbered from 1.
     pub(crate) fn feed(&mut self, mut data: &[u8], raw: &mut RawBatch) {
         while let Some(nl) = memchr::memchr(b'\n', data) {
             self.line += 1;
+            if self.csv {
+                // `""` inside a quoted field flips twice: parity is enough.
+                let quotes = memchr::memchr_iter(b'"', &data[..nl]).count();
+                self.open_quote ^= quotes % 2 == 1;
+                if self.open_quote {
+                    self.partial.extend_from_slice(&data[..=nl]);
+                    data = &data[nl + 1..];
+                    continue;
+                }
+            }
             if self.partial.is_empty() {
                 push_line(&data[..nl], self.line, raw);
             } else {
@@ -73,6 +99,10 @@ impl LineSplitter {
                 push_line(&line, self.line, raw);
             }
             data = &data[nl + 1..];
+        }
+        if self.csv {
+            let quotes = memchr::memchr_iter(b'"', data).count();
+            self.open_quote ^= quotes % 2 == 1;
         }
         self.partial.extend_from_slice(data);
     }
@@ -160,6 +190,7 @@ impl SourceConnector for FileSource {
         }
         let mut splitter = LineSplitter {
             line: start.line,
+            csv: self.csv,
             ..LineSplitter::default()
         };
         let mut position: u64 = start.offset;
@@ -239,7 +270,10 @@ impl SourceConnector for FileSource {
                         .await
                         .map_err(|e| io("opening", e))?;
                     position = 0;
-                    splitter = LineSplitter::default();
+                    splitter = LineSplitter {
+                        csv: self.csv,
+                        ..LineSplitter::default()
+                    };
                     header_pending = self.skip_header;
                 }
                 continue;
@@ -629,6 +663,34 @@ impl SinkWriter for CommittedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_records_keep_newlines_inside_quotes() {
+        let mut s = LineSplitter {
+            csv: true,
+            ..LineSplitter::default()
+        };
+        let mut raw = RawBatch::default();
+        s.feed(
+            b"1,\"two\nlines\"\n2,\"say \"\"hi\"\"\"\n3,\"split",
+            &mut raw,
+        );
+        s.feed(b" across\nreads\",x\n", &mut raw);
+        let records: Vec<&[u8]> = (0..raw.len()).map(|i| raw.record(i)).collect();
+        assert_eq!(
+            records,
+            vec![
+                &b"1,\"two\nlines\""[..],
+                &b"2,\"say \"\"hi\"\"\""[..],
+                &b"3,\"split across\nreads\",x"[..],
+            ]
+        );
+        assert_eq!(
+            raw.seq,
+            vec![2, 3, 5],
+            "numbered by the line each record ends on"
+        );
+    }
 
     #[test]
     fn splitter_handles_partial_lines_crlf_and_blanks() {

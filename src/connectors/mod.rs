@@ -12,6 +12,7 @@ pub mod file;
 pub mod kafka;
 pub mod nexmark;
 pub mod position;
+pub mod sandbox;
 pub mod socket;
 pub mod stdout;
 pub mod watermark;

@@ -97,15 +97,25 @@ async fn connect(
 #[derive(Debug)]
 struct SocketSource {
     endpoint: Endpoint,
+    /// CSV records may hold newlines in quoted fields.
+    csv: bool,
 }
 
-fn source_factory(options: &mut Options, _spec: &SourceSpec) -> Result<Arc<dyn SourceConnector>> {
+fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn SourceConnector>> {
     let endpoint = take_endpoint(options, "the socket source", CONNECTOR.source_options)?;
-    Ok(Arc::new(SocketSource { endpoint }))
+    let csv = spec
+        .format
+        .is_some_and(|f| f.kind == crate::format::FormatKind::Csv);
+    Ok(Arc::new(SocketSource { endpoint, csv }))
 }
 
-async fn read_lines(mut stream: TcpStream, origin: String, ctx: SourceContext) -> Result<()> {
-    let mut splitter = LineSplitter::default();
+async fn read_lines(
+    mut stream: TcpStream,
+    origin: String,
+    ctx: SourceContext,
+    csv: bool,
+) -> Result<()> {
+    let mut splitter = LineSplitter::new(csv);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = tokio::select! {
@@ -144,7 +154,7 @@ impl SourceConnector for SocketSource {
                     return Ok(());
                 };
                 let origin = format!("socket {} line ", self.endpoint.addr);
-                read_lines(stream, origin, ctx).await
+                read_lines(stream, origin, ctx, self.csv).await
             }
             Mode::Listen => {
                 let listener = TcpListener::bind(&self.endpoint.addr).await.map_err(|e| {
@@ -159,7 +169,7 @@ impl SourceConnector for SocketSource {
                             let (stream, peer) = accepted
                                 .map_err(|e| SluiceError::io(format!("accepting on {}", self.endpoint.addr), e))?;
                             let origin = format!("socket {} client {peer} line ", self.endpoint.addr);
-                            clients.spawn(read_lines(stream, origin, ctx.clone()));
+                            clients.spawn(read_lines(stream, origin, ctx.clone(), self.csv));
                         }
                         Some(done) = clients.join_next(), if !clients.is_empty() => {
                             match done {

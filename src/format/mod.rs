@@ -122,7 +122,10 @@ impl RawBatch {
         }
     }
 
+    /// Adds one record. A UTF-8 byte order mark in front (what Windows
+    /// tools write at the start of a file or message) is not part of it.
     pub fn push(&mut self, record: &[u8], seq: u64) {
+        let record = record.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(record);
         self.starts.push(self.buf.len());
         self.buf.extend_from_slice(record);
         self.buf.push(b'\n');
@@ -206,6 +209,10 @@ pub struct RecordDecoder {
     /// JSON: the integer columns, checked in the raw records (see
     /// [`json_integers`]).
     integers: Option<IntegerFields>,
+    /// JSON: the payload's floating-point columns, where a number too large
+    /// for the type (`1e400`) decodes as infinity, and timestamp columns,
+    /// where one (`1e20` ms) is clamped to the largest integer.
+    floats: Vec<usize>,
 }
 
 impl RecordDecoder {
@@ -267,6 +274,19 @@ impl RecordDecoder {
             FormatKind::Json => IntegerFields::of(&payload_schema),
             FormatKind::Csv => None,
         };
+        let floats = match format.kind {
+            FormatKind::Json => payload_schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    f.data_type().is_floating()
+                        || matches!(f.data_type(), DataType::Timestamp(_, _))
+                })
+                .map(|(i, _)| i)
+                .collect(),
+            FormatKind::Csv => Vec::new(),
+        };
         Ok(RecordDecoder {
             format,
             payload_schema,
@@ -274,6 +294,7 @@ impl RecordDecoder {
             layout,
             max_record_bytes,
             integers,
+            floats,
         })
     }
 
@@ -376,6 +397,31 @@ impl RecordDecoder {
         }
         bad.sort_by_key(|b| b.index);
         bad
+    }
+
+    /// Rows whose floating-point fields overflowed their type (JSON has no
+    /// infinity, so an infinite value was a number too large).
+    fn out_of_range_floats(&self, payload: &RecordBatch) -> Result<Vec<(usize, String)>> {
+        let mut out = Vec::new();
+        for &i in &self.floats {
+            let column = payload.column(i);
+            let infinite = out_of_range(column)?;
+            if infinite.true_count() == 0 {
+                continue;
+            }
+            let field = self.payload_schema.field(i);
+            for row in (0..infinite.len()).filter(|&r| infinite.value(r)) {
+                out.push((
+                    row,
+                    format!(
+                        "field \"{}\": value out of range for a column of type {}",
+                        field.name(),
+                        crate::sql::types::arrow_to_sql(field.data_type())
+                    ),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     fn may_have_clamped(&self, batch: &RecordBatch) -> bool {
@@ -510,7 +556,8 @@ impl RecordDecoder {
     ) -> Result<(RecordBatch, Vec<(usize, String)>)> {
         let rows = payload.num_rows();
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        if self.layout.iter().all(|l| matches!(l, Slot::Payload(_))) {
+        let out_of_range = self.out_of_range_floats(&payload)?;
+        if out_of_range.is_empty() && self.layout.iter().all(|l| matches!(l, Slot::Payload(_))) {
             let batch = RecordBatch::try_new_with_options(
                 Arc::clone(&self.output_schema),
                 payload.columns().to_vec(),
@@ -518,7 +565,7 @@ impl RecordDecoder {
             )?;
             return Ok((batch, Vec::new()));
         }
-        let mut errors = Vec::new();
+        let mut errors = out_of_range;
         let mut columns = Vec::with_capacity(self.layout.len());
         for (i, l) in self.layout.iter().enumerate() {
             match l {
@@ -573,8 +620,9 @@ impl RecordDecoder {
             )?;
             return Ok((batch, errors));
         }
-        // Leave out the rows that did not convert (first reason each),
-        // before a NOT NULL column sees their NULLs.
+        // Leave out the rows that did not convert (first reason each, in
+        // row order), before a NOT NULL column sees their NULLs.
+        errors.sort_by_key(|(row, _)| *row);
         let mut failed = vec![false; rows];
         errors.retain(|(row, _)| !std::mem::replace(&mut failed[*row], true));
         let keep: BooleanArray = failed.iter().map(|f| Some(!f)).collect();
@@ -651,6 +699,66 @@ pub(crate) fn clip(reason: String) -> String {
         None => reason,
         Some((at, _)) => format!("{}… ({} bytes in all)", &reason[..at], reason.len()),
     }
+}
+
+/// Timestamps below this magnitude need no row-by-row check: in
+/// milliseconds (Sluice's TIMESTAMP unit) it is the year 2223, and in
+/// seconds still inside the calendar; beyond it (or in finer units) each
+/// row is checked.
+const CALENDAR_EDGE: i64 = 8_000_000_000_000;
+
+/// Which values of a decoded column overflowed their type: infinite
+/// floats, and timestamps arrow-json clamped or no calendar holds (NULL:
+/// false).
+fn out_of_range(column: &ArrayRef) -> Result<BooleanArray> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Float32Type, Float64Type};
+    if let DataType::Timestamp(_, _) = column.data_type() {
+        let as_i64 = cast(column, &DataType::Int64)?;
+        let values = as_i64.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        // The common case, every value well inside the calendar, costs two
+        // vectorised passes (min and max).
+        let (lo, hi) = (
+            datafusion::arrow::compute::min(values),
+            datafusion::arrow::compute::max(values),
+        );
+        if lo.is_none_or(|v| v > -CALENDAR_EDGE) && hi.is_none_or(|v| v < CALENDAR_EDGE) {
+            return Ok(BooleanArray::from(vec![false; values.len()]));
+        }
+        let millis = cast(
+            column,
+            &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None),
+        )?;
+        let millis =
+            millis.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+        return Ok((0..values.len())
+            .map(|r| {
+                Some(
+                    values.is_valid(r)
+                        && (values.value(r) == i64::MAX
+                            || values.value(r) == i64::MIN
+                            || millis.value_as_datetime(r).is_none()),
+                )
+            })
+            .collect());
+    }
+    Ok(match column.data_type() {
+        DataType::Float64 => column
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| Some(v.is_some_and(f64::is_infinite)))
+            .collect(),
+        DataType::Float32 => column
+            .as_primitive::<Float32Type>()
+            .iter()
+            .map(|v| Some(v.is_some_and(f32::is_infinite)))
+            .collect(),
+        other => {
+            return Err(SluiceError::Internal(format!(
+                "{other} is not a floating-point column"
+            )))
+        }
+    })
 }
 
 /// Binary keys become text lossily (a key is an identifier, not data to
@@ -895,6 +1003,50 @@ mod tests {
         );
         assert_eq!(bad[2].0, 3);
         assert!(bad[2].1.contains("seven"), "{}", bad[2].1);
+    }
+
+    /// `1e400` into a DOUBLE (infinity after decoding) is a bad record, and
+    /// a byte order mark before a record is not part of it (#22).
+    #[test]
+    fn out_of_range_doubles_are_bad_records_and_boms_are_skipped() {
+        let columns = [
+            column("id", DataType::Int64, true),
+            column("x", DataType::Float64, true),
+        ];
+        let schema = Arc::new(Schema::new(
+            columns.iter().map(|c| c.field()).collect::<Vec<_>>(),
+        ));
+        let decoder = RecordDecoder::new(
+            Format::take(&mut Options::new()).expect("format"),
+            &columns,
+            schema,
+            DEFAULT_MAX_RECORD_BYTES,
+        )
+        .expect("decoder");
+        let mut raw = RawBatch::with_capacity(3, 64);
+        raw.push(b"\xEF\xBB\xBF{\"id\": 1, \"x\": 1.5}", 1);
+        raw.push(br#"{"id": 2, "x": 1e400}"#, 2);
+        raw.push(br#"{"id": 3, "x": -2e308}"#, 3);
+        let decoded = decoder.decode(&raw).expect("decode");
+        let batch = decoded.batch.expect("rows");
+        assert_eq!(batch.num_rows(), 1);
+        assert_eq!(
+            decoded
+                .bad
+                .iter()
+                .map(|b| (b.index, b.reason.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                (
+                    1,
+                    "field \"x\": value out of range for a column of type DOUBLE PRECISION"
+                ),
+                (
+                    2,
+                    "field \"x\": value out of range for a column of type DOUBLE PRECISION"
+                ),
+            ]
+        );
     }
 
     /// 30,000 nested arrays (60 KB, under the record size limit): a bad

@@ -84,6 +84,8 @@ pub struct ServerConfig {
     pub tls: Option<pgwire::tokio::TlsAcceptor>,
     /// Refuse clients that do not use TLS.
     pub tls_required: bool,
+    /// The directories clients' connectors may name.
+    pub file_sandbox: crate::connectors::sandbox::FileSandbox,
 }
 
 /// Accepts connections until `shutdown`.
@@ -94,10 +96,11 @@ pub async fn serve(
     config: ServerConfig,
 ) {
     let activity = Arc::new(Activity::default());
-    engine
-        .write()
-        .await
-        .set_system_catalog(Arc::new(pg_catalog::PgCatalog::new(Arc::clone(&activity))));
+    {
+        let mut engine = engine.write().await;
+        engine.set_system_catalog(Arc::new(pg_catalog::PgCatalog::new(Arc::clone(&activity))));
+        engine.set_file_sandbox(config.file_sandbox.clone());
+    }
     let manager = Arc::new(ConnectionManager::new());
     let factory = Arc::new(Handlers {
         server: Arc::new(Server {

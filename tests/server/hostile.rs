@@ -240,3 +240,50 @@ fn sql_fuzz_gets_postgres_answers() {
     assert!(!server.log().contains("panicked"), "{}", server.log());
     server.stop();
 }
+
+/// Clients' connectors reach only the allowed directories (#22 item 5):
+/// `/etc/passwd` as a file source, a file sink or dead-letter file outside
+/// them and a librdkafka property naming a local file are refused with
+/// 42501; a file under the data directory's `files/` works.
+#[test]
+fn connectors_reach_only_the_allowed_directories() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_exact(dir.path(), &[]);
+    let files = dir.path().join("data/files");
+    std::fs::write(files.join("in.jsonl"), "{\"k\": 1}\n{\"k\": 2}\n").expect("input");
+    for sql in [
+        "CREATE SOURCE p (line TEXT) WITH (connector = 'file', path = '/etc/passwd', format = 'csv');",
+        "CREATE SOURCE e (line TEXT) WITH (connector = 'file', path = '/proc/self/environ', format = 'csv');",
+        "CREATE SOURCE up (line TEXT) WITH (connector = 'file', path = 'data/files/../../../../etc/passwd', format = 'csv');",
+        "CREATE SOURCE d (k BIGINT) WITH (connector = 'file', path = 'data/files/in.jsonl', dead_letter = '/tmp/sluice-dead.jsonl');",
+        "CREATE SOURCE k (k BIGINT) WITH (connector = 'kafka', topic = 't', bootstrap_servers = '127.0.0.1:9092', properties.ssl.ca.location = '/etc/ssl/certs/ca-certificates.crt');",
+    ] {
+        let out = server.psql(sql);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("42501") && stderr.contains("--allow-file-dir"), "{sql}: {stderr}");
+        assert!(stderr.contains(&files.canonicalize().expect("files").display().to_string()), "{stderr}");
+    }
+    server.psql_ok(
+        "CREATE SOURCE ok (k BIGINT) WITH (connector = 'file', path = 'data/files/in.jsonl');\n\
+         CREATE MATERIALIZED VIEW n AS SELECT count(*) AS n FROM ok;",
+    );
+    let out = server
+        .psql("CREATE SINK s FROM ok WITH (connector = 'file', path = '/tmp/sluice-out.jsonl');");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("42501"),
+        "{out:?}"
+    );
+    assert!(!std::path::Path::new("/tmp/sluice-out.jsonl").exists());
+    crate::common::wait_for(
+        "the allowed file's rows",
+        std::time::Duration::from_secs(10),
+        || {
+            (server
+                .psql_ok("\\pset tuples_only on\nSELECT n FROM n;")
+                .trim()
+                == "2")
+                .then_some(())
+        },
+    );
+    server.stop();
+}
