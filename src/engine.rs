@@ -472,8 +472,7 @@ impl Engine {
     /// `q` as the planner's rewrites and the system catalog change it.
     fn adapt<'q>(&self, q: &'q ast::Query) -> Result<std::borrow::Cow<'q, ast::Query>> {
         let mut q = q.clone();
-        sql::functions::inline(&mut q, self.catalog.functions())?;
-        sql::rewrite::rewrite_query(&mut q, &|source| self.catalog.event_time(source))?;
+        self.catalog.rewrite_query(&mut q)?;
         if let Some(system) = &self.system {
             system.rewrite(&self.catalog, &mut q)?;
         }

@@ -148,6 +148,15 @@ impl Catalog {
         Ok(())
     }
 
+    /// `query` in the shape the planner takes: user SQL functions inlined,
+    /// then the spellings `sql::rewrite` knows (windows over each source's
+    /// event time, Flink/Arroyo group windows, JSON operators …). The one
+    /// place continuous and ad-hoc queries are prepared.
+    pub fn rewrite_query(&self, query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<()> {
+        crate::sql::functions::inline(query, &self.functions)?;
+        crate::sql::rewrite::rewrite_query(query, &|source| self.event_time(source))
+    }
+
     /// The SQL functions, by name.
     pub fn functions(&self) -> &BTreeMap<String, SqlFunction> {
         &self.functions

@@ -86,7 +86,7 @@ pub fn convert(text: &ArrayRef, derivation: &Derivation, name: &str) -> Derived 
                     None => out.append_null(),
                     Some(Ok(v)) => out.append_value(value::to_jsonb_text(&v)),
                     Some(Err(e)) => {
-                        errors.push((row, super::clip(format!("column \"{name}\": {e}"))));
+                        errors.push((row, super::decoder::clip(format!("column \"{name}\": {e}"))));
                         out.append_null();
                     }
                 }
@@ -119,7 +119,7 @@ pub fn convert(text: &ArrayRef, derivation: &Derivation, name: &str) -> Derived 
                 .map(|row| {
                     (
                         row,
-                        super::clip(format!(
+                        super::decoder::clip(format!(
                             "column \"{name}\": invalid input syntax for type {}: \"{}\"",
                             crate::sql::types::arrow_to_sql(to).to_lowercase(),
                             strings.value(row)

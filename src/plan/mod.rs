@@ -251,8 +251,7 @@ impl Planner {
         let ctx = self.context(catalog)?;
         let state = ctx.state();
         let mut query = query.clone();
-        crate::sql::functions::inline(&mut query, catalog.functions())?;
-        crate::sql::rewrite::rewrite_query(&mut query, &|source| catalog.event_time(source))?;
+        catalog.rewrite_query(&mut query)?;
         let statement = DFStatement::Statement(Box::new(ast::Statement::Query(Box::new(query))));
         let plan = state
             .statement_to_plan(statement)
