@@ -60,6 +60,11 @@ pub enum SluiceError {
     /// allowed directories).
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// A sink's destination already holds output newer than the checkpoint
+    /// being restored: running on would write it again (exactly-once
+    /// would break), so the sink refuses to start.
+    #[error("{0}")]
+    AheadOfCheckpoint(String),
     /// A bug in Sluice.
     #[error("internal error: {0} (this is a bug in Sluice)")]
     Internal(String),
@@ -128,6 +133,8 @@ impl SluiceError {
             SluiceError::Kafka { .. } | SluiceError::Connector(_) => "08000",
             SluiceError::TooComplex(_) => "54001",
             SluiceError::PermissionDenied(_) => "42501",
+            // PostgreSQL's data_corrupted.
+            SluiceError::AheadOfCheckpoint(_) => "XX001",
             SluiceError::Internal(_) => "XX000",
         }
     }

@@ -6,6 +6,8 @@
 mod common;
 #[path = "kafka/crash.rs"]
 mod crash;
+#[path = "kafka/damaged.rs"]
+mod damaged;
 
 use std::collections::BTreeMap;
 use std::path::Path;

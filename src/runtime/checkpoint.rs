@@ -114,6 +114,10 @@ pub struct Checkpointer {
     triggered: watch::Sender<Trigger>,
     outcome: watch::Sender<Outcome>,
     restored: Mutex<HashMap<String, Restored>>,
+    /// Why the newest checkpoint could not be restored, when recovery fell
+    /// back to an older one (sinks that already committed a later epoch
+    /// name it in their refusal to start).
+    damaged: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Checkpointer {
@@ -276,6 +280,7 @@ impl Checkpointer {
             triggered,
             outcome,
             restored: Mutex::default(),
+            damaged: Mutex::default(),
         };
         cp.load().await?;
         Ok(Arc::new(cp))
@@ -313,6 +318,10 @@ impl Checkpointer {
                 }
                 Err(e) => {
                     tracing::warn!(epoch, error = %e, "checkpoint is damaged or incomplete; trying the one before it");
+                    let mut damaged = self.damaged.lock().unwrap_or_else(|p| p.into_inner());
+                    if damaged.is_none() {
+                        *damaged = Some(format!("checkpoint {epoch} in {} is damaged: {e}", self.location));
+                    }
                 }
             }
         }
@@ -356,6 +365,16 @@ impl Checkpointer {
         // A panic while holding the lock cannot leave it half-updated in a
         // way later steps depend on; carry on with what is there.
         self.coord.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The newest complete checkpoint's epoch (0 before the first).
+    pub fn completed(&self) -> u64 {
+        self.outcome.borrow().completed
+    }
+
+    /// Why recovery fell back past the newest checkpoint, if it did.
+    pub fn damaged(&self) -> Option<String> {
+        self.damaged.lock().ok()?.clone()
     }
 
     /// The state `pipeline` had at the restored checkpoint (taken once).

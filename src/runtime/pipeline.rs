@@ -107,9 +107,12 @@ impl Pipeline {
         // and finishes transactions, retrying while the broker is away):
         // the pipeline's own task does it, so CREATE and restarts return at
         // once whatever the remote end does.
+        // A pipeline without state in the restored checkpoint starts after
+        // it: what its sink's destination holds from before (a dropped
+        // sink of the same name) is not its own.
         let recovery = match &restored {
             Some(r) => Some((r.epoch, r.sink.clone())),
-            None => checkpoints.is_some().then_some((0, None)),
+            None => checkpoints.as_ref().map(|c| (c.completed(), None)),
         };
         let sink_node = metrics.add_node(sink_node(&spec.plan, spec.sink.kind()));
         let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
@@ -186,11 +189,20 @@ impl Pipeline {
         let recovery_stop = stop.clone();
         let recovery_shutdown = shutdown.clone();
         let recovering = spec.name.clone();
+        let from_checkpoint = restored.is_some();
+        let recovery_damage = checkpoints.as_ref().and_then(|c| c.damaged());
         let sink = tokio::spawn(
             async move {
                 if let Some((epoch, state)) = recovery {
                     tokio::select! {
-                        recovered = writer.recover(epoch, state) => recovered?,
+                        recovered = writer.recover(epoch, state) => recovered.map_err(|e| match recovery_damage {
+                            // A sink refusing to write again what it already
+                            // committed names the checkpoint that made it so.
+                            Some(damaged) if matches!(e, SluiceError::AheadOfCheckpoint(_)) => {
+                                SluiceError::AheadOfCheckpoint(format!("{e}; {damaged}"))
+                            }
+                            _ => e,
+                        })?,
                         _ = recovery_stop.cancelled() => {
                             return Err(SluiceError::Connector(format!(
                                 "pipeline '{recovering}' stopped before its sink could connect"
@@ -202,7 +214,7 @@ impl Pipeline {
                             )));
                         }
                     }
-                    if epoch > 0 {
+                    if from_checkpoint {
                         tracing::info!(pipeline = %recovering, epoch, "sink recovered from checkpoint");
                     }
                 }
@@ -283,7 +295,27 @@ impl Pipeline {
         let status = Arc::clone(&metrics);
         let leave_checkpoints = checkpoints.clone();
         let handle = tokio::spawn(async move {
+            // A stage that fails ends the stages before it at once: they
+            // would only wait for it (a source for its next checkpoint).
+            let (source_abort, operator_abort) = (source.abort_handle(), operator.abort_handle());
+            let upstream = source_abort.clone();
+            let sink = async move {
+                let r = sink.await;
+                if !matches!(r, Ok(Ok(()))) {
+                    operator_abort.abort();
+                    upstream.abort();
+                }
+                r
+            };
+            let operator = async move {
+                let r = operator.await;
+                if !matches!(r, Ok(Ok(()))) {
+                    source_abort.abort();
+                }
+                r
+            };
             let (s, o, k) = tokio::join!(source, operator, sink);
+            let failed = [&s, &o, &k].iter().any(|r| matches!(r, Ok(Err(_))));
             if let Some(cp) = leave_checkpoints {
                 cp.leave(&name, false).await;
             }
@@ -302,6 +334,8 @@ impl Pipeline {
                 match r {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => errors.push(format!("{part}: {e}")),
+                    // Ended because a later stage failed: that is the error.
+                    Err(e) if e.is_cancelled() && failed => {}
                     Err(e) => errors.push(format!("{part} task: {e}")),
                 }
             }

@@ -739,7 +739,7 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 /// The epoch of the latest complete checkpoint (`manifest-<epoch>.json`).
-fn last_checkpoint(data: &Path) -> Option<u64> {
+pub(crate) fn last_checkpoint(data: &Path) -> Option<u64> {
     std::fs::read_dir(data.join("checkpoints"))
         .ok()?
         .filter_map(|e| {
@@ -822,7 +822,7 @@ impl OwnBroker {
 
 /// Every message of `topic` a `read_committed` consumer sees, up to the end
 /// of every partition (the last stable offset).
-fn read_committed(servers: &str, topic: &str, timeout: Duration) -> Result<Vec<Received>, String> {
+pub(crate) fn read_committed(servers: &str, topic: &str, timeout: Duration) -> Result<Vec<Received>, String> {
     Ok(read_partitions(servers, topic, timeout)?
         .into_iter()
         .map(|(_, m)| m)

@@ -526,6 +526,17 @@ impl SinkWriter for KafkaSinkWriter {
         })
         .await?;
         let committed = self.committed_epoch().await?;
+        if committed > epoch {
+            // Recovery fell back past a damaged checkpoint: the topic already
+            // holds the output of the epochs after the restored one, and the
+            // input would produce it again. Never duplicate silently.
+            return Err(SluiceError::AheadOfCheckpoint(format!(
+                "kafka sink to topic '{}' refuses to start: the topic already holds the output of checkpoint {committed}, \
+                 but recovery restored checkpoint {epoch}, so running on would write the output in between again \
+                 (restore the damaged checkpoint object, or drop and create the sink to accept that)",
+                self.topic
+            )));
+        }
         if let (Some(state), true) = (state, committed < epoch && epoch > 0) {
             self.begin().await?;
             let mut count = 0;
