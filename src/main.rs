@@ -361,6 +361,9 @@ fn server_config(
         startup_timeout,
         auth,
         users: std::sync::Arc::new(users),
+        grants: std::sync::Arc::new(
+            sluice::server::grants::Grants::open(data_dir).map_err(|e| e.to_string())?,
+        ),
         tls,
         tls_required: o.tls_required,
     })

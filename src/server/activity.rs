@@ -54,6 +54,7 @@ struct Started {
     /// Cancels the running statement (`pg_cancel_backend`).
     cancel: Option<Arc<ConnectionHandle>>,
     session: Arc<Session>,
+    ssl: bool,
 }
 
 /// A row of `pg_stat_activity`.
@@ -70,6 +71,8 @@ pub struct Row {
     pub state_change: SystemTime,
     pub state: &'static str,
     pub query: String,
+    /// The connection is encrypted (TLS).
+    pub ssl: bool,
 }
 
 /// Every connection of one server.
@@ -109,6 +112,7 @@ impl Activity {
         startup: &HashMap<String, String>,
         cancel: Option<Arc<ConnectionHandle>>,
         session: Arc<Session>,
+        ssl: bool,
     ) {
         let param = |k: &str| startup.get(k).cloned().unwrap_or_default();
         self.with(|b| {
@@ -125,6 +129,7 @@ impl Activity {
                     application_name: param("application_name"),
                     cancel,
                     session,
+                    ssl,
                 });
                 backend.state = "idle";
                 backend.state_change = SystemTime::now();
@@ -217,6 +222,7 @@ impl Activity {
                         state_change: b.state_change,
                         state: b.state,
                         query: b.query.clone(),
+                        ssl: s.ssl,
                     })
                 })
                 .collect()

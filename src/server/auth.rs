@@ -13,7 +13,7 @@
 //! WITH PASSWORD '…' [SUPERUSER]`, `ALTER USER name WITH PASSWORD '…'` and
 //! `DROP USER name`; any user may change their own password.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -60,7 +60,37 @@ struct StoredUser {
     /// PBKDF2-SHA-256 of the password, hex.
     salted_password: String,
     superuser: bool,
+    /// May connect (`CREATE USER`, `CREATE ROLE … LOGIN`); a role without
+    /// it only groups privileges.
+    #[serde(default = "yes")]
+    login: bool,
+    /// May create objects (`GRANT CREATE ON DATABASE`).
+    #[serde(default)]
+    create: bool,
+    /// The roles whose privileges this one has (`GRANT role TO this`).
+    #[serde(default)]
+    member_of: BTreeSet<String>,
 }
+
+fn yes() -> bool {
+    true
+}
+
+/// What the catalog tables and access checks see of a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleInfo {
+    pub name: String,
+    pub superuser: bool,
+    pub login: bool,
+    pub create: bool,
+    pub member_of: BTreeSet<String>,
+}
+
+/// Predefined roles, as PostgreSQL has them: members of
+/// `pg_read_all_data` may read (SELECT, SUBSCRIBE) every relation.
+pub const READ_ALL_DATA: &str = "pg_read_all_data";
+/// Everyone is a member of PUBLIC.
+pub const PUBLIC: &str = "public";
 
 /// The users of one data directory.
 #[derive(Debug)]
@@ -110,14 +140,38 @@ impl Users {
         self.read().get(name).is_some_and(|u| u.superuser)
     }
 
-    /// `CREATE USER name WITH PASSWORD '…'`.
+    /// `CREATE USER name WITH PASSWORD '…'` (a role that can log in needs
+    /// a password; one that cannot has none).
     pub fn create(&self, name: &str, password: &str, superuser: bool) -> Result<()> {
-        if self.exists(name) {
+        self.create_role(name, Some(password), superuser, true)
+    }
+
+    /// `CREATE ROLE name [LOGIN] [PASSWORD '…'] [SUPERUSER]`.
+    pub fn create_role(
+        &self,
+        name: &str,
+        password: Option<&str>,
+        superuser: bool,
+        login: bool,
+    ) -> Result<()> {
+        if self.exists(name) || is_predefined(name) {
             return Err(SluiceError::Catalog(format!(
                 "role \"{name}\" already exists"
             )));
         }
-        let user = verifier(password, superuser)?;
+        let user = match password {
+            Some(p) => verifier(p, superuser)?,
+            None => StoredUser {
+                salt: String::new(),
+                iterations: 0,
+                salted_password: String::new(),
+                superuser,
+                login,
+                create: false,
+                member_of: BTreeSet::new(),
+            },
+        };
+        let user = StoredUser { login, ..user };
         self.update(|users| {
             users.insert(name.to_string(), user);
         })
@@ -125,14 +179,92 @@ impl Users {
 
     /// `ALTER USER name WITH PASSWORD '…'`.
     pub fn set_password(&self, name: &str, password: &str) -> Result<()> {
-        let superuser = match self.read().get(name) {
-            Some(u) => u.superuser,
-            None => return Err(no_such_role(name)),
+        let Some(old) = self.read().get(name).cloned() else {
+            return Err(no_such_role(name));
         };
-        let user = verifier(password, superuser)?;
+        let fresh = verifier(password, old.superuser)?;
+        let user = StoredUser {
+            salt: fresh.salt,
+            iterations: fresh.iterations,
+            salted_password: fresh.salted_password,
+            ..old
+        };
         self.update(|users| {
             users.insert(name.to_string(), user);
         })
+    }
+
+    /// `ALTER ROLE name [NO]LOGIN`.
+    pub fn set_login(&self, name: &str, login: bool) -> Result<()> {
+        self.change(name, |u| u.login = login)
+    }
+
+    /// `GRANT|REVOKE CREATE ON DATABASE … TO|FROM name`.
+    pub fn set_create(&self, name: &str, create: bool) -> Result<()> {
+        self.change(name, |u| u.create = create)
+    }
+
+    /// `GRANT role TO member` / `REVOKE role FROM member`.
+    pub fn set_member(&self, role: &str, member: &str, is_member: bool) -> Result<()> {
+        if !self.exists(role) && !is_predefined(role) {
+            return Err(no_such_role(role));
+        }
+        if is_member && self.roles_of(role).contains(member) {
+            return Err(SluiceError::Options(format!(
+                "role \"{member}\" is a member of role \"{role}\": granting would make a loop"
+            )));
+        }
+        self.change(member, |u| {
+            if is_member {
+                u.member_of.insert(role.to_string());
+            } else {
+                u.member_of.remove(role);
+            }
+        })
+    }
+
+    fn change(&self, name: &str, f: impl FnOnce(&mut StoredUser)) -> Result<()> {
+        let Some(mut user) = self.read().get(name).cloned() else {
+            return Err(no_such_role(name));
+        };
+        f(&mut user);
+        self.update(|users| {
+            users.insert(name.to_string(), user);
+        })
+    }
+
+    /// `name` and every role it is a member of, directly or through
+    /// others, and PUBLIC.
+    pub fn roles_of(&self, name: &str) -> BTreeSet<String> {
+        let users = self.read();
+        let mut out = BTreeSet::from([name.to_string(), PUBLIC.to_string()]);
+        let mut todo = vec![name.to_string()];
+        while let Some(r) = todo.pop() {
+            if let Some(u) = users.get(&r) {
+                for m in &u.member_of {
+                    if out.insert(m.clone()) {
+                        todo.push(m.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn role(&self, name: &str) -> Option<RoleInfo> {
+        self.read().get(name).map(|u| RoleInfo {
+            name: name.to_string(),
+            superuser: u.superuser,
+            login: u.login,
+            create: u.create,
+            member_of: u.member_of.clone(),
+        })
+    }
+
+    /// Every role, for pg_roles.
+    pub fn roles(&self) -> Vec<RoleInfo> {
+        let names: Vec<String> = self.read().keys().cloned().collect();
+        names.iter().filter_map(|n| self.role(n)).collect()
     }
 
     /// `DROP USER name`.
@@ -142,6 +274,9 @@ impl Users {
         }
         self.update(|users| {
             users.remove(name);
+            for u in users.values_mut() {
+                u.member_of.remove(name);
+            }
         })
     }
 
@@ -194,6 +329,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| SluiceError::io(format!("writing {}", path.display()), e))
 }
 
+/// Roles every server has, PostgreSQL's predefined ones.
+pub fn is_predefined(name: &str) -> bool {
+    name == READ_ALL_DATA || name == PUBLIC
+}
+
 fn no_such_role(name: &str) -> SluiceError {
     SluiceError::Catalog(format!("role \"{name}\" does not exist"))
 }
@@ -210,6 +350,9 @@ fn verifier(password: &str, superuser: bool) -> Result<StoredUser> {
         iterations: ITERATIONS,
         salted_password: hex(&gen_salted_password(password, &salt, ITERATIONS)),
         superuser,
+        login: true,
+        create: false,
+        member_of: BTreeSet::new(),
     })
 }
 
@@ -233,7 +376,9 @@ impl AuthSource for Users {
         let user = login.user().unwrap_or_default();
         let stored = self.read().get(user).cloned();
         // An unknown user fails exactly as a wrong password does.
-        let Some(stored) = stored else {
+        // A role that may not log in, or has no password, fails the same
+        // way: nothing tells a client which roles exist.
+        let Some(stored) = stored.filter(|u| u.login && !u.salt.is_empty()) else {
             return Err(PgWireError::InvalidPassword(user.to_string()));
         };
         match (unhex(&stored.salt), unhex(&stored.salted_password)) {

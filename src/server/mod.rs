@@ -5,12 +5,14 @@
 //! setting, BEGIN / COMMIT / ROLLBACK) are answered here; `SUBSCRIBE` streams
 //! a continuous query's changes through `COPY (SUBSCRIBE …) TO STDOUT`.
 
+mod access;
 pub(crate) mod activity;
 pub mod auth;
 mod connection;
 mod copy;
 mod cursor;
 mod encode;
+pub mod grants;
 mod params;
 mod pg_catalog;
 mod session;
@@ -63,8 +65,7 @@ pub struct Server {
     manager: Arc<ConnectionManager>,
     parser: Arc<SqlParser>,
     activity: Arc<Activity>,
-    users: Arc<auth::Users>,
-    auth: auth::AuthMode,
+    access: Arc<access::Access>,
 }
 
 /// How `sluice serve` guards itself against its clients.
@@ -80,6 +81,8 @@ pub struct ServerConfig {
     /// The data directory's users (kept even under trust, for when
     /// passwords are turned on).
     pub users: Arc<auth::Users>,
+    /// Object owners and privileges.
+    pub grants: Arc<grants::Grants>,
     /// TLS, when a certificate was given.
     pub tls: Option<pgwire::tokio::TlsAcceptor>,
     /// Refuse clients that do not use TLS.
@@ -96,9 +99,17 @@ pub async fn serve(
     config: ServerConfig,
 ) {
     let activity = Arc::new(Activity::default());
+    let access = Arc::new(access::Access {
+        users: Arc::clone(&config.users),
+        grants: Arc::clone(&config.grants),
+        mode: config.auth,
+    });
     {
         let mut engine = engine.write().await;
-        engine.set_system_catalog(Arc::new(pg_catalog::PgCatalog::new(Arc::clone(&activity))));
+        engine.set_system_catalog(Arc::new(pg_catalog::PgCatalog::new(
+            Arc::clone(&activity),
+            Arc::clone(&access),
+        )));
         engine.set_file_sandbox(config.file_sandbox.clone());
     }
     let manager = Arc::new(ConnectionManager::new());
@@ -110,8 +121,7 @@ pub async fn serve(
             engine,
             manager: Arc::clone(&manager),
             activity: Arc::clone(&activity),
-            users: Arc::clone(&config.users),
-            auth: config.auth,
+            access,
         }),
         password_users: (config.auth == auth::AuthMode::Password)
             .then(|| Arc::clone(&config.users)),
@@ -244,6 +254,25 @@ impl NoopStartupHandler for Server {
 }
 
 impl Server {
+    /// The role a session acts as.
+    fn principal<C: ClientInfo>(&self, client: &C) -> access::Principal {
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        self.access.principal(&user)
+    }
+
+    /// Refuses what `principal` may not do (42501); whether the object the
+    /// statement creates existed before.
+    async fn authorize(&self, principal: &access::Principal, needs: &access::Needs) -> PgWireResult<bool> {
+        if principal.superuser && !needs.is_ddl() {
+            return Ok(false);
+        }
+        let engine = self.engine.read().await;
+        self.access.check(principal, needs, engine.catalog())?;
+        Ok(needs
+            .creates()
+            .is_some_and(|n| engine.catalog().kind_of(n).is_some()))
+    }
+
     /// A session authenticated: it shows in `pg_stat_activity` from here on.
     fn session_started<C: ClientInfo>(&self, client: &C) {
         let cancel = client
@@ -255,83 +284,10 @@ impl Server {
             client.metadata(),
             cancel.map(|c| Arc::clone(c.as_ref())),
             session::of(client),
+            client.is_secure(),
         );
     }
 
-    /// `CREATE|ALTER|DROP USER`: superusers manage users; any user may
-    /// change their own password. Under trust, everyone is a superuser.
-    fn run_user_command<C: ClientInfo>(
-        &self,
-        client: &C,
-        command: &users::UserCommand,
-    ) -> PgWireResult<()> {
-        use users::UserCommand::*;
-        let me = client.metadata().get("user").cloned().unwrap_or_default();
-        let superuser = self.auth == auth::AuthMode::Trust || self.users.is_superuser(&me);
-        let own_password = matches!(command,
-            Alter { name, superuser: None, .. } if *name == me);
-        if !superuser && !own_password {
-            return Err(pg_error_code(
-                "42501",
-                "permission denied to manage users: only a superuser may (a user may change their own password)",
-            ));
-        }
-        let role_error = |e: SluiceError| {
-            let message = e.to_string();
-            let code = if message.contains("already exists") {
-                "42710"
-            } else if message.contains("does not exist") {
-                "42704"
-            } else {
-                return pg_error(e);
-            };
-            pg_error_code(code, message.trim_start_matches("catalog: "))
-        };
-        match command {
-            Create {
-                name,
-                password,
-                superuser,
-            } => {
-                let Some(password) = password else {
-                    return Err(pg_error_code(
-                        "28P01",
-                        "a user needs a password: CREATE USER name WITH PASSWORD '…'",
-                    ));
-                };
-                self.users
-                    .create(name, password, *superuser)
-                    .map_err(role_error)
-            }
-            Alter {
-                name,
-                password,
-                superuser: make_superuser,
-            } => {
-                if make_superuser.is_some() {
-                    return Err(pg_error(SluiceError::NotSupported(
-                        "ALTER USER … SUPERUSER: drop the user and create it again".into(),
-                    )));
-                }
-                match password {
-                    Some(p) => self.users.set_password(name, p).map_err(role_error),
-                    None => Ok(()),
-                }
-            }
-            Drop { names, if_exists } => {
-                for name in names {
-                    if *name == me {
-                        return Err(pg_error_code("55006", "current user cannot be dropped"));
-                    }
-                    if !self.users.exists(name) && *if_exists {
-                        continue;
-                    }
-                    self.users.drop_user(name).map_err(role_error)?;
-                }
-                Ok(())
-            }
-        }
-    }
 }
 
 /// A SluiceError as the client sees it: SQLSTATE, message, position, hint.
@@ -424,6 +380,9 @@ impl Server {
         C: ClientInfo,
     {
         let session = session::of(client);
+        let principal = self.principal(client);
+        let needs = access::needs(&command);
+        let existed = self.authorize(&principal, &needs).await?;
         let failed = client.transaction_status() == TransactionStatus::Error;
         if failed && !matches!(command, Command::Commit | Command::Rollback) {
             return Err(pg_error_code(
@@ -445,7 +404,13 @@ impl Server {
             }
             Command::Tag(tag) => Ok(Response::Execution(Tag::new(tag))),
             Command::User(command) => {
-                self.run_user_command(client, &command)?;
+                self.access.run_user_command(&principal, &command)?;
+                Ok(Response::Execution(Tag::new(command.tag())))
+            }
+            Command::Grant(command) => {
+                let engine = self.engine.read().await;
+                self.access
+                    .run_grant(&principal, &command, engine.catalog())?;
                 Ok(Response::Execution(Tag::new(command.tag())))
             }
             Command::Set(name, value) => {
@@ -529,7 +494,13 @@ impl Server {
                         .map_err(|_| statement_timeout())?,
                     None => run.await,
                 };
-                match outcome.map_err(pg_error)? {
+                let outcome = outcome.map_err(pg_error)?;
+                if needs.is_ddl() {
+                    let engine = self.engine.read().await;
+                    self.access
+                        .after_ddl(&principal, &needs, existed, engine.catalog());
+                }
+                match outcome {
                     Outcome::Done(tag) => Ok(Response::Execution(Tag::new(tag))),
                     Outcome::Rows(batch) => query_response(&batch, format, &session),
                     // A pipeline was started: the statement created it.
@@ -627,7 +598,15 @@ impl Server {
             let command = session::classify(&text).map_err(pg_error)?;
             let response = match command {
                 Command::CopySubscribe(sub) => {
-                    subscribe::copy_out(&self.engine, client, &sub).await?
+                    let needs = access::needs(&Command::CopySubscribe(sub.clone()));
+                    match self.authorize(&self.principal(client), &needs).await {
+                        Ok(_) => subscribe::copy_out(&self.engine, client, &sub).await?,
+                        Err(PgWireError::UserError(info)) => {
+                            responses.push(Response::Error(info));
+                            return Ok(responses);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 command => match self.run(client, command, &Format::UnifiedText, None).await {
                     Ok(r) => r,

@@ -44,6 +44,8 @@ pub enum Command {
     Close(Option<String>),
     /// `CREATE|ALTER|DROP USER|ROLE`.
     User(super::users::UserCommand),
+    /// `GRANT` / `REVOKE`.
+    Grant(super::grants::GrantCommand),
     /// Anything else: the engine's SQL.
     Engine(String),
 }
@@ -129,6 +131,9 @@ pub fn classify(text: &str) -> Result<Command> {
     let second = w.get(1).map(String::as_str).unwrap_or("");
     if super::users::is_user_statement(&w) {
         return Ok(Command::User(super::users::parse(text)?));
+    }
+    if super::grants::is_grant_statement(&w) {
+        return Ok(Command::Grant(super::grants::parse(text)?));
     }
     Ok(match first {
         "" => Command::Empty,

@@ -63,6 +63,22 @@ impl StartupHandler for Startup {
                 "the server requires TLS (--tls-required): connect with sslmode=require".into(),
             ))));
         }
+        if let PgWireFrontendMessage::Startup(startup) = &message {
+            let user = startup.parameters.get("user").cloned().unwrap_or_default();
+            if self
+                .server
+                .access
+                .users
+                .role(&user)
+                .is_some_and(|r| !r.login)
+            {
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".into(),
+                    "28000".into(),
+                    format!("role \"{user}\" is not permitted to log in"),
+                ))));
+            }
+        }
         let Some(sasl) = &self.sasl else {
             // Trust: any user, no password.
             return StartupHandler::on_startup(self.server.as_ref(), client, message).await;

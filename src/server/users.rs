@@ -14,11 +14,15 @@ pub enum UserCommand {
         name: String,
         password: Option<String>,
         superuser: bool,
+        /// `CREATE USER` and `CREATE ROLE … LOGIN` can connect; a plain
+        /// `CREATE ROLE` only groups privileges.
+        login: bool,
     },
     Alter {
         name: String,
         password: Option<String>,
         superuser: Option<bool>,
+        login: Option<bool>,
     },
     Drop {
         names: Vec<String>,
@@ -67,6 +71,7 @@ pub fn parse(text: &str) -> Result<UserCommand> {
         _ => None,
     };
     let verb = word(tokens.get(at)).unwrap_or_default();
+    let is_user = word(tokens.get(at + 1)).as_deref() == Some("user");
     at += 2; // USER | ROLE
     let bad = |what: &str| SluiceError::Parse {
         line: 1,
@@ -104,12 +109,15 @@ pub fn parse(text: &str) -> Result<UserCommand> {
     at += 1;
     let mut password = None;
     let mut superuser = None;
+    let mut login = None;
     while at < tokens.len() {
         match word(tokens.get(at)).as_deref() {
             Some(
-                "with" | "login" | "inherit" | "noinherit" | "nocreatedb" | "nocreaterole"
+                "with" | "inherit" | "noinherit" | "nocreatedb" | "nocreaterole"
                 | "noreplication" | "nobypassrls",
             ) => {}
+            Some("login") => login = Some(true),
+            Some("nologin") => login = Some(false),
             Some("superuser" | "createdb" | "createrole") => superuser = Some(true),
             Some("nosuperuser") => superuser = Some(false),
             Some("encrypted") if word(tokens.get(at + 1)).as_deref() == Some("password") => {}
@@ -122,14 +130,9 @@ pub fn parse(text: &str) -> Result<UserCommand> {
                     _ => return Err(bad("PASSWORD takes a quoted string")),
                 };
             }
-            Some("nologin") => {
-                return Err(SluiceError::NotSupported(
-                    "roles that cannot log in (NOLOGIN): every Sluice role is a user".into(),
-                ))
-            }
             _ => {
                 return Err(SluiceError::NotSupported(format!(
-                    "{verb} user option '{}': Sluice takes PASSWORD, SUPERUSER and NOSUPERUSER",
+                    "{verb} user option '{}': Sluice takes PASSWORD, [NO]LOGIN and [NO]SUPERUSER",
                     tokens[at]
                 )))
             }
@@ -141,11 +144,13 @@ pub fn parse(text: &str) -> Result<UserCommand> {
             name,
             password,
             superuser: superuser.unwrap_or(false),
+            login: login.unwrap_or(is_user),
         },
         _ => UserCommand::Alter {
             name,
             password,
             superuser,
+            login,
         },
     })
 }
@@ -161,7 +166,8 @@ mod tests {
             UserCommand::Create {
                 name: "bi".into(),
                 password: Some("it's".into()),
-                superuser: false
+                superuser: false,
+                login: true,
             }
         );
         assert_eq!(
@@ -169,7 +175,8 @@ mod tests {
             UserCommand::Create {
                 name: "Ops".into(),
                 password: Some("x".into()),
-                superuser: true
+                superuser: true,
+                login: true,
             }
         );
         assert_eq!(
@@ -177,7 +184,8 @@ mod tests {
             UserCommand::Alter {
                 name: "bi".into(),
                 password: Some("new".into()),
-                superuser: None
+                superuser: None,
+                login: None,
             }
         );
         assert_eq!(
@@ -185,6 +193,15 @@ mod tests {
             UserCommand::Drop {
                 names: vec!["a".into(), "b".into()],
                 if_exists: true
+            }
+        );
+        assert_eq!(
+            parse("CREATE ROLE readers").unwrap(),
+            UserCommand::Create {
+                name: "readers".into(),
+                password: None,
+                superuser: false,
+                login: false,
             }
         );
         assert!(parse("CREATE USER x VALID UNTIL 'never'").is_err());

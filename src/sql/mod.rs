@@ -8,6 +8,7 @@ pub mod functions;
 pub mod limits;
 pub mod options;
 pub mod parser;
+pub mod relations;
 pub mod rewrite;
 pub mod suggest;
 pub mod types;

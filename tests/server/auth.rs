@@ -148,3 +148,33 @@ fn a_public_address_needs_an_auth_choice() {
     assert!(!out.status.success());
     assert!(stderr.contains("SLUICE_PASSWORD"), "{stderr}");
 }
+
+/// Roles and privileges (#22 item 4): a read-only role for BI tools, a
+/// developer who owns what they create, `\du`, `\dp`,
+/// `has_table_privilege`, REVOKE, with psql, psycopg, node-postgres and
+/// pgJDBC over TLS with SCRAM passwords.
+#[test]
+fn roles_and_privileges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key, ca) = certificates(dir.path());
+    let options = ["--auth", "password", "--tls-cert", &cert, "--tls-key", &key];
+    let server =
+        Server::start_serving_env(dir.path(), &options, &[("SLUICE_PASSWORD", "root pass")]);
+    let jar = std::env::var("SLUICE_JDBC_JAR")
+        .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".into());
+    let out = super::run_client(
+        &server,
+        Command::new(super::python())
+            .arg(super::client("roles_check.py"))
+            .arg(server.port.to_string())
+            .arg("root pass")
+            .arg(&ca)
+            .arg(node_path())
+            .arg(&jar)
+            .arg(super::client("JdbcAuthCheck.java")),
+    );
+    println!("{out}");
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    server.stop();
+}

@@ -17,7 +17,43 @@ use super::tables::{TableDef, Ty::*, V};
 use super::{Relations, DATABASE_OID};
 use crate::server::activity::{self, Activity};
 
-pub(super) const TABLES: &[TableDef] = &[TableDef {
+pub(super) const TABLES: &[TableDef] = &[STAT_ACTIVITY, STAT_SSL];
+
+/// `pg_stat_ssl`: whether each session is encrypted.
+const STAT_SSL: TableDef = TableDef {
+    name: "pg_stat_ssl",
+    columns: &[
+        ("pid", I32),
+        ("ssl", Bool),
+        ("version", Text),
+        ("cipher", Text),
+        ("bits", I32),
+        ("client_dn", Text),
+        ("client_serial", Text),
+        ("issuer_dn", Text),
+    ],
+    rows: |rels| {
+        rels.1
+            .iter()
+            .map(|r| {
+                vec![
+                    i64::from(r.pid).into(),
+                    r.ssl.into(),
+                    // The negotiated version and cipher are not kept (TLS
+                    // 1.2 or 1.3, rustls's safe defaults).
+                    V::Null,
+                    V::Null,
+                    V::Null,
+                    V::Null,
+                    V::Null,
+                    V::Null,
+                ]
+            })
+            .collect()
+    },
+};
+
+const STAT_ACTIVITY: TableDef = TableDef {
     name: "pg_stat_activity",
     columns: &[
         ("datid", Oid),
@@ -44,7 +80,7 @@ pub(super) const TABLES: &[TableDef] = &[TableDef {
         ("backend_type", Text),
     ],
     rows: activity_rows,
-}];
+};
 
 fn micros(at: SystemTime) -> V {
     at.duration_since(UNIX_EPOCH)

@@ -1,9 +1,9 @@
 //! pg_catalog's tables about the server as a whole: the one database,
-//! its settings, the one role, tablespaces, extensions, languages,
+//! its settings, tablespaces, extensions, languages,
 //! functions (pg_proc) and sessions.
 
-use super::tables::{none, TableDef, Ty, Ty::*, V};
-use super::{Relations, DATABASE_OID, OWNER, OWNER_OID};
+use super::tables::{none, TableDef, Ty::*, V};
+use super::{DATABASE_OID, OWNER_OID};
 use crate::engine::DATABASE;
 
 pub(super) const TABLES: &[TableDef] = &[
@@ -102,53 +102,6 @@ pub(super) const TABLES: &[TableDef] = &[
     TableDef {
         name: "pg_shdescription",
         columns: &[("objoid", Oid), ("classoid", Oid), ("description", Text)],
-        rows: none,
-    },
-    TableDef {
-        name: "pg_roles",
-        columns: ROLE_COLUMNS,
-        rows: roles,
-    },
-    TableDef {
-        name: "pg_authid",
-        columns: ROLE_COLUMNS,
-        rows: roles,
-    },
-    TableDef {
-        name: "pg_user",
-        columns: &[
-            ("usename", Text),
-            ("usesysid", Oid),
-            ("usecreatedb", Bool),
-            ("usesuper", Bool),
-            ("userepl", Bool),
-            ("usebypassrls", Bool),
-            ("passwd", Text),
-            ("valuntil", Text),
-            ("useconfig", TextArray),
-        ],
-        rows: |_| {
-            vec![vec![
-                OWNER.into(),
-                OWNER_OID.into(),
-                true.into(),
-                true.into(),
-                false.into(),
-                false.into(),
-                "********".into(),
-                V::Null,
-                V::Null,
-            ]]
-        },
-    },
-    TableDef {
-        name: "pg_auth_members",
-        columns: &[
-            ("roleid", Oid),
-            ("member", Oid),
-            ("grantor", Oid),
-            ("admin_option", Bool),
-        ],
         rows: none,
     },
     TableDef {
@@ -279,36 +232,3 @@ pub(super) const TABLES: &[TableDef] = &[
     },
 ];
 
-const ROLE_COLUMNS: &[(&str, Ty)] = &[
-    ("oid", Oid),
-    ("rolname", Text),
-    ("rolsuper", Bool),
-    ("rolinherit", Bool),
-    ("rolcreaterole", Bool),
-    ("rolcreatedb", Bool),
-    ("rolcanlogin", Bool),
-    ("rolreplication", Bool),
-    ("rolconnlimit", I32),
-    ("rolpassword", Text),
-    ("rolvaliduntil", Text),
-    ("rolbypassrls", Bool),
-    ("rolconfig", TextArray),
-];
-
-fn roles(_: &Relations) -> Vec<Vec<V>> {
-    vec![vec![
-        OWNER_OID.into(),
-        OWNER.into(),
-        true.into(),
-        true.into(),
-        true.into(),
-        true.into(),
-        true.into(),
-        false.into(),
-        (-1).into(),
-        "********".into(),
-        V::Null,
-        false.into(),
-        V::Null,
-    ]]
-}

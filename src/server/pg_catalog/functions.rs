@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
 };
 
 use super::types::{format_type, type_oid_by_name};
+use super::roles::Who;
 use super::{strings, tables, version, Relations, OWNER, PG_CATALOG, SYSTEM_TABLE_OIDS};
 use crate::engine::DATABASE;
 
@@ -34,6 +35,9 @@ enum Func {
     /// Descriptions, defaults, index and constraint definitions: none.
     NullText,
     UserById,
+    /// `has_table_privilege([role,] relation, privileges)`: from the
+    /// grants (relations that are not views: true).
+    HasTablePrivilege,
     FormatType,
     ViewDef,
     EncodingToChar,
@@ -84,6 +88,8 @@ pub(super) struct PgFunction {
     /// View definitions by OID (`pg_get_viewdef`) and row counts
     /// (`pg_relation_size`'s stand-in).
     views: BTreeMap<i64, ViewInfo>,
+    /// Who is asking, and what each role may do.
+    who: Who,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -93,7 +99,7 @@ struct ViewInfo {
     rows: i64,
 }
 
-pub(super) fn functions(rels: &Relations) -> Vec<PgFunction> {
+pub(super) fn functions(rels: &Relations, who: &Who) -> Vec<PgFunction> {
     use Func::*;
     let views: BTreeMap<i64, ViewInfo> = rels
         .0
@@ -120,11 +126,22 @@ pub(super) fn functions(rels: &Relations) -> Vec<PgFunction> {
                 returns: returns.clone(),
                 views: if matches!(
                     func,
-                    ViewDef | RelationSize | ToRegClass | RelationName | DatabaseSize | RegClassOid
+                    ViewDef
+                        | RelationSize
+                        | ToRegClass
+                        | RelationName
+                        | DatabaseSize
+                        | RegClassOid
+                        | HasTablePrivilege
                 ) {
                     views.clone()
                 } else {
                     BTreeMap::new()
+                },
+                who: if matches!(func, CurrentUser | UserById | HasTablePrivilege) {
+                    who.clone()
+                } else {
+                    Who::default()
                 },
             });
         }
@@ -150,12 +167,16 @@ pub(super) fn functions(rels: &Relations) -> Vec<PgFunction> {
         DataType::Utf8,
     );
     add(
+        &["has_table_privilege", "has_any_column_privilege"],
+        HasTablePrivilege,
+        any(),
+        DataType::Boolean,
+    );
+    add(
         &[
-            "has_table_privilege",
             "has_schema_privilege",
             "has_database_privilege",
             "has_column_privilege",
-            "has_any_column_privilege",
             "has_function_privilege",
             "has_sequence_privilege",
             "has_type_privilege",
@@ -455,11 +476,52 @@ impl ScalarUDFImpl for PgFunction {
                 b.append(true);
                 ColumnarValue::Scalar(ScalarValue::List(Arc::new(b.finish())))
             }
-            CurrentUser => text(Some(OWNER.into())),
+            CurrentUser => text(Some(self.who.current.clone())),
             True => ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))),
             False => ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))),
             NullText => text(None),
-            UserById => texts(&|_| Some(OWNER.into())),
+            UserById => {
+                let oids = ints(0)?;
+                texts(&|i| {
+                    oids[i].map(|o| self.who.names.get(&o).cloned().unwrap_or_else(|| OWNER.into()))
+                })
+            }
+            HasTablePrivilege => {
+                let (roles, relations, privileges) = match arrays.len() {
+                    n if n >= 3 => (Some(strs(0)?), strs(1)?, strs(2)?),
+                    _ => (None, strs(0)?, strs(1)?),
+                };
+                let mut b = datafusion::arrow::array::BooleanBuilder::new();
+                for i in 0..rows {
+                    let role = match &roles {
+                        None => Some(self.who.current.clone()),
+                        Some(r) => r[i].as_ref().map(|r| match r.parse::<i64>() {
+                            Ok(oid) => self.who.names.get(&oid).cloned().unwrap_or_default(),
+                            Err(_) => r.clone(),
+                        }),
+                    };
+                    let relation = relations[i].as_ref().map(|t| match t.parse::<i64>() {
+                        Ok(oid) => self.views.get(&oid).map(|v| v.name.clone()),
+                        Err(_) => {
+                            let name = t.rsplit('.').next().unwrap_or(t);
+                            let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                                Some(quoted) => quoted.to_string(),
+                                None => name.to_ascii_lowercase(),
+                            };
+                            self.views.values().any(|v| v.name == name).then_some(name)
+                        }
+                    });
+                    b.append_option(match (role, relation, &privileges[i]) {
+                        (Some(role), Some(Some(rel)), Some(p)) => {
+                            self.who.has_privilege(&role, &rel, p)
+                        }
+                        // Not a view: a system table, readable by all.
+                        (Some(_), Some(None), Some(_)) => Some(true),
+                        _ => None,
+                    });
+                }
+                ColumnarValue::Array(Arc::new(b.finish()))
+            }
             EncodingToChar => texts(&|_| Some("UTF8".into())),
             FormatType => {
                 let (oids, mods) = (ints(0)?, ints(1)?);

@@ -17,8 +17,8 @@
 //! policies…) exist so that the queries which join them plan and run.
 //!
 //! The parts: `tables` turns a table's definition into a `MemTable`;
-//! `relations`, `types` and `cluster` define pg_catalog's tables by what
-//! they describe, `information_schema` the standard's views; `rewrite`
+//! `relations`, `types`, `cluster`, `roles` and `backends` define
+//! pg_catalog's tables by what they describe, `information_schema` the standard's views; `rewrite`
 //! (with `from_items` and `subqueries`) makes PostgreSQL's spellings
 //! plannable; `functions` (with `strings`) are PostgreSQL's functions.
 
@@ -29,6 +29,7 @@ mod functions;
 mod information_schema;
 mod relations;
 mod rewrite;
+mod roles;
 mod strings;
 mod subqueries;
 mod tables;
@@ -45,7 +46,8 @@ use datafusion::sql::sqlparser::ast;
 use crate::catalog::Catalog;
 use crate::engine::{SystemCatalog, DATABASE};
 use crate::error::Result;
-use crate::server::activity::Activity;
+use crate::server::access::Access;
+use crate::server::activity::{self, Activity};
 
 const PG_CATALOG: &str = "pg_catalog";
 const INFORMATION_SCHEMA: &str = "information_schema";
@@ -102,11 +104,12 @@ pub fn normalize(sql: &str) -> std::borrow::Cow<'_, str> {
 /// (`pg_stat_activity`).
 pub struct PgCatalog {
     activity: Arc<Activity>,
+    access: Arc<Access>,
 }
 
 impl PgCatalog {
-    pub fn new(activity: Arc<Activity>) -> PgCatalog {
-        PgCatalog { activity }
+    pub fn new(activity: Arc<Activity>, access: Arc<Access>) -> PgCatalog {
+        PgCatalog { activity, access }
     }
 }
 
@@ -125,8 +128,18 @@ impl SystemCatalog for PgCatalog {
     fn register(&self, ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
         let mut relations = Relations::of(catalog);
         relations.1 = self.activity.rows();
+        // Who is asking: the session whose statement this is.
+        let current = activity::current_pid()
+            .and_then(|pid| relations.1.iter().find(|r| r.pid == pid))
+            .map(|r| r.user.clone());
+        relations.2 = roles::Roles::of(&self.access, current);
+        for r in &mut relations.0 {
+            r.owner_oid = relations.2.oid(&self.access.grants.owner(&r.name));
+            r.acl = self.access.grants.acl_items(&r.name);
+        }
         tables::register(ctx, &relations)?;
-        for f in functions::functions(&relations) {
+        let who = roles::Who::of(&relations, Some(&self.access));
+        for f in functions::functions(&relations, &who) {
             ctx.register_udf(ScalarUDF::new_from_impl(f));
         }
         for f in backends::functions(&self.activity) {
@@ -143,10 +156,17 @@ struct Relation {
     schema: SchemaRef,
     definition: String,
     rows: i64,
+    owner_oid: i64,
+    /// `relacl`: none until something is granted.
+    acl: Option<Vec<String>>,
 }
 
-/// The views clients see, and the server's sessions.
-struct Relations(Vec<Relation>, Vec<crate::server::activity::Row>);
+/// The views clients see, the server's sessions, and its roles.
+struct Relations(
+    Vec<Relation>,
+    Vec<crate::server::activity::Row>,
+    roles::Roles,
+);
 
 impl Relations {
     fn of(catalog: &Catalog) -> Relations {
@@ -159,10 +179,12 @@ impl Relations {
                     schema: v.plan.output_schema.clone(),
                     definition: view_query(&d.sql),
                     rows: v.state.row_count().map_or(0, |n| n as i64),
+                    owner_oid: OWNER_OID,
+                    acl: None,
                 });
             }
         }
-        Relations(out, Vec::new())
+        Relations(out, Vec::new(), roles::Roles::default())
     }
 
     fn by_name(&self, name: &str) -> Option<&Relation> {

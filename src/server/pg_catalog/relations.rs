@@ -79,7 +79,7 @@ pub(super) const TABLES: &[TableDef] = &[
                         PUBLIC_OID.into(),
                         0.into(),
                         0.into(),
-                        OWNER_OID.into(),
+                        r.owner_oid.into(),
                         0.into(),
                         r.oid.into(),
                         0.into(),
@@ -104,7 +104,7 @@ pub(super) const TABLES: &[TableDef] = &[
                         0.into(),
                         0.into(),
                         0.into(),
-                        V::Null,
+                        r.acl.clone().map_or(V::Null, V::L),
                         V::Null,
                         V::Null,
                     ]

@@ -86,8 +86,27 @@ pub(super) fn rewrite(query: &mut ast::Query, rels: &Relations) -> Result<()> {
 
 fn rewrite_expr(e: &mut Expr, rels: &Relations, tables: &CatalogTables) -> Result<()> {
     match e {
-        // ARRAY(SELECT …): psql's only use builds a relation's options,
-        // and no relation here has any.
+        // ARRAY(SELECT rolname FROM pg_auth_members … WHERE m.member =
+        // r.oid): psql's `\du` lists the roles a role is a member of. As
+        // an aggregate over the correlated rows, DataFusion plans it.
+        Expr::Function(f)
+            if f.name.to_string().eq_ignore_ascii_case("array")
+                && matches!(&f.args, ast::FunctionArguments::Subquery(q)
+                    if q.to_string().contains("pg_auth_members")) =>
+        {
+            if let ast::FunctionArguments::Subquery(q) = &f.args {
+                let mut q = q.clone();
+                if let ast::SetExpr::Select(select) = q.body.as_mut() {
+                    if let [ast::SelectItem::UnnamedExpr(item)] = select.projection.as_mut_slice() {
+                        let inner = std::mem::replace(item, Expr::value(Value::Null));
+                        *item = call("array_agg", vec![inner]);
+                    }
+                }
+                *e = Expr::Subquery(q);
+            }
+        }
+        // Any other ARRAY(SELECT …): psql's only use builds a relation's
+        // options, and no relation here has any.
         Expr::Function(f)
             if matches!(f.args, ast::FunctionArguments::Subquery(_))
                 && f.name.to_string().eq_ignore_ascii_case("array") =>

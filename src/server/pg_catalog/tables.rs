@@ -12,7 +12,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::{
-    backends, cluster, information_schema, relations, types, Relations, INFORMATION_SCHEMA,
+    backends, cluster, information_schema, relations, roles, types, Relations, INFORMATION_SCHEMA,
     PG_CATALOG,
 };
 use crate::engine::DATABASE;
@@ -46,6 +46,8 @@ pub(super) enum V {
     F(f64),
     S(String),
     B(bool),
+    /// A text array.
+    L(Vec<String>),
     Null,
 }
 
@@ -92,6 +94,7 @@ pub(super) fn pg_catalog() -> impl Iterator<Item = &'static TableDef> {
         .iter()
         .chain(types::TABLES)
         .chain(cluster::TABLES)
+        .chain(roles::TABLES)
         .chain(backends::TABLES)
 }
 
@@ -129,6 +132,7 @@ pub(super) fn column_values(
             Some(V::I(n)) => Some(n.to_string()),
             Some(V::F(f)) => Some(f.to_string()),
             Some(V::B(b)) => Some(if *b { "t" } else { "f" }.to_string()),
+            Some(V::L(items)) => Some(format!("{{{}}}", items.join(","))),
             Some(V::Null) | None => None,
         })
         .collect();
@@ -194,6 +198,11 @@ pub(super) fn build(t: &TableDef, rels: &Relations) -> Result<RecordBatch> {
                 V::F(f) => ScalarValue::Float64(Some(f)),
                 V::S(s) => ScalarValue::Utf8(Some(s)),
                 V::B(b) => ScalarValue::Boolean(Some(b)),
+                V::L(items) => {
+                    let items: Vec<ScalarValue> =
+                        items.into_iter().map(|s| ScalarValue::Utf8(Some(s))).collect();
+                    ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
+                }
                 V::Null => ScalarValue::try_from(field.data_type())?,
             };
             value
@@ -229,6 +238,8 @@ mod tests {
                 ])),
                 definition: "SELECT 1;".into(),
                 rows: 3,
+                owner_oid: 10,
+                acl: Some(vec!["sluice=arwd/sluice".into(), "bi=r/sluice".into()]),
             }],
             vec![crate::server::activity::Row {
                 pid: 100_000,
@@ -242,7 +253,9 @@ mod tests {
                 state_change: std::time::SystemTime::now(),
                 state: "idle",
                 query: String::new(),
+                ssl: false,
             }],
+            roles::Roles::default(),
         );
         for t in pg_catalog().chain(information_schema::TABLES) {
             let b = build(t, &rels).unwrap_or_else(|e| panic!("{}: {e}", t.name));
