@@ -151,6 +151,10 @@ enum Command {
         /// may use (repeatable; default: `files` in the data directory).
         #[arg(long = "allow-file-dir", value_name = "DIR")]
         allow_file_dirs: Vec<PathBuf>,
+        /// Hosts clients' socket and Kafka connectors may reach: names,
+        /// `*.domain` or IP addresses, comma-separated (default: any).
+        #[arg(long = "allow-hosts", value_name = "HOSTS", value_delimiter = ',')]
+        allow_hosts: Vec<String>,
     },
 }
 
@@ -199,7 +203,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         match cli.command {
             Command::Run {
                 file,
@@ -221,6 +225,7 @@ fn main() -> ExitCode {
                 tls_key,
                 tls_required,
                 allow_file_dirs,
+                allow_hosts,
             } => {
                 let options = ServeOptions {
                     max_connections,
@@ -229,6 +234,7 @@ fn main() -> ExitCode {
                     tls: tls_cert.zip(tls_key),
                     tls_required,
                     allow_file_dirs,
+                    allow_hosts,
                 };
                 let config = match server_config(&listen, &data_dir, options) {
                     Ok(config) => config,
@@ -240,7 +246,12 @@ fn main() -> ExitCode {
                 serve(listen, data_dir, metrics_listen, checkpoints, config).await
             }
         }
-    })
+    });
+    // Everything that matters is done. A blocking call still waiting on a
+    // remote end (librdkafka fencing a transaction on a broker that is
+    // not there, for up to its timeout) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 fn init_logging(format: LogFormat) {
@@ -283,6 +294,7 @@ struct ServeOptions {
     tls: Option<(PathBuf, PathBuf)>,
     tls_required: bool,
     allow_file_dirs: Vec<PathBuf>,
+    allow_hosts: Vec<String>,
 }
 
 /// The server's configuration: limits, who may log in, TLS. Off loopback,
@@ -354,7 +366,9 @@ fn server_config(
         o.allow_file_dirs
     };
     let file_sandbox =
-        sluice::connectors::sandbox::FileSandbox::new(&dirs).map_err(|e| e.to_string())?;
+        sluice::connectors::sandbox::FileSandbox::new(&dirs)
+            .map_err(|e| e.to_string())?
+            .with_hosts(o.allow_hosts);
     Ok(sluice::server::ServerConfig {
         file_sandbox,
         max_connections: o.max_connections,

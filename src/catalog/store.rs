@@ -130,7 +130,16 @@ impl Store {
         })
         .map_err(|e| SluiceError::Internal(format!("encoding the catalog: {e}")))?;
         let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
+            // Owner-only: definitions may hold passwords given as literals
+            // (`secret('ENV')` keeps them out altogether).
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut f = options.open(&tmp)?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
             fs::rename(&tmp, &path)

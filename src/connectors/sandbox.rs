@@ -3,7 +3,9 @@
 //! librdkafka properties that name local files (`ssl.ca.location`,
 //! `sasl.kerberos.keytab`, `plugin.library.paths` …) must lie under one of
 //! the `--allow-file-dir` directories (default `files/` in the data
-//! directory). `sluice run` runs its user's own script and has no sandbox.
+//! directory). `--allow-hosts` limits the hosts socket and Kafka
+//! connectors reach. `sluice run` runs its user's own script and has no
+//! sandbox.
 //!
 //! A path is resolved as the process would open it: relative to the
 //! working directory, `..` taken lexically, symbolic links resolved in
@@ -19,6 +21,9 @@ use crate::sql::Options;
 pub struct FileSandbox {
     /// Canonical directories.
     dirs: Vec<PathBuf>,
+    /// `--allow-hosts`: the hosts socket and Kafka connectors may reach
+    /// (`name`, `*.suffix` or an IP address); none given: any.
+    hosts: Option<Vec<String>>,
 }
 
 impl FileSandbox {
@@ -33,7 +38,39 @@ impl FileSandbox {
                     .map_err(|e| SluiceError::io(format!("resolving {}", d.display()), e))?,
             );
         }
-        Ok(FileSandbox { dirs: canonical })
+        Ok(FileSandbox {
+            dirs: canonical,
+            hosts: None,
+        })
+    }
+
+    /// Limits the hosts connectors may connect to (`--allow-hosts`).
+    pub fn with_hosts(mut self, hosts: Vec<String>) -> FileSandbox {
+        if !hosts.is_empty() {
+            self.hosts = Some(hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect());
+        }
+        self
+    }
+
+    /// Refuses a host outside `--allow-hosts`.
+    fn check_host(&self, key: &str, host: &str) -> Result<()> {
+        let Some(allowed) = &self.hosts else {
+            return Ok(());
+        };
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let ok = allowed.iter().any(|a| match a.strip_prefix("*.") {
+            Some(suffix) => host.ends_with(&format!(".{suffix}")),
+            None => *a == host,
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(SluiceError::PermissionDenied(format!(
+                "{key}: host '{host}' is not one the server lets connectors reach: {} \
+                 (sluice serve --allow-hosts)",
+                allowed.join(", ")
+            )))
+        }
     }
 
     /// Refuses a statement whose `connector` options name a file outside
@@ -48,6 +85,27 @@ impl FileSandbox {
             if names_file {
                 self.check_path(key, value)?;
             }
+            let names_hosts = match key.as_str() {
+                "host" => connector == Some("socket"),
+                "bootstrap_servers" | "properties.bootstrap.servers"
+                | "properties.metadata.broker.list" => true,
+                _ => false,
+            };
+            if names_hosts {
+                for server in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    // host:port, [v6]:port, or a bare host.
+                    let host = match server.rsplit_once(':') {
+                        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+                        _ => server,
+                    };
+                    let host = host.rsplit_once("://").map_or(host, |(_, h)| h);
+                    self.check_host(key, host)?;
+                }
+            }
+        }
+        // A socket connector without `host` connects to 127.0.0.1.
+        if connector == Some("socket") && options.get("host").is_none() {
+            self.check_host("host", "127.0.0.1")?;
         }
         Ok(())
     }
@@ -73,7 +131,7 @@ impl FileSandbox {
 }
 
 /// librdkafka properties whose value is a local file or library.
-fn is_file_property(key: &str) -> bool {
+pub fn is_file_property(key: &str) -> bool {
     key.ends_with(".location")
         || key.ends_with("keytab")
         || key.ends_with(".library.paths")
@@ -135,6 +193,34 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let allowed = root.path().join("files");
         let sandbox = FileSandbox::new(std::slice::from_ref(&allowed)).unwrap();
+        let hosts = sandbox
+            .clone()
+            .with_hosts(vec!["kafka.internal".into(), "*.corp.example".into(), "10.0.0.5".into()]);
+        for ok in [
+            ("kafka", "bootstrap_servers", "kafka.internal:9092,b1.corp.example:9093"),
+            ("socket", "host", "10.0.0.5"),
+        ] {
+            hosts
+                .check(Some(ok.0), &options(&[("connector", ok.0), (ok.1, ok.2)]))
+                .unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        }
+        for bad in [
+            ("kafka", "bootstrap_servers", "kafka.internal:9092,evil.com:9092"),
+            ("kafka", "properties.bootstrap.servers", "169.254.169.254:80"),
+            ("socket", "host", "corp.example.evil.com"),
+        ] {
+            let e = hosts
+                .check(Some(bad.0), &options(&[("connector", bad.0), (bad.1, bad.2)]))
+                .unwrap_err();
+            assert_eq!(e.sqlstate(), "42501", "{bad:?}");
+            assert!(e.to_string().contains("--allow-hosts"), "{e}");
+        }
+        assert!(hosts
+            .check(Some("socket"), &options(&[("connector", "socket"), ("port", "9")]))
+            .is_err(), "a socket without host connects to 127.0.0.1");
+        assert!(sandbox
+            .check(Some("socket"), &options(&[("connector", "socket"), ("host", "anywhere")]))
+            .is_ok(), "no --allow-hosts: any host");
         let inside = allowed.join("in.jsonl").display().to_string();
         sandbox
             .check(Some("file"), &options(&[("path", &inside)]))

@@ -190,6 +190,11 @@ impl Pipeline {
         let recovery_shutdown = shutdown.clone();
         let recovering = spec.name.clone();
         let from_checkpoint = restored.is_some();
+        // Set when the pipeline stopped while its sink still waited for its
+        // remote end: the stages before it then fail to hand it rows, which
+        // is no failure.
+        let unconnected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sink_unconnected = Arc::clone(&unconnected);
         let recovery_damage = checkpoints.as_ref().and_then(|c| c.damaged());
         let sink = tokio::spawn(
             async move {
@@ -203,15 +208,17 @@ impl Pipeline {
                             }
                             _ => e,
                         })?,
+                        // Stopped while the sink still waits for its
+                        // remote end: it wrote nothing, so nothing is lost.
                         _ = recovery_stop.cancelled() => {
-                            return Err(SluiceError::Connector(format!(
-                                "pipeline '{recovering}' stopped before its sink could connect"
-                            )));
+                            tracing::info!(pipeline = %recovering, "stopped before its sink could connect");
+                            sink_unconnected.store(true, std::sync::atomic::Ordering::Relaxed);
+                            return Ok(());
                         }
                         _ = recovery_shutdown.cancelled() => {
-                            return Err(SluiceError::Connector(format!(
-                                "shut down before the sink of pipeline '{recovering}' could connect"
-                            )));
+                            tracing::info!(pipeline = %recovering, "shut down before its sink could connect");
+                            sink_unconnected.store(true, std::sync::atomic::Ordering::Relaxed);
+                            return Ok(());
                         }
                     }
                     if from_checkpoint {
@@ -315,6 +322,11 @@ impl Pipeline {
                 r
             };
             let (s, o, k) = tokio::join!(source, operator, sink);
+            let (s, o) = if unconnected.load(std::sync::atomic::Ordering::Relaxed) {
+                (Ok(Ok(())), Ok(Ok(())))
+            } else {
+                (s, o)
+            };
             let failed = [&s, &o, &k].iter().any(|r| matches!(r, Ok(Err(_))));
             if let Some(cp) = leave_checkpoints {
                 cp.leave(&name, false).await;

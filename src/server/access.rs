@@ -53,6 +53,8 @@ pub struct Needs {
     own: Vec<String>,
     /// Relations it writes (INSERT, UPDATE, DELETE), with the privilege.
     write: Option<(Privilege, BTreeSet<String>)>,
+    /// Something only a superuser may do, and what.
+    superuser: Option<String>,
 }
 
 impl Needs {
@@ -109,6 +111,9 @@ impl Access {
     pub fn check(&self, p: &Principal, needs: &Needs, catalog: &Catalog) -> PgWireResult<()> {
         if p.superuser {
             return Ok(());
+        }
+        if let Some(what) = &needs.superuser {
+            return Err(denied(&format!("permission denied: {what} needs a superuser")));
         }
         for name in &needs.own {
             if let Some(kind) = catalog.kind_of(name) {
@@ -376,6 +381,7 @@ fn statement_needs(statement: &Statement) -> Needs {
     match statement {
         Statement::CreateSource(s) => Needs {
             create: Some(s.name.clone()),
+            superuser: superuser_options(&s.options),
             ..Needs::default()
         },
         Statement::CreateView(v) => Needs {
@@ -386,6 +392,7 @@ fn statement_needs(statement: &Statement) -> Needs {
         Statement::CreateSink(s) => Needs {
             read,
             create: Some(s.name.clone()),
+            superuser: superuser_options(&s.options),
             ..Needs::default()
         },
         Statement::CreateFunction(f) => Needs {
@@ -433,6 +440,23 @@ fn statement_needs(statement: &Statement) -> Needs {
             ..Needs::default()
         },
     }
+}
+
+/// Options only a superuser may give: values from the server's
+/// environment (`secret('…')`), and librdkafka properties that name local
+/// files or run commands (`ssl.key.location`, `sasl.kerberos.kinit.cmd`,
+/// `plugin.library.paths`).
+fn superuser_options(options: &crate::sql::Options) -> Option<String> {
+    if options.uses_secrets() {
+        return Some("secret(…), which reads the server's environment,".into());
+    }
+    options
+        .iter()
+        .map(|(k, _)| k)
+        .find(|k| {
+            k.starts_with("properties.") && crate::connectors::sandbox::is_file_property(k)
+        })
+        .map(|k| format!("option {k}"))
 }
 
 fn denied(message: &str) -> pgwire::error::PgWireError {

@@ -221,7 +221,7 @@ impl Activity {
                         query_start: b.query_start,
                         state_change: b.state_change,
                         state: b.state,
-                        query: b.query.clone(),
+                        query: crate::sql::options::redact(&b.query),
                         ssl: s.ssl,
                     })
                 })

@@ -2,7 +2,7 @@
 //! as they read them; whatever is left over is reported as unknown, naming
 //! the valid options (and the closest one, for typos).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use super::suggest::closest;
@@ -11,6 +11,8 @@ use crate::error::{Result, SluiceError};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
     entries: BTreeMap<String, String>,
+    /// Keys whose value came from `secret('ENV_NAME')`.
+    secrets: BTreeSet<String>,
 }
 
 impl Options {
@@ -32,6 +34,16 @@ impl Options {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The value of `key` comes from `secret(…)`.
+    pub fn mark_secret(&mut self, key: &str) {
+        self.secrets.insert(key.to_ascii_lowercase());
+    }
+
+    /// Whether any value came from `secret(…)`.
+    pub fn uses_secrets(&self) -> bool {
+        !self.secrets.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
@@ -169,5 +181,104 @@ mod tests {
         );
         assert_eq!(o.take("topic").as_deref(), Some("t"));
         assert!(o.is_empty());
+    }
+}
+
+/// `secret('NAME')` in a WITH list: the value of environment variable
+/// NAME, so that the secret never appears in the statement, the catalog or
+/// the logs (the catalog keeps `secret('NAME')` and resolves it again on
+/// every start).
+pub fn resolve_secret(name: &str) -> Result<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => Err(SluiceError::Options(format!(
+            "secret('{name}'): environment variable {name} is not set in the server's environment"
+        ))),
+    }
+}
+
+/// Whether an option's value is a secret by its name (passwords, keys,
+/// tokens, JAAS configs): such values are shown as `********`.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "jaas", "token", "credential", "private_key", "access_key", "api_key"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+/// `sql` with the values of secret options replaced by `'********'`: what
+/// pg_stat_activity and the logs show of a statement.
+pub fn redact(sql: &str) -> String {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        // Not even tokens: nothing to find the options in; show nothing
+        // that could be one.
+        return if sql.contains('\'') {
+            "<statement not shown: it does not tokenize>".into()
+        } else {
+            sql.to_string()
+        };
+    };
+    let mut out = String::with_capacity(sql.len());
+    // The option key read so far (`properties.sasl.password`), and whether
+    // an `=` followed it.
+    let mut key = String::new();
+    let mut after_eq = false;
+    for t in &tokens {
+        match t {
+            Token::SingleQuotedString(_) | Token::EscapedStringLiteral(_) | Token::DollarQuotedString(_)
+                if after_eq && is_secret_key(&key) =>
+            {
+                out.push_str("'********'");
+                key.clear();
+                after_eq = false;
+                continue;
+            }
+            Token::Whitespace(_) => {}
+            // `CREATE USER … PASSWORD 'x'`: no `=`.
+            Token::Word(w) if !after_eq && w.value.eq_ignore_ascii_case("password") => {
+                key = "password".into();
+                after_eq = true;
+            }
+            Token::Word(w) if !after_eq => {
+                if !key.is_empty() && !key.ends_with('.') {
+                    key.clear();
+                }
+                key.push_str(&w.value);
+            }
+            Token::Period if !after_eq && !key.is_empty() => key.push('.'),
+            Token::SingleQuotedString(s) if !after_eq => key = s.clone(),
+            Token::Eq if !key.is_empty() => after_eq = true,
+            _ => {
+                key.clear();
+                after_eq = false;
+            }
+        }
+        out.push_str(&t.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_masked_wherever_they_are() {
+        assert_eq!(
+            redact("CREATE SOURCE s (a INT) WITH (connector = 'kafka', properties.sasl.password = 'hunter2', topic = 't')"),
+            "CREATE SOURCE s (a INT) WITH (connector = 'kafka', properties.sasl.password = '********', topic = 't')"
+        );
+        assert_eq!(
+            redact("create sink k from v with (aws_secret_access_key='x', \"password\" = 'y', path = 'p')"),
+            "create sink k from v with (aws_secret_access_key='********', \"password\" = '********', path = 'p')"
+        );
+        assert_eq!(
+            redact("ALTER USER bi WITH PASSWORD 'pw'"),
+            "ALTER USER bi WITH PASSWORD 'pw'".replace("'pw'", "'********'")
+        );
+        assert_eq!(redact("SELECT 'password'"), "SELECT 'password'");
+        assert_eq!(redact("SELECT a = 'x' FROM t"), "SELECT a = 'x' FROM t");
     }
 }

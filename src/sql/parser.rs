@@ -492,7 +492,10 @@ fn parse_with(p: &mut Parser) -> Result<Options> {
         let key_token = p.peek_token();
         let key = parse_option_key(p)?;
         p.expect_token(&Token::Eq)?;
-        let value = parse_option_value(p)?;
+        let (value, from_secret) = parse_option_value(p)?;
+        if from_secret {
+            options.mark_secret(&key);
+        }
         options.insert(key, value).map_err(|e| {
             SluiceError::Options(format!(
                 "{e} (line {}, column {})",
@@ -532,7 +535,30 @@ fn parse_option_key(p: &mut Parser) -> Result<String> {
     Ok(key)
 }
 
-fn parse_option_value(p: &mut Parser) -> Result<String> {
+/// An option's value, and whether it came from `secret('ENV_NAME')`.
+fn parse_option_value(p: &mut Parser) -> Result<(String, bool)> {
+    let t = p.peek_token();
+    let secret_call = matches!(&t.token, Token::Word(w)
+        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("secret"))
+        && p.peek_nth_token(1).token == Token::LParen;
+    if secret_call {
+        p.next_token();
+        p.expect_token(&Token::LParen)?;
+        let name_token = p.next_token();
+        let Token::SingleQuotedString(name) = name_token.token else {
+            return Err(unexpected(
+                p,
+                &name_token,
+                "the name of an environment variable: secret('NAME')",
+            ));
+        };
+        p.expect_token(&Token::RParen)?;
+        return super::options::resolve_secret(&name).map(|v| (v, true));
+    }
+    parse_plain_option_value(p).map(|v| (v, false))
+}
+
+fn parse_plain_option_value(p: &mut Parser) -> Result<String> {
     let t = p.peek_token();
     match &t.token {
         Token::Word(w) if w.quote_style.is_none() => {

@@ -178,3 +178,45 @@ fn roles_and_privileges() {
     assert!(!server.log().contains("panicked"), "{}", server.log());
     server.stop();
 }
+
+/// Secrets (#22 items 5 and 6): Kafka SASL passwords from `secret('ENV')`
+/// or literals, masked in pg_stat_activity and kept out of the log and
+/// the catalog; `--allow-hosts`; what only a superuser may use.
+#[test]
+fn secrets_stay_secret_and_hosts_are_limited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_serving_env(
+        dir.path(),
+        &["--allow-hosts", "127.0.0.1,localhost"],
+        &[("SLUICE_TEST_KAFKA_PW", "hunter2-from-env")],
+    );
+    let out = super::run_client(
+        &server,
+        Command::new(super::python())
+            .arg(super::client("secrets_check.py"))
+            .arg(server.port.to_string()),
+    );
+    println!("{out}");
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
+    let catalog = std::fs::read_to_string(dir.path().join("data/catalog.json")).expect("catalog");
+    assert!(
+        !catalog.contains("hunter2-from-env")
+            && catalog.contains("secret('SLUICE_TEST_KAFKA_PW')"),
+        "the catalog keeps the reference, not the secret: {catalog}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/catalog.json"))
+            .expect("catalog")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "catalog.json is owner-only");
+    }
+    let log = server.log();
+    server.stop();
+    assert!(
+        !log.contains("hunter2-from-env") && !log.contains("hunter3-literal"),
+        "a secret in the log:\n{log}"
+    );
+}
