@@ -16,6 +16,9 @@ use std::time::Duration;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use futures::StreamExt;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
@@ -77,7 +80,14 @@ pub struct Engine {
     sampling: bool,
     /// Checkpoints (with a data directory and a non-zero interval).
     checkpoints: Option<Arc<Checkpointer>>,
+    /// The memory every ad-hoc query's sorts, aggregates, joins and result
+    /// draw from together: a query past it fails with 53200, not the
+    /// process.
+    query_memory: Arc<dyn MemoryPool>,
 }
+
+/// The default of `--query-memory-mb`: what ad-hoc queries may hold at once.
+pub const DEFAULT_QUERY_MEMORY: usize = 2 << 30;
 
 /// The schema of Sluice's own system tables.
 pub const SYSTEM_SCHEMA: &str = "sluice";
@@ -117,7 +127,13 @@ impl Engine {
             monitor: Arc::default(),
             sampling: false,
             checkpoints: None,
+            query_memory: Arc::new(GreedyMemoryPool::new(DEFAULT_QUERY_MEMORY)),
         }
+    }
+
+    /// Bounds the memory ad-hoc queries hold together (`--query-memory-mb`).
+    pub fn set_query_memory(&mut self, bytes: usize) {
+        self.query_memory = Arc::new(GreedyMemoryPool::new(bytes));
     }
 
     /// Lets ad-hoc queries read `system`'s tables and call its functions.
@@ -507,7 +523,10 @@ impl Engine {
             crate::plan::session_config().with_default_catalog_and_schema(DATABASE, "public");
         // TEXT is Utf8, as in views (Utf8View trips CASE over mixed inputs).
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
-        let ctx = SessionContext::new_with_config(config);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::clone(&self.query_memory))
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         crate::functions::register(&ctx);
         if let Some(database) = ctx.catalog(DATABASE) {
             database.register_schema(SYSTEM_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
@@ -1395,9 +1414,18 @@ impl AdHocPlan {
 
     /// Runs it to the end.
     pub async fn run(self) -> Result<RecordBatch> {
+        let pool = Arc::clone(&self.ctx.runtime_env().memory_pool);
         let frame = self.ctx.execute_logical_plan(self.plan).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
+        // The result counts against the query memory too, batch by batch.
+        let result = MemoryConsumer::new("ad-hoc query result").register(&pool);
+        let mut stream = frame.execute_stream().await?;
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            result.try_grow(batch.get_array_memory_size())?;
+            batches.push(batch);
+        }
         Ok(concat_batches(&schema, &batches)?)
     }
 }

@@ -209,6 +209,8 @@ fn execution_sqlstate(msg: &str) -> &'static str {
     ];
     if msg.contains("divide by zero") || msg.contains("division by zero") {
         "22012"
+    } else if msg.contains("requested length too large") {
+        "54000"
     } else if msg.contains("date/time field value out of range")
         || msg.contains("date field value out of range")
         || msg.contains("time field value out of range")

@@ -155,6 +155,14 @@ enum Command {
         /// `*.domain` or IP addresses, comma-separated (default: any).
         #[arg(long = "allow-hosts", value_name = "HOSTS", value_delimiter = ',')]
         allow_hosts: Vec<String>,
+        /// Memory (MiB) the clients' ad-hoc queries may hold together
+        /// (sorts, aggregates, results); a query past it fails with 53200.
+        #[arg(long = "query-memory-mb", default_value_t = (sluice::engine::DEFAULT_QUERY_MEMORY >> 20) as u64)]
+        query_memory_mb: u64,
+        /// Close a connection idle (outside a statement) this long: `10min`,
+        /// `1h`; `0` never (the default).
+        #[arg(long = "idle-timeout", default_value = "0")]
+        idle_timeout: String,
     },
 }
 
@@ -226,6 +234,8 @@ fn main() -> ExitCode {
                 tls_required,
                 allow_file_dirs,
                 allow_hosts,
+                query_memory_mb,
+                idle_timeout,
             } => {
                 let options = ServeOptions {
                     max_connections,
@@ -235,6 +245,8 @@ fn main() -> ExitCode {
                     tls_required,
                     allow_file_dirs,
                     allow_hosts,
+                    query_memory_mb,
+                    idle_timeout,
                 };
                 let config = match server_config(&listen, &data_dir, options) {
                     Ok(config) => config,
@@ -295,6 +307,8 @@ struct ServeOptions {
     tls_required: bool,
     allow_file_dirs: Vec<PathBuf>,
     allow_hosts: Vec<String>,
+    query_memory_mb: u64,
+    idle_timeout: String,
 }
 
 /// The server's configuration: limits, who may log in, TLS. Off loopback,
@@ -312,6 +326,11 @@ fn server_config(
     }
     if o.max_connections == 0 {
         return Err("--max-connections must be at least 1".into());
+    }
+    let idle_timeout = sluice::sql::parse_duration("--idle-timeout", &o.idle_timeout)
+        .map_err(|e| e.to_string())?;
+    if o.query_memory_mb == 0 {
+        return Err("--query-memory-mb must be at least 1".into());
     }
     let loopback = listen
         .rsplit_once(':')
@@ -373,6 +392,8 @@ fn server_config(
         file_sandbox,
         max_connections: o.max_connections,
         startup_timeout,
+        idle_timeout: (!idle_timeout.is_zero()).then_some(idle_timeout),
+        query_memory: usize::try_from(o.query_memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         auth,
         users: std::sync::Arc::new(users),
         grants: std::sync::Arc::new(

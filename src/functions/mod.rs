@@ -56,6 +56,7 @@ mod args;
 mod date_format;
 mod date_trunc;
 pub mod json;
+mod length_limit;
 mod make_timestamptz;
 mod modulo;
 mod ordered_set;
@@ -108,6 +109,7 @@ pub fn udfs(config: &ConfigOptions) -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(ProcTime::new()),
     ];
     all.extend(json::udfs());
+    all.extend(length_limit::udfs());
     all
 }
 

@@ -201,6 +201,16 @@ impl Activity {
         self.with_pid(pid, |b| b.terminate.cancel()).is_some()
     }
 
+    /// How long the session from `peer` has been idle between
+    /// statements (none while a statement runs, or before its startup).
+    pub fn idle_for(&self, peer: &SocketAddr) -> Option<std::time::Duration> {
+        self.with(|b| {
+            let b = b.get(peer)?;
+            (b.started.is_some() && b.state == "idle")
+                .then(|| b.state_change.elapsed().unwrap_or_default())
+        })
+    }
+
     /// `pg_stat_activity`: one row per started session.
     pub fn rows(&self) -> Vec<Row> {
         let mut rows: Vec<Row> = self.with(|b| {

@@ -69,6 +69,25 @@ pub(super) async fn startup_expired(
     }
 }
 
+/// Resolves once the session from `peer` has been idle (between
+/// statements) for `timeout` (`--idle-timeout`); never without one.
+pub(super) async fn idle_expired(
+    activity: &Activity,
+    peer: std::net::SocketAddr,
+    timeout: Option<std::time::Duration>,
+) {
+    let Some(timeout) = timeout else {
+        return std::future::pending().await;
+    };
+    loop {
+        let idle = activity.idle_for(&peer).unwrap_or_default();
+        if idle >= timeout {
+            return;
+        }
+        tokio::time::sleep(timeout - idle).await;
+    }
+}
+
 /// `socket` and a second handle on it, to watch for the client leaving.
 pub(super) fn watched(
     socket: tokio::net::TcpStream,

@@ -76,6 +76,10 @@ pub struct ServerConfig {
     /// A connection that has not finished its startup (and
     /// authentication) by then is closed.
     pub startup_timeout: std::time::Duration,
+    /// A connection idle this long between statements is closed.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// What clients' ad-hoc queries may hold together (bytes).
+    pub query_memory: usize,
     /// Trust, or SCRAM passwords checked against `users`.
     pub auth: auth::AuthMode,
     /// The data directory's users (kept even under trust, for when
@@ -111,6 +115,7 @@ pub async fn serve(
             Arc::clone(&access),
         )));
         engine.set_file_sandbox(config.file_sandbox.clone());
+        engine.set_query_memory(config.query_memory);
     }
     let manager = Arc::new(ConnectionManager::new());
     let factory = Arc::new(Handlers {
@@ -148,6 +153,7 @@ pub async fn serve(
         let factory = Arc::clone(&factory);
         let activity = Arc::clone(&activity);
         let startup_timeout = config.startup_timeout;
+        let idle_timeout = config.idle_timeout;
         let tls = config.tls.clone();
         // pg_terminate_backend ends the connection through this token.
         let terminate = CancellationToken::new();
@@ -194,6 +200,9 @@ pub async fn serve(
                 }
                 _ = connection::startup_expired(&activity, peer, startup_timeout) => {
                     tracing::warn!(%peer, timeout = ?startup_timeout, "connection closed: its startup did not finish in time");
+                }
+                _ = connection::idle_expired(&activity, peer, idle_timeout) => {
+                    tracing::info!(%peer, timeout = ?idle_timeout, "connection closed: idle longer than --idle-timeout");
                 }
             }
         });

@@ -187,6 +187,28 @@ fn connection_startup_and_subscriber_limits() {
     server.stop();
 }
 
+/// The memory of ad-hoc queries, lengths of built text, and idle
+/// connections (#22 item 7).
+#[test]
+fn query_memory_and_idle_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_serving(
+        dir.path(),
+        &["--query-memory-mb", "32", "--idle-timeout", "2s"],
+    );
+    let out = super::run_client(
+        &server,
+        std::process::Command::new(super::python())
+            .arg(super::client("memory_idle_check.py"))
+            .arg(server.port.to_string()),
+    );
+    println!("{out}");
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
+    assert!(server.log().contains("idle longer than --idle-timeout"), "{}", server.log());
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    server.stop();
+}
+
 /// Wire fuzz (#22): thousands of malformed startup, SSL, cancel and
 /// extended-protocol messages. The server stays up and answering, a
 /// session that chokes is closed alone, and memory comes back down.
