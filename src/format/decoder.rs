@@ -190,17 +190,22 @@ impl RecordDecoder {
         if self.format.kind == FormatKind::Json {
             // Deep nesting makes decoders recurse (arrow-json quoting the
             // value in its error, serde_json): refused before they see it.
+            // So do raw control characters, which JSON allows only
+            // escaped (arrow-json would take them into the text).
             for index in 0..raw.len() {
-                if let Some(depth) = too_deep(raw.record(index)) {
-                    if !bad.iter().any(|b| b.index == index) {
-                        bad.push(BadRecord {
-                            index,
-                            reason: format!(
-                                "record nests arrays and objects {depth} levels deep; \
-                                 the limit is {MAX_JSON_DEPTH}"
-                            ),
-                        });
-                    }
+                let reason = match json_structure(raw.record(index)) {
+                    Structure::Fine => continue,
+                    Structure::TooDeep(depth) => format!(
+                        "record nests arrays and objects {depth} levels deep; \
+                         the limit is {MAX_JSON_DEPTH}"
+                    ),
+                    Structure::ControlCharacter { byte, at } => format!(
+                        "raw control character 0x{byte:02x} at byte {at}: JSON needs it escaped \
+                         (\\u{byte:04x})"
+                    ),
+                };
+                if !bad.iter().any(|b| b.index == index) {
+                    bad.push(BadRecord { index, reason });
                 }
             }
             bad.sort_by_key(|b| b.index);
@@ -489,21 +494,32 @@ enum Slot {
 /// own recursion limit of 128, which reads jsonb columns).
 const MAX_JSON_DEPTH: usize = 100;
 
-/// How deep `record` nests, if deeper than [`MAX_JSON_DEPTH`]. Records
-/// with fewer opening brackets than that (all but hostile ones) are
-/// passed after one vectorised count.
-fn too_deep(record: &[u8]) -> Option<usize> {
-    let openers = record
-        .iter()
-        .map(|&b| usize::from(b == b'[' || b == b'{'))
-        .sum::<usize>();
-    if openers <= MAX_JSON_DEPTH {
-        return None;
+/// What a pass over a JSON record's bytes finds wrong before decoding.
+#[derive(Debug, PartialEq, Eq)]
+enum Structure {
+    Fine,
+    /// Nested deeper than [`MAX_JSON_DEPTH`].
+    TooDeep(usize),
+    /// A byte below 0x20 inside a string, or one that is not whitespace
+    /// between tokens; `at` counts from 1.
+    ControlCharacter { byte: u8, at: usize },
+}
+
+/// Checks `record`'s nesting and control characters. Records with fewer
+/// opening brackets than the limit and no byte below 0x20 (all but
+/// hostile or broken ones) pass after one vectorised count.
+fn json_structure(record: &[u8]) -> Structure {
+    let (openers, controls) = record.iter().fold((0usize, 0usize), |(o, c), &b| {
+        (o + usize::from(b == b'[' || b == b'{'), c + usize::from(b < 0x20))
+    });
+    if openers <= MAX_JSON_DEPTH && controls == 0 {
+        return Structure::Fine;
     }
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in record {
+    for (at, &b) in record.iter().enumerate() {
         if in_string {
             match b {
+                _ if b < 0x20 => return Structure::ControlCharacter { byte: b, at: at + 1 },
                 _ if escaped => escaped = false,
                 b'\\' => escaped = true,
                 b'"' => in_string = false,
@@ -518,10 +534,16 @@ fn too_deep(record: &[u8]) -> Option<usize> {
                 deepest = deepest.max(depth);
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\t' | b'\n' | b'\r' => {}
+            _ if b < 0x20 => return Structure::ControlCharacter { byte: b, at: at + 1 },
             _ => {}
         }
     }
-    (deepest > MAX_JSON_DEPTH).then_some(deepest)
+    if deepest > MAX_JSON_DEPTH {
+        Structure::TooDeep(deepest)
+    } else {
+        Structure::Fine
+    }
 }
 
 /// The longest reason a bad record is given: decoders quote the value they
@@ -784,9 +806,33 @@ mod tests {
         );
         // Strings holding brackets do not count.
         let text = format!("{{\"id\": 5, \"s\": \"{}\"}}", "[".repeat(500));
-        assert_eq!(too_deep(text.as_bytes()), None);
+        assert_eq!(json_structure(text.as_bytes()), Structure::Fine);
         let clipped = clip("x".repeat(1000));
         assert!(clipped.ends_with("… (1000 bytes in all)"), "{clipped}");
+    }
+
+    /// JSON allows control characters only escaped (#22 item 8): raw
+    /// ones in a string or between tokens make a bad record; tabs and
+    /// carriage returns between tokens are whitespace.
+    #[test]
+    fn raw_control_characters_are_bad_records() {
+        let (ids, bad) = decode(&[
+            "{\"id\": 1, \"note\": \"a\\u0001b\\tc\"}",
+            "{\"id\": 2, \"note\": \"a\u{1}b\"}",
+            "{\"id\":\t3,\r \"note\": \"x\"}",
+            "{\"id\": 4, \"note\": \"tab\there\"}",
+            "{\"id\": 5}\u{2}",
+        ]);
+        assert_eq!(ids, vec![1, 3]);
+        let reasons: Vec<(usize, &str)> = bad.iter().map(|(i, r)| (*i, r.as_str())).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, "raw control character 0x01 at byte 21: JSON needs it escaped (\\u0001)"),
+                (3, "raw control character 0x09 at byte 23: JSON needs it escaped (\\u0009)"),
+                (4, "raw control character 0x02 at byte 10: JSON needs it escaped (\\u0002)"),
+            ]
+        );
     }
 
     #[test]
