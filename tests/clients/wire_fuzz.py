@@ -145,7 +145,13 @@ def send(data):
 
 
 alive("start")
-time.sleep(0.5)
+# A first round warms the server up (session buffers, planner caches, the
+# allocator's arenas and its 32 MB trim threshold): memory held after it
+# is the baseline, and the cases after it must not add to it.
+for i in range(500):
+    send(case())
+alive("the warm-up")
+time.sleep(1.0)
 before = rss_mb()
 peak = before
 started = time.monotonic()
@@ -158,5 +164,5 @@ alive("the last case")
 time.sleep(2.0)
 after = rss_mb()
 print(f"{rounds} cases in {time.monotonic() - started:.1f}s; RSS {before:.1f} MB before, peak {peak:.1f}, {after:.1f} after")
-assert after - before < 32, f"RSS grew by {after - before:.1f} MB"
+assert after - before < 20, f"RSS grew by {after - before:.1f} MB"
 print("ok")

@@ -227,19 +227,9 @@ fn wire_fuzz_leaves_the_server_answering() {
     );
     println!("{out}");
     assert_eq!(out.lines().last(), Some("ok"), "{out}");
-    // pgwire 0.41's decoding still panics on some truncated Parse/Bind
-    // bodies: those sessions are closed alone and logged, one line each.
+    // No panic at all: pgwire's decoding is patched (vendor/pgwire).
     let log = server.log();
-    let panics = log
-        .lines()
-        .filter(|l| l.contains("a session panicked"))
-        .count();
-    let hooks = log
-        .lines()
-        .filter(|l| l.contains("sluice: panicked"))
-        .count();
-    assert_eq!(hooks, panics, "a panic outside a session:\n{log}");
-    println!("{panics} sessions panicked and were closed");
+    assert!(!log.contains("panicked"), "a panic:\n{log}");
     server.stop();
 }
 
