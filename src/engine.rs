@@ -16,14 +16,14 @@ use std::time::Duration;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::{ScalarValue, TableReference};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use futures::StreamExt;
-use datafusion::common::{ScalarValue, TableReference};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::resolve::resolve_table_references;
+use futures::StreamExt;
 
 use crate::catalog::store::Store;
 use crate::catalog::{Catalog, SinkDef, ViewDef};

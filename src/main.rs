@@ -384,16 +384,16 @@ fn server_config(
     } else {
         o.allow_file_dirs
     };
-    let file_sandbox =
-        sluice::connectors::sandbox::FileSandbox::new(&dirs)
-            .map_err(|e| e.to_string())?
-            .with_hosts(o.allow_hosts);
+    let file_sandbox = sluice::connectors::sandbox::FileSandbox::new(&dirs)
+        .map_err(|e| e.to_string())?
+        .with_hosts(o.allow_hosts);
     Ok(sluice::server::ServerConfig {
         file_sandbox,
         max_connections: o.max_connections,
         startup_timeout,
         idle_timeout: (!idle_timeout.is_zero()).then_some(idle_timeout),
-        query_memory: usize::try_from(o.query_memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        query_memory: usize::try_from(o.query_memory_mb.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
         auth,
         users: std::sync::Arc::new(users),
         grants: std::sync::Arc::new(

@@ -57,7 +57,11 @@ impl FileSandbox {
         let Some(allowed) = &self.hosts else {
             return Ok(());
         };
-        let host = host.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let ok = allowed.iter().any(|a| match a.strip_prefix("*.") {
             Some(suffix) => host.ends_with(&format!(".{suffix}")),
             None => *a == host,
@@ -87,7 +91,8 @@ impl FileSandbox {
             }
             let names_hosts = match key.as_str() {
                 "host" => connector == Some("socket"),
-                "bootstrap_servers" | "properties.bootstrap.servers"
+                "bootstrap_servers"
+                | "properties.bootstrap.servers"
                 | "properties.metadata.broker.list" => true,
                 _ => false,
             };
@@ -193,11 +198,17 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let allowed = root.path().join("files");
         let sandbox = FileSandbox::new(std::slice::from_ref(&allowed)).unwrap();
-        let hosts = sandbox
-            .clone()
-            .with_hosts(vec!["kafka.internal".into(), "*.corp.example".into(), "10.0.0.5".into()]);
+        let hosts = sandbox.clone().with_hosts(vec![
+            "kafka.internal".into(),
+            "*.corp.example".into(),
+            "10.0.0.5".into(),
+        ]);
         for ok in [
-            ("kafka", "bootstrap_servers", "kafka.internal:9092,b1.corp.example:9093"),
+            (
+                "kafka",
+                "bootstrap_servers",
+                "kafka.internal:9092,b1.corp.example:9093",
+            ),
             ("socket", "host", "10.0.0.5"),
         ] {
             hosts
@@ -205,22 +216,45 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{ok:?}: {e}"));
         }
         for bad in [
-            ("kafka", "bootstrap_servers", "kafka.internal:9092,evil.com:9092"),
-            ("kafka", "properties.bootstrap.servers", "169.254.169.254:80"),
+            (
+                "kafka",
+                "bootstrap_servers",
+                "kafka.internal:9092,evil.com:9092",
+            ),
+            (
+                "kafka",
+                "properties.bootstrap.servers",
+                "169.254.169.254:80",
+            ),
             ("socket", "host", "corp.example.evil.com"),
         ] {
             let e = hosts
-                .check(Some(bad.0), &options(&[("connector", bad.0), (bad.1, bad.2)]))
+                .check(
+                    Some(bad.0),
+                    &options(&[("connector", bad.0), (bad.1, bad.2)]),
+                )
                 .unwrap_err();
             assert_eq!(e.sqlstate(), "42501", "{bad:?}");
             assert!(e.to_string().contains("--allow-hosts"), "{e}");
         }
-        assert!(hosts
-            .check(Some("socket"), &options(&[("connector", "socket"), ("port", "9")]))
-            .is_err(), "a socket without host connects to 127.0.0.1");
-        assert!(sandbox
-            .check(Some("socket"), &options(&[("connector", "socket"), ("host", "anywhere")]))
-            .is_ok(), "no --allow-hosts: any host");
+        assert!(
+            hosts
+                .check(
+                    Some("socket"),
+                    &options(&[("connector", "socket"), ("port", "9")])
+                )
+                .is_err(),
+            "a socket without host connects to 127.0.0.1"
+        );
+        assert!(
+            sandbox
+                .check(
+                    Some("socket"),
+                    &options(&[("connector", "socket"), ("host", "anywhere")])
+                )
+                .is_ok(),
+            "no --allow-hosts: any host"
+        );
         let inside = allowed.join("in.jsonl").display().to_string();
         sandbox
             .check(Some("file"), &options(&[("path", &inside)]))

@@ -502,7 +502,10 @@ enum Structure {
     TooDeep(usize),
     /// A byte below 0x20 inside a string, or one that is not whitespace
     /// between tokens; `at` counts from 1.
-    ControlCharacter { byte: u8, at: usize },
+    ControlCharacter {
+        byte: u8,
+        at: usize,
+    },
 }
 
 /// Checks `record`'s nesting and control characters. Records with fewer
@@ -510,7 +513,10 @@ enum Structure {
 /// hostile or broken ones) pass after one vectorised count.
 fn json_structure(record: &[u8]) -> Structure {
     let (openers, controls) = record.iter().fold((0usize, 0usize), |(o, c), &b| {
-        (o + usize::from(b == b'[' || b == b'{'), c + usize::from(b < 0x20))
+        (
+            o + usize::from(b == b'[' || b == b'{'),
+            c + usize::from(b < 0x20),
+        )
     });
     if openers <= MAX_JSON_DEPTH && controls == 0 {
         return Structure::Fine;
@@ -519,7 +525,12 @@ fn json_structure(record: &[u8]) -> Structure {
     for (at, &b) in record.iter().enumerate() {
         if in_string {
             match b {
-                _ if b < 0x20 => return Structure::ControlCharacter { byte: b, at: at + 1 },
+                _ if b < 0x20 => {
+                    return Structure::ControlCharacter {
+                        byte: b,
+                        at: at + 1,
+                    }
+                }
                 _ if escaped => escaped = false,
                 b'\\' => escaped = true,
                 b'"' => in_string = false,
@@ -535,7 +546,12 @@ fn json_structure(record: &[u8]) -> Structure {
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             b'\t' | b'\n' | b'\r' => {}
-            _ if b < 0x20 => return Structure::ControlCharacter { byte: b, at: at + 1 },
+            _ if b < 0x20 => {
+                return Structure::ControlCharacter {
+                    byte: b,
+                    at: at + 1,
+                }
+            }
             _ => {}
         }
     }
@@ -828,9 +844,18 @@ mod tests {
         assert_eq!(
             reasons,
             vec![
-                (1, "raw control character 0x01 at byte 21: JSON needs it escaped (\\u0001)"),
-                (3, "raw control character 0x09 at byte 23: JSON needs it escaped (\\u0009)"),
-                (4, "raw control character 0x02 at byte 10: JSON needs it escaped (\\u0002)"),
+                (
+                    1,
+                    "raw control character 0x01 at byte 21: JSON needs it escaped (\\u0001)"
+                ),
+                (
+                    3,
+                    "raw control character 0x09 at byte 23: JSON needs it escaped (\\u0009)"
+                ),
+                (
+                    4,
+                    "raw control character 0x02 at byte 10: JSON needs it escaped (\\u0002)"
+                ),
             ]
         );
     }

@@ -320,7 +320,10 @@ impl Checkpointer {
                     tracing::warn!(epoch, error = %e, "checkpoint is damaged or incomplete; trying the one before it");
                     let mut damaged = self.damaged.lock().unwrap_or_else(|p| p.into_inner());
                     if damaged.is_none() {
-                        *damaged = Some(format!("checkpoint {epoch} in {} is damaged: {e}", self.location));
+                        *damaged = Some(format!(
+                            "checkpoint {epoch} in {} is damaged: {e}",
+                            self.location
+                        ));
                     }
                 }
             }

@@ -101,8 +101,7 @@ impl Access {
 
     pub fn may_create(&self, p: &Principal) -> bool {
         p.superuser
-            || p
-                .roles
+            || p.roles
                 .iter()
                 .any(|r| self.users.role(r).is_some_and(|r| r.create))
     }
@@ -113,7 +112,9 @@ impl Access {
             return Ok(());
         }
         if let Some(what) = &needs.superuser {
-            return Err(denied(&format!("permission denied: {what} needs a superuser")));
+            return Err(denied(&format!(
+                "permission denied: {what} needs a superuser"
+            )));
         }
         for name in &needs.own {
             if let Some(kind) = catalog.kind_of(name) {
@@ -237,7 +238,12 @@ impl Access {
 
     /// `GRANT` / `REVOKE`: owners grant on their objects; superusers grant
     /// CREATE on the database and role membership.
-    pub fn run_grant(&self, p: &Principal, command: &GrantCommand, catalog: &Catalog) -> PgWireResult<()> {
+    pub fn run_grant(
+        &self,
+        p: &Principal,
+        command: &GrantCommand,
+        catalog: &Catalog,
+    ) -> PgWireResult<()> {
         let known = |role: &str| -> PgWireResult<()> {
             if self.users.exists(role) || super::auth::is_predefined(role) {
                 Ok(())
@@ -453,9 +459,7 @@ fn superuser_options(options: &crate::sql::Options) -> Option<String> {
     options
         .iter()
         .map(|(k, _)| k)
-        .find(|k| {
-            k.starts_with("properties.") && crate::connectors::sandbox::is_file_property(k)
-        })
+        .find(|k| k.starts_with("properties.") && crate::connectors::sandbox::is_file_property(k))
         .map(|k| format!("option {k}"))
 }
 

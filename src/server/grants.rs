@@ -93,9 +93,8 @@ pub enum GrantCommand {
 impl GrantCommand {
     pub fn tag(&self) -> &'static str {
         match self {
-            GrantCommand::Privileges { grant: true, .. } | GrantCommand::Roles { grant: true, .. } => {
-                "GRANT"
-            }
+            GrantCommand::Privileges { grant: true, .. }
+            | GrantCommand::Roles { grant: true, .. } => "GRANT",
             _ => "REVOKE",
         }
     }
@@ -230,7 +229,10 @@ pub fn parse(text: &str) -> Result<GrantCommand> {
         }
         Some("all") => {
             // ALL TABLES IN SCHEMA public (views and sources are tables here).
-            if !matches!(word(at + 1).as_deref(), Some("tables" | "materialized" | "views")) {
+            if !matches!(
+                word(at + 1).as_deref(),
+                Some("tables" | "materialized" | "views")
+            ) {
                 return Err(bad("expected ALL TABLES IN SCHEMA public"));
             }
             at += 1;
@@ -243,7 +245,8 @@ pub fn parse(text: &str) -> Result<GrantCommand> {
             if matches!(word(at).as_deref(), Some("table" | "sequence")) {
                 at += 1;
             }
-            if word(at).as_deref() == Some("materialized") && word(at + 1).as_deref() == Some("view")
+            if word(at).as_deref() == Some("materialized")
+                && word(at + 1).as_deref() == Some("view")
             {
                 at += 2;
             }
@@ -405,7 +408,11 @@ impl Grants {
         let all: BTreeSet<Privilege> = Privilege::ALL.into_iter().collect();
         let mut items = vec![format!("{0}={1}/{0}", entry.owner, letters(&all))];
         for (role, ps) in &entry.acl {
-            let grantee = if role == super::auth::PUBLIC { "" } else { role };
+            let grantee = if role == super::auth::PUBLIC {
+                ""
+            } else {
+                role
+            };
             items.push(format!("{grantee}={}/{}", letters(ps), entry.owner));
         }
         Some(items)
@@ -505,7 +512,9 @@ mod tests {
             again.acl_items("v").unwrap(),
             ["alice=arwd/alice", "bi=r/alice"]
         );
-        again.revoke("v", "bi", &[Privilege::Select].into()).unwrap();
+        again
+            .revoke("v", "bi", &[Privilege::Select].into())
+            .unwrap();
         assert!(!again.granted("v", &bi, Privilege::Select));
         again.created("v", "bob").unwrap();
         assert_eq!(again.owner("v"), "bob");

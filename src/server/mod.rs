@@ -271,7 +271,11 @@ impl Server {
 
     /// Refuses what `principal` may not do (42501); whether the object the
     /// statement creates existed before.
-    async fn authorize(&self, principal: &access::Principal, needs: &access::Needs) -> PgWireResult<bool> {
+    async fn authorize(
+        &self,
+        principal: &access::Principal,
+        needs: &access::Needs,
+    ) -> PgWireResult<bool> {
         if principal.superuser && !needs.is_ddl() {
             return Ok(false);
         }
@@ -296,7 +300,6 @@ impl Server {
             client.is_secure(),
         );
     }
-
 }
 
 /// A SluiceError as the client sees it: SQLSTATE, message, position, hint.

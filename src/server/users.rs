@@ -113,8 +113,8 @@ pub fn parse(text: &str) -> Result<UserCommand> {
     while at < tokens.len() {
         match word(tokens.get(at)).as_deref() {
             Some(
-                "with" | "inherit" | "noinherit" | "nocreatedb" | "nocreaterole"
-                | "noreplication" | "nobypassrls",
+                "with" | "inherit" | "noinherit" | "nocreatedb" | "nocreaterole" | "noreplication"
+                | "nobypassrls",
             ) => {}
             Some("login") => login = Some(true),
             Some("nologin") => login = Some(false),

@@ -201,9 +201,18 @@ pub fn resolve_secret(name: &str) -> Result<String> {
 /// tokens, JAAS configs): such values are shown as `********`.
 pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["password", "secret", "jaas", "token", "credential", "private_key", "access_key", "api_key"]
-        .iter()
-        .any(|s| key.contains(s))
+    [
+        "password",
+        "secret",
+        "jaas",
+        "token",
+        "credential",
+        "private_key",
+        "access_key",
+        "api_key",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
 }
 
 /// `sql` with the values of secret options replaced by `'********'`: what
@@ -227,7 +236,9 @@ pub fn redact(sql: &str) -> String {
     let mut after_eq = false;
     for t in &tokens {
         match t {
-            Token::SingleQuotedString(_) | Token::EscapedStringLiteral(_) | Token::DollarQuotedString(_)
+            Token::SingleQuotedString(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::DollarQuotedString(_)
                 if after_eq && is_secret_key(&key) =>
             {
                 out.push_str("'********'");

@@ -140,7 +140,10 @@ mod tests {
             read("CREATE MATERIALIZED VIEW m AS SELECT window_start, count(*) FROM TUMBLE(ev, ts, INTERVAL '1' MINUTE) GROUP BY 1"),
             ["ev", "tumble"]
         );
-        assert_eq!(read("CREATE SINK k FROM m WITH (connector = 'file', path = 'x')"), ["m"]);
+        assert_eq!(
+            read("CREATE SINK k FROM m WITH (connector = 'file', path = 'x')"),
+            ["m"]
+        );
         assert_eq!(read("EXPLAIN SELECT 1 FROM t"), ["t"]);
         assert_eq!(
             read("SELECT relname FROM pg_catalog.pg_class, information_schema.tables"),

@@ -822,7 +822,11 @@ impl OwnBroker {
 
 /// Every message of `topic` a `read_committed` consumer sees, up to the end
 /// of every partition (the last stable offset).
-pub(crate) fn read_committed(servers: &str, topic: &str, timeout: Duration) -> Result<Vec<Received>, String> {
+pub(crate) fn read_committed(
+    servers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Received>, String> {
     Ok(read_partitions(servers, topic, timeout)?
         .into_iter()
         .map(|(_, m)| m)

@@ -76,7 +76,10 @@ async fn damaged_newest_checkpoints_never_duplicate_kafka_output() {
             deleted.push(path);
         }
     }
-    assert!(!deleted.is_empty(), "no state objects under the newest checkpoints");
+    assert!(
+        !deleted.is_empty(),
+        "no state objects under the newest checkpoints"
+    );
     feeder.await.expect("feeder");
 
     // The catalog comes from the data directory.

@@ -200,8 +200,7 @@ fn secrets_stay_secret_and_hosts_are_limited() {
     assert_eq!(out.lines().last(), Some("ok"), "{out}");
     let catalog = std::fs::read_to_string(dir.path().join("data/catalog.json")).expect("catalog");
     assert!(
-        !catalog.contains("hunter2-from-env")
-            && catalog.contains("secret('SLUICE_TEST_KAFKA_PW')"),
+        !catalog.contains("hunter2-from-env") && catalog.contains("secret('SLUICE_TEST_KAFKA_PW')"),
         "the catalog keeps the reference, not the secret: {catalog}"
     );
     #[cfg(unix)]

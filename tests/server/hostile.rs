@@ -204,7 +204,11 @@ fn query_memory_and_idle_limits() {
     );
     println!("{out}");
     assert_eq!(out.lines().last(), Some("ok"), "{out}");
-    assert!(server.log().contains("idle longer than --idle-timeout"), "{}", server.log());
+    assert!(
+        server.log().contains("idle longer than --idle-timeout"),
+        "{}",
+        server.log()
+    );
     assert!(!server.log().contains("panicked"), "{}", server.log());
     server.stop();
 }

@@ -125,6 +125,26 @@ fn a_slow_query_does_not_hold_other_sessions() {
     server.stop();
 }
 
+/// 200 sessions open at once, each querying about once a second, while a
+/// slow query runs (#22): every query is answered, none waits for the slow
+/// one. The bound here only catches sessions waiting on each other (a lock
+/// held by the slow query would hold them for seconds); the latency figures
+/// themselves are measured on the release build by `benches/sessions.sh`.
+#[test]
+fn two_hundred_sessions_beside_a_slow_query() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_serving(dir.path(), &["--max-connections", "300"]);
+    let out = super::run_client(
+        &server,
+        std::process::Command::new(super::python())
+            .args([super::client("sessions_check.py").display().to_string()])
+            .args([&server.port.to_string(), "200", "4", "1000", "1.0"]),
+    );
+    println!("{out}");
+    assert_eq!(out.lines().last(), Some("ok"), "{out}");
+    server.stop();
+}
+
 /// psql's bulk reads: `\copy` of a view and of a query, COPY in CSV, and
 /// FETCH_COUNT (a cursor over a SELECT, fetched in pages).
 #[test]

@@ -231,4 +231,3 @@ pub(super) const TABLES: &[TableDef] = &[
         },
     },
 ];
-

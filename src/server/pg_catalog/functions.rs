@@ -15,8 +15,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
-use super::types::{format_type, type_oid_by_name};
 use super::roles::Who;
+use super::types::{format_type, type_oid_by_name};
 use super::{strings, tables, version, Relations, OWNER, PG_CATALOG, SYSTEM_TABLE_OIDS};
 use crate::engine::DATABASE;
 
@@ -483,7 +483,13 @@ impl ScalarUDFImpl for PgFunction {
             UserById => {
                 let oids = ints(0)?;
                 texts(&|i| {
-                    oids[i].map(|o| self.who.names.get(&o).cloned().unwrap_or_else(|| OWNER.into()))
+                    oids[i].map(|o| {
+                        self.who
+                            .names
+                            .get(&o)
+                            .cloned()
+                            .unwrap_or_else(|| OWNER.into())
+                    })
                 })
             }
             HasTablePrivilege => {
@@ -504,10 +510,11 @@ impl ScalarUDFImpl for PgFunction {
                         Ok(oid) => self.views.get(&oid).map(|v| v.name.clone()),
                         Err(_) => {
                             let name = t.rsplit('.').next().unwrap_or(t);
-                            let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-                                Some(quoted) => quoted.to_string(),
-                                None => name.to_ascii_lowercase(),
-                            };
+                            let name =
+                                match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                                    Some(quoted) => quoted.to_string(),
+                                    None => name.to_ascii_lowercase(),
+                                };
                             self.views.values().any(|v| v.name == name).then_some(name)
                         }
                     });

@@ -4,8 +4,9 @@
 //! SQLAlchemy's inspector, pgjdbc's `DatabaseMetaData`) and
 //! `information_schema` (Grafana, many others), and call PostgreSQL's
 //! functions (`format_type`, `pg_table_is_visible`, `version()`…) on the way.
-//! For each ad-hoc query this module builds those tables from the engine's
-//! catalog as in-memory DataFusion tables, registers the functions, and
+//! For each ad-hoc query this module offers those tables, built from the
+//! engine's catalog as in-memory DataFusion tables when the query names
+//! them (most queries name none), registers the functions, and
 //! rewrites PostgreSQL spellings DataFusion does not plan (`::regclass`,
 //! `COLLATE pg_catalog.default`, `pg_catalog.`-qualified functions).
 //!
@@ -137,7 +138,8 @@ impl SystemCatalog for PgCatalog {
             r.owner_oid = relations.2.oid(&self.access.grants.owner(&r.name));
             r.acl = self.access.grants.acl_items(&r.name);
         }
-        tables::register(ctx, &relations)?;
+        let relations = Arc::new(relations);
+        tables::register(ctx, Arc::clone(&relations))?;
         let who = roles::Who::of(&relations, Some(&self.access));
         for f in functions::functions(&relations, &who) {
             ctx.register_udf(ScalarUDF::new_from_impl(f));

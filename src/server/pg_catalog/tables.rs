@@ -1,13 +1,13 @@
 //! The emulated tables' machinery: a table is its columns and a function
 //! from the catalog to its rows, built into a `MemTable` per query.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::MemorySchemaProvider;
-use datafusion::common::{ScalarValue, TableReference};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
@@ -140,11 +140,11 @@ pub(super) fn column_values(
 }
 
 /// Registers every table, built from `rels`, in `ctx`.
-pub(super) fn register(ctx: &SessionContext, rels: &Relations) -> Result<()> {
+pub(super) fn register(ctx: &SessionContext, rels: Arc<Relations>) -> Result<()> {
     let database = ctx
         .catalog(DATABASE)
         .ok_or_else(|| SluiceError::Internal(format!("no database '{DATABASE}' to register in")))?;
-    let schemas: [(&str, Vec<&TableDef>); 2] = [
+    let schemas: [(&str, Vec<&'static TableDef>); 2] = [
         (PG_CATALOG, pg_catalog().collect()),
         (
             INFORMATION_SCHEMA,
@@ -152,17 +152,58 @@ pub(super) fn register(ctx: &SessionContext, rels: &Relations) -> Result<()> {
         ),
     ];
     for (schema, tables) in schemas {
-        database.register_schema(schema, Arc::new(MemorySchemaProvider::new()))?;
-        for t in tables {
-            let batch = build(t, rels)?;
-            let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-            ctx.register_table(
-                TableReference::full(DATABASE, schema, t.name),
-                Arc::new(table),
-            )?;
-        }
+        database.register_schema(
+            schema,
+            Arc::new(LazySchema {
+                tables,
+                rels: Arc::clone(&rels),
+                built: Mutex::default(),
+            }),
+        )?;
     }
     Ok(())
+}
+
+/// A schema of emulated tables, each built when a query first names it:
+/// most queries name none, and building them all took most of a simple
+/// query's time.
+struct LazySchema {
+    tables: Vec<&'static TableDef>,
+    rels: Arc<Relations>,
+    built: Mutex<std::collections::HashMap<&'static str, Arc<dyn TableProvider>>>,
+}
+
+impl std::fmt::Debug for LazySchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LazySchema({} tables)", self.tables.len())
+    }
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for LazySchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.name.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        let Some(def) = self.tables.iter().find(|t| t.name == name) else {
+            return Ok(None);
+        };
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(table) = built.get(def.name) {
+            return Ok(Some(Arc::clone(table)));
+        }
+        let batch = build(def, &self.rels)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let table: Arc<dyn TableProvider> =
+            Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?);
+        built.insert(def.name, Arc::clone(&table));
+        Ok(Some(table))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t.name == name)
+    }
 }
 
 pub(super) fn build(t: &TableDef, rels: &Relations) -> Result<RecordBatch> {
@@ -199,8 +240,10 @@ pub(super) fn build(t: &TableDef, rels: &Relations) -> Result<RecordBatch> {
                 V::S(s) => ScalarValue::Utf8(Some(s)),
                 V::B(b) => ScalarValue::Boolean(Some(b)),
                 V::L(items) => {
-                    let items: Vec<ScalarValue> =
-                        items.into_iter().map(|s| ScalarValue::Utf8(Some(s))).collect();
+                    let items: Vec<ScalarValue> = items
+                        .into_iter()
+                        .map(|s| ScalarValue::Utf8(Some(s)))
+                        .collect();
                     ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
                 }
                 V::Null => ScalarValue::try_from(field.data_type())?,
