@@ -192,7 +192,7 @@ impl RecordDecoder {
             // value in its error, serde_json): refused before they see it.
             // So do raw control characters, which JSON allows only
             // escaped (arrow-json would take them into the text).
-            for index in 0..raw.len() {
+            for index in structure_suspects(raw) {
                 let reason = match json_structure(raw.record(index)) {
                     Structure::Fine => continue,
                     Structure::TooDeep(depth) => format!(
@@ -508,19 +508,57 @@ enum Structure {
     },
 }
 
-/// Checks `record`'s nesting and control characters. Records with fewer
-/// opening brackets than the limit and no byte below 0x20 (all but
-/// hostile or broken ones) pass after one vectorised count.
-fn json_structure(record: &[u8]) -> Structure {
-    let (openers, controls) = record.iter().fold((0usize, 0usize), |(o, c), &b| {
-        (
-            o + usize::from(b == b'[' || b == b'{'),
-            c + usize::from(b < 0x20),
-        )
-    });
-    if openers <= MAX_JSON_DEPTH && controls == 0 {
-        return Structure::Fine;
+/// The records of a JSON batch that need [`json_structure`]'s look: more
+/// opening brackets than [`MAX_JSON_DEPTH`], or a byte below 0x20 other
+/// than their line end. Two passes over the whole batch, not one per
+/// record: memchr jumps from bracket to bracket and line to line, and
+/// eight bytes at a time are tested for control bytes (only a word holding
+/// one is looked at byte by byte). All but hostile or broken records pass.
+fn structure_suspects(raw: &RawBatch) -> Vec<usize> {
+    let buf = raw.bytes();
+    let mut suspects = Vec::new();
+    let (mut record, mut openers) = (0usize, 0usize);
+    for at in memchr::memchr3_iter(b'[', b'{', b'\n', buf) {
+        if buf[at] == b'\n' {
+            if openers > MAX_JSON_DEPTH {
+                suspects.push(record);
+            }
+            record += 1;
+            openers = 0;
+        } else {
+            openers += 1;
+        }
     }
+    if openers > MAX_JSON_DEPTH && record < raw.len() {
+        suspects.push(record);
+    }
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let below_space = |w: u64| w.wrapping_sub(ONES * 0x20) & !w & (ONES * 0x80) != 0;
+    let index_of = |at: usize| raw.starts.partition_point(|&s| s <= at).saturating_sub(1);
+    let words = buf.chunks_exact(8);
+    let tail_start = buf.len() - words.remainder().len();
+    for (i, word) in words.enumerate() {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        if below_space(w) {
+            for (j, &b) in word.iter().enumerate() {
+                if b < 0x20 && b != b'\n' {
+                    suspects.push(index_of(i * 8 + j));
+                }
+            }
+        }
+    }
+    for (j, &b) in buf[tail_start..].iter().enumerate() {
+        if b < 0x20 && b != b'\n' {
+            suspects.push(index_of(tail_start + j));
+        }
+    }
+    suspects.sort_unstable();
+    suspects.dedup();
+    suspects
+}
+
+/// Checks `record`'s nesting and control characters, byte by byte.
+fn json_structure(record: &[u8]) -> Structure {
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for (at, &b) in record.iter().enumerate() {
         if in_string {

@@ -352,28 +352,20 @@ impl Access {
 /// What `command` needs, from its text (a statement that does not parse
 /// needs nothing: running it reports the syntax error).
 pub fn needs(command: &Command) -> Needs {
-    let query = |sql: &str| -> BTreeSet<String> {
+    // What reading `sql` (a query) needs; only a query's needs count.
+    let query = |sql: &str| -> Needs {
         match crate::sql::parse_one(sql) {
-            Ok(s) => relations_read(&s),
-            Err(_) => BTreeSet::new(),
+            Ok(s @ Statement::Query(_)) => statement_needs(&s),
+            Ok(_) | Err(_) => Needs::default(),
         }
     };
     match command {
-        Command::Subscribe(spec) | Command::CopySubscribe(spec) => Needs {
-            read: query(&spec.query),
-            ..Needs::default()
+        Command::Subscribe(spec) | Command::CopySubscribe(spec) => query(&spec.query),
+        Command::Declare { body, .. } => match body {
+            CursorBody::Subscribe(spec) => query(&spec.query),
+            CursorBody::Query(sql) => query(sql),
         },
-        Command::Declare { body, .. } => Needs {
-            read: match body {
-                CursorBody::Subscribe(spec) => query(&spec.query),
-                CursorBody::Query(sql) => query(sql),
-            },
-            ..Needs::default()
-        },
-        Command::CopyQuery(spec) => Needs {
-            read: query(&spec.query),
-            ..Needs::default()
-        },
+        Command::CopyQuery(spec) => query(&spec.query),
         Command::Engine(sql) => match crate::sql::parse_one(sql) {
             Ok(statement) => statement_needs(&statement),
             Err(_) => Needs::default(),
@@ -383,6 +375,12 @@ pub fn needs(command: &Command) -> Needs {
 }
 
 fn statement_needs(statement: &Statement) -> Needs {
+    if crate::sql::relations::reads_errors_table(statement) {
+        return Needs {
+            superuser: Some("reading sluice.errors, which holds records of every source,".into()),
+            ..Needs::default()
+        };
+    }
     let read = relations_read(statement);
     match statement {
         Statement::CreateSource(s) => Needs {

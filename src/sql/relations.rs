@@ -47,11 +47,37 @@ pub fn relations_read(statement: &Statement) -> BTreeSet<String> {
     found.0
 }
 
-/// The relations a query reads.
-pub fn relations_of_query(query: &ast::Query) -> BTreeSet<String> {
-    let mut found = Found::default();
-    let _ = query.visit(&mut found);
-    found.0
+/// Whether `statement` reads `sluice.errors` (it holds the records of
+/// every source).
+pub fn reads_errors_table(statement: &Statement) -> bool {
+    struct Errors(bool);
+    impl Visitor for Errors {
+        type Break = ();
+        fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+            let parts: Vec<String> = relation
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(fold))
+                .collect();
+            if matches!(parts.as_slice(), [.., schema, table] if schema == "sluice" && table == "errors")
+            {
+                self.0 = true;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut errors = Errors(false);
+    match statement {
+        Statement::Query(q) => {
+            let _ = q.visit(&mut errors);
+        }
+        Statement::Explain(inner) => return reads_errors_table(inner),
+        Statement::Other(s) => {
+            let _ = s.visit(&mut errors);
+        }
+        _ => {}
+    }
+    errors.0
 }
 
 #[derive(Default)]
@@ -145,6 +171,12 @@ mod tests {
             ["m"]
         );
         assert_eq!(read("EXPLAIN SELECT 1 FROM t"), ["t"]);
+        let errors = |sql: &str| reads_errors_table(&crate::sql::parse_one(sql).unwrap());
+        assert!(errors("SELECT reason FROM sluice.errors"));
+        assert!(errors(
+            "SELECT * FROM sluice.sluice.errors e JOIN v ON true"
+        ));
+        assert!(!errors("SELECT * FROM errors"));
         assert_eq!(
             read("SELECT relname FROM pg_catalog.pg_class, information_schema.tables"),
             Vec::<String>::new()

@@ -67,6 +67,14 @@ with connect("bi", "bi-pass") as bi:
     denied(bi, "DECLARE c CURSOR FOR SUBSCRIBE payroll")
     denied(bi, "GRANT SELECT ON payroll TO bi", "must be owner")
     denied(bi, "CREATE USER eve WITH PASSWORD 'x'")
+    denied(bi, "SELECT * FROM sluice.errors", "sluice.errors")
+    with connect() as admin:
+        admin.execute("SELECT 42")
+        others = bi.execute("SELECT DISTINCT query FROM pg_stat_activity WHERE usename = 'sluice'").fetchall()
+        assert others == [("<insufficient privilege>",)], others
+        mine = bi.execute("SELECT query FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()[0]
+        assert "pg_stat_activity" in mine, mine
+        print("pg_stat_activity hides other roles' statements from bi")
     cur = bi.cursor()
     cur.execute("DECLARE live CURSOR FOR SUBSCRIBE counts")
     cur.execute("FETCH 10 live WITH (timeout = '5s')")

@@ -133,6 +133,14 @@ impl SystemCatalog for PgCatalog {
         let current = activity::current_pid()
             .and_then(|pid| relations.1.iter().find(|r| r.pid == pid))
             .map(|r| r.user.clone());
+        // As PostgreSQL: only superusers see other roles' statements.
+        if let Some(me) = &current {
+            if !self.access.principal(me).superuser {
+                for row in relations.1.iter_mut().filter(|r| r.user != *me) {
+                    row.query = "<insufficient privilege>".into();
+                }
+            }
+        }
         relations.2 = roles::Roles::of(&self.access, current);
         for r in &mut relations.0 {
             r.owner_oid = relations.2.oid(&self.access.grants.owner(&r.name));
