@@ -66,6 +66,10 @@ pub struct Server {
     parser: Arc<SqlParser>,
     activity: Arc<Activity>,
     access: Arc<access::Access>,
+    /// Backend pids and cancel keys, one sequence for every connection
+    /// whichever way it authenticates (pgwire's SCRAM handler, made per
+    /// connection, would otherwise start its own at the same pid).
+    pids: Arc<pgwire::api::RandomPidSecretKeyGenerator>,
 }
 
 /// How `sluice serve` guards itself against its clients.
@@ -127,6 +131,7 @@ pub async fn serve(
             manager: Arc::clone(&manager),
             activity: Arc::clone(&activity),
             access,
+            pids: Arc::default(),
         }),
         password_users: (config.auth == auth::AuthMode::Password)
             .then(|| Arc::clone(&config.users)),
@@ -244,6 +249,10 @@ impl PgWireServerHandlers for Handlers {
 impl NoopStartupHandler for Server {
     fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
         Some(Arc::clone(&self.manager))
+    }
+
+    fn pid_secret_key_generator(&self) -> &dyn pgwire::api::PidSecretKeyGenerator {
+        self.pids.as_ref()
     }
 
     /// The session shows in `pg_stat_activity` from here on.

@@ -32,6 +32,7 @@ impl Startup {
             SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
                 .with_scram(ScramAuth::new(users))
                 .with_connection_manager(Arc::clone(&server.manager))
+                .with_pid_secret_key_generator(Arc::clone(&server.pids) as _)
         });
         Startup {
             server,

@@ -74,6 +74,8 @@ with connect("bi", "bi-pass") as bi:
         assert others == [("<insufficient privilege>",)], others
         mine = bi.execute("SELECT query FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()[0]
         assert "pg_stat_activity" in mine, mine
+        distinct = bi.execute("SELECT count(DISTINCT pid) = count(*) FROM pg_stat_activity").fetchone()[0]
+        assert distinct, "sessions that logged in with a password share a pid"
         print("pg_stat_activity hides other roles' statements from bi")
     cur = bi.cursor()
     cur.execute("DECLARE live CURSOR FOR SUBSCRIBE counts")
