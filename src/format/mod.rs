@@ -8,6 +8,7 @@ mod decoder;
 mod derived;
 pub mod json;
 pub mod json_integers;
+mod json_structure;
 
 use std::sync::Arc;
 

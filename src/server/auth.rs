@@ -299,17 +299,23 @@ impl Users {
         change(&mut next);
         let bytes = serde_json::to_vec_pretty(&next)
             .map_err(|e| SluiceError::Internal(format!("users: {e}")))?;
-        let tmp = self.path.with_extension("json.tmp");
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| SluiceError::io(format!("creating {}", dir.display()), e))?;
-        }
-        write_private(&tmp, &bytes)?;
-        std::fs::rename(&tmp, &self.path)
-            .map_err(|e| SluiceError::io(format!("replacing {}", self.path.display()), e))?;
+        replace_private(&self.path, &bytes)?;
         *users = next;
         Ok(())
     }
+}
+
+/// Replaces `path` whole with `bytes`, owner-only and synced (a temporary
+/// file renamed over it): the data directory's users and grants.
+pub(super) fn replace_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SluiceError::io(format!("creating {}", dir.display()), e))?;
+    }
+    write_private(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| SluiceError::io(format!("replacing {}", path.display()), e))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {

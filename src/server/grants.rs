@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::Token;
 use serde::{Deserialize, Serialize};
 
 use super::auth::BOOTSTRAP_USER;
@@ -108,16 +107,7 @@ pub fn is_grant_statement(words: &[String]) -> bool {
 /// Parses `GRANT privileges ON target TO roles [WITH GRANT OPTION]`,
 /// `GRANT role, … TO role, …`, and their REVOKE … FROM forms.
 pub fn parse(text: &str) -> Result<GrantCommand> {
-    let tokens: Vec<Token> = Tokenizer::new(&PostgreSqlDialect {}, text)
-        .tokenize()
-        .map_err(|e| SluiceError::Parse {
-            line: 1,
-            column: 1,
-            message: e.to_string(),
-        })?
-        .into_iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
-        .collect();
+    let tokens = super::users::tokens(text)?;
     let word = |at: usize| match tokens.get(at) {
         Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_lowercase()),
         _ => None,
@@ -428,10 +418,7 @@ impl Grants {
         change(&mut next);
         let bytes = serde_json::to_vec_pretty(&next)
             .map_err(|e| SluiceError::Internal(format!("grants: {e}")))?;
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| SluiceError::io(format!("writing {}", self.path.display()), e))?;
+        super::auth::replace_private(&self.path, &bytes)?;
         *objects = next;
         Ok(())
     }

@@ -52,10 +52,10 @@ pub fn is_user_statement(words: &[String]) -> bool {
     )
 }
 
-/// Parses a `CREATE|ALTER|DROP USER|ROLE` statement.
-pub fn parse(text: &str) -> Result<UserCommand> {
-    let dialect = PostgreSqlDialect {};
-    let tokens: Vec<Token> = Tokenizer::new(&dialect, text)
+/// A statement's tokens without whitespace and semicolons: what the
+/// server's own statements (users, grants) are read from.
+pub(super) fn tokens(text: &str) -> Result<Vec<Token>> {
+    Ok(Tokenizer::new(&PostgreSqlDialect {}, text)
         .tokenize()
         .map_err(|e| SluiceError::Parse {
             line: 1,
@@ -64,7 +64,12 @@ pub fn parse(text: &str) -> Result<UserCommand> {
         })?
         .into_iter()
         .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
-        .collect();
+        .collect())
+}
+
+/// Parses a `CREATE|ALTER|DROP USER|ROLE` statement.
+pub fn parse(text: &str) -> Result<UserCommand> {
+    let tokens = tokens(text)?;
     let mut at = 0;
     let word = |t: Option<&Token>| match t {
         Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_lowercase()),
