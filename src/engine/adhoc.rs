@@ -75,8 +75,14 @@ impl Engine {
             crate::plan::session_config().with_default_catalog_and_schema(DATABASE, "public");
         // TEXT is Utf8, as in views (Utf8View trips CASE over mixed inputs).
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        // Ad-hoc queries never spill: --query-memory-mb is a hard cap, so a
+        // query over it fails the same way every time (53200) instead of
+        // filling the temporary directory's disk on some runs.
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::clone(&self.query_memory))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         crate::functions::register(&ctx);
