@@ -82,6 +82,9 @@ pub struct NodeMetrics {
     pub batch_seconds: Histogram,
     /// The channel feeding it, for its depth.
     queue: std::sync::OnceLock<WeakSender<Message>>,
+    /// The stages it reads, by index into its pipeline's stages; unset: the
+    /// stage before it.
+    inputs: std::sync::OnceLock<Vec<usize>>,
     /// When its state size was last read.
     state_read: Mutex<Option<Instant>>,
 }
@@ -107,6 +110,7 @@ impl NodeMetrics {
             state_bytes: AtomicU64::new(0),
             batch_seconds: Histogram::new(exponential_buckets(0.000_01, 4.0, 12)),
             queue: std::sync::OnceLock::new(),
+            inputs: std::sync::OnceLock::new(),
             state_read: Mutex::new(None),
         }
     }
@@ -114,6 +118,18 @@ impl NodeMetrics {
     /// Watches the channel that feeds this stage.
     pub fn set_queue(&self, sender: &tokio::sync::mpsc::Sender<Message>) {
         let _ = self.queue.set(sender.downgrade());
+    }
+
+    /// Sets the stages it reads (once).
+    pub fn set_inputs(&self, inputs: impl IntoIterator<Item = usize>) {
+        // Set once, when the pipeline is built; a second call changes nothing.
+        let _ = self.inputs.set(inputs.into_iter().collect());
+    }
+
+    /// The stages it reads; `None` when they were never set (the stage
+    /// before it, in a chain).
+    pub fn inputs(&self) -> Option<&[usize]> {
+        self.inputs.get().map(Vec::as_slice)
     }
 
     /// Messages waiting in the channel that feeds this stage.

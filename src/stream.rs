@@ -174,8 +174,9 @@ pub struct Barrier {
     pub epoch: u64,
     /// The source's positions and watermark state at the barrier.
     pub source: serde_json::Value,
-    /// Each operator's encoded snapshot (`None`: it keeps no state).
-    pub operators: Vec<Option<Vec<u8>>>,
+    /// Each operator's encoded snapshot by its node's key (`None`: it
+    /// keeps no state).
+    pub operators: Vec<(String, Option<Vec<u8>>)>,
     /// When the source injected it (the checkpoint's duration is measured
     /// from here).
     pub injected: Option<std::time::Instant>,

@@ -25,6 +25,8 @@ mod explain;
 mod nexmark;
 #[path = "sql/nexmark_oracle.rs"]
 mod nexmark_oracle;
+#[path = "sql/union.rs"]
+mod union;
 #[path = "sql/views.rs"]
 mod views;
 #[path = "sql/windows.rs"]
@@ -281,7 +283,7 @@ async fn having_turns_updates_into_deletes() {
     let mut run = |rows: &[(i64, Option<i64>, Option<String>)]| {
         let mut out = Vec::new();
         let mut pending = vec![StreamBatch::append(batch_of(rows))];
-        for op in ops.iter_mut() {
+        for op in ops.operators_mut() {
             let mut next = Vec::new();
             for b in pending {
                 op.process_batch(b, &mut next).expect("process");

@@ -207,12 +207,12 @@ impl Catalog {
         let views = self
             .views
             .values()
-            .filter(|v| v.plan.source == name)
+            .filter(|v| v.plan.reads(name))
             .map(|v| (Kind::View, v.name.clone()));
         let sinks = self
             .sinks
             .values()
-            .filter(|s| s.plan.source == name)
+            .filter(|s| s.plan.reads(name))
             .map(|s| (Kind::Sink, s.name.clone()));
         views.chain(sinks).collect()
     }

@@ -449,6 +449,8 @@ pub struct SourceContext {
     pub source_name: Arc<str>,
     /// The pipeline reading the source.
     pub pipeline: Arc<str>,
+    /// Which of the pipeline's inputs this is (a UNION reads several).
+    pub input: usize,
     /// The pipeline rebuilds state (a view's, an aggregate's) on every
     /// start: a resumable source reads from its start and calls
     /// [`SourceContext::caught_up`] once it reaches the position the last
@@ -523,6 +525,7 @@ impl SourceContext {
             node,
             source_name: def.name.as_str().into(),
             pipeline: def.name.as_str().into(),
+            input: 0,
             replay: false,
             positions: None,
             engine_shutdown: shutdown.clone(),
@@ -628,6 +631,25 @@ impl SourceContext {
         self
     }
 
+    /// The pipeline's `input`-th input, with its own source stage.
+    pub fn for_input(mut self, input: usize, node: Option<Arc<NodeMetrics>>) -> Self {
+        self.input = input;
+        if node.is_some() {
+            self.node = node;
+        }
+        self
+    }
+
+    /// What names this input's own position (its position file, its Kafka
+    /// consumer group): the pipeline's name, and for a second or later
+    /// input also its number, so two inputs of one source keep apart.
+    pub fn input_key(&self) -> String {
+        match self.input {
+            0 => self.pipeline.to_string(),
+            i => format!("{}@{i}", self.pipeline),
+        }
+    }
+
     pub(crate) fn with_engine(
         mut self,
         engine_shutdown: CancellationToken,
@@ -650,7 +672,7 @@ impl SourceContext {
     pub fn position_file(&self) -> Option<position::PositionFile> {
         self.positions
             .as_ref()
-            .map(|dir| position::PositionFile::new(dir, &self.pipeline, &self.source_name))
+            .map(|dir| position::PositionFile::new(dir, &self.input_key(), &self.source_name))
     }
 
     /// Replay reached the position the last run acknowledged: from here on

@@ -134,13 +134,24 @@ fn write_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| io("replacing", e))
 }
 
-/// Forgets a dropped pipeline's position, so a new one of the same name
+/// Forgets a dropped pipeline's positions (its first input's, and those of
+/// its other inputs, `<pipeline>@<n>.json`), so a new one of the same name
 /// starts afresh.
 pub fn remove(data_dir: &Path, pipeline: &str) {
-    let path = path_of(data_dir, pipeline);
-    if let Err(e) = std::fs::remove_file(&path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "cannot remove source position");
+    let mut paths = vec![path_of(data_dir, pipeline)];
+    let prefix = format!("{pipeline}@");
+    if let Ok(entries) = std::fs::read_dir(data_dir.join(DIR)) {
+        paths.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".json"))
+        }));
+    }
+    for path in paths {
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove source position");
+            }
         }
     }
 }

@@ -158,7 +158,7 @@ impl Engine {
             if let Some(v) = self.catalog.view(&name) {
                 if !names.contains(&name) {
                     names.push(name.clone());
-                    todo.push(v.plan.source.clone());
+                    todo.extend(v.plan.sources().into_iter().map(str::to_string));
                 }
             }
         }

@@ -402,18 +402,21 @@ impl Engine {
         // A client's subscription is not part of the catalog: nothing to
         // restore it into.
         spec.checkpoints = None;
-        if let Some(view) = self.catalog.view(&spec.source.name) {
-            let upstream = self.source_of(&view.plan)?;
-            spec.source.connector = Arc::new(ViewSource::new(
-                Arc::clone(&view.state),
-                upstream.connector.as_ref(),
-                snapshot,
-            ));
-        } else if !snapshot {
-            return Err(SluiceError::Plan(format!(
-                "snapshot = false applies to views; '{}' is a source, read from where it starts",
-                spec.source.name
-            )));
+        for input in &mut spec.sources {
+            if let Some(view) = self.catalog.view(&input.name) {
+                let upstream = self.sources_of(&view.plan)?;
+                let upstream: Vec<_> = upstream.iter().map(|s| s.connector.as_ref()).collect();
+                input.connector = Arc::new(ViewSource::new(
+                    Arc::clone(&view.state),
+                    &upstream,
+                    snapshot,
+                ));
+            } else if !snapshot {
+                return Err(SluiceError::Plan(format!(
+                    "snapshot = false applies to views; '{}' is a source, read from where it starts",
+                    input.name
+                )));
+            }
         }
         Pipeline::start(spec, self.shutdown.clone()).await
     }
@@ -465,15 +468,21 @@ impl Engine {
             return Err(SluiceError::Plan("expected a SELECT".into()));
         };
         let plan = self.planner.plan_query(&self.catalog, &q).await?;
-        let source = self.source_of(&plan)?;
-        if !source.connector.is_bounded() {
+        if let Some(source) = self
+            .sources_of(&plan)?
+            .into_iter()
+            .find(|s| !s.connector.is_bounded())
+        {
             return Err(SluiceError::Plan(format!(
                 "source '{}' never ends, so this SELECT would never finish; \
                  give it a limit or read a file once",
                 source.name
             )));
         }
-        let sink = Arc::new(CollectSink::default());
+        let sink = Arc::new(CollectSink {
+            one_row: plan.is_global_aggregate(),
+            ..CollectSink::default()
+        });
         let result = sink.result.clone();
         let spec = self.pipeline_spec("query".into(), plan, sink)?;
         let mut pipeline = Pipeline::start(spec, self.shutdown.clone()).await?;
@@ -719,7 +728,7 @@ impl Engine {
             (true, true) if plan.is_global_aggregate() => ViewMode::Keyed(vec![]),
             (true, true) => ViewMode::Multiset,
         };
-        let upstream = self.source_of(&plan)?;
+        let upstream = self.sources_of(&plan)?;
         let retention = match retention {
             None => None,
             Some(_) if mode != ViewMode::Append => {
@@ -731,7 +740,10 @@ impl Engine {
             }
             Some(d) => {
                 let schema = &plan.output_schema;
-                let time_column = upstream.watermark.as_ref().map(|w| w.column.as_str());
+                let time_column = upstream
+                    .iter()
+                    .find_map(|u| u.watermark.as_ref())
+                    .map(|w| w.column.as_str());
                 let column = schema
                     .index_of(WINDOW_END)
                     .ok()
@@ -769,7 +781,10 @@ impl Engine {
                 .collect(),
             connector: Arc::new(ViewSource::new(
                 Arc::clone(&state),
-                upstream.connector.as_ref(),
+                &upstream
+                    .iter()
+                    .map(|s| s.connector.as_ref())
+                    .collect::<Vec<_>>(),
                 true,
             )),
             decoding: None,
@@ -993,7 +1008,7 @@ impl Engine {
             &["name", "reads", "kind", "rows"],
             vec![
                 views.iter().map(|v| v.name.clone()).collect(),
-                views.iter().map(|v| v.plan.source.clone()).collect(),
+                views.iter().map(|v| v.plan.sources().join(", ")).collect(),
                 views.iter().map(|v| shape(v).to_string()).collect(),
                 views
                     .iter()
@@ -1065,9 +1080,8 @@ impl Engine {
         sink_kind: &str,
     ) -> Result<Vec<Arc<crate::metrics::NodeMetrics>>> {
         let metrics = Arc::new(PipelineMetrics::default());
-        metrics.add_node(crate::runtime::pipeline::source_node(self.source_of(plan)?));
-        crate::runtime::pipeline::build_operators(plan, &metrics)?;
-        metrics.add_node(crate::runtime::pipeline::sink_node(plan, sink_kind));
+        let sources: Vec<_> = self.sources_of(plan)?.into_iter().cloned().collect();
+        crate::runtime::pipeline::stages(plan, &sources, sink_kind, &metrics)?;
         Ok(metrics.nodes())
     }
 
@@ -1099,10 +1113,16 @@ impl Engine {
         )
     }
 
-    fn source_of(&self, plan: &StreamPlan) -> Result<&connectors::SourceDef> {
-        self.catalog
-            .relation(&plan.source)
-            .ok_or_else(|| self.catalog.unknown_relation(&plan.source))
+    /// The relations `plan` reads, one per source node, in its order.
+    fn sources_of(&self, plan: &StreamPlan) -> Result<Vec<&connectors::SourceDef>> {
+        plan.sources()
+            .into_iter()
+            .map(|name| {
+                self.catalog
+                    .relation(name)
+                    .ok_or_else(|| self.catalog.unknown_relation(name))
+            })
+            .collect()
     }
 
     fn pipeline_spec(
@@ -1111,16 +1131,16 @@ impl Engine {
         plan: StreamPlan,
         sink: Arc<dyn SinkConnector>,
     ) -> Result<PipelineSpec> {
-        let source = self.source_of(&plan)?.clone();
+        let sources: Vec<_> = self.sources_of(&plan)?.into_iter().cloned().collect();
         // State (an aggregate's, or the view read) is rebuilt by re-reading
         // the input from its start.
         // With checkpoints, state and positions come from the last one.
         let checkpointed = self.checkpoints.is_some();
-        let replay =
-            !checkpointed && (plan.is_stateful() || self.catalog.view(&plan.source).is_some());
+        let replay = !checkpointed
+            && (plan.is_stateful() || sources.iter().any(|s| self.catalog.view(&s.name).is_some()));
         Ok(PipelineSpec {
             name,
-            source,
+            sources,
             plan: Arc::new(plan),
             sink,
             replay,
@@ -1169,7 +1189,7 @@ impl Engine {
             vec![
                 rows.iter().map(|s| s.name.clone()).collect(),
                 rows.iter().map(|s| s.connector_name.to_string()).collect(),
-                rows.iter().map(|s| s.plan.source.clone()).collect(),
+                rows.iter().map(|s| s.plan.sources().join(", ")).collect(),
                 rows.iter().map(|s| s.plan.changelog.to_string()).collect(),
             ],
         )

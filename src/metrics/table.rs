@@ -288,7 +288,31 @@ pub fn plan_tree(nodes: &[Arc<super::NodeMetrics>], stats: Option<&PipelineStats
         }
         out.push('\n');
     }
-    for (depth, (i, node)) in nodes.iter().enumerate().rev().enumerate() {
+    // From the sink down through each stage's inputs (a union has several).
+    let mut order = Vec::new();
+    let mut todo: Vec<(usize, usize)> = nodes
+        .len()
+        .checked_sub(1)
+        .map(|l| (l, 0))
+        .into_iter()
+        .collect();
+    while let Some((i, depth)) = todo.pop() {
+        if order.len() > nodes.len() * nodes.len() {
+            break;
+        }
+        order.push((i, depth));
+        let inputs: Vec<usize> = match nodes[i].inputs() {
+            Some(inputs) => inputs
+                .iter()
+                .copied()
+                .filter(|&j| j < nodes.len())
+                .collect(),
+            None => i.checked_sub(1).into_iter().collect(),
+        };
+        todo.extend(inputs.into_iter().rev().map(|j| (j, depth + 1)));
+    }
+    for (i, depth) in order {
+        let node = &nodes[i];
         let indent = "   ".repeat(depth);
         let branch = if depth == 0 { "" } else { "└─ " };
         let title = match node.kind {

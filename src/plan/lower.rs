@@ -1,10 +1,11 @@
-//! DataFusion logical plan → [`StreamPlan`]: a chain of stateless stages over
-//! one source, with at most one aggregate. Anything else is reported as not
-//! supported, naming the construct.
+//! DataFusion logical plan → [`StreamPlan`]: node by node into a dataflow
+//! graph. Each input is a source with its chain of stateless stages; `UNION
+//! ALL` merges inputs; at most one aggregate follows. Anything else is
+//! reported as not supported, naming the construct.
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::execution_props::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
@@ -13,27 +14,46 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
+use super::aggregate::AggregateNode;
+use super::graph::{Changelog, NodeId, NodeKind, PlanGraph};
+use super::session::SessionRowsNode;
+use super::source::SourceNode;
+use super::stateless::StatelessNode;
+use super::union::UnionNode;
 use super::window::{WindowKind, WindowTable};
 use super::{AggregateCall, AggregatePlan, Stage, StreamPlan, WindowGrouping};
 use crate::catalog::Catalog;
 use crate::error::{Result, SluiceError};
 use datafusion::datasource::source_as_provider;
 
-/// What lowering a subtree produced.
-struct Lowered {
+/// Where the window's start and end columns are in the current rows, while
+/// projections keep them.
+type WindowColumns = Option<(WindowKind, Option<usize>, Option<usize>)>;
+
+/// One input of the query: a relation and the stateless stages on its rows
+/// before they meet the other inputs.
+struct Branch {
     source: String,
     stages: Vec<Stage>,
+}
+
+/// What lowering a subtree produced.
+struct Lowered {
+    branches: Vec<Branch>,
+    /// Stages after the inputs meet (a UNION), before any aggregate.
+    stages: Vec<Stage>,
     aggregate: Option<AggregatePlan>,
-    /// The window and where its start / end columns are in the current
-    /// (pre-aggregate) rows, while projections keep them.
-    window: Option<(WindowKind, Option<usize>, Option<usize>)>,
+    window: WindowColumns,
+    /// The columns where a UNION's inputs meet.
+    union_schema: Option<SchemaRef>,
 }
 
 impl Lowered {
     fn push(&mut self, stage: Stage) {
-        match &mut self.aggregate {
-            Some(agg) => agg.post.push(stage),
-            None => self.stages.push(stage),
+        match (&mut self.aggregate, self.branches.as_mut_slice()) {
+            (Some(agg), _) => agg.post.push(stage),
+            (None, [only]) => only.stages.push(stage),
+            (None, _) => self.stages.push(stage),
         }
     }
 }
@@ -43,22 +63,39 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
     let planning = PhysicalPlanningContext::default();
     let lowered = lower_node(plan, catalog, &props, &planning)?;
     let output_schema = Arc::new(plan.schema().as_arrow().clone());
-    let input_keys = catalog
-        .relation(&lowered.source)
-        .and_then(|s| s.changelog.clone());
-    let windowed = lowered.window.is_some()
-        || lowered
-            .aggregate
-            .as_ref()
-            .is_some_and(|a| a.window.is_some());
-    if input_keys.is_some() && windowed {
-        return Err(SluiceError::NotSupported(format!(
-            "windows over '{}', whose rows are updated (it is an aggregate without a window); \
-             window the source it reads instead",
-            lowered.source
-        )));
+    let mut inputs = Vec::new();
+    for branch in &lowered.branches {
+        let Some(relation) = catalog.relation(&branch.source) else {
+            return Err(catalog.unknown_relation(&branch.source));
+        };
+        inputs.push((relation.schema.clone(), relation.changelog.clone()));
     }
-    if let (Some(agg), Some(_)) = (&lowered.aggregate, &input_keys) {
+    let updating = inputs.iter().any(|(_, keys)| keys.is_some());
+    let windowed_aggregate = lowered
+        .aggregate
+        .as_ref()
+        .is_some_and(|a| a.window.is_some());
+    for (branch, (_, keys)) in lowered.branches.iter().zip(&inputs) {
+        let windowed = windowed_aggregate
+            || branch
+                .stages
+                .iter()
+                .any(|s| matches!(s, Stage::Window { .. }));
+        if keys.is_some() && windowed {
+            return Err(SluiceError::NotSupported(format!(
+                "windows over '{}', whose rows are updated (it is an aggregate without a window); \
+                 window the source it reads instead",
+                branch.source
+            )));
+        }
+    }
+    let updating_input = lowered
+        .branches
+        .iter()
+        .zip(&inputs)
+        .find(|(_, (_, keys))| keys.is_some())
+        .map(|(b, _)| b.source.clone());
+    if let (Some(agg), Some(source)) = (&lowered.aggregate, &updating_input) {
         for call in &agg.calls {
             let name = call.func.fun().name().to_ascii_lowercase();
             if call.func.is_distinct() || !RETRACTABLE.contains(&name.as_str()) {
@@ -71,32 +108,202 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
                     } else {
                         ""
                     },
-                    lowered.source,
+                    source,
                     RETRACTABLE.join(", ")
                 )));
             }
         }
     }
-    let (changelog, key_columns) = match (&lowered.aggregate, &input_keys) {
-        (None, None) => (false, vec![]),
+    let (changelog, key_columns) = match (&lowered.aggregate, updating) {
+        (None, false) => (false, vec![]),
         // Rows of an updating input pass through with their ops, keyed by
-        // the input's key where the query keeps it.
-        (None, Some(keys)) => (true, keys_through(keys, &lowered.stages)),
+        // the input's key where the query keeps it. Rows of several inputs
+        // are told apart by whole rows.
+        (None, true) => match (lowered.branches.as_slice(), &inputs[..]) {
+            ([branch], [(_, Some(keys))]) => (true, keys_through(keys, &branch.stages)),
+            _ => (true, vec![]),
+        },
         // A windowed aggregate emits each window once: append-only.
         (Some(agg), _) if agg.window.is_some() => (false, vec![]),
         (Some(agg), _) => (true, key_columns(agg)),
     };
+    let graph = build_graph(lowered, inputs, &output_schema)?;
     Ok(StreamPlan {
-        source: lowered.source,
-        stages: lowered.stages,
-        aggregate: lowered.aggregate.map(Arc::new),
+        graph,
         output_schema,
         changelog,
         key_columns,
         logical: plan.display_indent().to_string(),
         allowed_lateness: 0,
-        input_changelog: input_keys.is_some(),
     })
+}
+
+/// The graph of a lowered query: each input's source and stages, a union
+/// where they meet, the stages after it and the aggregate.
+fn build_graph(
+    lowered: Lowered,
+    inputs: Vec<(SchemaRef, Option<Vec<usize>>)>,
+    output_schema: &SchemaRef,
+) -> Result<PlanGraph> {
+    let mut graph = PlanGraph::default();
+    let grouped_session = lowered
+        .aggregate
+        .as_ref()
+        .and_then(|a| a.window)
+        .is_some_and(|w| matches!(w.kind, WindowKind::Session { .. }));
+    let mut ends = Vec::new();
+    let mut schema = output_schema.clone();
+    let mut changelog = Changelog::AppendOnly;
+    for (branch, (source_schema, keys)) in lowered.branches.into_iter().zip(inputs) {
+        let source_changelog = match keys {
+            None => Changelog::AppendOnly,
+            Some(key) => Changelog::Updating { key },
+        };
+        let id = graph.add(
+            vec![],
+            source_schema.clone(),
+            source_changelog.clone(),
+            NodeKind::Source(SourceNode {
+                name: branch.source,
+            }),
+        );
+        let (end, end_schema) = chain(
+            &mut graph,
+            id,
+            source_schema,
+            &source_changelog,
+            branch.stages,
+            !grouped_session,
+        );
+        if source_changelog.is_updating() {
+            changelog = Changelog::Updating { key: vec![] };
+        }
+        ends.push(end);
+        schema = end_schema;
+    }
+    let mut last = match ends.as_slice() {
+        [only] => *only,
+        _ => {
+            // DataFusion casts the inputs to the union's types; its rows go
+            // on under the union's column names.
+            schema = lowered
+                .union_schema
+                .clone()
+                .ok_or_else(|| SluiceError::Internal("several inputs without a union".into()))?;
+            graph.add(
+                ends,
+                schema.clone(),
+                changelog.clone(),
+                NodeKind::Union(UnionNode),
+            )
+        }
+    };
+    if !lowered.stages.is_empty() {
+        let (end, end_schema) = chain(&mut graph, last, schema, &changelog, lowered.stages, false);
+        last = end;
+        schema = end_schema;
+    }
+    let retracting = changelog.is_updating();
+    if let Some(agg) = lowered.aggregate {
+        let changelog = if agg.window.is_some() {
+            Changelog::AppendOnly
+        } else {
+            Changelog::Updating {
+                key: key_columns(&agg),
+            }
+        };
+        graph.add(
+            vec![last],
+            output_schema.clone(),
+            changelog,
+            NodeKind::Aggregate(AggregateNode {
+                agg: Arc::new(agg),
+                retracting,
+            }),
+        );
+    } else if schema.fields().len() != output_schema.fields().len() {
+        return Err(SluiceError::Internal(format!(
+            "the plan's last node has {} columns, its query {}",
+            schema.fields().len(),
+            output_schema.fields().len()
+        )));
+    }
+    Ok(graph)
+}
+
+/// Nodes for a chain of stateless stages after `input`: one stateless node,
+/// split around a SESSION window whose rows wait for their session to close
+/// (`split_sessions`). Returns the last node and its schema.
+fn chain(
+    graph: &mut PlanGraph,
+    input: NodeId,
+    mut schema: SchemaRef,
+    changelog: &Changelog,
+    stages: Vec<Stage>,
+    split_sessions: bool,
+) -> (NodeId, SchemaRef) {
+    let mut last = input;
+    let mut run: Vec<Stage> = Vec::new();
+    let kind_of = |run: &[Stage]| match changelog {
+        // Rows keep their ops; keys are followed through projections by the
+        // plan's output keys, not per node.
+        Changelog::Updating { .. } if !run.is_empty() => Changelog::Updating { key: vec![] },
+        other => other.clone(),
+    };
+    for stage in stages {
+        let session = match &stage {
+            Stage::Window {
+                kind: WindowKind::Session { gap },
+                ..
+            } if split_sessions => Some(*gap),
+            _ => None,
+        };
+        if let Some(s) = stage_schema(&stage) {
+            schema = s;
+        }
+        run.push(stage);
+        if let Some(gap) = session {
+            let c = kind_of(&run);
+            last = graph.add(
+                vec![last],
+                schema.clone(),
+                c,
+                NodeKind::Stateless(StatelessNode {
+                    stages: Arc::new(std::mem::take(&mut run)),
+                }),
+            );
+            let width = schema.fields().len();
+            last = graph.add(
+                vec![last],
+                schema.clone(),
+                Changelog::AppendOnly,
+                NodeKind::SessionRows(SessionRowsNode {
+                    gap,
+                    start: width - 2,
+                    end: width - 1,
+                }),
+            );
+        }
+    }
+    if !run.is_empty() {
+        let c = kind_of(&run);
+        last = graph.add(
+            vec![last],
+            schema.clone(),
+            c,
+            NodeKind::Stateless(StatelessNode {
+                stages: Arc::new(run),
+            }),
+        );
+    }
+    (last, schema)
+}
+
+fn stage_schema(stage: &Stage) -> Option<SchemaRef> {
+    match stage {
+        Stage::Window { schema, .. } | Stage::Project { schema, .. } => Some(schema.clone()),
+        Stage::Filter(_) => None,
+    }
 }
 
 /// Aggregates whose value does not depend on the order rows arrive and
@@ -194,10 +401,14 @@ fn lower_node(
                 )));
             }
             let mut lowered = Lowered {
-                source: name,
+                branches: vec![Branch {
+                    source: name,
+                    stages: vec![],
+                }],
                 stages: vec![],
                 aggregate: None,
                 window: None,
+                union_schema: None,
             };
             let projection = scan.projection.as_ref().filter(|p| {
                 p.len() != scan.source.schema().fields().len()
@@ -365,7 +576,40 @@ fn lower_node(
         )),
         LogicalPlan::Limit(_) => Err(not_supported("LIMIT / OFFSET")),
         LogicalPlan::Join(_) => Err(not_supported("JOIN (joins are not implemented yet)")),
-        LogicalPlan::Union(_) => Err(not_supported("UNION")),
+        LogicalPlan::Union(u) => {
+            let mut branches = Vec::new();
+            let mut windows = Vec::new();
+            for input in &u.inputs {
+                let lowered = lower_node(input, catalog, props, planning)?;
+                if lowered.aggregate.is_some() {
+                    return Err(not_supported(
+                        "UNION ALL of aggregates (aggregate the union instead)",
+                    ));
+                }
+                // A union of a union: its inputs join this one, unless
+                // something runs on the inner union's rows.
+                if !lowered.stages.is_empty() {
+                    return Err(not_supported(
+                        "a filter or projection over a UNION inside another UNION",
+                    ));
+                }
+                windows.push(lowered.window);
+                branches.extend(lowered.branches);
+            }
+            // The union keeps window columns only where every input has
+            // them in the same place.
+            let window = match windows.split_first() {
+                Some((first, rest)) if rest.iter().all(|w| w == first) => *first,
+                _ => None,
+            };
+            Ok(Lowered {
+                branches,
+                stages: vec![],
+                aggregate: None,
+                window,
+                union_schema: Some(Arc::new(u.schema.as_arrow().clone())),
+            })
+        }
         LogicalPlan::Window(_) => Err(not_supported(
             "window functions with OVER (not implemented yet)",
         )),

@@ -1,9 +1,17 @@
 //! Continuous SELECT → streaming plan. DataFusion plans and optimizes the
-//! query against the sources' schemas; [`lower`] then turns the logical plan
-//! into stages of physical expressions (filters, projections) and at most one
-//! changelog aggregate, which the runtime runs on whole batches.
+//! query against the sources' schemas; [`lower`] then turns the logical plan,
+//! node by node, into a dataflow graph ([`PlanGraph`]): sources, stateless
+//! stages of physical expressions (filters, projections, window
+//! assignment), unions and aggregates, which the runtime runs on whole
+//! batches. One file per kind of node.
 
+pub mod aggregate;
+pub mod graph;
 mod lower;
+pub mod session;
+pub mod source;
+pub mod stateless;
+pub mod union;
 pub mod window;
 
 use std::fmt;
@@ -13,7 +21,6 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemTable;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -22,17 +29,18 @@ use datafusion::sql::sqlparser::ast;
 use crate::catalog::Catalog;
 use crate::error::{Result, SluiceError};
 
+pub use aggregate::{AggregateCall, AggregateNode, AggregatePlan, WindowGrouping};
+pub use graph::{Changelog, NodeId, NodeKind, PlanGraph, PlanNode};
 pub use lower::lower;
+pub use source::SourceNode;
+pub use stateless::{Stage, StatelessNode};
 pub use window::{WindowKind, WINDOW_END, WINDOW_START};
 
 /// A continuous query, ready to run.
 #[derive(Debug)]
 pub struct StreamPlan {
-    /// The source the query reads.
-    pub source: String,
-    /// Stateless stages on the source's rows.
-    pub stages: Vec<Stage>,
-    pub aggregate: Option<Arc<AggregatePlan>>,
+    /// Its dataflow graph; the last node is the output.
+    pub graph: PlanGraph,
     pub output_schema: SchemaRef,
     /// The output is a changelog (insert / update / delete per row).
     pub changelog: bool,
@@ -42,8 +50,6 @@ pub struct StreamPlan {
     pub logical: String,
     /// `allowed_lateness` in ms (windowed aggregates only).
     pub allowed_lateness: i64,
-    /// The input is an updating view: rows carry ops to apply.
-    pub input_changelog: bool,
 }
 
 impl StreamPlan {
@@ -54,130 +60,43 @@ impl StreamPlan {
         if ms == 0 {
             return Ok(self);
         }
-        let Some(agg) = &self.aggregate else {
+        let Some(agg) = self.graph.aggregate().filter(|a| a.agg.window.is_some()) else {
             return Err(SluiceError::Plan(
                 "allowed_lateness applies to windowed aggregates (GROUP BY window_start, window_end, …)".into(),
             ));
         };
-        if agg.window.is_none() {
-            return Err(SluiceError::Plan(
-                "allowed_lateness applies to windowed aggregates (GROUP BY window_start, window_end, …)".into(),
-            ));
-        }
-        self.key_columns = lower::key_columns(agg);
+        self.key_columns = lower::key_columns(&agg.agg);
         self.changelog = true;
         self.allowed_lateness = ms;
         Ok(self)
     }
-}
 
-pub enum Stage {
-    /// Adds `window_start` and `window_end` (and drops late rows).
-    Window {
-        kind: WindowKind,
-        /// The event-time column in the input.
-        time_column: usize,
-        /// The columns it produces, by index into the input's columns
-        /// followed by `window_start` and `window_end`; `None`: all of them.
-        /// The scan's projection, folded in at lowering: a HOP copies each
-        /// row into every window, so copying only the columns the query
-        /// reads (q5: two of seven) saves most of its work.
-        keep: Option<Vec<usize>>,
-        /// Every column it can produce: the input's, then `window_start`
-        /// and `window_end`.
-        all: SchemaRef,
-        /// What it produces.
-        schema: SchemaRef,
-    },
-    Filter(Arc<dyn PhysicalExpr>),
-    Project {
-        exprs: Vec<Arc<dyn PhysicalExpr>>,
-        schema: SchemaRef,
-    },
-}
+    /// The relations the query reads, in the order of its source nodes.
+    pub fn sources(&self) -> Vec<&str> {
+        self.graph.sources().map(|(_, s)| s.name.as_str()).collect()
+    }
 
-impl StreamPlan {
+    /// Whether the query reads relation `name`.
+    pub fn reads(&self, name: &str) -> bool {
+        self.graph.sources().any(|(_, s)| s.name == name)
+    }
+
+    /// The query's aggregate, when it has one.
+    pub fn aggregate(&self) -> Option<&Arc<AggregatePlan>> {
+        self.graph.aggregate().map(|a| &a.agg)
+    }
+
     /// An aggregate without GROUP BY or window: its output is one row.
     pub fn is_global_aggregate(&self) -> bool {
-        self.aggregate
-            .as_ref()
+        self.aggregate()
             .is_some_and(|a| a.group_exprs.is_empty() && a.window.is_none())
     }
 
     /// Whether the pipeline holds state between batches (aggregates,
     /// sessions), so it must re-read its input to rebuild it after a restart.
     pub fn is_stateful(&self) -> bool {
-        self.aggregate.is_some()
-            || self.stages.iter().any(|s| {
-                matches!(
-                    s,
-                    Stage::Window {
-                        kind: WindowKind::Session { .. },
-                        ..
-                    }
-                )
-            })
+        self.graph.nodes().iter().any(PlanNode::is_stateful)
     }
-}
-
-impl Stage {
-    /// Columns out of this stage, when it fixes them.
-    pub fn output_width(&self) -> Option<usize> {
-        match self {
-            Stage::Window { schema, .. } | Stage::Project { schema, .. } => {
-                Some(schema.fields().len())
-            }
-            Stage::Filter(_) => None,
-        }
-    }
-}
-
-impl fmt::Debug for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stage::Window {
-                kind, time_column, ..
-            } => write!(f, "Window({kind:?} on #{time_column})"),
-            Stage::Filter(p) => write!(f, "Filter({p})"),
-            Stage::Project { exprs, .. } => {
-                let e: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
-                write!(f, "Project({})", e.join(", "))
-            }
-        }
-    }
-}
-
-/// `GROUP BY` over an unbounded input: a changelog per group.
-#[derive(Debug)]
-pub struct AggregatePlan {
-    pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
-    /// Schema of the group columns (for the group-values table).
-    pub group_schema: SchemaRef,
-    pub calls: Vec<AggregateCall>,
-    /// Group columns then aggregate results.
-    pub schema: SchemaRef,
-    /// Stages over the aggregate's rows (HAVING, the select list).
-    pub post: Vec<Stage>,
-    /// Set when the groups include a window: results are emitted once, when
-    /// the watermark passes the window's end.
-    pub window: Option<WindowGrouping>,
-}
-
-/// Where the window columns are among an aggregate's group expressions.
-#[derive(Debug, Clone, Copy)]
-pub struct WindowGrouping {
-    pub kind: WindowKind,
-    pub start: usize,
-    pub end: usize,
-}
-
-#[derive(Debug)]
-pub struct AggregateCall {
-    pub func: Arc<AggregateFunctionExpr>,
-    /// Argument expressions, then ORDER BY expressions of the aggregate.
-    pub args: Vec<Arc<dyn PhysicalExpr>>,
-    /// `FILTER (WHERE …)`
-    pub filter: Option<Arc<dyn PhysicalExpr>>,
 }
 
 /// Plans continuous queries against the catalog's sources.
@@ -315,7 +234,7 @@ pub fn expr_text(e: &dyn PhysicalExpr) -> String {
 
 /// DataFusion's spellings made readable: `count(Int64(1))` is `count(*)`,
 /// and a window table's columns need no `TUMBLE().` qualifier.
-fn tidy(text: &str) -> String {
+pub(crate) fn tidy(text: &str) -> String {
     text.replace("(Int64(1))", "(*)")
         .replace("TUMBLE().", "")
         .replace("HOP().", "")
@@ -331,73 +250,5 @@ impl fmt::Display for WindowKind {
             }
             WindowKind::Session { gap } => write!(f, "SESSION(gap {})", show_ms(*gap)),
         }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stage::Window {
-                kind,
-                time_column,
-                keep,
-                all,
-                schema,
-            } => {
-                let column = all
-                    .fields()
-                    .get(*time_column)
-                    .map(|c| c.name().as_str())
-                    .unwrap_or("?");
-                write!(
-                    f,
-                    "window {kind} on {column}, adds window_start and window_end, drops rows behind the watermark"
-                )?;
-                if keep.is_some() {
-                    let names: Vec<&str> =
-                        schema.fields().iter().map(|c| c.name().as_str()).collect();
-                    write!(f, ", keeps {}", names.join(", "))?;
-                }
-                Ok(())
-            }
-            Stage::Filter(p) => write!(f, "filter {}", expr_text(p.as_ref())),
-            Stage::Project { exprs, schema } => {
-                let e: Vec<String> = exprs
-                    .iter()
-                    .zip(schema.fields())
-                    .map(|(e, field)| {
-                        let text = expr_text(e.as_ref());
-                        if &text == field.name() {
-                            text
-                        } else {
-                            format!("{text} AS {}", field.name())
-                        }
-                    })
-                    .collect();
-                write!(f, "project {}", e.join(", "))
-            }
-        }
-    }
-}
-
-impl AggregatePlan {
-    /// Its grouping and aggregate calls, as EXPLAIN shows them.
-    pub fn describe(&self) -> String {
-        let groups: Vec<String> = self
-            .group_exprs
-            .iter()
-            .map(|e| expr_text(e.as_ref()))
-            .collect();
-        let calls: Vec<String> = self.calls.iter().map(|c| tidy(c.func.name())).collect();
-        let mut text = if groups.is_empty() {
-            "no grouping".to_string()
-        } else {
-            format!("group by {}", groups.join(", "))
-        };
-        text.push_str(&format!("; aggregates {}", calls.join(", ")));
-        for s in &self.post {
-            text.push_str(&format!("; then {s}"));
-        }
-        text
     }
 }

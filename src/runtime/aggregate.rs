@@ -54,7 +54,7 @@ use super::stateless::{drop_failing_rows, post_stages, predicate_mask};
 use super::window::groups_accumulator;
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
-use crate::plan::{AggregatePlan, StreamPlan};
+use crate::plan::AggregatePlan;
 use crate::stream::{Op, StreamBatch};
 
 const NO_SLOT: u32 = u32::MAX;
@@ -162,24 +162,26 @@ fn vectorizable(agg: &AggregatePlan, retracting: bool) -> bool {
 }
 
 impl ChangelogAggregate {
-    pub fn new(plan: Arc<StreamPlan>, metrics: Arc<PipelineMetrics>) -> Result<Self> {
-        let agg = plan
-            .aggregate
-            .clone()
-            .ok_or_else(|| SluiceError::Internal("aggregate operator without aggregate".into()))?;
+    /// `output_schema`: its rows after the aggregate's own stages (HAVING,
+    /// the select list); `retracting`: its input is updating.
+    pub fn new(
+        agg: Arc<AggregatePlan>,
+        output_schema: SchemaRef,
+        retracting: bool,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Result<Self> {
         let groups = if agg.group_exprs.is_empty() {
             None
         } else {
             Some(key_table(&agg.group_schema, 0)?)
         };
         let converter = RowConverter::new(
-            plan.output_schema
+            output_schema
                 .fields()
                 .iter()
                 .map(|f| SortField::new(f.data_type().clone()))
                 .collect(),
         )?;
-        let retracting = plan.input_changelog;
         let calls = if vectorizable(&agg, retracting) {
             Calls::Vectorized(
                 agg.calls
@@ -193,7 +195,7 @@ impl ChangelogAggregate {
         let first_row_due = groups.is_none();
         Ok(ChangelogAggregate {
             agg,
-            output_schema: plan.output_schema.clone(),
+            output_schema,
             groups,
             calls,
             last: Vec::new(),
@@ -860,7 +862,12 @@ mod tests {
             ] {
                 let mut p = plan(sql, 0);
                 // As planning over an updating view marks it.
-                std::sync::Arc::get_mut(&mut p).expect("plan").input_changelog = true;
+                std::sync::Arc::get_mut(&mut p)
+                    .expect("plan")
+                    .graph
+                    .aggregate_mut()
+                    .expect("aggregate")
+                    .retracting = true;
                 check_restores(&p, &steps, &at);
             }
         }
@@ -912,14 +919,12 @@ mod tests {
         let p = plan("SELECT k, count(*) AS n, sum(v) AS s FROM t GROUP BY k", 0);
         let mut ops = build_operators(&p, &Default::default()).expect("operators");
         let detail = ops
-            .iter()
+            .operators()
             .map(|o| o.detail())
             .collect::<Vec<_>>()
             .join("; ");
         assert!(detail.contains("vectorized"), "{detail}");
-        let holds_back = |ops: &[Box<dyn crate::runtime::operator::Operator>]| {
-            ops.iter().any(|o| o.holds_back())
-        };
+        let holds_back = |ops: &crate::runtime::graph::OperatorGraph| ops.holds_back();
         let row = |k: i64, v: i64| Row {
             k,
             tag: None,
@@ -927,7 +932,7 @@ mod tests {
             ts: BASE,
         };
         let rows_of = |out: &[StreamBatch]| -> usize { out.iter().map(|b| b.num_rows()).sum() };
-        let send = |ops: &mut Vec<Box<dyn crate::runtime::operator::Operator>>,
+        let send = |ops: &mut crate::runtime::graph::OperatorGraph,
                     rows: &[Row],
                     out: &mut Vec<StreamBatch>| {
             push(ops, Message::Batch(StreamBatch::append(batch(rows))), out).expect("batch")

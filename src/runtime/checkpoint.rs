@@ -61,9 +61,14 @@ struct Manifest {
 #[derive(Debug, Clone)]
 pub struct Restored {
     pub epoch: u64,
-    /// Source positions and watermark state, as the source recorded them.
+    /// Source positions and watermark state, as the sources recorded them
+    /// (with several inputs, each under its source node's id).
     pub source: serde_json::Value,
-    pub operators: Vec<Option<StateSnapshot>>,
+    /// Operator states by their node's key (`graph.rs`).
+    pub operators: std::collections::BTreeMap<String, StateSnapshot>,
+    /// A checkpoint from before operators were keyed by node: their states
+    /// by position.
+    pub positional: Option<Vec<Option<StateSnapshot>>>,
     pub sink: Option<StateSnapshot>,
 }
 
@@ -688,20 +693,21 @@ fn instance_id(data_dir: &std::path::Path) -> Result<String> {
     Ok(id)
 }
 
-/// One pipeline's state at a barrier, as one object: the source's part as
-/// JSON, each operator's and the sink's snapshot as a blob.
+/// One pipeline's state at a barrier, as one object: the sources' part as
+/// JSON, each operator's (by its node's key) and the sink's snapshot as a
+/// blob.
 pub fn encode_pipeline(
     epoch: u64,
     source: serde_json::Value,
-    operators: &[Option<Vec<u8>>],
+    operators: &[(String, Option<Vec<u8>>)],
     sink: Option<Vec<u8>>,
 ) -> Result<Vec<u8>> {
     use datafusion::arrow::array::{BinaryArray, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     let mut parts: Vec<String> = Vec::new();
     let mut blobs: Vec<Option<&[u8]>> = Vec::new();
-    for (i, op) in operators.iter().enumerate() {
-        parts.push(format!("operator:{i}"));
+    for (key, op) in operators {
+        parts.push(format!("node:{key}"));
         blobs.push(op.as_deref());
     }
     parts.push("sink".into());
@@ -718,17 +724,24 @@ pub fn encode_pipeline(
         ],
     )?;
     StateSnapshot::new(
-        serde_json::json!({"epoch": epoch, "source": source, "operators": operators.len()}),
+        serde_json::json!({"epoch": epoch, "source": source, "format": 2}),
         vec![batch],
     )
     .encode()
 }
 
-fn decode_pipeline(epoch: u64, bytes: &[u8]) -> Result<Restored> {
+pub(super) fn decode_pipeline(epoch: u64, bytes: &[u8]) -> Result<Restored> {
     use datafusion::arrow::array::{Array, AsArray};
     let snap = StateSnapshot::decode(bytes)?;
-    let count = snap.meta["operators"].as_u64().unwrap_or(0) as usize;
-    let mut operators = vec![None; count];
+    // Format 1 counted its operators and named them by position.
+    let mut positional = match snap.meta.get("format") {
+        None => Some(vec![
+            None;
+            snap.meta["operators"].as_u64().unwrap_or(0) as usize
+        ]),
+        Some(_) => None,
+    };
+    let mut operators = std::collections::BTreeMap::new();
     let mut sink = None;
     if let Some(batch) = snap.batches.first() {
         let parts = batch.column(0).as_string::<i32>();
@@ -738,17 +751,17 @@ fn decode_pipeline(epoch: u64, bytes: &[u8]) -> Result<Restored> {
                 continue;
             }
             let state = StateSnapshot::decode(blobs.value(i))?;
-            match parts.value(i) {
-                "sink" => sink = Some(state),
-                p => {
-                    if let Some(slot) = p
-                        .strip_prefix("operator:")
-                        .and_then(|n| n.parse::<usize>().ok())
-                        .and_then(|n| operators.get_mut(n))
-                    {
-                        *slot = Some(state);
-                    }
-                }
+            let part = parts.value(i);
+            if part == "sink" {
+                sink = Some(state);
+            } else if let Some(key) = part.strip_prefix("node:") {
+                operators.insert(key.to_string(), state);
+            } else if let Some(slot) = part
+                .strip_prefix("operator:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| positional.as_mut()?.get_mut(n))
+            {
+                *slot = Some(state);
             }
         }
     }
@@ -756,6 +769,7 @@ fn decode_pipeline(epoch: u64, bytes: &[u8]) -> Result<Restored> {
         epoch,
         source: snap.meta["source"].clone(),
         operators,
+        positional,
         sink,
     })
 }

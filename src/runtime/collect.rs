@@ -1,6 +1,8 @@
 //! An in-memory sink that applies a pipeline's changelog and keeps the
 //! result: all rows of an append-only stream, the latest row per key of a
-//! changelog. Used to answer a SELECT over bounded sources.
+//! keyed changelog, the one row of a global aggregate, and the rows a
+//! changelog of whole rows leaves standing. Used to answer a SELECT over
+//! bounded sources.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,9 @@ impl Collected {
 #[derive(Debug, Default)]
 pub struct CollectSink {
     pub result: Collected,
+    /// The query is a global aggregate: its changelog updates one row,
+    /// which its (empty) key does not tell.
+    pub one_row: bool,
 }
 
 #[async_trait]
@@ -45,18 +50,25 @@ impl SinkConnector for CollectSink {
                 .collect()
         };
         let all: Vec<usize> = (0..schema.schema.fields().len()).collect();
-        let key_columns = if schema.key_columns.is_empty() {
-            all
-        } else {
-            schema.key_columns.clone()
+        // Keyed by the key; a changelog of whole rows by the whole row (and
+        // counted); one row by nothing at all.
+        let one_row = self.one_row && schema.changelog;
+        let key_columns = match (one_row, schema.key_columns.is_empty()) {
+            (true, _) => vec![],
+            (false, true) => all,
+            (false, false) => schema.key_columns.clone(),
         };
+        let whole_rows = schema.changelog && !self.one_row && schema.key_columns.is_empty();
         Ok(Box::new(CollectWriter {
             schema: schema.schema.clone(),
             changelog: schema.changelog,
             key_converter: RowConverter::new(fields(&key_columns))?,
             key_columns,
+            whole_rows,
             rows: Vec::new(),
             by_key: HashMap::new(),
+            counts: HashMap::new(),
+            one: None,
             result: self.result.clone(),
         }))
     }
@@ -67,9 +79,15 @@ struct CollectWriter {
     changelog: bool,
     key_columns: Vec<usize>,
     key_converter: RowConverter,
+    /// A changelog of whole rows: rows are counted in and out.
+    whole_rows: bool,
     /// Append-only: every batch. Changelog: one-row batches, by key.
     rows: Vec<RecordBatch>,
     by_key: HashMap<OwnedRow, RecordBatch>,
+    /// How many of each whole row stand (`whole_rows`).
+    counts: HashMap<OwnedRow, i64>,
+    /// The one row of a global aggregate.
+    one: Option<RecordBatch>,
     result: Collected,
 }
 
@@ -81,6 +99,17 @@ impl SinkWriter for CollectWriter {
             self.rows.push(batch.data.clone());
             return Ok(bytes);
         }
+        if self.key_columns.is_empty() {
+            // One row: the last one added, unless deleted after it.
+            for i in 0..batch.num_rows() {
+                match batch.op(i) {
+                    Op::UpdateBefore => {}
+                    Op::Delete => self.one = None,
+                    Op::Insert | Op::Update => self.one = Some(batch.data.slice(i, 1)),
+                }
+            }
+            return Ok(bytes);
+        }
         let keys: Vec<_> = self
             .key_columns
             .iter()
@@ -89,6 +118,17 @@ impl SinkWriter for CollectWriter {
         let keys = self.key_converter.convert_columns(&keys)?;
         for i in 0..batch.num_rows() {
             let key = keys.row(i).owned();
+            if self.whole_rows {
+                let n = self.counts.entry(key.clone()).or_default();
+                *n += if batch.is_addition(i) { 1 } else { -1 };
+                if *n > 0 {
+                    self.by_key.insert(key, batch.data.slice(i, 1));
+                } else {
+                    self.counts.remove(&key);
+                    self.by_key.remove(&key);
+                }
+                continue;
+            }
             match batch.op(i) {
                 Op::UpdateBefore => {}
                 Op::Delete => {
@@ -103,7 +143,18 @@ impl SinkWriter for CollectWriter {
     }
 
     async fn flush(&mut self) -> Result<()> {
-        let batches: Vec<RecordBatch> = if self.changelog {
+        let batches: Vec<RecordBatch> = if self.changelog && self.key_columns.is_empty() {
+            self.one.iter().cloned().collect()
+        } else if self.whole_rows {
+            // Each standing row as often as it stands.
+            self.by_key
+                .iter()
+                .flat_map(|(key, row)| {
+                    let n = self.counts.get(key).copied().unwrap_or(0).max(0) as usize;
+                    std::iter::repeat_n(row.clone(), n)
+                })
+                .collect()
+        } else if self.changelog {
             self.by_key.values().cloned().collect()
         } else {
             self.rows.clone()

@@ -14,8 +14,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use proptest::prelude::*;
 
-use super::operator::Operator;
-use super::pipeline::{build_operators, finish, push};
+use super::graph::{build_operators, finish, push, OperatorGraph};
 use super::state::StateSnapshot;
 use crate::plan::StreamPlan;
 use crate::stream::{Message, Op, StreamBatch};
@@ -196,25 +195,19 @@ fn run(plan: &Arc<StreamPlan>, steps: &[Step], at: &[usize], restore: bool) -> V
 }
 
 /// Snapshots every operator through its encoded bytes; with `restore`,
-/// fresh operators loaded from them replace the running ones.
-fn checkpoint(plan: &Arc<StreamPlan>, ops: &mut Vec<Box<dyn Operator>>, restore: bool) {
-    let snapshots: Vec<Option<Vec<u8>>> = ops
-        .iter_mut()
-        .map(|op| {
-            op.snapshot()
-                .expect("snapshot")
-                .map(|s| s.encode().expect("encode"))
-        })
-        .collect();
+/// fresh operators loaded from them (by node) replace the running ones.
+fn checkpoint(plan: &Arc<StreamPlan>, ops: &mut OperatorGraph, restore: bool) {
+    let snapshots = ops.snapshot().expect("snapshot");
     if !restore {
         return;
     }
     let mut fresh = build_operators(plan, &Default::default()).expect("operators");
-    for ((op, bytes), old) in fresh.iter_mut().zip(snapshots).zip(ops.iter()) {
-        if let Some(bytes) = bytes {
-            op.restore(StateSnapshot::decode(&bytes).expect("decode"))
-                .expect("restore");
-        }
+    let states = snapshots
+        .into_iter()
+        .filter_map(|(key, bytes)| Some((key, StateSnapshot::decode(&bytes?).expect("decode"))))
+        .collect();
+    fresh.restore("check", states).expect("restore");
+    for (op, old) in fresh.operators().zip(ops.operators()) {
         assert_eq!(
             op.state_size().map(|s| s.0),
             old.state_size().map(|s| s.0),

@@ -14,7 +14,7 @@ use super::state::{to_meta, StateSnapshot};
 use super::window::{assign, Dropped};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
-use crate::plan::{Stage, StreamPlan};
+use crate::plan::Stage;
 use crate::stream::StreamBatch;
 
 /// Evaluates a predicate; NULL counts as false.
@@ -128,9 +128,9 @@ struct WatermarkMeta {
 
 /// Runs the plan's stages before its aggregate (if any).
 pub struct StatelessOperator {
-    plan: Arc<StreamPlan>,
-    /// Which of the plan's stages this operator runs.
-    stages: std::ops::Range<usize>,
+    stages: Arc<Vec<Stage>>,
+    /// How far behind the watermark rows still count (ms).
+    allowed_lateness: i64,
     metrics: Arc<PipelineMetrics>,
     /// The latest watermark: window assignment drops rows behind it.
     watermark: Option<i64>,
@@ -138,13 +138,13 @@ pub struct StatelessOperator {
 
 impl StatelessOperator {
     pub fn new(
-        plan: Arc<StreamPlan>,
-        stages: std::ops::Range<usize>,
+        stages: Arc<Vec<Stage>>,
+        allowed_lateness: i64,
         metrics: Arc<PipelineMetrics>,
     ) -> Self {
         StatelessOperator {
-            plan,
             stages,
+            allowed_lateness,
             metrics,
             watermark: None,
         }
@@ -205,7 +205,7 @@ impl Operator for StatelessOperator {
     }
 
     fn detail(&self) -> String {
-        self.plan.stages[self.stages.clone()]
+        self.stages
             .iter()
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
@@ -220,7 +220,8 @@ impl Operator for StatelessOperator {
     /// Only window assignment reads the watermark (to drop late rows): with
     /// it, the watermark is this operator's whole state; without, it has none.
     fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
-        let assigns_windows = self.plan.stages[self.stages.clone()]
+        let assigns_windows = self
+            .stages
             .iter()
             .any(|s| matches!(s, Stage::Window { .. }));
         if !assigns_windows {
@@ -238,9 +239,9 @@ impl Operator for StatelessOperator {
     }
 
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
-        let stages = &self.plan.stages[self.stages.clone()];
+        let stages = self.stages.as_slice();
         // Rows within the allowed lateness still count.
-        let wm = self.watermark.map(|w| w - self.plan.allowed_lateness);
+        let wm = self.watermark.map(|w| w - self.allowed_lateness);
         let (batch, dropped) = match Self::apply(stages, batch.clone(), wm) {
             Ok(b) => b,
             Err(_) => {
@@ -267,14 +268,13 @@ impl Operator for StatelessOperator {
 
 #[cfg(test)]
 mod tests {
-    use crate::runtime::operator::Operator;
     use crate::runtime::pipeline::build_operators;
     use crate::runtime::restore_check::{check_restores, plan, script, Row, BASE};
 
     fn snapshots(sql: &str) -> Vec<bool> {
         let mut ops = build_operators(&plan(sql, 0), &Default::default()).expect("operators");
-        ops.iter_mut()
-            .map(|op: &mut Box<dyn Operator>| op.snapshot().expect("snapshot").is_some())
+        ops.operators_mut()
+            .map(|op| op.snapshot().expect("snapshot").is_some())
             .collect()
     }
 

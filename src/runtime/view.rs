@@ -653,13 +653,13 @@ impl ViewSource {
     /// input of other pipelines.
     pub fn new(
         state: Arc<ViewState>,
-        upstream: &dyn SourceConnector,
+        upstream: &[&dyn SourceConnector],
         snapshot: bool,
     ) -> ViewSource {
         ViewSource {
             state,
-            bounded: upstream.is_bounded(),
-            resumable: upstream.resumable(),
+            bounded: upstream.iter().all(|u| u.is_bounded()),
+            resumable: upstream.iter().all(|u| u.resumable()),
             snapshot,
         }
     }

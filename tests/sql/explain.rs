@@ -13,6 +13,9 @@ async fn engine() -> Engine {
          WITH (connector = 'kafka', topic = 'bids', bootstrap_servers = 'localhost:9092', format = 'json',
                dead_letter_topic = 'bad-bids')",
         "CREATE MATERIALIZED VIEW totals AS SELECT bidder, sum(price) AS spent, count(*) AS n FROM bids GROUP BY bidder",
+        "CREATE SOURCE old_bids (auction BIGINT NOT NULL, bidder BIGINT, price BIGINT, ts TIMESTAMP NOT NULL,
+             WATERMARK FOR ts AS ts - INTERVAL '5 seconds')
+         WITH (connector = 'file', path = 'bids.jsonl')",
     ] {
         engine.execute(sql).await.expect(sql);
     }
@@ -66,6 +69,14 @@ async fn explain_shows_operators_windows_watermarks_and_emit() {
             "kafka_sink_of_view",
             "CREATE SINK big_spenders AS SELECT bidder, spent FROM totals WHERE spent > 5000
              WITH (connector = 'kafka', topic = 'big', bootstrap_servers = 'localhost:9092', format = 'json')",
+        ),
+        (
+            "union_window",
+            "SELECT auction, window_start, window_end, count(*) AS bids
+             FROM (SELECT auction, window_start, window_end FROM TUMBLE(bids, ts, INTERVAL '1 minute') WHERE price > 10
+                   UNION ALL
+                   SELECT auction, window_start, window_end FROM TUMBLE(old_bids, ts, INTERVAL '1 minute'))
+             GROUP BY auction, window_start, window_end",
         ),
     ];
     for (name, sql) in cases {

@@ -22,8 +22,8 @@ use sluice::Engine;
 
 use super::rows_of;
 
-const DELAY: i64 = 2_000;
-const BASE: i64 = 1_772_366_400_000; // 2026-03-01T12:00:00Z
+pub(crate) const DELAY: i64 = 2_000;
+pub(crate) const BASE: i64 = 1_772_366_400_000; // 2026-03-01T12:00:00Z
 
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
@@ -79,7 +79,7 @@ fn schema(extra: bool) -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
-fn batch_of(rows: &[Row]) -> RecordBatch {
+pub(crate) fn batch_of(rows: &[Row]) -> RecordBatch {
     RecordBatch::try_new(
         schema(false),
         vec![
@@ -208,14 +208,14 @@ async fn stream(engine: &Engine, sql: &str, batches: &[Vec<Row>], end_col: usize
     }
 }
 
-fn millis(text: &str) -> i64 {
+pub(crate) fn millis(text: &str) -> i64 {
     chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
         .expect("timestamp")
         .and_utc()
         .timestamp_millis()
 }
 
-async fn oracle(sql: &str, table: RecordBatch) -> Vec<Vec<String>> {
+pub(crate) async fn oracle(sql: &str, table: RecordBatch) -> Vec<Vec<String>> {
     let ctx = SessionContext::new();
     let schema = table.schema();
     ctx.register_table(
@@ -401,7 +401,10 @@ async fn window_state_is_freed_on_close() {
     // 200 s of input in 1 s windows, 5 keys: every closed window was emitted,
     // and only the windows within the 2 s delay are still held.
     assert!(emitted >= 5 * 197, "{emitted}");
-    let described = format!("{:?}", ops.iter().map(|o| o.name()).collect::<Vec<_>>());
+    let described = format!(
+        "{:?}",
+        ops.operators().map(|o| o.name()).collect::<Vec<_>>()
+    );
     assert!(described.contains("window aggregate"), "{described}");
 }
 

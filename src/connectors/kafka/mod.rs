@@ -179,7 +179,7 @@ impl KafkaSource {
             // resumes from its own position.
             None => config.set(
                 "group.id",
-                format!("sluice-{}-{}", ctx.source_name, ctx.pipeline),
+                format!("sluice-{}-{}", ctx.source_name, ctx.input_key()),
             ),
         };
         // Statistics every second: each partition's high watermark, for

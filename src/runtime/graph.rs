@@ -1,0 +1,456 @@
+//! A plan's graph as operators, and how one message runs through it.
+//!
+//! Every operator node of the plan becomes one operator; all of a
+//! pipeline's operators run on one task, so a message goes through the
+//! graph as plain calls. Input `i` is the plan's `i`-th source node: its
+//! messages enter at the node that reads it. A node with several inputs (a
+//! union) takes the least of its inputs' watermarks, an input that ended no
+//! longer holding it back, and ends when all of them have. Barriers are
+//! aligned before they enter (see `pipeline.rs`), so a snapshot of every
+//! operator is a consistent cut.
+//!
+//! Synchronous and free of channels, so oracle tests drive it directly.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::aggregate::ChangelogAggregate;
+use super::operator::{Measured, Operator};
+use super::session::{SessionAggregate, SessionRows};
+use super::state::StateSnapshot;
+use super::stateless::StatelessOperator;
+use super::union::UnionOperator;
+use super::window::WindowAggregate;
+use crate::error::{Result, SluiceError};
+use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics};
+use crate::plan::{self, NodeId, PlanNode, SourceNode, StreamPlan, WindowKind};
+use crate::stream::{Message, StreamBatch};
+
+/// Where a node's output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Input `port` of operator `node` (an index into `OperatorGraph::nodes`).
+    Node(usize, usize),
+    /// Out of the graph, to the sink.
+    Output,
+}
+
+/// What a node knows of each of its inputs.
+#[derive(Debug, Clone, Default)]
+struct Port {
+    watermark: Option<i64>,
+    ended: bool,
+}
+
+struct GraphNode {
+    id: NodeId,
+    op: Box<dyn Operator>,
+    /// Its stage in the pipeline's figures.
+    stage: Arc<NodeMetrics>,
+    ports: Vec<Port>,
+    /// The watermark it was last given (several inputs: their least).
+    watermark: Option<i64>,
+    ended: bool,
+    target: Target,
+}
+
+impl GraphNode {
+    /// The key its state is checkpointed under: its id and what it is, so a
+    /// checkpoint of another query's operator is never loaded into it.
+    fn state_key(&self) -> String {
+        format!("{}:{}", self.id, self.op.name())
+    }
+
+    /// The watermark all its inputs have passed, when it moved forward.
+    fn advance(&mut self) -> Option<i64> {
+        let live: Vec<Option<i64>> = self
+            .ports
+            .iter()
+            .filter(|p| !p.ended)
+            .map(|p| p.watermark)
+            .collect();
+        let least = if live.is_empty() {
+            self.ports.iter().filter_map(|p| p.watermark).max()
+        } else if live.iter().any(Option::is_none) {
+            None
+        } else {
+            live.into_iter().flatten().min()
+        }?;
+        if self.watermark.is_some_and(|w| least <= w) {
+            return None;
+        }
+        self.watermark = Some(least);
+        Some(least)
+    }
+}
+
+/// The operators of a plan, wired as its graph.
+pub struct OperatorGraph {
+    /// In the plan's order: a node's inputs come before it.
+    nodes: Vec<GraphNode>,
+    /// Where each input (the plan's source nodes, in order) enters.
+    entries: Vec<Target>,
+    /// Inputs that ended.
+    inputs_ended: Vec<bool>,
+}
+
+/// The operators that run `plan` after its sources, each measured as a
+/// stage of `metrics`.
+pub fn build_operators(
+    plan: &Arc<StreamPlan>,
+    metrics: &Arc<PipelineMetrics>,
+) -> Result<OperatorGraph> {
+    OperatorGraph::build(plan, metrics, |_| None)
+}
+
+impl OperatorGraph {
+    /// Builds the operators of `plan`. `source_stage` gives a source node's
+    /// stage for `metrics` (the pipeline knows its connector); the stages
+    /// are added in the plan's order, each with its inputs.
+    pub fn build(
+        plan: &Arc<StreamPlan>,
+        metrics: &Arc<PipelineMetrics>,
+        source_stage: impl Fn(&SourceNode) -> Option<NodeMetrics>,
+    ) -> Result<OperatorGraph> {
+        let graph = &plan.graph;
+        // Plan node index → its stage in `metrics`, and → its operator.
+        let mut stage_of: BTreeMap<NodeId, usize> = BTreeMap::new();
+        let mut operator_of: BTreeMap<NodeId, usize> = BTreeMap::new();
+        let mut nodes: Vec<GraphNode> = Vec::new();
+        for node in graph.nodes() {
+            let stage = match &node.kind {
+                plan::NodeKind::Source(s) => source_stage(s).map(|stage| metrics.add_node(stage)),
+                _ => {
+                    let op = operator(plan, node, metrics)?;
+                    let stage = metrics.add_node(NodeMetrics::new(
+                        NodeKind::Operator,
+                        op.name(),
+                        op.detail(),
+                    ));
+                    operator_of.insert(node.id, nodes.len());
+                    nodes.push(GraphNode {
+                        id: node.id,
+                        op: Box::new(Measured::new(op, Arc::clone(&stage))),
+                        stage: Arc::clone(&stage),
+                        ports: vec![Port::default(); node.inputs.len()],
+                        watermark: None,
+                        ended: false,
+                        target: Target::Output,
+                    });
+                    Some(stage)
+                }
+            };
+            if let Some(stage) = stage {
+                stage.set_inputs(node.inputs.iter().filter_map(|i| stage_of.get(i).copied()));
+                stage_of.insert(node.id, metrics.nodes().len() - 1);
+            }
+        }
+        // Wire each node's output to the node that reads it.
+        let target_of = |id: NodeId| -> Result<Target> {
+            let mut readers = graph.readers(id);
+            let target = match readers.next() {
+                None => Target::Output,
+                Some((reader, port)) => {
+                    let index = operator_of.get(&reader.id).copied().ok_or_else(|| {
+                        SluiceError::Internal(format!("node {} reads a source", reader.id))
+                    })?;
+                    Target::Node(index, port)
+                }
+            };
+            if readers.next().is_some() {
+                return Err(SluiceError::NotSupported(format!(
+                    "a plan whose node {id} feeds several others"
+                )));
+            }
+            Ok(target)
+        };
+        for node in &mut nodes {
+            node.target = target_of(node.id)?;
+        }
+        let entries = graph
+            .sources()
+            .map(|(n, _)| target_of(n.id))
+            .collect::<Result<Vec<_>>>()?;
+        let inputs_ended = vec![false; entries.len()];
+        Ok(OperatorGraph {
+            nodes,
+            entries,
+            inputs_ended,
+        })
+    }
+
+    /// The stage input `input` enters at (its channel's depth shows there);
+    /// `None` when it goes straight to the output.
+    pub fn entry_stage(&self, input: usize) -> Option<Arc<NodeMetrics>> {
+        match self.entries.get(input)? {
+            Target::Node(n, _) => Some(Arc::clone(&self.nodes[*n].stage)),
+            Target::Output => None,
+        }
+    }
+
+    /// Its operators, in the plan's order.
+    pub fn operators(&self) -> impl Iterator<Item = &Box<dyn Operator>> {
+        self.nodes.iter().map(|n| &n.op)
+    }
+
+    pub fn operators_mut(&mut self) -> impl Iterator<Item = &mut Box<dyn Operator>> {
+        self.nodes.iter_mut().map(|n| &mut n.op)
+    }
+
+    /// How many inputs (source nodes) it has.
+    pub fn inputs(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Runs a batch or watermark of input `input` through the graph; output
+    /// batches go to `out`. Returns the watermark that reached the output,
+    /// when it moved (what the output emitted for it is in `out` first).
+    pub fn push_input(
+        &mut self,
+        input: usize,
+        message: Message,
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<Option<i64>> {
+        let target = self.entry(input)?;
+        match message {
+            Message::Batch(b) => {
+                self.send_batch(target, b, out)?;
+                Ok(None)
+            }
+            Message::Watermark(w) => self.send_watermark(target, w, out),
+            _ => Ok(None),
+        }
+    }
+
+    /// Input `input` ended: nodes that read only ended inputs emit what
+    /// they hold, through the nodes after them. Returns the watermark that
+    /// reached the output, when it moved.
+    pub fn end_input(&mut self, input: usize, out: &mut Vec<StreamBatch>) -> Result<Option<i64>> {
+        let target = self.entry(input)?;
+        if std::mem::replace(&mut self.inputs_ended[input], true) {
+            return Ok(None);
+        }
+        self.send_end(target, out)
+    }
+
+    /// Whether every input ended.
+    pub fn all_ended(&self) -> bool {
+        self.inputs_ended.iter().all(|e| *e)
+    }
+
+    fn entry(&self, input: usize) -> Result<Target> {
+        self.entries
+            .get(input)
+            .copied()
+            .ok_or_else(|| SluiceError::Internal(format!("the plan has no input {input}")))
+    }
+
+    fn send_batch(
+        &mut self,
+        target: Target,
+        batch: StreamBatch,
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<()> {
+        match target {
+            Target::Output => {
+                if batch.num_rows() > 0 {
+                    out.push(batch);
+                }
+                Ok(())
+            }
+            Target::Node(n, _) => {
+                let mut emitted = Vec::new();
+                self.nodes[n].op.process_batch(batch, &mut emitted)?;
+                let next = self.nodes[n].target;
+                for b in emitted {
+                    self.send_batch(next, b, out)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn send_watermark(
+        &mut self,
+        target: Target,
+        w: i64,
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<Option<i64>> {
+        let Target::Node(n, port) = target else {
+            return Ok(Some(w));
+        };
+        let node = &mut self.nodes[n];
+        let w = if node.ports.len() == 1 {
+            // One input: every watermark goes on (operators ignore those
+            // that do not move theirs).
+            node.ports[0].watermark = Some(w);
+            node.watermark = Some(w);
+            w
+        } else {
+            node.ports[port].watermark = node.ports[port].watermark.max(Some(w));
+            match node.advance() {
+                Some(w) => w,
+                None => return Ok(None),
+            }
+        };
+        let mut emitted = Vec::new();
+        node.op.on_watermark(w, &mut emitted)?;
+        let next = node.target;
+        for b in emitted {
+            self.send_batch(next, b, out)?;
+        }
+        self.send_watermark(next, w, out)
+    }
+
+    fn send_end(&mut self, target: Target, out: &mut Vec<StreamBatch>) -> Result<Option<i64>> {
+        let Target::Node(n, port) = target else {
+            return Ok(None);
+        };
+        let node = &mut self.nodes[n];
+        node.ports[port].ended = true;
+        if node.ports.iter().all(|p| p.ended) {
+            if std::mem::replace(&mut node.ended, true) {
+                return Ok(None);
+            }
+            let mut held = Vec::new();
+            node.op.on_end(&mut held)?;
+            let next = node.target;
+            for b in held {
+                self.send_batch(next, b, out)?;
+            }
+            return self.send_end(next, out);
+        }
+        // An ended input no longer holds the others' watermark back.
+        let Some(w) = node.advance() else {
+            return Ok(None);
+        };
+        let mut emitted = Vec::new();
+        node.op.on_watermark(w, &mut emitted)?;
+        let next = node.target;
+        for b in emitted {
+            self.send_batch(next, b, out)?;
+        }
+        self.send_watermark(next, w, out)
+    }
+
+    /// Whether an operator holds back changes it has not emitted yet.
+    pub fn holds_back(&self) -> bool {
+        self.nodes.iter().any(|n| n.op.holds_back())
+    }
+
+    /// Each operator in turn emits what it holds back, through the
+    /// operators after it.
+    pub fn flush(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        for n in 0..self.nodes.len() {
+            if !self.nodes[n].op.holds_back() {
+                continue;
+            }
+            let mut held = Vec::new();
+            self.nodes[n].op.flush(&mut held)?;
+            let next = self.nodes[n].target;
+            for b in held {
+                self.send_batch(next, b, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every operator's state at a barrier, by node: (key, encoded state or
+    /// `None` when it keeps none).
+    pub fn snapshot(&mut self) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+        self.nodes
+            .iter_mut()
+            .map(|n| {
+                let state = n.op.snapshot()?.map(|s| s.encode()).transpose()?;
+                Ok((n.state_key(), state))
+            })
+            .collect()
+    }
+
+    /// The keys `snapshot` gives, in the same order.
+    pub fn state_keys(&self) -> Vec<String> {
+        self.nodes.iter().map(GraphNode::state_key).collect()
+    }
+
+    /// Loads a checkpoint's states, by node. A state for a node this graph
+    /// does not have (or has as another operator) means the checkpoint was
+    /// taken by a different query: refused, never misread.
+    pub fn restore(
+        &mut self,
+        name: &str,
+        mut states: BTreeMap<String, StateSnapshot>,
+    ) -> Result<()> {
+        for node in &mut self.nodes {
+            if let Some(state) = states.remove(&node.state_key()) {
+                node.op.restore(state)?;
+            }
+        }
+        if let Some(key) = states.keys().next() {
+            return Err(SluiceError::Catalog(format!(
+                "the checkpoint of pipeline '{name}' holds state of operator {key}, which its \
+                 plan does not have: it was taken by a different version of the query; delete \
+                 the data directory's checkpoints to start it afresh"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The operator a plan node runs.
+fn operator(
+    plan: &Arc<StreamPlan>,
+    node: &PlanNode,
+    metrics: &Arc<PipelineMetrics>,
+) -> Result<Box<dyn Operator>> {
+    Ok(match &node.kind {
+        plan::NodeKind::Source(_) => {
+            return Err(SluiceError::Internal(
+                "a source node has no operator".into(),
+            ))
+        }
+        plan::NodeKind::Stateless(s) => Box::new(StatelessOperator::new(
+            Arc::clone(&s.stages),
+            plan.allowed_lateness,
+            Arc::clone(metrics),
+        )),
+        plan::NodeKind::SessionRows(s) => Box::new(SessionRows::new(s.gap, s.start, s.end)),
+        plan::NodeKind::Union(_) => Box::new(UnionOperator::new(node.schema.clone())),
+        plan::NodeKind::Aggregate(a) => match a.agg.window.map(|w| w.kind) {
+            None => Box::new(ChangelogAggregate::new(
+                Arc::clone(&a.agg),
+                node.schema.clone(),
+                a.retracting,
+                Arc::clone(metrics),
+            )?),
+            Some(WindowKind::Session { .. }) => Box::new(SessionAggregate::new(
+                Arc::clone(&a.agg),
+                plan.allowed_lateness,
+            )?),
+            Some(_) => Box::new(WindowAggregate::new(
+                Arc::clone(&a.agg),
+                plan.allowed_lateness,
+                Arc::clone(metrics),
+            )?),
+        },
+    })
+}
+
+/// Runs one batch or watermark of a single-input graph through it (tests,
+/// benchmarks).
+pub fn push(graph: &mut OperatorGraph, message: Message, out: &mut Vec<StreamBatch>) -> Result<()> {
+    graph.push_input(0, message, out).map(|_| ())
+}
+
+/// End of a single-input graph's input: each operator in turn emits what it
+/// holds, through the operators after it.
+pub fn finish(graph: &mut OperatorGraph, out: &mut Vec<StreamBatch>) -> Result<()> {
+    for i in 0..graph.inputs() {
+        graph.end_input(i, out)?;
+    }
+    Ok(())
+}
+
+/// Each operator in turn emits what it holds back.
+pub fn flush(graph: &mut OperatorGraph, out: &mut Vec<StreamBatch>) -> Result<()> {
+    graph.flush(out)
+}

@@ -1,0 +1,401 @@
+//! A pipeline's operator task: reads its inputs' channels in turn, aligns
+//! their checkpoint barriers, runs batches and watermarks through the
+//! plan's graph and sends what comes out to the sink. Also how a
+//! checkpoint's operator states are put back into the graph.
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::aggregate::FLUSH_INTERVAL;
+use super::align::Alignment;
+use super::checkpoint::Restored;
+use super::graph::OperatorGraph;
+use crate::error::{Result, SluiceError};
+use crate::stream::{Message, StreamBatch};
+
+/// Runs the graph until every input ends. At the end of input its operators
+/// emit what they hold (open windows), unless `keep_open` was cancelled: the
+/// pipeline was stopped, and its next run will close those windows itself.
+pub(super) async fn run_operators(
+    mut graph: OperatorGraph,
+    mut alignment: Alignment,
+    mut inputs: Vec<mpsc::Receiver<Message>>,
+    output: mpsc::Sender<Message>,
+    keep_open: Option<CancellationToken>,
+) -> Result<()> {
+    let mut out = Vec::new();
+    let stopped = || SluiceError::Connector("the sink stopped".into());
+    let stopping = || keep_open.as_ref().is_some_and(|t| t.is_cancelled());
+    // When the source read the latest batch: what a watermark after it
+    // closes was made possible by that batch.
+    let mut born = None;
+    // Since when an operator has held changes back (see
+    // `Operator::holds_back`): they are flushed `FLUSH_INTERVAL` later, or
+    // when the input goes quiet that long.
+    // Operators restored from a checkpoint may hold changes already.
+    let mut holding = graph.holds_back().then(Instant::now);
+    // A source's commits (and its caught-up mark) behind rows whose changes
+    // are held back wait for them: a commit says the rows before it are
+    // written.
+    let mut deferred: Vec<Message> = Vec::new();
+    // Which input is read first next time, so that a busy one cannot keep
+    // the others waiting.
+    let mut first = 0;
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            let n = inputs.len();
+            for k in 0..n {
+                let i = (first + k) % n;
+                if alignment.closed(i) || alignment.blocked(i) {
+                    continue;
+                }
+                if let std::task::Poll::Ready(m) = inputs[i].poll_recv(cx) {
+                    return std::task::Poll::Ready(Some((i, m)));
+                }
+            }
+            if alignment.all_closed() {
+                std::task::Poll::Ready(None)
+            } else {
+                std::task::Poll::Pending
+            }
+        });
+        let received = match holding {
+            None => Some(next.await),
+            Some(since) => {
+                let left = FLUSH_INTERVAL.saturating_sub(since.elapsed());
+                tokio::time::timeout(left, next).await.ok()
+            }
+        };
+        // Held changes go out once held that long (or the input was quiet
+        // that long), before the next message: a barrier or commit behind
+        // them must cover them.
+        if holding.is_some_and(|since| since.elapsed() >= FLUSH_INTERVAL) {
+            holding = None;
+            graph.flush(&mut out)?;
+            send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
+        }
+        let Some(received) = received else {
+            continue;
+        };
+        let Some((input, message)) = received else {
+            break;
+        };
+        first = (input + 1) % inputs.len();
+        let message = match message {
+            Some(m) => m,
+            None => {
+                // The input's source finished: its end (unless the
+                // pipeline is stopping, when open windows wait for the next
+                // run), and the barrier it held up.
+                let barrier = alignment.close(input);
+                if !stopping() {
+                    let w = graph.end_input(input, &mut out)?;
+                    send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
+                    if let Some(w) = w {
+                        output
+                            .send(Message::Watermark(w))
+                            .await
+                            .map_err(|_| stopped())?;
+                    }
+                }
+                if alignment.check_caught_up() {
+                    forward(
+                        &output,
+                        graph.holds_back(),
+                        &mut deferred,
+                        Message::CaughtUp,
+                    )
+                    .await?;
+                }
+                if let Some(barrier) = barrier {
+                    send_barrier(
+                        &mut graph,
+                        barrier,
+                        &output,
+                        &mut out,
+                        born,
+                        &mut deferred,
+                        &mut holding,
+                    )
+                    .await?;
+                }
+                continue;
+            }
+        };
+        if let Message::Batch(b) = &message {
+            born = b.born.or(born);
+        }
+        match message {
+            // These pass the operators by: everything before them is
+            // already on its way to the sink.
+            Message::Commit(_) => {
+                forward(&output, graph.holds_back(), &mut deferred, message).await?;
+                continue;
+            }
+            Message::CaughtUp => {
+                if alignment.caught_up(input) {
+                    forward(&output, graph.holds_back(), &mut deferred, message).await?;
+                }
+                continue;
+            }
+            Message::Barrier(barrier) => {
+                if let Some(barrier) = alignment.barrier(input, barrier) {
+                    send_barrier(
+                        &mut graph,
+                        barrier,
+                        &output,
+                        &mut out,
+                        born,
+                        &mut deferred,
+                        &mut holding,
+                    )
+                    .await?;
+                }
+                continue;
+            }
+            Message::EndOfInput => {
+                let w = graph.end_input(input, &mut out)?;
+                send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
+                if let Some(w) = w {
+                    output
+                        .send(Message::Watermark(w))
+                        .await
+                        .map_err(|_| stopped())?;
+                }
+                continue;
+            }
+            message => {
+                let watermark = graph.push_input(input, message, &mut out)?;
+                if holding.is_none() && graph.holds_back() {
+                    holding = Some(Instant::now());
+                }
+                let release = !graph.holds_back();
+                send_emitted(&output, &mut out, born, release.then_some(&mut deferred)).await?;
+                // What the operators emitted for a watermark reaches the
+                // sink first.
+                if let Some(w) = watermark {
+                    output
+                        .send(Message::Watermark(w))
+                        .await
+                        .map_err(|_| stopped())?;
+                }
+            }
+        }
+    }
+    // Every input closed, and each one that was not stopped has ended (its
+    // operators emitted what they held) and counted as caught up.
+    Ok(())
+}
+
+/// Sends a message that passes the operators by, or holds it behind the
+/// changes they hold back.
+async fn forward(
+    output: &mpsc::Sender<Message>,
+    holds_back: bool,
+    deferred: &mut Vec<Message>,
+    message: Message,
+) -> Result<()> {
+    if holds_back {
+        deferred.push(message);
+        return Ok(());
+    }
+    output
+        .send(message)
+        .await
+        .map_err(|_| SluiceError::Connector("the sink stopped".into()))
+}
+
+/// Every input delivered the barrier: the operators' state goes with it.
+async fn send_barrier(
+    graph: &mut OperatorGraph,
+    mut barrier: crate::stream::Barrier,
+    output: &mpsc::Sender<Message>,
+    out: &mut Vec<StreamBatch>,
+    born: Option<Instant>,
+    deferred: &mut Vec<Message>,
+    holding: &mut Option<Instant>,
+) -> Result<()> {
+    // What the operators hold back goes out ahead of the barrier: the
+    // checkpoint then holds nothing pending, and a run restored from it
+    // emits nothing before the pipelines that read its output have attached.
+    if graph.holds_back() {
+        *holding = None;
+        graph.flush(out)?;
+        send_emitted(output, out, born, Some(deferred)).await?;
+    }
+    barrier.operators = graph.snapshot()?;
+    output
+        .send(Message::Barrier(barrier))
+        .await
+        .map_err(|_| SluiceError::Connector("the sink stopped".into()))
+}
+
+/// Puts a checkpoint's operator states back, by node (the sink's part is
+/// recovered by the sink task). A checkpoint written before operators were
+/// keyed by node lists them by position: that is the order of a plan with
+/// one input, so it is read so when the counts agree.
+pub(super) fn restore(name: &str, restored: &Restored, graph: &mut OperatorGraph) -> Result<()> {
+    let mut states = restored.operators.clone();
+    if let Some(positional) = &restored.positional {
+        let keys = graph.state_keys();
+        if graph.inputs() != 1 || positional.len() != keys.len() {
+            return Err(SluiceError::Catalog(format!(
+                "the checkpoint of pipeline '{name}' holds {} operators but its plan has {}: \
+                 it was taken by a different version of the query; delete the data directory's \
+                 checkpoints to start it afresh",
+                positional.len(),
+                keys.len()
+            )));
+        }
+        for (key, state) in keys.into_iter().zip(positional) {
+            if let Some(state) = state {
+                states.insert(key, state.clone());
+            }
+        }
+    }
+    graph.restore(name, states)?;
+    tracing::info!(pipeline = %name, epoch = restored.epoch, "pipeline restored from checkpoint");
+    Ok(())
+}
+
+/// Sends what the operators emitted (stamped with when the source read the
+/// batch that made it possible), then `then`: messages that waited for it.
+pub(super) async fn send_emitted(
+    output: &mpsc::Sender<Message>,
+    out: &mut Vec<StreamBatch>,
+    born: Option<Instant>,
+    then: Option<&mut Vec<Message>>,
+) -> Result<()> {
+    let stopped = || SluiceError::Connector("the sink stopped".into());
+    for mut b in out.drain(..) {
+        b.born = b.born.or(born);
+        output
+            .send(Message::Batch(b))
+            .await
+            .map_err(|_| stopped())?;
+    }
+    for m in then.into_iter().flat_map(|t| t.drain(..)) {
+        output.send(m).await.map_err(|_| stopped())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{BinaryArray, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    use super::restore;
+    use crate::runtime::checkpoint::{decode_pipeline, encode_pipeline};
+    use crate::runtime::graph::{build_operators, push};
+    use crate::runtime::restore_check::{batch, plan, Row, BASE};
+    use crate::runtime::state::StateSnapshot;
+    use crate::stream::{Message, StreamBatch};
+
+    /// A pipeline's state as checkpoints before operators were keyed by
+    /// node wrote it: operator states by position.
+    fn positional_object(states: &[Option<Vec<u8>>]) -> Vec<u8> {
+        let mut parts: Vec<String> = (0..states.len()).map(|i| format!("operator:{i}")).collect();
+        parts.push("sink".into());
+        let mut blobs: Vec<Option<&[u8]>> = states.iter().map(|s| s.as_deref()).collect();
+        blobs.push(None);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("part", DataType::Utf8, false),
+            Field::new("state", DataType::Binary, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(parts)),
+                Arc::new(BinaryArray::from(blobs)),
+            ],
+        )
+        .expect("batch");
+        StateSnapshot::new(
+            serde_json::json!({"epoch": 3, "source": {}, "operators": states.len()}),
+            vec![batch],
+        )
+        .encode()
+        .expect("encode")
+    }
+
+    #[test]
+    fn operator_state_is_restored_by_node_and_old_checkpoints_by_position() {
+        let sql = "SELECT k, count(*) AS n, sum(v) AS s FROM t WHERE v > 0 GROUP BY k";
+        let p = plan(sql, 0);
+        let mut graph = build_operators(&p, &Default::default()).expect("operators");
+        let rows: Vec<Row> = (0..20)
+            .map(|i| Row {
+                k: i % 3,
+                tag: None,
+                v: Some(i),
+                ts: BASE + i,
+            })
+            .collect();
+        let mut out = Vec::new();
+        push(
+            &mut graph,
+            Message::Batch(StreamBatch::append(batch(&rows))),
+            &mut out,
+        )
+        .expect("rows");
+        let states = graph.snapshot().expect("snapshot");
+        assert_eq!(
+            states.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["1:filter/project", "2:changelog aggregate"]
+        );
+        let groups = |g: &crate::runtime::graph::OperatorGraph| {
+            g.operators()
+                .filter_map(|o| o.state_size())
+                .map(|s| s.0)
+                .sum::<u64>()
+        };
+
+        // Keyed by node.
+        let object = encode_pipeline(3, serde_json::json!({}), &states, None).expect("encode");
+        let restored = decode_pipeline(3, &object).expect("decode");
+        assert!(restored.positional.is_none());
+        let mut fresh = build_operators(&p, &Default::default()).expect("operators");
+        restore("p", &restored, &mut fresh).expect("restore");
+        assert_eq!(groups(&fresh), groups(&graph));
+
+        // By position (format 1): read in the plan's order.
+        let old: Vec<Option<Vec<u8>>> = states.iter().map(|(_, s)| s.clone()).collect();
+        let restored_old = decode_pipeline(3, &positional_object(&old)).expect("decode");
+        assert!(restored_old.positional.is_some());
+        let mut fresh = build_operators(&p, &Default::default()).expect("operators");
+        restore("p", &restored_old, &mut fresh).expect("restore by position");
+        assert_eq!(groups(&fresh), groups(&graph));
+
+        // A plan with two inputs cannot tell the positions apart.
+        let union = plan(
+            "SELECT k, count(*) AS n FROM (SELECT k FROM t UNION ALL SELECT k FROM t) u GROUP BY k",
+            0,
+        );
+        let mut fresh = build_operators(&union, &Default::default()).expect("operators");
+        let e = restore("p", &restored_old, &mut fresh).expect_err("refused");
+        assert!(
+            e.to_string().contains("different version of the query"),
+            "{e}"
+        );
+
+        // Another query's state, keyed by node: refused, naming it.
+        let windowed = plan(
+            "SELECT k, window_start, count(*) AS n FROM TUMBLE(t, ts, INTERVAL '1 second') \
+             GROUP BY k, window_start, window_end",
+            0,
+        );
+        let mut fresh = build_operators(&windowed, &Default::default()).expect("operators");
+        let e = restore("p", &restored, &mut fresh).expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("holds state of operator 2:changelog aggregate"),
+            "{e}"
+        );
+    }
+}
