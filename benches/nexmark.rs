@@ -724,11 +724,12 @@ fn main() {
         .filter(|a| a.starts_with('q') && a[1..].parse::<u32>().is_ok())
         .cloned()
         .collect();
-    // `-- generator json latency kafka`: only these parts (all by default).
+    // `-- generator json parallel latency kafka`: only these parts (all by
+    // default).
     let parts: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["generator", "json", "latency", "kafka"].contains(a))
+        .filter(|a| ["generator", "json", "parallel", "latency", "kafka"].contains(a))
         .collect();
     let part = |p: &str| parts.is_empty() || parts.contains(&p);
     let queries = queries(&only);
@@ -759,6 +760,9 @@ fn main() {
         }
         if part("json") {
             json_part(dir.path(), bids, &queries).await;
+        }
+        if part("parallel") {
+            parallel_part(dir.path(), bids, &queries);
         }
         let windowed: Vec<(String, String)> = queries
             .iter()
@@ -828,6 +832,38 @@ async fn generator_part(dir: &Path, bids: u64, queries: &[(String, String)]) {
         row(name, "generator", bids, u.seconds, &u, ceiling);
     }
     drop(generated);
+}
+
+/// Every query on the JSON file at `--parallelism 1` and at every core, in
+/// the same run: what the extra cores buy.
+fn parallel_part(dir: &Path, bids: u64, queries: &[(String, String)]) {
+    let path = json_file(dir, bids);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    println!("\nthe JSON file at --parallelism 1 and {cores} (same run):");
+    header();
+    let mut speedups = Vec::new();
+    for (name, query) in queries {
+        let script = format!(
+            "CREATE SOURCE bid ({COLUMNS}, {WATERMARK}) WITH (connector = 'file', path = '{}', format = 'json');\n\
+             CREATE SINK {name} AS {query} WITH (connector = 'blackhole');",
+            path.display()
+        );
+        let mut rates = Vec::new();
+        for p in [1, cores] {
+            let n = p.to_string();
+            let u = reap(spawn(dir, &script, &["--parallelism", &n]), dir, name);
+            row(name, &format!("json p{p}"), bids, u.seconds, &u, None);
+            rates.push((bids as f64 / u.seconds, bids as f64 / u.cpu_seconds));
+        }
+        speedups.push((
+            name.clone(),
+            rates[1].0 / rates[0].0,
+            rates[1].1 / rates[0].1,
+        ));
+    }
+    for (name, speedup, per_cpu) in speedups {
+        println!("{name}: throughput x{speedup:.2} at {cores} cores; per CPU-second x{per_cpu:.2}");
+    }
 }
 
 /// Every query on the JSON file, next to arrow-json and DataFusion.

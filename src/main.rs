@@ -76,6 +76,11 @@ struct Cli {
     /// default, the data directory.
     #[arg(long, global = true, value_name = "URL")]
     state_url: Option<String>,
+    /// How many cores each pipeline may keep busy: a file source decodes
+    /// that many batches at once [default: the machine's cores]. A view's
+    /// or sink's `parallelism` option overrides it.
+    #[arg(long, global = true, value_name = "N")]
+    parallelism: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -176,6 +181,14 @@ fn main() -> ExitCode {
         tracing::error!(panic = %info, "panicked");
     }));
     let metrics_listen = cli.metrics_listen.clone();
+    match cli.parallelism {
+        Some(0) => {
+            eprintln!("error: --parallelism must be at least 1");
+            return ExitCode::from(2);
+        }
+        Some(n) => sluice::runtime::set_default_parallelism(n),
+        None => {}
+    }
     let interval = match cli.checkpoint_interval.trim() {
         "off" | "0" => None,
         text => match sluice::sql::parse_duration("--checkpoint-interval", text) {

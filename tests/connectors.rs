@@ -90,6 +90,61 @@ fn bad_records_are_counted_and_dead_lettered() {
     assert_eq!(final_counts(&stderr, "out"), [66, 60, 6, 6], "{stderr}");
 }
 
+/// A file long enough for many batches decodes them on several cores at
+/// once (`--parallelism 4`), and hands them on in the file's order: every
+/// good record arrives in order, every bad one is dead-lettered in order.
+#[test]
+fn a_file_decoded_on_several_cores_keeps_its_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut input = String::new();
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for i in 0..120_000i64 {
+        if i % 9_973 == 17 {
+            let record = format!("{{\"id\": {i}, \"pad\": \"broken\"");
+            input.push_str(&record);
+            bad.push(record);
+        } else {
+            input.push_str(&format!(
+                "{{\"id\": {i}, \"pad\": \"{}\"}}",
+                "x".repeat((i % 40) as usize)
+            ));
+            good.push(i);
+        }
+        input.push('\n');
+    }
+    std::fs::write(dir.path().join("input.jsonl"), &input).expect("input");
+    let script = dir.path().join("script.sql");
+    std::fs::write(
+        &script,
+        "CREATE SOURCE rows (id BIGINT NOT NULL, pad TEXT) WITH (
+             connector = 'file', path = 'input.jsonl', dead_letter = 'dead.jsonl');
+         CREATE SINK out AS SELECT id FROM rows WITH (connector = 'file', path = 'out.jsonl');",
+    )
+    .expect("script");
+    let mut sluice = Sluice::start_with(
+        dir.path(),
+        Some(&script),
+        &dir.path().join("data"),
+        &["--parallelism", "4"],
+    );
+    let status = sluice.wait(T);
+    let stderr = sluice.stderr();
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+    let got: Vec<i64> = read_lines(&dir.path().join("out.jsonl"))
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["id"]
+                .as_i64()
+                .expect("id")
+        })
+        .collect();
+    assert_eq!(got.len(), good.len(), "every good record arrives");
+    assert!(got == good, "records arrive in the file's order");
+    let dead = read_lines(&dir.path().join("dead.jsonl"));
+    assert_eq!(dead, bad, "bad records are dead-lettered in order");
+}
+
 /// Numbers an integer column cannot hold are bad records like any other:
 /// a fraction is not truncated, a number out of range is not wrapped, and a
 /// missing NOT NULL field is named (not Arrow's words for it).

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use super::{
-    take_encoder, Connector, SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext,
-    SourceSpec,
+    take_encoder, Connector, DecodeJob, SinkConnector, SinkSchema, SinkWriter, SourceConnector,
+    SourceContext, SourceSpec, Stopped,
 };
 use crate::error::{Result, SluiceError};
 use crate::format::{FormatKind, RawBatch, RecordEncoder};
@@ -203,6 +203,9 @@ impl SourceConnector for FileSource {
         if let Some(p) = positions.clone() {
             ctx.at_end(move || p.write());
         }
+        // Batches decoding on other cores, and the acknowledgements behind
+        // them, handed on in the order they were read.
+        let mut queue = DecodeQueue::default();
         loop {
             if ctx.shutdown.is_cancelled() {
                 return Ok(());
@@ -231,12 +234,17 @@ impl SourceConnector for FileSource {
             if n == 0 && target.is_some_and(|t| position >= t.offset) {
                 // Replayed up to where the last run's output stopped.
                 target = None;
-                if ctx.caught_up().await.is_err() {
+                if queue.drain(&ctx, &origin, 0).await?.is_err() || ctx.caught_up().await.is_err() {
                     return Ok(());
                 }
                 continue;
             }
             if n == 0 {
+                // What is still decoding goes on before the end, or before
+                // the wait for more.
+                if queue.drain(&ctx, &origin, 0).await?.is_err() {
+                    return Ok(());
+                }
                 if !self.follow {
                     splitter.finish(&mut raw);
                     let raw = skip_sent(raw, sent_through);
@@ -292,7 +300,20 @@ impl SourceConnector for FileSource {
                     })
                     .ok()
                 });
-                if ctx.emit_raw_at(part, &origin, at).await?.is_err() {
+                if part.is_empty() {
+                    if queue.drain(&ctx, &origin, 0).await?.is_err()
+                        || ctx.emit_raw_at(part, &origin, at).await?.is_err()
+                    {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                queue.push(Queued::Decoding(ctx.decode_in_background(part)?, at));
+                if queue
+                    .drain(&ctx, &origin, ctx.parallelism - 1)
+                    .await?
+                    .is_err()
+                {
                     return Ok(());
                 }
             }
@@ -305,9 +326,7 @@ impl SourceConnector for FileSource {
                     sent_through: 0,
                 };
                 if let Some(m) = ack(read) {
-                    if ctx.forward(m).await.is_err() {
-                        return Ok(());
-                    }
+                    queue.push(Queued::Message(m));
                 }
             }
         }
@@ -324,6 +343,58 @@ impl SourceConnector for FileSource {
 
 /// Drops the records numbered up to `through` (sent before the checkpoint
 /// the pipeline restored from).
+/// What the file source has read and not yet handed on.
+enum Queued {
+    /// A batch decoding, with the position to record once it is sent.
+    Decoding(DecodeJob, Option<serde_json::Value>),
+    /// A message to send once the batches before it are.
+    Message(Message),
+}
+
+/// Batches decoding in parallel, delivered in order.
+#[derive(Default)]
+struct DecodeQueue(std::collections::VecDeque<Queued>);
+
+impl DecodeQueue {
+    fn push(&mut self, item: Queued) {
+        self.0.push_back(item);
+    }
+
+    /// Hands on the oldest entries until at most `keep` batches are still
+    /// decoding.
+    async fn drain(
+        &mut self,
+        ctx: &SourceContext,
+        origin: &str,
+        keep: usize,
+    ) -> Result<std::result::Result<(), Stopped>> {
+        loop {
+            let decoding = self
+                .0
+                .iter()
+                .filter(|q| matches!(q, Queued::Decoding(..)))
+                .count();
+            let front_is_message = matches!(self.0.front(), Some(Queued::Message(_)));
+            if decoding <= keep && !front_is_message {
+                return Ok(Ok(()));
+            }
+            match self.0.pop_front() {
+                None => return Ok(Ok(())),
+                Some(Queued::Decoding(job, at)) => {
+                    if ctx.deliver_decoded(job, origin, at).await?.is_err() {
+                        return Ok(Err(Stopped));
+                    }
+                }
+                Some(Queued::Message(m)) => {
+                    if ctx.forward(m).await.is_err() {
+                        return Ok(Err(Stopped));
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn skip_sent(raw: RawBatch, through: u64) -> RawBatch {
     if raw.seq.first().is_none_or(|&first| first > through) {
         return raw;

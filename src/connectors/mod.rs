@@ -451,6 +451,9 @@ pub struct SourceContext {
     pub pipeline: Arc<str>,
     /// Which of the pipeline's inputs this is (a UNION reads several).
     pub input: usize,
+    /// How many batches of this input may decode at once, each on a core
+    /// of its own (`--parallelism`).
+    pub parallelism: usize,
     /// The pipeline rebuilds state (a view's, an aggregate's) on every
     /// start: a resumable source reads from its start and calls
     /// [`SourceContext::caught_up`] once it reaches the position the last
@@ -493,6 +496,16 @@ pub struct SourceContext {
 
 type Finishers = Arc<std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>>;
 
+/// A batch of raw records being decoded on a blocking thread
+/// ([`SourceContext::decode_in_background`]).
+pub struct DecodeJob {
+    handle: tokio::task::JoinHandle<(
+        RawBatch,
+        Result<crate::format::Decoded>,
+        std::time::Duration,
+    )>,
+}
+
 /// Returned by `emit_*` when the pipeline no longer takes input.
 #[derive(Debug)]
 pub struct Stopped;
@@ -526,6 +539,7 @@ impl SourceContext {
             source_name: def.name.as_str().into(),
             pipeline: def.name.as_str().into(),
             input: 0,
+            parallelism: 1,
             replay: false,
             positions: None,
             engine_shutdown: shutdown.clone(),
@@ -640,6 +654,12 @@ impl SourceContext {
         self
     }
 
+    /// Decodes up to `parallelism` batches at once.
+    pub fn with_parallelism(mut self, parallelism: usize) -> Self {
+        self.parallelism = parallelism.max(1);
+        self
+    }
+
     /// What names this input's own position (its position file, its Kafka
     /// consumer group): the pipeline's name, and for a second or later
     /// input also its number, so two inputs of one source keep apart.
@@ -745,13 +765,60 @@ impl SourceContext {
             }
             return Ok(Ok(()));
         }
-        let decoder = self.decoder.as_ref().ok_or_else(|| {
-            SluiceError::Internal("raw records from a non-decoding source".into())
-        })?;
+        let started = std::time::Instant::now();
+        let decoded = self.decoder()?.decode(&raw)?;
+        self.deliver(raw, decoded, started, origin, position).await
+    }
+
+    fn decoder(&self) -> Result<&Arc<RecordDecoder>> {
+        self.decoder
+            .as_ref()
+            .ok_or_else(|| SluiceError::Internal("raw records from a non-decoding source".into()))
+    }
+
+    /// Decodes `raw` on a blocking thread, so that several batches of one
+    /// input decode on several cores at once; `deliver_decoded` then hands
+    /// them on, in the order they were read.
+    pub fn decode_in_background(&self, raw: RawBatch) -> Result<DecodeJob> {
+        let decoder = Arc::clone(self.decoder()?);
+        let handle = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let decoded = decoder.decode(&raw);
+            (raw, decoded, started.elapsed())
+        });
+        Ok(DecodeJob { handle })
+    }
+
+    /// Waits for a batch `decode_in_background` decoded and sends it on,
+    /// as `emit_raw_at` would have.
+    pub async fn deliver_decoded(
+        &self,
+        job: DecodeJob,
+        origin: &str,
+        position: Option<serde_json::Value>,
+    ) -> Result<std::result::Result<(), Stopped>> {
+        let (raw, decoded, took) = job
+            .handle
+            .await
+            .map_err(|e| SluiceError::Internal(format!("decoding records: {e}")))?;
+        // The stage's busy time is the decoding's, not the wait for it.
+        let now = std::time::Instant::now();
+        let started = now.checked_sub(took).unwrap_or(now);
+        self.deliver(raw, decoded?, started, origin, position).await
+    }
+
+    /// Counts decoded records, dead-letters the bad ones and sends the
+    /// good ones on.
+    async fn deliver(
+        &self,
+        raw: RawBatch,
+        decoded: crate::format::Decoded,
+        started: std::time::Instant,
+        origin: &str,
+        position: Option<serde_json::Value>,
+    ) -> Result<std::result::Result<(), Stopped>> {
         PipelineMetrics::add(&self.metrics.records_in, raw.len() as u64);
         PipelineMetrics::add(&self.metrics.bytes_in, raw.byte_len() as u64);
-        let started = std::time::Instant::now();
-        let decoded = decoder.decode(&raw)?;
         if let Some(node) = &self.node {
             node.record(started, raw.len() as u64, raw.byte_len() as u64, 0);
         }

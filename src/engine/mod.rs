@@ -661,6 +661,7 @@ impl Engine {
             .options
             .take_duration("allowed_lateness")?
             .unwrap_or_default();
+        let parallelism = take_parallelism(&mut c.options)?;
         self.check_files(&c.options)?;
         let (connector_name, sink) = connectors::create_sink(&mut c.options)?;
         let query = match c.input {
@@ -677,7 +678,10 @@ impl Engine {
             .plan_query(&self.catalog, &query)
             .await?
             .with_allowed_lateness(lateness)?;
-        let spec = self.pipeline_spec(c.name.clone(), plan, Arc::clone(&sink))?;
+        let mut spec = self.pipeline_spec(c.name.clone(), plan, Arc::clone(&sink))?;
+        if let Some(n) = parallelism {
+            spec.parallelism = n;
+        }
         self.catalog.add_sink(
             SinkDef {
                 name: c.name,
@@ -712,9 +716,10 @@ impl Engine {
             .options
             .take_duration("allowed_lateness")?
             .unwrap_or_default();
+        let parallelism = take_parallelism(&mut c.options)?;
         std::mem::take(&mut c.options).finish(
             &format!("materialized view '{}'", c.name),
-            &["retention", "allowed_lateness"],
+            &["retention", "allowed_lateness", "parallelism"],
         )?;
         let plan = self
             .planner
@@ -801,6 +806,9 @@ impl Engine {
             state: Arc::clone(&state),
         });
         let mut spec = self.pipeline_spec(c.name.clone(), plan, sink)?;
+        if let Some(n) = parallelism {
+            spec.parallelism = n;
+        }
         // A view's state is in memory: restored from the last checkpoint,
         // or (without checkpoints) rebuilt from its input on every start,
         // and always applied (what its subscribers skip is theirs to skip).
@@ -1152,6 +1160,7 @@ impl Engine {
             },
             gate: self.restoring.clone(),
             checkpoints: self.checkpoints.clone(),
+            parallelism: crate::runtime::default_parallelism(),
         })
     }
 
@@ -1202,6 +1211,17 @@ impl Engine {
 
 /// The name clients see the engine's database by (`psql -d sluice`).
 pub const DATABASE: &str = "sluice";
+
+/// A view's or sink's `parallelism` option: how many cores its pipeline
+/// may keep busy (at least 1).
+fn take_parallelism(options: &mut sql::Options) -> Result<Option<usize>> {
+    match options.take_parsed::<usize>("parallelism", "a number of cores")? {
+        Some(0) => Err(SluiceError::Options(
+            "option 'parallelism' must be at least 1".into(),
+        )),
+        n => Ok(n),
+    }
+}
 
 fn select_all(name: &str) -> Result<Box<ast::Query>> {
     let quoted = format!("SELECT * FROM \"{}\"", name.replace('"', "\"\""));

@@ -24,3 +24,19 @@ pub mod window;
 mod window_keys;
 
 pub use pipeline::{Pipeline, PipelineSpec, PipelineState};
+
+static PARALLELISM: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many cores a pipeline may keep busy unless its view or sink says
+/// otherwise (`--parallelism`; by default, the machine's cores).
+pub fn default_parallelism() -> usize {
+    match PARALLELISM.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Sets [`default_parallelism`] for this process (`--parallelism`).
+pub fn set_default_parallelism(n: usize) {
+    PARALLELISM.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}

@@ -55,6 +55,9 @@ pub struct PipelineSpec {
     /// Checkpoints are on: the pipeline restores from the last one, takes
     /// part in each, and its sink commits with them.
     pub checkpoints: Option<Arc<Checkpointer>>,
+    /// How many cores it may keep busy (each input decodes that many
+    /// batches at once).
+    pub parallelism: usize,
 }
 
 pub struct Pipeline {
