@@ -24,9 +24,19 @@ pub enum SluiceError {
     /// A WITH option is unknown, missing or has a bad value.
     #[error("{0}")]
     Options(String),
-    /// A name is unknown or already taken.
+    /// A relation is unknown, or the catalog cannot be read.
     #[error("{0}")]
     Catalog(String),
+    /// A name is already taken (a relation, role, function or cursor).
+    #[error("{0}")]
+    Duplicate(String),
+    /// An object other than a relation (a role) is unknown.
+    #[error("{0}")]
+    UndefinedObject(String),
+    /// Saved state does not fit what runs now (a checkpoint of another
+    /// version of a query).
+    #[error("{0}")]
+    StateMismatch(String),
     /// A DROP refused because other objects read the one being dropped.
     #[error("{0}")]
     Dependents(String),
@@ -123,8 +133,10 @@ impl SluiceError {
             SluiceError::Parse { .. } => "42601",
             SluiceError::Plan(_) => "42P20",
             SluiceError::Options(_) => "22023",
-            SluiceError::Catalog(msg) if msg.contains("already exists") => "42710",
             SluiceError::Catalog(_) => "42P01",
+            SluiceError::Duplicate(_) => "42710",
+            SluiceError::UndefinedObject(_) => "42704",
+            SluiceError::StateMismatch(_) => "55000",
             SluiceError::Dependents(_) => "2BP01",
             SluiceError::NotSupported(_) => "0A000",
             SluiceError::DataFusion(e) => datafusion_sqlstate(e),

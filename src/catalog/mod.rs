@@ -113,7 +113,7 @@ impl Catalog {
     fn check_free(&self, name: &str) -> Result<()> {
         match self.kind_of(name) {
             None => Ok(()),
-            Some(kind) => Err(SluiceError::Catalog(format!(
+            Some(kind) => Err(SluiceError::Duplicate(format!(
                 "{} '{name}' already exists",
                 kind.noun()
             ))),

@@ -205,7 +205,7 @@ impl SourceConnector for FileSource {
         }
         // Batches decoding on other cores, and the acknowledgements behind
         // them, handed on in the order they were read.
-        let mut queue = DecodeQueue::default();
+        let mut queue = DecodeQueue::new(&ctx, &origin);
         loop {
             if ctx.shutdown.is_cancelled() {
                 return Ok(());
@@ -234,7 +234,7 @@ impl SourceConnector for FileSource {
             if n == 0 && target.is_some_and(|t| position >= t.offset) {
                 // Replayed up to where the last run's output stopped.
                 target = None;
-                if queue.drain(&ctx, &origin, 0).await?.is_err() || ctx.caught_up().await.is_err() {
+                if queue.sync().await?.is_err() || ctx.caught_up().await.is_err() {
                     return Ok(());
                 }
                 continue;
@@ -242,7 +242,7 @@ impl SourceConnector for FileSource {
             if n == 0 {
                 // What is still decoding goes on before the end, or before
                 // the wait for more.
-                if queue.drain(&ctx, &origin, 0).await?.is_err() {
+                if queue.sync().await?.is_err() {
                     return Ok(());
                 }
                 if !self.follow {
@@ -300,20 +300,7 @@ impl SourceConnector for FileSource {
                     })
                     .ok()
                 });
-                if part.is_empty() {
-                    if queue.drain(&ctx, &origin, 0).await?.is_err()
-                        || ctx.emit_raw_at(part, &origin, at).await?.is_err()
-                    {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                queue.push(Queued::Decoding(ctx.decode_in_background(part)?, at));
-                if queue
-                    .drain(&ctx, &origin, ctx.parallelism - 1)
-                    .await?
-                    .is_err()
-                {
+                if queue.batch(&ctx, part, &origin, at).await?.is_err() {
                     return Ok(());
                 }
             }
@@ -326,7 +313,9 @@ impl SourceConnector for FileSource {
                     sent_through: 0,
                 };
                 if let Some(m) = ack(read) {
-                    queue.push(Queued::Message(m));
+                    if queue.message(&ctx, m).await?.is_err() {
+                        return Ok(());
+                    }
                 }
             }
         }
@@ -349,48 +338,128 @@ enum Queued {
     Decoding(DecodeJob, Option<serde_json::Value>),
     /// A message to send once the batches before it are.
     Message(Message),
+    /// Everything before it is handed on: say so.
+    Sync(tokio::sync::oneshot::Sender<()>),
 }
 
-/// Batches decoding in parallel, delivered in order.
-#[derive(Default)]
-struct DecodeQueue(std::collections::VecDeque<Queued>);
+/// Batches decoding on other cores, handed on in the order they were read
+/// by a task of their own, so that reading, decoding and sending overlap.
+/// With parallelism 1 there is no such task: each batch is decoded and
+/// sent where it is read.
+struct DecodeQueue {
+    queue: Option<tokio::sync::mpsc::Sender<Queued>>,
+    deliverer: Option<tokio::task::JoinHandle<Result<std::result::Result<(), Stopped>>>>,
+}
 
 impl DecodeQueue {
-    fn push(&mut self, item: Queued) {
-        self.0.push_back(item);
+    fn new(ctx: &SourceContext, origin: &str) -> DecodeQueue {
+        if ctx.parallelism <= 1 {
+            return DecodeQueue {
+                queue: None,
+                deliverer: None,
+            };
+        }
+        // At most `parallelism` batches wait here, one more is awaited by
+        // the deliverer: that many decode at once.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Queued>(ctx.parallelism);
+        let (ctx, origin) = (ctx.clone(), origin.to_string());
+        let deliverer = tokio::spawn(async move {
+            while let Some(item) = rx.recv().await {
+                match item {
+                    Queued::Decoding(job, at) => {
+                        if ctx.deliver_decoded(job, &origin, at).await?.is_err() {
+                            return Ok(Err(Stopped));
+                        }
+                    }
+                    Queued::Message(m) => {
+                        if ctx.forward(m).await.is_err() {
+                            return Ok(Err(Stopped));
+                        }
+                    }
+                    Queued::Sync(done) => {
+                        // The reader may have stopped waiting: nothing to do.
+                        let _ = done.send(());
+                    }
+                }
+            }
+            Ok(Ok(()))
+        });
+        DecodeQueue {
+            queue: Some(tx),
+            deliverer: Some(deliverer),
+        }
     }
 
-    /// Hands on the oldest entries until at most `keep` batches are still
-    /// decoding.
-    async fn drain(
+    /// Hands `raw` on (decoded elsewhere when there is a deliverer).
+    async fn batch(
         &mut self,
         ctx: &SourceContext,
+        raw: RawBatch,
         origin: &str,
-        keep: usize,
+        at: Option<serde_json::Value>,
     ) -> Result<std::result::Result<(), Stopped>> {
-        loop {
-            let decoding = self
-                .0
-                .iter()
-                .filter(|q| matches!(q, Queued::Decoding(..)))
-                .count();
-            let front_is_message = matches!(self.0.front(), Some(Queued::Message(_)));
-            if decoding <= keep && !front_is_message {
-                return Ok(Ok(()));
+        match &self.queue {
+            Some(_) if !raw.is_empty() => {
+                let job = ctx.decode_in_background(raw)?;
+                self.send(Queued::Decoding(job, at)).await
             }
-            match self.0.pop_front() {
-                None => return Ok(Ok(())),
-                Some(Queued::Decoding(job, at)) => {
-                    if ctx.deliver_decoded(job, origin, at).await?.is_err() {
-                        return Ok(Err(Stopped));
-                    }
+            Some(_) => {
+                if self.sync().await?.is_err() {
+                    return Ok(Err(Stopped));
                 }
-                Some(Queued::Message(m)) => {
-                    if ctx.forward(m).await.is_err() {
-                        return Ok(Err(Stopped));
-                    }
-                }
+                ctx.emit_raw_at(raw, origin, at).await
             }
+            None => ctx.emit_raw_at(raw, origin, at).await,
+        }
+    }
+
+    /// Sends `m` once the batches before it are sent.
+    async fn message(
+        &mut self,
+        ctx: &SourceContext,
+        m: Message,
+    ) -> Result<std::result::Result<(), Stopped>> {
+        match &self.queue {
+            Some(_) => self.send(Queued::Message(m)).await,
+            None => Ok(ctx.forward(m).await),
+        }
+    }
+
+    /// Waits until everything queued is handed on.
+    async fn sync(&mut self) -> Result<std::result::Result<(), Stopped>> {
+        if self.queue.is_none() {
+            return Ok(Ok(()));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.send(Queued::Sync(tx)).await?.is_err() {
+            return Ok(Err(Stopped));
+        }
+        match rx.await {
+            Ok(()) => Ok(Ok(())),
+            Err(_) => self.ended().await,
+        }
+    }
+
+    async fn send(&mut self, item: Queued) -> Result<std::result::Result<(), Stopped>> {
+        let Some(queue) = &self.queue else {
+            return Ok(Ok(()));
+        };
+        if queue.send(item).await.is_ok() {
+            return Ok(Ok(()));
+        }
+        self.ended().await
+    }
+
+    /// The deliverer ended early: why.
+    async fn ended(&mut self) -> Result<std::result::Result<(), Stopped>> {
+        self.queue = None;
+        match self.deliverer.take() {
+            None => Ok(Err(Stopped)),
+            Some(d) => match d.await {
+                Ok(Ok(Ok(()))) => Ok(Err(Stopped)),
+                Ok(outcome) => outcome,
+                Err(e) => Err(SluiceError::Internal(format!("file source delivery: {e}"))),
+            },
         }
     }
 }

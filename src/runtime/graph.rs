@@ -386,7 +386,7 @@ impl OperatorGraph {
             }
         }
         if let Some(key) = states.keys().next() {
-            return Err(SluiceError::Catalog(format!(
+            return Err(SluiceError::StateMismatch(format!(
                 "the checkpoint of pipeline '{name}' holds state of operator {key}, which its \
                  plan does not have: it was taken by a different version of the query; delete \
                  the data directory's checkpoints to start it afresh"

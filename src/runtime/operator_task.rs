@@ -241,7 +241,7 @@ pub(super) fn restore(name: &str, restored: &Restored, graph: &mut OperatorGraph
     if let Some(positional) = &restored.positional {
         let keys = graph.state_keys();
         if graph.inputs() != 1 || positional.len() != keys.len() {
-            return Err(SluiceError::Catalog(format!(
+            return Err(SluiceError::StateMismatch(format!(
                 "the checkpoint of pipeline '{name}' holds {} operators but its plan has {}: \
                  it was taken by a different version of the query; delete the data directory's \
                  checkpoints to start it afresh",

@@ -166,6 +166,7 @@ impl Pipeline {
                         .nth(i)
                         .cloned(),
                 )
+                .with_parallelism(spec.parallelism)
                 .with_engine(shutdown.clone(), spec.positions.clone(), attached);
             ctx.checkpointed = checkpoints.is_some();
             if let Some(r) = &restored {

@@ -199,7 +199,7 @@ impl Access {
                 }
                 users
                     .create_role(name, password.as_deref(), *superuser, *login)
-                    .map_err(role_error)
+                    .map_err(pg_error)
             }
             Alter {
                 name,
@@ -213,10 +213,10 @@ impl Access {
                     )));
                 }
                 if let Some(login) = login {
-                    users.set_login(name, *login).map_err(role_error)?;
+                    users.set_login(name, *login).map_err(pg_error)?;
                 }
                 match password {
-                    Some(pw) => users.set_password(name, pw).map_err(role_error),
+                    Some(pw) => users.set_password(name, pw).map_err(pg_error),
                     None => Ok(()),
                 }
             }
@@ -228,7 +228,7 @@ impl Access {
                     if !users.exists(name) && *if_exists {
                         continue;
                     }
-                    users.drop_user(name).map_err(role_error)?;
+                    users.drop_user(name).map_err(pg_error)?;
                     self.grants.role_dropped(name).map_err(pg_error)?;
                 }
                 Ok(())
@@ -248,7 +248,7 @@ impl Access {
             if self.users.exists(role) || super::auth::is_predefined(role) {
                 Ok(())
             } else {
-                Err(role_error(SluiceError::Catalog(format!(
+                Err(pg_error(SluiceError::UndefinedObject(format!(
                     "role \"{role}\" does not exist"
                 ))))
             }
@@ -269,7 +269,7 @@ impl Access {
                     for role in roles {
                         self.users
                             .set_member(role, member, *grant)
-                            .map_err(role_error)?;
+                            .map_err(pg_error)?;
                     }
                 }
                 Ok(())
@@ -295,7 +295,7 @@ impl Access {
                         )));
                     }
                     for g in grantees {
-                        self.users.set_create(g, *grant).map_err(role_error)?;
+                        self.users.set_create(g, *grant).map_err(pg_error)?;
                     }
                     return Ok(());
                 }
@@ -463,16 +463,4 @@ fn superuser_options(options: &crate::sql::Options) -> Option<String> {
 
 fn denied(message: &str) -> pgwire::error::PgWireError {
     pg_error_code("42501", message)
-}
-
-fn role_error(e: SluiceError) -> pgwire::error::PgWireError {
-    let message = e.to_string();
-    let code = if message.contains("already exists") {
-        "42710"
-    } else if message.contains("does not exist") {
-        "42704"
-    } else {
-        return pg_error(e);
-    };
-    pg_error_code(code, message.trim_start_matches("catalog: "))
 }

@@ -155,7 +155,7 @@ impl Users {
         login: bool,
     ) -> Result<()> {
         if self.exists(name) || is_predefined(name) {
-            return Err(SluiceError::Catalog(format!(
+            return Err(SluiceError::Duplicate(format!(
                 "role \"{name}\" already exists"
             )));
         }
@@ -341,7 +341,7 @@ pub fn is_predefined(name: &str) -> bool {
 }
 
 fn no_such_role(name: &str) -> SluiceError {
-    SluiceError::Catalog(format!("role \"{name}\" does not exist"))
+    SluiceError::UndefinedObject(format!("role \"{name}\" does not exist"))
 }
 
 fn verifier(password: &str, superuser: bool) -> Result<StoredUser> {

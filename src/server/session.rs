@@ -834,7 +834,7 @@ impl Session {
             .lock()
             .map_err(|_| SluiceError::Internal("session cursors poisoned".into()))?;
         if c.contains_key(&name) {
-            return Err(SluiceError::Catalog(format!(
+            return Err(SluiceError::Duplicate(format!(
                 "cursor \"{name}\" already exists"
             )));
         }
