@@ -293,13 +293,7 @@ impl OperatorGraph {
                 None => return Ok(None),
             }
         };
-        let mut emitted = Vec::new();
-        node.op.on_watermark(w, &mut emitted)?;
-        let next = node.target;
-        for b in emitted {
-            self.send_batch(next, b, out)?;
-        }
-        self.send_watermark(next, w, out)
+        self.watermark_at(n, w, out)
     }
 
     fn send_end(&mut self, target: Target, out: &mut Vec<StreamBatch>) -> Result<Option<i64>> {
@@ -324,9 +318,20 @@ impl OperatorGraph {
         let Some(w) = node.advance() else {
             return Ok(None);
         };
+        self.watermark_at(n, w, out)
+    }
+
+    /// Node `n` moved to watermark `w`: what it emits for it, then the
+    /// watermark, go on to the node after it.
+    fn watermark_at(
+        &mut self,
+        n: usize,
+        w: i64,
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<Option<i64>> {
         let mut emitted = Vec::new();
-        node.op.on_watermark(w, &mut emitted)?;
-        let next = node.target;
+        self.nodes[n].op.on_watermark(w, &mut emitted)?;
+        let next = self.nodes[n].target;
         for b in emitted {
             self.send_batch(next, b, out)?;
         }

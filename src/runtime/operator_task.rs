@@ -91,14 +91,7 @@ pub(super) async fn run_operators(
                 // run), and the barrier it held up.
                 let barrier = alignment.close(input);
                 if !stopping() {
-                    let w = graph.end_input(input, &mut out)?;
-                    send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
-                    if let Some(w) = w {
-                        output
-                            .send(Message::Watermark(w))
-                            .await
-                            .map_err(|_| stopped())?;
-                    }
+                    end_input(&mut graph, input, &output, &mut out, born, &mut deferred).await?;
                 }
                 if alignment.check_caught_up() {
                     forward(
@@ -156,14 +149,7 @@ pub(super) async fn run_operators(
                 continue;
             }
             Message::EndOfInput => {
-                let w = graph.end_input(input, &mut out)?;
-                send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
-                if let Some(w) = w {
-                    output
-                        .send(Message::Watermark(w))
-                        .await
-                        .map_err(|_| stopped())?;
-                }
+                end_input(&mut graph, input, &output, &mut out, born, &mut deferred).await?;
                 continue;
             }
             message => {
@@ -186,6 +172,27 @@ pub(super) async fn run_operators(
     }
     // Every input closed, and each one that was not stopped has ended (its
     // operators emitted what they held) and counted as caught up.
+    Ok(())
+}
+
+/// Input `input` ended: what the operators emit for it goes out, then the
+/// watermark it let through, if it moved.
+async fn end_input(
+    graph: &mut OperatorGraph,
+    input: usize,
+    output: &mpsc::Sender<Message>,
+    out: &mut Vec<StreamBatch>,
+    born: Option<Instant>,
+    deferred: &mut Vec<Message>,
+) -> Result<()> {
+    let w = graph.end_input(input, out)?;
+    send_emitted(output, out, born, Some(deferred)).await?;
+    if let Some(w) = w {
+        output
+            .send(Message::Watermark(w))
+            .await
+            .map_err(|_| SluiceError::Connector("the sink stopped".into()))?;
+    }
     Ok(())
 }
 
