@@ -87,7 +87,15 @@ pub struct NodeMetrics {
     inputs: std::sync::OnceLock<Vec<usize>>,
     /// When its state size was last read.
     state_read: Mutex<Option<Instant>>,
+    /// How many instances of it run (a keyed operator split across cores
+    /// by an exchange): they add to its figures together.
+    instances: std::sync::OnceLock<usize>,
+    /// Each instance's state (rows, bytes) and when it was last read.
+    state_parts: Mutex<Vec<StatePart>>,
 }
+
+/// An instance's state (rows, bytes), and when it was last read.
+type StatePart = (Option<Instant>, (u64, u64));
 
 /// How often a stage's state size is re-read (what the once-a-second
 /// sampler needs, without walking large state on every batch).
@@ -112,6 +120,50 @@ impl NodeMetrics {
             queue: std::sync::OnceLock::new(),
             inputs: std::sync::OnceLock::new(),
             state_read: Mutex::new(None),
+            instances: std::sync::OnceLock::new(),
+            state_parts: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `n` instances of it run, sharing these figures (set once).
+    pub fn set_instances(&self, n: usize) {
+        let _ = self.instances.set(n.max(1));
+    }
+
+    /// How many instances of it run.
+    pub fn instances(&self) -> usize {
+        self.instances.get().copied().unwrap_or(1)
+    }
+
+    /// [`NodeMetrics::refresh_state`] for instance `part` of several: its
+    /// state is the sum of theirs.
+    pub fn refresh_state_of(
+        &self,
+        part: usize,
+        now: bool,
+        size: impl FnOnce() -> Option<(u64, u64)>,
+    ) {
+        if self.instances() == 1 {
+            return self.refresh_state(now, size);
+        }
+        let Ok(mut parts) = self.state_parts.lock() else {
+            return;
+        };
+        if parts.len() <= part {
+            parts.resize(part + 1, (None, (0, 0)));
+        }
+        let (read, held) = &mut parts[part];
+        if !now && read.is_some_and(|t| t.elapsed() < STATE_SIZE_EVERY) {
+            return;
+        }
+        *read = Some(Instant::now());
+        if let Some(s) = size() {
+            *held = s;
+            let (rows, bytes) = parts
+                .iter()
+                .fold((0, 0), |(r, b), (_, (pr, pb))| (r + pr, b + pb));
+            self.state_rows.store(rows, Ordering::Relaxed);
+            self.state_bytes.store(bytes, Ordering::Relaxed);
         }
     }
 
@@ -499,7 +551,9 @@ impl PipelineMetrics {
                 .map(|n| {
                     (
                         n.records_in.load(Ordering::Relaxed),
-                        n.busy_ns.load(Ordering::Relaxed),
+                        // Its instances work side by side: its
+                        // utilisation is their average.
+                        n.busy_ns.load(Ordering::Relaxed) / n.instances() as u64,
                         n.blocked_ns.load(Ordering::Relaxed),
                     )
                 })

@@ -736,10 +736,18 @@ fn file_sources_without_checkpoints_rebuild_state_by_re_reading() {
 }
 
 fn file_restart_test(checkpoints: bool) {
-    let options: &[&str] = if checkpoints {
-        &["--checkpoint-interval", "1s"]
-    } else {
-        &["--checkpoint-interval", "off"]
+    // With checkpoints, each run asks for another parallelism: the keyed
+    // aggregates keep the one their checkpoint's state was split by (three
+    // instances), whatever the later runs ask for.
+    let options = |run: usize| -> Vec<&str> {
+        let mut o = vec![
+            "--checkpoint-interval",
+            if checkpoints { "1s" } else { "off" },
+        ];
+        if checkpoints {
+            o.extend(["--parallelism", ["3", "2", "1"][run]]);
+        }
+        o
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -836,7 +844,7 @@ fn file_restart_test(checkpoints: bool) {
 
     // Run 1: live has 100 lines (windows up to [06, 08) close; [08, 10) is
     // open at the stop), grows and fixed are read to their end.
-    let mut first = Sluice::start_with(dir.path(), Some(&script), &data, options);
+    let mut first = Sluice::start_with(dir.path(), Some(&script), &data, &options(0));
     first.wait_for("every input in every sink", T, || {
         (values("live_copy").len() == 100
             && total("live_keys") == 100
@@ -856,7 +864,7 @@ fn file_restart_test(checkpoints: bool) {
     // Run 2, from the data directory alone, after more lines arrived.
     append("live.jsonl", 100..200);
     append("grows.jsonl", 50..80);
-    let mut second = Sluice::start_with(dir.path(), None, &data, options);
+    let mut second = Sluice::start_with(dir.path(), None, &data, &options(1));
     second.wait_for("the appended lines in every sink", T, || {
         (values("live_copy").len() == 200
             && total("live_keys") == 200
@@ -876,6 +884,16 @@ fn file_restart_test(checkpoints: bool) {
     assert_eq!(counts("live_keys"), per_key_want(200));
     assert_eq!(counts("grows_keys"), per_key_want(80));
     assert_eq!(window_counts("live_windows"), full_windows(9));
+    if checkpoints {
+        // The per-key sinks' state came back split three ways, as taken.
+        assert!(
+            second
+                .stderr()
+                .contains("keeps the parallelism its checkpoint's state was split by"),
+            "{}",
+            second.stderr()
+        );
+    }
     assert_eq!(
         window_counts("fixed_windows"),
         fixed,
@@ -897,7 +915,7 @@ fn file_restart_test(checkpoints: bool) {
         .collect()
     };
     let before = outputs();
-    let mut third = Sluice::start_with(dir.path(), None, &data, options);
+    let mut third = Sluice::start_with(dir.path(), None, &data, &options(2));
     third.wait_for(
         "the live pipelines to catch up, the others to end",
         T,

@@ -122,7 +122,8 @@ impl Engine {
     ) -> Result<Vec<Arc<crate::metrics::NodeMetrics>>> {
         let metrics = Arc::new(PipelineMetrics::default());
         let sources: Vec<_> = self.sources_of(plan)?.into_iter().cloned().collect();
-        crate::runtime::pipeline::stages(plan, &sources, sink_kind, &metrics)?;
+        // As it runs on several cores: with the exchange, if it has one.
+        crate::runtime::pipeline::stages(plan, &sources, sink_kind, &metrics, 2)?;
         Ok(metrics.nodes())
     }
 

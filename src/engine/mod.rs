@@ -90,6 +90,9 @@ pub struct Engine {
     /// draw from together: a query past it fails with 53200, not the
     /// process.
     query_memory: Arc<dyn MemoryPool>,
+    /// How many cores a pipeline keeps busy unless its view or sink says
+    /// (`None`: `--parallelism`, or the machine's cores).
+    parallelism: Option<usize>,
 }
 
 /// The default of `--query-memory-mb`: what ad-hoc queries may hold at once.
@@ -134,7 +137,14 @@ impl Engine {
             sampling: false,
             checkpoints: None,
             query_memory: Arc::new(GreedyMemoryPool::new(DEFAULT_QUERY_MEMORY)),
+            parallelism: None,
         }
+    }
+
+    /// Runs this engine's pipelines on `n` cores unless a view or sink says
+    /// otherwise (instead of the process's `--parallelism`).
+    pub fn set_parallelism(&mut self, n: usize) {
+        self.parallelism = Some(n.max(1));
     }
 
     /// Bounds the memory ad-hoc queries hold together (`--query-memory-mb`).
@@ -598,7 +608,9 @@ impl Engine {
             },
             gate: self.restoring.clone(),
             checkpoints: self.checkpoints.clone(),
-            parallelism: crate::runtime::default_parallelism(),
+            parallelism: self
+                .parallelism
+                .unwrap_or_else(crate::runtime::default_parallelism),
         })
     }
 }

@@ -6,6 +6,7 @@
 //! batches. One file per kind of node.
 
 pub mod aggregate;
+pub mod exchange;
 pub mod graph;
 mod lower;
 pub mod session;
@@ -30,6 +31,7 @@ use crate::catalog::Catalog;
 use crate::error::{Result, SluiceError};
 
 pub use aggregate::{AggregateCall, AggregateNode, AggregatePlan, WindowGrouping};
+pub use exchange::Exchange;
 pub use graph::{Changelog, NodeId, NodeKind, PlanGraph, PlanNode};
 pub use lower::lower;
 pub use source::SourceNode;

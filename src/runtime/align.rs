@@ -3,14 +3,23 @@
 //! has delivered theirs, as in Flink and RisingWave), and an input's
 //! "caught up" mark goes on only once every input is caught up.
 //!
+//! The same alignment merges the instances of a plan's keyed part
+//! (`exchange.rs`): there every input carries the same source state, the
+//! operator states they gathered are concatenated, and a source's commit
+//! runs only once every instance has passed it (each has written the rows
+//! before it).
+//!
 //! An input whose channel closed counts as having delivered every barrier
 //! and as caught up. Plain bookkeeping; the pipeline's loop does the I/O.
 
+use std::collections::VecDeque;
+
 use crate::plan::NodeId;
-use crate::stream::Barrier;
+use crate::stream::{Barrier, Commit};
 
 pub struct Alignment {
-    /// Each input's source node in the plan (its state's key in a barrier).
+    /// Each input's source node in the plan (its state's key in a barrier);
+    /// empty when merging instances.
     ids: Vec<NodeId>,
     /// The barrier each input delivered in the alignment under way.
     pending: Vec<Option<Barrier>>,
@@ -18,6 +27,8 @@ pub struct Alignment {
     caught_up: Vec<bool>,
     /// The caught-up mark went on.
     all_caught_up: bool,
+    /// Merging instances: the commits each delivered that have not run.
+    commits: Option<Vec<VecDeque<Commit>>>,
 }
 
 impl Alignment {
@@ -29,12 +40,70 @@ impl Alignment {
             closed: vec![false; n],
             caught_up: vec![false; n],
             all_caught_up: false,
+            commits: None,
         }
     }
 
-    /// Whether input `i` waits for the others' barriers (so it is not read).
+    /// Merges `n` instances of a plan's keyed part.
+    pub fn instances(n: usize) -> Self {
+        Alignment {
+            ids: Vec::new(),
+            pending: vec![None; n],
+            closed: vec![false; n],
+            caught_up: vec![false; n],
+            all_caught_up: false,
+            commits: Some((0..n).map(|_| VecDeque::new()).collect()),
+        }
+    }
+
+    fn inputs(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Input `i` delivered a source's commit: what may run now (merging
+    /// instances, once every open one has delivered it).
+    pub fn commit(&mut self, i: usize, commit: Commit) -> Option<Commit> {
+        match &mut self.commits {
+            None => Some(commit),
+            Some(queues) => {
+                queues[i].push_back(commit);
+                self.release()
+            }
+        }
+    }
+
+    /// Commits every open instance has delivered (after one closed, those
+    /// it held up).
+    pub fn release(&mut self) -> Option<Commit> {
+        let queues = self.commits.as_mut()?;
+        let mut ready = Vec::new();
+        loop {
+            let open = (0..queues.len()).filter(|&i| !self.closed[i]);
+            if open.clone().next().is_none() || open.clone().any(|i| queues[i].is_empty()) {
+                break;
+            }
+            for q in queues.iter_mut() {
+                ready.extend(q.pop_front());
+            }
+        }
+        if self.closed.iter().all(|c| *c) {
+            ready.extend(queues.iter_mut().flat_map(|q| q.drain(..)));
+        }
+        (!ready.is_empty())
+            .then(|| Commit(Box::new(move || ready.into_iter().for_each(|c| (c.0)()))))
+    }
+
+    /// Whether input `i` waits for the others (so it is not read): for
+    /// their barriers, or, caught up, for them to catch up too. Until the
+    /// pipeline's caught-up mark reaches a restored sink, it writes
+    /// nothing, so an input's new rows must not overtake another input's
+    /// replay (replays happen without checkpoints, so the two waits never
+    /// meet; were they to, the barrier's wins).
     pub fn blocked(&self, i: usize) -> bool {
         self.pending[i].is_some()
+            || (self.caught_up[i]
+                && !self.all_caught_up
+                && self.pending.iter().all(Option::is_none))
     }
 
     pub fn closed(&self, i: usize) -> bool {
@@ -70,15 +139,18 @@ impl Alignment {
         if self.all_caught_up {
             return false;
         }
-        let all = (0..self.ids.len()).all(|i| self.caught_up[i] || self.closed[i]);
+        let all = (0..self.inputs()).all(|i| self.caught_up[i] || self.closed[i]);
         self.all_caught_up = all;
         all
     }
 
     fn complete(&mut self) -> Option<Barrier> {
-        let open = (0..self.ids.len()).filter(|&i| !self.closed[i]);
+        let open = (0..self.inputs()).filter(|&i| !self.closed[i]);
         if open.clone().any(|i| self.pending[i].is_none()) || open.clone().next().is_none() {
             return None;
+        }
+        if self.commits.is_some() {
+            return Some(gather(self.pending.iter_mut().filter_map(Option::take)));
         }
         let arrived: Vec<(NodeId, Barrier)> = (0..self.ids.len())
             .filter_map(|i| self.pending[i].take().map(|b| (self.ids[i], b)))
@@ -92,9 +164,14 @@ impl Alignment {
 /// different epochs: the cut is consistent either way, and counts for the
 /// latest). With one input its source state stays as it is; with several,
 /// each input's goes under its source node's id.
-fn merge(arrived: Vec<(NodeId, Barrier)>, inputs: usize) -> Barrier {
+fn merge(mut arrived: Vec<(NodeId, Barrier)>, inputs: usize) -> Barrier {
     let epoch = arrived.iter().map(|(_, b)| b.epoch).max().unwrap_or(0);
     let injected = arrived.iter().filter_map(|(_, b)| b.injected).min();
+    // What the operators before an exchange gathered (an instance's input).
+    let operators = arrived
+        .iter_mut()
+        .flat_map(|(_, b)| std::mem::take(&mut b.operators))
+        .collect();
     let source = if inputs == 1 {
         arrived
             .into_iter()
@@ -111,9 +188,25 @@ fn merge(arrived: Vec<(NodeId, Barrier)>, inputs: usize) -> Barrier {
     Barrier {
         epoch,
         source,
-        operators: Vec::new(),
+        operators,
         injected,
     }
+}
+
+/// The instances' barriers as one: the same source state, the operator
+/// states each gathered.
+fn gather(arrived: impl Iterator<Item = Barrier>) -> Barrier {
+    let mut out = Barrier::default();
+    for (i, b) in arrived.enumerate() {
+        if i == 0 {
+            out.epoch = b.epoch;
+            out.source = b.source;
+            out.injected = b.injected;
+        }
+        out.epoch = out.epoch.max(b.epoch);
+        out.operators.extend(b.operators);
+    }
+    out
 }
 
 /// Input `id`'s part of a pipeline's restored source state (see `merge`).
@@ -170,9 +263,50 @@ mod tests {
     }
 
     #[test]
+    fn instances_merge_operator_states_and_run_a_commit_once_all_passed_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let ran = std::sync::Arc::new(AtomicUsize::new(0));
+        let real = |ran: &std::sync::Arc<AtomicUsize>| {
+            let ran = std::sync::Arc::clone(ran);
+            Commit(Box::new(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            }))
+        };
+        let noop = || Commit(Box::new(|| {}));
+        let mut a = Alignment::instances(3);
+        assert!(a.commit(0, real(&ran)).is_none());
+        assert!(a.commit(2, noop()).is_none());
+        (a.commit(1, noop()).expect("all passed it").0)();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        // A closed instance no longer holds commits up.
+        assert!(a.commit(0, real(&ran)).is_none());
+        a.close(1);
+        assert!(a.release().is_none());
+        (a.commit(2, noop()).expect("the open ones passed it").0)();
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+
+        let mut a = Alignment::instances(2);
+        let with = |ops: &[&str]| Barrier {
+            epoch: 4,
+            source: serde_json::json!({"positions": {"0": 9}}),
+            operators: ops.iter().map(|k| (k.to_string(), None)).collect(),
+            injected: None,
+        };
+        assert!(a.barrier(1, with(&["2@1/2:agg"])).is_none());
+        let b = a
+            .barrier(0, with(&["1:filter", "2@0/2:agg"]))
+            .expect("aligned");
+        let keys: Vec<&str> = b.operators.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["1:filter", "2@0/2:agg", "2@1/2:agg"]);
+        assert_eq!(b.source["positions"]["0"], 9);
+    }
+
+    #[test]
     fn caught_up_once_every_input_is() {
         let mut a = Alignment::new(vec![NodeId(0), NodeId(1)]);
         assert!(!a.caught_up(0));
+        // Its new rows wait until the other input's replay is done.
+        assert!(a.blocked(0) && !a.blocked(1));
         a.close(1);
         assert!(a.check_caught_up());
         assert!(!a.check_caught_up(), "only once");

@@ -23,7 +23,7 @@ use super::union::UnionOperator;
 use super::window::WindowAggregate;
 use crate::error::{Result, SluiceError};
 use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics};
-use crate::plan::{self, NodeId, PlanNode, SourceNode, StreamPlan, WindowKind};
+use crate::plan::{self, Exchange, NodeId, PlanNode, SourceNode, StreamPlan, WindowKind};
 use crate::stream::{Message, StreamBatch};
 
 /// Where a node's output goes.
@@ -44,6 +44,8 @@ struct Port {
 
 struct GraphNode {
     id: NodeId,
+    /// Which instance of the plan's keyed part it is, of how many.
+    instance: Option<(usize, usize)>,
     op: Box<dyn Operator>,
     /// Its stage in the pipeline's figures.
     stage: Arc<NodeMetrics>,
@@ -58,7 +60,10 @@ impl GraphNode {
     /// The key its state is checkpointed under: its id and what it is, so a
     /// checkpoint of another query's operator is never loaded into it.
     fn state_key(&self) -> String {
-        format!("{}:{}", self.id, self.op.name())
+        match self.instance {
+            None => format!("{}:{}", self.id, self.op.name()),
+            Some((i, n)) => format!("{}@{i}/{n}:{}", self.id, self.op.name()),
+        }
     }
 
     /// The watermark all its inputs have passed, when it moved forward.
@@ -94,6 +99,34 @@ pub struct OperatorGraph {
     inputs_ended: Vec<bool>,
 }
 
+/// Which of a plan's nodes a graph runs.
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// All of them.
+    Whole,
+    /// Those before the exchange (`plan/exchange.rs`): its output is the
+    /// exchange's input.
+    Before(Exchange),
+    /// Instance `index` of `of` of the exchange's node and those after it;
+    /// `upstream` is the stage that feeds it (the exchange's).
+    Instance {
+        exchange: Exchange,
+        index: usize,
+        of: usize,
+        upstream: Option<usize>,
+    },
+}
+
+impl Part {
+    fn runs(&self, plan: &StreamPlan, id: NodeId) -> bool {
+        match self {
+            Part::Whole => true,
+            Part::Before(x) => !x.part(&plan.graph).contains(&id),
+            Part::Instance { exchange, .. } => exchange.part(&plan.graph).contains(&id),
+        }
+    }
+}
+
 /// The operators that run `plan` after its sources, each measured as a
 /// stage of `metrics`.
 pub fn build_operators(
@@ -112,31 +145,80 @@ impl OperatorGraph {
         metrics: &Arc<PipelineMetrics>,
         source_stage: impl Fn(&SourceNode) -> Option<NodeMetrics>,
     ) -> Result<OperatorGraph> {
+        Self::build_part(plan, metrics, &Part::Whole, |n| {
+            Stage::New(match &n.kind {
+                plan::NodeKind::Source(s) => source_stage(s).map(Box::new),
+                _ => None,
+            })
+        })
+    }
+
+    /// Builds the operators of `part` of `plan`. `stage` gives each node's
+    /// stage: a new one to add to `metrics` (a source's, which the pipeline
+    /// knows; `None` for an operator's, made from it), or one already added
+    /// (an instance's, shared with the other instances).
+    pub fn build_part(
+        plan: &Arc<StreamPlan>,
+        metrics: &Arc<PipelineMetrics>,
+        part: &Part,
+        stage: impl Fn(&PlanNode) -> Stage,
+    ) -> Result<OperatorGraph> {
         let graph = &plan.graph;
+        let instance = match part {
+            Part::Instance { index, of, .. } => Some((*index, *of)),
+            _ => None,
+        };
         // Plan node index → its stage in `metrics`, and → its operator.
         let mut stage_of: BTreeMap<NodeId, usize> = BTreeMap::new();
         let mut operator_of: BTreeMap<NodeId, usize> = BTreeMap::new();
         let mut nodes: Vec<GraphNode> = Vec::new();
+        if let Part::Instance {
+            exchange,
+            upstream: Some(upstream),
+            ..
+        } = part
+        {
+            for input in &graph.node(exchange.node)?.inputs {
+                stage_of.insert(*input, *upstream);
+            }
+        }
         for node in graph.nodes() {
+            if !part.runs(plan, node.id) {
+                continue;
+            }
+            let given = stage(node);
             let stage = match &node.kind {
-                plan::NodeKind::Source(s) => source_stage(s).map(|stage| metrics.add_node(stage)),
+                plan::NodeKind::Source(_) => match given {
+                    Stage::New(s) => s.map(|s| metrics.add_node(*s)),
+                    Stage::Shared(s) => Some(s),
+                },
                 _ => {
                     let op = operator(plan, node, metrics)?;
-                    let stage = metrics.add_node(NodeMetrics::new(
-                        NodeKind::Operator,
-                        op.name(),
-                        op.detail(),
-                    ));
+                    let (stage, new) = match given {
+                        Stage::Shared(s) => (s, false),
+                        Stage::New(s) => (
+                            metrics.add_node(s.map_or_else(
+                                || NodeMetrics::new(NodeKind::Operator, op.name(), op.detail()),
+                                |s| *s,
+                            )),
+                            true,
+                        ),
+                    };
                     operator_of.insert(node.id, nodes.len());
+                    let measured = Measured::new(op, Arc::clone(&stage)).instance(instance);
                     nodes.push(GraphNode {
                         id: node.id,
-                        op: Box::new(Measured::new(op, Arc::clone(&stage))),
+                        instance,
+                        op: Box::new(measured),
                         stage: Arc::clone(&stage),
                         ports: vec![Port::default(); node.inputs.len()],
                         watermark: None,
                         ended: false,
                         target: Target::Output,
                     });
+                    if !new {
+                        continue;
+                    }
                     Some(stage)
                 }
             };
@@ -149,6 +231,7 @@ impl OperatorGraph {
         let target_of = |id: NodeId| -> Result<Target> {
             let mut readers = graph.readers(id);
             let target = match readers.next() {
+                Some((reader, _)) if !part.runs(plan, reader.id) => Target::Output,
                 None => Target::Output,
                 Some((reader, port)) => {
                     let index = operator_of.get(&reader.id).copied().ok_or_else(|| {
@@ -167,16 +250,50 @@ impl OperatorGraph {
         for node in &mut nodes {
             node.target = target_of(node.id)?;
         }
-        let entries = graph
-            .sources()
-            .map(|(n, _)| target_of(n.id))
-            .collect::<Result<Vec<_>>>()?;
+        let entries = match part {
+            Part::Instance { exchange, .. } => {
+                let first = operator_of.get(&exchange.node).copied().ok_or_else(|| {
+                    SluiceError::Internal(format!("no operator for node {}", exchange.node))
+                })?;
+                vec![Target::Node(first, 0)]
+            }
+            _ => graph
+                .sources()
+                .map(|(n, _)| target_of(n.id))
+                .collect::<Result<Vec<_>>>()?,
+        };
         let inputs_ended = vec![false; entries.len()];
         Ok(OperatorGraph {
             nodes,
             entries,
             inputs_ended,
         })
+    }
+
+    /// Merges `n` instances of a plan's keyed part whose rows have
+    /// `schema`: the least of their watermarks goes on, and the end once
+    /// all have ended. Not measured, and keeps no state.
+    pub fn merge(n: usize, schema: datafusion::arrow::datatypes::SchemaRef) -> OperatorGraph {
+        let stage = Arc::new(NodeMetrics::new(NodeKind::Operator, "merge", ""));
+        OperatorGraph {
+            nodes: vec![GraphNode {
+                id: NodeId(u32::MAX),
+                instance: None,
+                op: Box::new(UnionOperator::new(schema)),
+                stage,
+                ports: vec![Port::default(); n],
+                watermark: None,
+                ended: false,
+                target: Target::Output,
+            }],
+            entries: (0..n).map(|i| Target::Node(0, i)).collect(),
+            inputs_ended: vec![false; n],
+        }
+    }
+
+    /// The stage of the node that runs last (`None`: no operator).
+    pub fn last_stage(&self) -> Option<Arc<NodeMetrics>> {
+        self.nodes.last().map(|n| Arc::clone(&n.stage))
     }
 
     /// The stage input `input` enters at (its channel's depth shows there);
@@ -236,6 +353,14 @@ impl OperatorGraph {
     /// Whether every input ended.
     pub fn all_ended(&self) -> bool {
         self.inputs_ended.iter().all(|e| *e)
+    }
+
+    /// Whether its output ended: the node that runs last has, or (no
+    /// operators) every input.
+    pub fn output_ended(&self) -> bool {
+        self.nodes
+            .last()
+            .map_or_else(|| self.all_ended(), |n| n.ended)
     }
 
     fn entry(&self, input: usize) -> Result<Target> {
@@ -365,6 +490,7 @@ impl OperatorGraph {
     pub fn snapshot(&mut self) -> Result<Vec<(String, Option<Vec<u8>>)>> {
         self.nodes
             .iter_mut()
+            .filter(|n| n.id != NodeId(u32::MAX))
             .map(|n| {
                 let state = n.op.snapshot()?.map(|s| s.encode()).transpose()?;
                 Ok((n.state_key(), state))
@@ -385,20 +511,53 @@ impl OperatorGraph {
         name: &str,
         mut states: BTreeMap<String, StateSnapshot>,
     ) -> Result<()> {
+        self.restore_own(&mut states)?;
+        refuse_leftovers(name, &states)
+    }
+
+    /// Loads the states of its own nodes out of `states`.
+    pub fn restore_own(&mut self, states: &mut BTreeMap<String, StateSnapshot>) -> Result<()> {
         for node in &mut self.nodes {
             if let Some(state) = states.remove(&node.state_key()) {
                 node.op.restore(state)?;
             }
         }
-        if let Some(key) = states.keys().next() {
-            return Err(SluiceError::StateMismatch(format!(
-                "the checkpoint of pipeline '{name}' holds state of operator {key}, which its \
-                 plan does not have: it was taken by a different version of the query; delete \
-                 the data directory's checkpoints to start it afresh"
-            )));
-        }
         Ok(())
     }
+}
+
+/// A checkpoint's states that no node took: it was taken by another query.
+pub fn refuse_leftovers(name: &str, states: &BTreeMap<String, StateSnapshot>) -> Result<()> {
+    if let Some(key) = states.keys().next() {
+        return Err(SluiceError::StateMismatch(format!(
+            "the checkpoint of pipeline '{name}' holds state of operator {key}, which its \
+                 plan does not have: it was taken by a different version of the query; delete \
+                 the data directory's checkpoints to start it afresh"
+        )));
+    }
+    Ok(())
+}
+
+/// How many instances of node `node` a checkpoint's states were taken
+/// with: `Some(1)` when it has the node's state unsplit, `None` when it has
+/// none of it.
+pub fn instances_in(states: &BTreeMap<String, StateSnapshot>, node: NodeId) -> Option<usize> {
+    states.keys().find_map(|k| {
+        let rest = k.strip_prefix(&node.to_string())?;
+        if rest.starts_with(':') {
+            return Some(1);
+        }
+        let (_, of) = rest.strip_prefix('@')?.split_once(':')?.0.split_once('/')?;
+        of.parse().ok()
+    })
+}
+
+/// A node's stage in a pipeline's figures.
+pub enum Stage {
+    /// A new stage (`None`: the operator's own).
+    New(Option<Box<NodeMetrics>>),
+    /// One already added.
+    Shared(Arc<NodeMetrics>),
 }
 
 /// The operator a plan node runs.

@@ -5,6 +5,7 @@ pub mod aggregate;
 mod align;
 pub mod checkpoint;
 pub mod collect;
+mod exchange;
 pub mod graph;
 mod key_table;
 pub mod operator;

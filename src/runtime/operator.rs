@@ -80,17 +80,37 @@ pub fn advance_watermark(current: &mut Option<i64>, watermark: i64) -> bool {
 pub struct Measured {
     inner: Box<dyn Operator>,
     node: Arc<NodeMetrics>,
+    /// Which of the stage's instances it is (they share the stage).
+    instance: usize,
 }
 
 impl Measured {
     pub fn new(inner: Box<dyn Operator>, node: Arc<NodeMetrics>) -> Self {
-        Measured { inner, node }
+        Measured {
+            inner,
+            node,
+            instance: 0,
+        }
+    }
+
+    /// Instance `i` of `n` sharing its stage.
+    pub fn instance(mut self, instance: Option<(usize, usize)>) -> Self {
+        if let Some((i, n)) = instance {
+            self.instance = i;
+            self.node.set_instances(n);
+        }
+        self
     }
 
     fn account(&mut self, started: Instant, rows: u64, bytes: u64, out: &[StreamBatch]) {
         let emitted = out.iter().map(|b| b.num_rows() as u64).sum();
         self.node.record(started, rows, bytes, emitted);
-        self.node.refresh_state(false, || self.inner.state_size());
+        self.refresh(false);
+    }
+
+    fn refresh(&self, now: bool) {
+        self.node
+            .refresh_state_of(self.instance, now, || self.inner.state_size());
     }
 }
 
@@ -122,7 +142,7 @@ impl Operator for Measured {
         let from = out.len();
         self.inner.on_end(out)?;
         self.account(started, 0, 0, &out[from..]);
-        self.node.refresh_state(true, || self.inner.state_size());
+        self.refresh(true);
         Ok(())
     }
 

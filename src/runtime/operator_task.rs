@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::aggregate::FLUSH_INTERVAL;
 use super::align::Alignment;
 use super::checkpoint::Restored;
-use super::graph::OperatorGraph;
+use super::exchange::Output;
+use super::graph::{refuse_leftovers, OperatorGraph};
 use crate::error::{Result, SluiceError};
 use crate::stream::{Message, StreamBatch};
 
@@ -22,11 +23,11 @@ pub(super) async fn run_operators(
     mut graph: OperatorGraph,
     mut alignment: Alignment,
     mut inputs: Vec<mpsc::Receiver<Message>>,
-    output: mpsc::Sender<Message>,
+    mut output: Output,
     keep_open: Option<CancellationToken>,
 ) -> Result<()> {
+    let output = &mut output;
     let mut out = Vec::new();
-    let stopped = || SluiceError::Connector("the sink stopped".into());
     let stopping = || keep_open.as_ref().is_some_and(|t| t.is_cancelled());
     // When the source read the latest batch: what a watermark after it
     // closes was made possible by that batch.
@@ -44,18 +45,24 @@ pub(super) async fn run_operators(
     // the others waiting.
     let mut first = 0;
     loop {
+        // Which inputs may be read (not the alignment itself: the commits
+        // it holds are not `Sync`, and the wait must be `Send`).
+        let readable: Vec<bool> = (0..inputs.len())
+            .map(|i| !alignment.closed(i) && !alignment.blocked(i))
+            .collect();
+        let all_closed = alignment.all_closed();
         let next = std::future::poll_fn(|cx| {
             let n = inputs.len();
             for k in 0..n {
                 let i = (first + k) % n;
-                if alignment.closed(i) || alignment.blocked(i) {
+                if !readable[i] {
                     continue;
                 }
                 if let std::task::Poll::Ready(m) = inputs[i].poll_recv(cx) {
                     return std::task::Poll::Ready(Some((i, m)));
                 }
             }
-            if alignment.all_closed() {
+            if all_closed {
                 std::task::Poll::Ready(None)
             } else {
                 std::task::Poll::Pending
@@ -74,7 +81,7 @@ pub(super) async fn run_operators(
         if holding.is_some_and(|since| since.elapsed() >= FLUSH_INTERVAL) {
             holding = None;
             graph.flush(&mut out)?;
-            send_emitted(&output, &mut out, born, Some(&mut deferred)).await?;
+            send_emitted(output, &mut out, born, Some(&mut deferred)).await?;
         }
         let Some(received) = received else {
             continue;
@@ -91,14 +98,25 @@ pub(super) async fn run_operators(
                 // run), and the barrier it held up.
                 let barrier = alignment.close(input);
                 if !stopping() {
-                    end_input(&mut graph, input, &output, &mut out, born, &mut deferred).await?;
+                    end_input(&mut graph, input, output, &mut out, born, &mut deferred).await?;
                 }
-                if alignment.check_caught_up() {
+                if let Some(commit) = alignment.release() {
                     forward(
-                        &output,
+                        output,
                         graph.holds_back(),
                         &mut deferred,
-                        Message::CaughtUp,
+                        Message::Commit(commit),
+                    )
+                    .await?;
+                }
+                if alignment.check_caught_up() {
+                    send_caught_up(
+                        &mut graph,
+                        output,
+                        &mut out,
+                        born,
+                        &mut deferred,
+                        &mut holding,
                     )
                     .await?;
                 }
@@ -106,7 +124,7 @@ pub(super) async fn run_operators(
                     send_barrier(
                         &mut graph,
                         barrier,
-                        &output,
+                        output,
                         &mut out,
                         born,
                         &mut deferred,
@@ -123,13 +141,24 @@ pub(super) async fn run_operators(
         match message {
             // These pass the operators by: everything before them is
             // already on its way to the sink.
-            Message::Commit(_) => {
-                forward(&output, graph.holds_back(), &mut deferred, message).await?;
+            Message::Commit(commit) => {
+                if let Some(commit) = alignment.commit(input, commit) {
+                    let message = Message::Commit(commit);
+                    forward(output, graph.holds_back(), &mut deferred, message).await?;
+                }
                 continue;
             }
             Message::CaughtUp => {
                 if alignment.caught_up(input) {
-                    forward(&output, graph.holds_back(), &mut deferred, message).await?;
+                    send_caught_up(
+                        &mut graph,
+                        output,
+                        &mut out,
+                        born,
+                        &mut deferred,
+                        &mut holding,
+                    )
+                    .await?;
                 }
                 continue;
             }
@@ -138,7 +167,7 @@ pub(super) async fn run_operators(
                     send_barrier(
                         &mut graph,
                         barrier,
-                        &output,
+                        output,
                         &mut out,
                         born,
                         &mut deferred,
@@ -149,7 +178,7 @@ pub(super) async fn run_operators(
                 continue;
             }
             Message::EndOfInput => {
-                end_input(&mut graph, input, &output, &mut out, born, &mut deferred).await?;
+                end_input(&mut graph, input, output, &mut out, born, &mut deferred).await?;
                 continue;
             }
             message => {
@@ -158,14 +187,11 @@ pub(super) async fn run_operators(
                     holding = Some(Instant::now());
                 }
                 let release = !graph.holds_back();
-                send_emitted(&output, &mut out, born, release.then_some(&mut deferred)).await?;
+                send_emitted(output, &mut out, born, release.then_some(&mut deferred)).await?;
                 // What the operators emitted for a watermark reaches the
                 // sink first.
                 if let Some(w) = watermark {
-                    output
-                        .send(Message::Watermark(w))
-                        .await
-                        .map_err(|_| stopped())?;
+                    output.send(Message::Watermark(w)).await?;
                 }
             }
         }
@@ -176,22 +202,25 @@ pub(super) async fn run_operators(
 }
 
 /// Input `input` ended: what the operators emit for it goes out, then the
-/// watermark it let through, if it moved.
+/// watermark it let through, if it moved; once the graph's output has
+/// ended, the end of input goes on too (to the instances after an
+/// exchange, which then emit what they hold).
 async fn end_input(
     graph: &mut OperatorGraph,
     input: usize,
-    output: &mpsc::Sender<Message>,
+    output: &mut Output,
     out: &mut Vec<StreamBatch>,
     born: Option<Instant>,
     deferred: &mut Vec<Message>,
 ) -> Result<()> {
+    let ended = graph.output_ended();
     let w = graph.end_input(input, out)?;
     send_emitted(output, out, born, Some(deferred)).await?;
     if let Some(w) = w {
-        output
-            .send(Message::Watermark(w))
-            .await
-            .map_err(|_| SluiceError::Connector("the sink stopped".into()))?;
+        output.send(Message::Watermark(w)).await?;
+    }
+    if !ended && graph.output_ended() {
+        output.send(Message::EndOfInput).await?;
     }
     Ok(())
 }
@@ -199,7 +228,7 @@ async fn end_input(
 /// Sends a message that passes the operators by, or holds it behind the
 /// changes they hold back.
 async fn forward(
-    output: &mpsc::Sender<Message>,
+    output: &mut Output,
     holds_back: bool,
     deferred: &mut Vec<Message>,
     message: Message,
@@ -208,17 +237,33 @@ async fn forward(
         deferred.push(message);
         return Ok(());
     }
-    output
-        .send(message)
-        .await
-        .map_err(|_| SluiceError::Connector("the sink stopped".into()))
+    output.send(message).await
+}
+
+/// Every input caught up with the last run: what the replay changed goes
+/// out ahead of the mark (a restored sink drops it), so that rows after
+/// the mark are not folded into the same held changes.
+async fn send_caught_up(
+    graph: &mut OperatorGraph,
+    output: &mut Output,
+    out: &mut Vec<StreamBatch>,
+    born: Option<Instant>,
+    deferred: &mut Vec<Message>,
+    holding: &mut Option<Instant>,
+) -> Result<()> {
+    if graph.holds_back() {
+        *holding = None;
+        graph.flush(out)?;
+    }
+    send_emitted(output, out, born, Some(deferred)).await?;
+    output.send(Message::CaughtUp).await
 }
 
 /// Every input delivered the barrier: the operators' state goes with it.
 async fn send_barrier(
     graph: &mut OperatorGraph,
     mut barrier: crate::stream::Barrier,
-    output: &mpsc::Sender<Message>,
+    output: &mut Output,
     out: &mut Vec<StreamBatch>,
     born: Option<Instant>,
     deferred: &mut Vec<Message>,
@@ -232,20 +277,30 @@ async fn send_barrier(
         graph.flush(out)?;
         send_emitted(output, out, born, Some(deferred)).await?;
     }
-    barrier.operators = graph.snapshot()?;
-    output
-        .send(Message::Barrier(barrier))
-        .await
-        .map_err(|_| SluiceError::Connector("the sink stopped".into()))
+    // Added to what the operators before an exchange gathered.
+    barrier.operators.extend(graph.snapshot()?);
+    output.send(Message::Barrier(barrier)).await
 }
 
-/// Puts a checkpoint's operator states back, by node (the sink's part is
-/// recovered by the sink task). A checkpoint written before operators were
-/// keyed by node lists them by position: that is the order of a plan with
-/// one input, so it is read so when the counts agree.
-pub(super) fn restore(name: &str, restored: &Restored, graph: &mut OperatorGraph) -> Result<()> {
+/// Puts a checkpoint's operator states back into a pipeline's graphs (one,
+/// or the part before an exchange and each instance after it), by node
+/// (the sink's part is recovered by the sink task). A checkpoint written
+/// before operators were keyed by node lists them by position: that is the
+/// order of a plan with one input, so it is read so when the counts agree.
+pub(super) fn restore(
+    name: &str,
+    restored: &Restored,
+    graphs: &mut [&mut OperatorGraph],
+) -> Result<()> {
     let mut states = restored.operators.clone();
     if let Some(positional) = &restored.positional {
+        let [graph] = graphs else {
+            return Err(SluiceError::StateMismatch(format!(
+                "the checkpoint of pipeline '{name}' was taken before operators were keyed by \
+                 node, and this pipeline runs on several cores: start it with parallelism = 1 \
+                 once, or delete the data directory's checkpoints to start it afresh"
+            )));
+        };
         let keys = graph.state_keys();
         if graph.inputs() != 1 || positional.len() != keys.len() {
             return Err(SluiceError::StateMismatch(format!(
@@ -262,7 +317,10 @@ pub(super) fn restore(name: &str, restored: &Restored, graph: &mut OperatorGraph
             }
         }
     }
-    graph.restore(name, states)?;
+    for graph in graphs.iter_mut() {
+        graph.restore_own(&mut states)?;
+    }
+    refuse_leftovers(name, &states)?;
     tracing::info!(pipeline = %name, epoch = restored.epoch, "pipeline restored from checkpoint");
     Ok(())
 }
@@ -270,21 +328,17 @@ pub(super) fn restore(name: &str, restored: &Restored, graph: &mut OperatorGraph
 /// Sends what the operators emitted (stamped with when the source read the
 /// batch that made it possible), then `then`: messages that waited for it.
 pub(super) async fn send_emitted(
-    output: &mpsc::Sender<Message>,
+    output: &mut Output,
     out: &mut Vec<StreamBatch>,
     born: Option<Instant>,
     then: Option<&mut Vec<Message>>,
 ) -> Result<()> {
-    let stopped = || SluiceError::Connector("the sink stopped".into());
     for mut b in out.drain(..) {
         b.born = b.born.or(born);
-        output
-            .send(Message::Batch(b))
-            .await
-            .map_err(|_| stopped())?;
+        output.send(Message::Batch(b)).await?;
     }
     for m in then.into_iter().flat_map(|t| t.drain(..)) {
-        output.send(m).await.map_err(|_| stopped())?;
+        output.send(m).await?;
     }
     Ok(())
 }
@@ -368,7 +422,7 @@ mod tests {
         let restored = decode_pipeline(3, &object).expect("decode");
         assert!(restored.positional.is_none());
         let mut fresh = build_operators(&p, &Default::default()).expect("operators");
-        restore("p", &restored, &mut fresh).expect("restore");
+        restore("p", &restored, &mut [&mut fresh]).expect("restore");
         assert_eq!(groups(&fresh), groups(&graph));
 
         // By position (format 1): read in the plan's order.
@@ -376,7 +430,7 @@ mod tests {
         let restored_old = decode_pipeline(3, &positional_object(&old)).expect("decode");
         assert!(restored_old.positional.is_some());
         let mut fresh = build_operators(&p, &Default::default()).expect("operators");
-        restore("p", &restored_old, &mut fresh).expect("restore by position");
+        restore("p", &restored_old, &mut [&mut fresh]).expect("restore by position");
         assert_eq!(groups(&fresh), groups(&graph));
 
         // A plan with two inputs cannot tell the positions apart.
@@ -385,7 +439,7 @@ mod tests {
             0,
         );
         let mut fresh = build_operators(&union, &Default::default()).expect("operators");
-        let e = restore("p", &restored_old, &mut fresh).expect_err("refused");
+        let e = restore("p", &restored_old, &mut [&mut fresh]).expect_err("refused");
         assert!(
             e.to_string().contains("different version of the query"),
             "{e}"
@@ -398,7 +452,7 @@ mod tests {
             0,
         );
         let mut fresh = build_operators(&windowed, &Default::default()).expect("operators");
-        let e = restore("p", &restored, &mut fresh).expect_err("refused");
+        let e = restore("p", &restored, &mut [&mut fresh]).expect_err("refused");
         assert!(
             e.to_string()
                 .contains("holds state of operator 2:changelog aggregate"),

@@ -15,8 +15,9 @@ use tracing::Instrument;
 
 use super::align::{input_state, Alignment};
 use super::checkpoint::{encode_pipeline, Checkpointer};
-use super::graph::OperatorGraph;
+use super::exchange::{Output, Partitioner};
 pub use super::graph::{build_operators, finish, flush, push};
+use super::graph::{instances_in, OperatorGraph, Part, Stage};
 use super::operator_task::{restore, run_operators};
 use super::source_task::run_checkpointed;
 use super::upserts::Upserts;
@@ -26,7 +27,7 @@ use crate::connectors::{
 use crate::error::{Result, SluiceError};
 pub use crate::metrics::PipelineState;
 use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics};
-use crate::plan::StreamPlan;
+use crate::plan::{Exchange, NodeKind as PlanNodeKind, StreamPlan};
 use crate::stream::Message;
 
 const CHANNEL_CAPACITY: usize = 16;
@@ -84,7 +85,38 @@ impl Pipeline {
     pub async fn start(spec: PipelineSpec, shutdown: CancellationToken) -> Result<Pipeline> {
         let names: Vec<&str> = spec.sources.iter().map(|s| s.name.as_str()).collect();
         let metrics = Arc::new(PipelineMetrics::new(&spec.name, names.join(", ")));
-        let (mut graph, sink_node) = stages(&spec.plan, &spec.sources, spec.sink.kind(), &metrics)?;
+        let checkpoints = spec.checkpoints.clone();
+        let restored = checkpoints
+            .as_ref()
+            .and_then(|c| c.take_restored(&spec.name));
+        // A checkpoint's keyed state was split across its run's instances
+        // by key: the pipeline keeps that many.
+        let mut parallelism = spec.parallelism.max(1);
+        if let (Some(r), Some(x)) = (&restored, Exchange::of(&spec.plan.graph)) {
+            let kept = match &r.positional {
+                Some(_) => Some(1),
+                None => instances_in(&r.operators, x.node),
+            };
+            if let Some(kept) = kept.filter(|&k| k != parallelism) {
+                tracing::info!(
+                    pipeline = %spec.name,
+                    parallelism = kept,
+                    "keeps the parallelism its checkpoint's state was split by"
+                );
+                parallelism = kept;
+            }
+        }
+        let Stages {
+            mut graph,
+            mut split,
+            sink: sink_node,
+        } = stages(
+            &spec.plan,
+            &spec.sources,
+            spec.sink.kind(),
+            &metrics,
+            parallelism,
+        )?;
         let input_ids: Vec<_> = spec.plan.graph.sources().map(|(n, _)| n.id).collect();
         if input_ids.len() != spec.sources.len() {
             return Err(SluiceError::Internal(format!(
@@ -94,10 +126,6 @@ impl Pipeline {
                 input_ids.len()
             )));
         }
-        let checkpoints = spec.checkpoints.clone();
-        let restored = checkpoints
-            .as_ref()
-            .and_then(|c| c.take_restored(&spec.name));
         let resume = spec.resume && spec.sources.iter().all(|s| s.connector.resumable());
         let sink_schema = SinkSchema {
             schema: spec.plan.output_schema.clone(),
@@ -111,7 +139,11 @@ impl Pipeline {
         };
         let mut writer = spec.sink.open(&sink_schema).await?;
         if let Some(r) = &restored {
-            restore(&spec.name, r, &mut graph)?;
+            let mut graphs = vec![&mut graph];
+            if let Some(split) = &mut split {
+                graphs.extend(split.instances.iter_mut());
+            }
+            restore(&spec.name, r, &mut graphs)?;
         }
         // The sink's recovery talks to its remote end (a Kafka sink fences
         // and finishes transactions, retrying while the broker is away):
@@ -202,9 +234,24 @@ impl Pipeline {
         // it), open windows wait for the next run.
         let keep_open = (resumable || checkpoints.is_some()).then(|| stop.clone());
         let alignment = Alignment::new(input_ids);
-        let operator = tokio::spawn(
-            run_operators(graph, alignment, inputs, sink_tx, keep_open).instrument(span.clone()),
-        );
+        let operator = match split {
+            None => tokio::spawn(
+                run_operators(
+                    graph,
+                    alignment,
+                    inputs,
+                    Output::Channel(sink_tx),
+                    keep_open,
+                )
+                .instrument(span.clone()),
+            ),
+            Some(split) => {
+                let schema = spec.plan.graph.output()?.schema.clone();
+                let tasks =
+                    split.spawn(graph, alignment, inputs, sink_tx, keep_open, schema, &span);
+                tokio::spawn(tasks)
+            }
+        };
         let sink_metrics = Arc::clone(&metrics);
         let mut suppress = spec.resume;
         let sink_checkpoints = checkpoints.clone();
@@ -525,22 +572,168 @@ pub fn source_node(source: &crate::connectors::SourceDef) -> NodeMetrics {
     )
 }
 
+/// A pipeline's operators: the graph its sources feed, the instances after
+/// its exchange when it runs on several cores, and its sink's stage.
+pub struct Stages {
+    pub graph: OperatorGraph,
+    pub split: Option<Split>,
+    pub sink: Arc<NodeMetrics>,
+}
+
+/// The part of a plan after its exchange, as several instances.
+pub struct Split {
+    exchange: Exchange,
+    /// The exchange's stage.
+    stage: Arc<NodeMetrics>,
+    pub instances: Vec<OperatorGraph>,
+}
+
+impl Split {
+    /// The operator tasks: `graph` (the part before the exchange) reading
+    /// the sources and hash-partitioning its output, one task per
+    /// instance, and the merge feeding the sink. One future: the first
+    /// task to fail ends it (and, dropped, the others).
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        self,
+        graph: OperatorGraph,
+        alignment: Alignment,
+        inputs: Vec<mpsc::Receiver<Message>>,
+        sink: mpsc::Sender<Message>,
+        keep_open: Option<CancellationToken>,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+        span: &tracing::Span,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let n = self.instances.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut to = Vec::new();
+        let mut merged = Vec::new();
+        for (i, instance) in self.instances.into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
+            let (out_tx, out_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
+            if i == 0 {
+                if let Some(stage) = instance.entry_stage(0) {
+                    stage.set_queue(&tx);
+                }
+            }
+            let alignment = Alignment::new(vec![self.exchange.node]);
+            let run = run_operators(
+                instance,
+                alignment,
+                vec![rx],
+                Output::Channel(out_tx),
+                keep_open.clone(),
+            );
+            tasks.spawn(run.instrument(span.clone()));
+            to.push(tx);
+            merged.push(out_rx);
+        }
+        let exchange = Output::Exchange {
+            to,
+            partitioner: Partitioner::new(self.exchange.keys.clone(), n),
+            stage: self.stage,
+        };
+        let before = run_operators(graph, alignment, inputs, exchange, keep_open.clone());
+        tasks.spawn(before.instrument(span.clone()));
+        let merge = run_operators(
+            OperatorGraph::merge(n, schema),
+            Alignment::instances(n),
+            merged,
+            Output::Channel(sink),
+            keep_open,
+        );
+        tasks.spawn(merge.instrument(span.clone()));
+        async move {
+            while let Some(done) = tasks.join_next().await {
+                match done {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(e) => return Err(SluiceError::Internal(format!("operator task: {e}"))),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
 /// The stages of a pipeline running `plan` from `sources` into a
-/// `sink_kind` sink, added to `metrics` each with its inputs: its
-/// operators, and the sink's stage.
+/// `sink_kind` sink on `parallelism` cores, added to `metrics` each with
+/// its inputs: its operators (with an exchange, the instances after it
+/// share their stages), and the sink's stage.
 pub fn stages(
     plan: &Arc<StreamPlan>,
     sources: &[SourceDef],
     sink_kind: &str,
     metrics: &Arc<PipelineMetrics>,
-) -> Result<(OperatorGraph, Arc<NodeMetrics>)> {
-    let graph = OperatorGraph::build(plan, metrics, |s| {
-        sources.iter().find(|d| d.name == s.name).map(source_node)
-    })?;
-    let output = metrics.nodes().len().checked_sub(1);
+    parallelism: usize,
+) -> Result<Stages> {
+    let source_stage = |n: &crate::plan::PlanNode| {
+        Stage::New(match &n.kind {
+            PlanNodeKind::Source(s) => sources
+                .iter()
+                .find(|d| d.name == s.name)
+                .map(|d| Box::new(source_node(d))),
+            _ => None,
+        })
+    };
+    let last = || metrics.nodes().len().checked_sub(1);
+    let Some(exchange) = Exchange::of(&plan.graph).filter(|_| parallelism > 1) else {
+        let graph = OperatorGraph::build_part(plan, metrics, &Part::Whole, source_stage)?;
+        let sink = metrics.add_node(sink_node(plan, sink_kind));
+        sink.set_inputs(last().and_then(|n| n.checked_sub(1)));
+        return Ok(Stages {
+            graph,
+            split: None,
+            sink,
+        });
+    };
+    let graph =
+        OperatorGraph::build_part(plan, metrics, &Part::Before(exchange.clone()), source_stage)?;
+    let upstream = last();
+    let stage = metrics.add_node(NodeMetrics::new(
+        NodeKind::Operator,
+        "exchange",
+        exchange.describe(),
+    ));
+    stage.set_inputs(upstream);
+    let added = metrics.nodes().len();
+    let part = |index| Part::Instance {
+        exchange: exchange.clone(),
+        index,
+        of: parallelism,
+        upstream: added.checked_sub(1),
+    };
+    let first = OperatorGraph::build_part(plan, metrics, &part(0), |_| Stage::New(None))?;
+    // The other instances add to the first one's stages.
+    let shared: std::collections::BTreeMap<_, _> = exchange
+        .part(&plan.graph)
+        .into_iter()
+        .zip(metrics.nodes().into_iter().skip(added))
+        .collect();
+    let mut instances = vec![first];
+    for index in 1..parallelism {
+        instances.push(OperatorGraph::build_part(
+            plan,
+            metrics,
+            &part(index),
+            |n| {
+                shared
+                    .get(&n.id)
+                    .map_or(Stage::New(None), |s| Stage::Shared(Arc::clone(s)))
+            },
+        )?);
+    }
     let sink = metrics.add_node(sink_node(plan, sink_kind));
-    sink.set_inputs(output);
-    Ok((graph, sink))
+    sink.set_inputs(last().and_then(|n| n.checked_sub(1)));
+    Ok(Stages {
+        graph,
+        split: Some(Split {
+            exchange,
+            stage,
+            instances,
+        }),
+        sink,
+    })
 }
 
 /// The sink's stage: what it writes, and how.

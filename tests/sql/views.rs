@@ -126,7 +126,9 @@ async fn oracle(rows: &[Row], sql: &str) -> Vec<Vec<String>> {
     out
 }
 
-async fn check(rows: Vec<Row>) {
+/// Checks the views run on `parallelism` cores (an exchange splits their
+/// keyed aggregates into that many instances).
+async fn check(rows: Vec<Row>, parallelism: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ev.jsonl");
     let text: String = rows
@@ -147,13 +149,16 @@ async fn check(rows: Vec<Row>) {
     let views = views();
     for (name, query, _) in &views {
         engine
-            .execute(&format!("CREATE MATERIALIZED VIEW {name} AS {query}"))
+            .execute(&format!(
+                "CREATE MATERIALIZED VIEW {name} WITH (parallelism = {parallelism}) AS {query}"
+            ))
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     engine
         .execute(&format!(
-            "CREATE MATERIALIZED VIEW recent WITH (retention = '30 seconds') AS {WIN}"
+            "CREATE MATERIALIZED VIEW recent WITH (retention = '30 seconds', \
+             parallelism = {parallelism}) AS {WIN}"
         ))
         .await
         .expect("recent");
@@ -197,12 +202,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
-    fn views_match_datafusion(rows in rows_strategy()) {
+    fn views_match_datafusion(rows in rows_strategy(), parallelism in 1usize..=3) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(check(rows));
+        rt.block_on(check(rows, parallelism));
     }
 }
