@@ -9,12 +9,21 @@
 //! HOP aggregate with a key beside the window) and the nodes after it form
 //! a chain. A global aggregate or one grouped by its window alone has no key
 //! to split by and runs as one instance; session windows are not split yet.
+//!
+//! The exchange goes as far up as the key can be followed: through the
+//! filters, projections and window assignment between a source and the
+//! aggregate (a key column becomes the expression it was projected from),
+//! so that they too run in every instance, on the rows of its keys only,
+//! and a HOP copies rows after the split, not before it.
 
 use std::sync::Arc;
 
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::graph::{NodeKind, PlanGraph};
+use super::stateless::Stage;
 use super::{expr_text, NodeId, WindowKind};
 
 /// The node whose input is hash-partitioned, and the expressions (over
@@ -73,10 +82,29 @@ impl Exchange {
                 _ => return None,
             }
         }
-        Some(Exchange {
+        // Up through the stateless nodes before it, each read by it alone.
+        let mut exchange = Exchange {
             node: node.id,
             keys,
-        })
+        };
+        loop {
+            let above = graph.node(exchange.node).ok()?.inputs[0];
+            let above = graph.node(above).ok()?;
+            let NodeKind::Stateless(stateless) = &above.kind else {
+                break;
+            };
+            if above.inputs.len() != 1 || graph.readers(above.id).count() != 1 {
+                break;
+            }
+            let Some(keys) = before_stages(&stateless.stages, &exchange.keys) else {
+                break;
+            };
+            exchange = Exchange {
+                node: above.id,
+                keys,
+            };
+        }
+        Some(exchange)
     }
 
     /// The nodes that run as several instances: the exchange's node and
@@ -100,4 +128,64 @@ impl Exchange {
             keys.join(", ")
         )
     }
+}
+
+/// `keys` (over what `stages` output) as expressions over what they read,
+/// when every key can be followed back (not to a window column).
+fn before_stages(
+    stages: &[Stage],
+    keys: &[Arc<dyn PhysicalExpr>],
+) -> Option<Vec<Arc<dyn PhysicalExpr>>> {
+    let mut keys = keys.to_vec();
+    for stage in stages.iter().rev() {
+        // What each output column is, over the stage's input (`None`: a
+        // window's own column, not followed).
+        let source: Vec<Option<Arc<dyn PhysicalExpr>>> = match stage {
+            Stage::Filter(_) => continue,
+            Stage::Project { exprs, .. } => exprs.iter().cloned().map(Some).collect(),
+            Stage::Window { keep, all, .. } => {
+                // Its input's columns come first in `all`, then the window's.
+                let width = all.fields().len().checked_sub(2)?;
+                let produced = keep.clone().unwrap_or_else(|| (0..width + 2).collect());
+                produced
+                    .into_iter()
+                    .map(|i| {
+                        (i < width).then(|| -> Arc<dyn PhysicalExpr> {
+                            Arc::new(Column::new(all.field(i).name(), i))
+                        })
+                    })
+                    .collect()
+            }
+        };
+        keys = keys
+            .iter()
+            .map(|k| substitute(k, &source))
+            .collect::<Option<Vec<_>>>()?;
+    }
+    Some(keys)
+}
+
+/// `expr` with each column `i` replaced by `source[i]`; `None` when one
+/// has no replacement.
+fn substitute(
+    expr: &Arc<dyn PhysicalExpr>,
+    source: &[Option<Arc<dyn PhysicalExpr>>],
+) -> Option<Arc<dyn PhysicalExpr>> {
+    let mut followed = true;
+    let out = Arc::clone(expr)
+        .transform(|e| {
+            let Some(c) = e.downcast_ref::<Column>() else {
+                return Ok(Transformed::no(e));
+            };
+            match source.get(c.index()).cloned().flatten() {
+                Some(s) => Ok(Transformed::yes(s)),
+                None => {
+                    followed = false;
+                    Ok(Transformed::no(e))
+                }
+            }
+        })
+        .ok()?
+        .data;
+    followed.then_some(out)
 }

@@ -538,12 +538,15 @@ pub fn refuse_leftovers(name: &str, states: &BTreeMap<String, StateSnapshot>) ->
     Ok(())
 }
 
-/// How many instances of node `node` a checkpoint's states were taken
-/// with: `Some(1)` when it has the node's state unsplit, `None` when it has
-/// none of it.
-pub fn instances_in(states: &BTreeMap<String, StateSnapshot>, node: NodeId) -> Option<usize> {
+/// How many instances of `nodes` (an exchange's part) a checkpoint's
+/// states were taken with: `Some(1)` when it has their state unsplit,
+/// `None` when it has none of it.
+pub fn instances_in(states: &BTreeMap<String, StateSnapshot>, nodes: &[NodeId]) -> Option<usize> {
     states.keys().find_map(|k| {
-        let rest = k.strip_prefix(&node.to_string())?;
+        let (id, rest) = k.split_at(k.find([':', '@'])?);
+        if !nodes.iter().any(|n| n.to_string() == id) {
+            return None;
+        }
         if rest.starts_with(':') {
             return Some(1);
         }

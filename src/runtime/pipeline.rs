@@ -95,7 +95,7 @@ impl Pipeline {
         if let (Some(r), Some(x)) = (&restored, Exchange::of(&spec.plan.graph)) {
             let kept = match &r.positional {
                 Some(_) => Some(1),
-                None => instances_in(&r.operators, x.node),
+                None => instances_in(&r.operators, &x.part(&spec.plan.graph)),
             };
             if let Some(kept) = kept.filter(|&k| k != parallelism) {
                 tracing::info!(
