@@ -14,7 +14,8 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
-use sluice::runtime::pipeline::{build_operators, finish, flush, push};
+use sluice::runtime::pipeline::build_operators;
+use sluice::runtime::split::SplitGraph;
 use sluice::stream::{Message, Op, StreamBatch};
 use sluice::{Engine, Outcome, SluiceError};
 use sqllogictest::{DBOutput, DefaultColumnType};
@@ -178,9 +179,12 @@ async fn streaming(
     sql: &str,
     data: &RecordBatch,
     cuts: &[usize],
+    parallelism: usize,
 ) -> Vec<Vec<String>> {
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
-    let mut operators = build_operators(&plan, &Default::default()).expect("operators");
+    // On `parallelism` cores: the groups split across that many instances.
+    let mut operators =
+        SplitGraph::build(&plan, &Default::default(), parallelism).expect("operators");
     let mut state: HashMap<Vec<String>, Vec<String>> = HashMap::new();
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (data.num_rows() + 1)).collect();
     bounds.push(0);
@@ -213,16 +217,18 @@ async fn streaming(
     for (n, w) in bounds.windows(2).enumerate() {
         let batch = StreamBatch::append(data.slice(w[0], w[1] - w[0]));
         let mut out = Vec::new();
-        push(&mut operators, Message::Batch(batch), &mut out).expect("process");
+        operators
+            .push_input(0, Message::Batch(batch), &mut out)
+            .expect("process");
         // What a vectorized aggregate holds back, the pipeline flushes
         // after a while: here after every other batch.
         if n % 2 == 1 {
-            flush(&mut operators, &mut out).expect("flush");
+            operators.flush(&mut out).expect("flush");
         }
         apply(&mut state, out);
     }
     let mut out = Vec::new();
-    finish(&mut operators, &mut out).expect("end of input");
+    operators.finish(&mut out).expect("end of input");
     apply(&mut state, out);
     let mut rows: Vec<Vec<String>> = state.into_values().collect();
     rows.sort();
@@ -247,6 +253,7 @@ proptest! {
     fn changelog_aggregate_matches_datafusion(
         rows in proptest::collection::vec(row_strategy(), 1..300),
         cuts in proptest::collection::vec(0usize..300, 0..12),
+        parallelism in 1usize..=2,
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async {
@@ -258,7 +265,7 @@ proptest! {
             let data = batch_of(&rows);
             for sql in QUERIES {
                 let expected = oracle(sql, &data).await;
-                let actual = streaming(&engine, sql, &data, &cuts).await;
+                let actual = streaming(&engine, sql, &data, &cuts, parallelism).await;
                 prop_assert_eq!(actual, expected, "query: {}", sql);
             }
             Ok(())

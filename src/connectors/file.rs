@@ -28,7 +28,7 @@ pub const CONNECTOR: Connector = Connector {
     sink_options: &["path", "format", "header", "delimiter", "append"],
 };
 
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
 const MAX_BATCH_RECORDS: usize = 8192;
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 

@@ -5,10 +5,11 @@
 //! groups and no other's; a merge gathers their outputs for the sink.
 //!
 //! A plan has at most one exchange: before its aggregate, when the
-//! aggregate keeps its state per key (a changelog aggregate, or a TUMBLE or
-//! HOP aggregate with a key beside the window) and the nodes after it form
-//! a chain. A global aggregate or one grouped by its window alone has no key
-//! to split by and runs as one instance; session windows are not split yet.
+//! aggregate keeps its state per key (a changelog aggregate, or a window
+//! aggregate — TUMBLE, HOP or SESSION — with a key beside the window) and
+//! the nodes after it form a chain. A global aggregate or one grouped by
+//! its window alone has no key to split by and runs as one instance; so do
+//! session rows without an aggregate.
 //!
 //! The exchange goes as far up as the key can be followed: through the
 //! filters, projections and window assignment between a source and the
@@ -24,7 +25,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::graph::{NodeKind, PlanGraph};
 use super::stateless::Stage;
-use super::{expr_text, NodeId, WindowKind};
+use super::{expr_text, NodeId};
 
 /// The node whose input is hash-partitioned, and the expressions (over
 /// that input) whose values choose the partition.
@@ -46,20 +47,15 @@ impl Exchange {
         if aggregates.next().is_some() || node.inputs.len() != 1 {
             return None;
         }
-        // Sessions keep rows per key before their aggregate: not split yet.
-        let sessions = graph.nodes().iter().any(|n| match &n.kind {
-            NodeKind::SessionRows(_) => true,
-            NodeKind::Stateless(s) => s.assigns_session_windows(),
-            _ => false,
-        });
-        if sessions {
+        // Session rows (sessions without an aggregate) are not split yet.
+        if graph
+            .nodes()
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::SessionRows(_)))
+        {
             return None;
         }
-        let window = match agg.agg.window {
-            Some(w) if matches!(w.kind, WindowKind::Session { .. }) => return None,
-            Some(w) => Some((w.start, w.end)),
-            None => None,
-        };
+        let window = agg.agg.window.map(|w| (w.start, w.end));
         let keys: Vec<_> = agg
             .agg
             .group_exprs

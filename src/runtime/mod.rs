@@ -16,6 +16,7 @@ pub mod progress;
 mod restore_check;
 pub mod session;
 mod source_task;
+pub mod split;
 pub mod state;
 pub mod stateless;
 pub mod union;

@@ -589,6 +589,11 @@ pub struct Split {
 }
 
 impl Split {
+    /// How its exchange splits batches among the instances.
+    pub fn partitioner(&self) -> Partitioner {
+        Partitioner::new(self.exchange.keys.clone(), self.instances.len())
+    }
+
     /// The operator tasks: `graph` (the part before the exchange) reading
     /// the sources and hash-partitioning its output, one task per
     /// instance, and the merge feeding the sink. One future: the first
@@ -630,7 +635,7 @@ impl Split {
         }
         let exchange = Output::Exchange {
             to,
-            partitioner: Partitioner::new(self.exchange.keys.clone(), n),
+            partitioner: Partitioner::new(self.exchange.keys, n),
             stage: self.stage,
         };
         let before = run_operators(graph, alignment, inputs, exchange, keep_open.clone());

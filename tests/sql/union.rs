@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use sluice::metrics::PipelineMetrics;
-use sluice::runtime::graph::OperatorGraph;
-use sluice::runtime::pipeline::build_operators;
+use sluice::runtime::split::SplitGraph;
 use sluice::stream::{Message, StreamBatch};
 use sluice::Engine;
 
@@ -98,10 +97,13 @@ async fn stream(
     inputs: [&Scheduled; 2],
     order: &[bool],
     window_end: Option<usize>,
+    parallelism: usize,
 ) -> Streamed {
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
     let metrics = Arc::new(PipelineMetrics::default());
-    let mut graph: OperatorGraph = build_operators(&plan, &metrics).expect("operators");
+    // On `parallelism` cores: a keyed aggregate after the union runs as
+    // that many instances behind a hash exchange.
+    let mut graph = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
     assert_eq!(graph.inputs(), 2);
     let mut next = [0usize; 2];
     let mut wms: [Option<i64>; 2] = [None, None];
@@ -176,6 +178,7 @@ proptest! {
         cuts_a in proptest::collection::vec(0usize..200, 0..8),
         cuts_b in proptest::collection::vec(0usize..200, 0..8),
         order in proptest::collection::vec(any::<bool>(), 1..16),
+        parallelism in 1usize..=2,
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         rt.block_on(async {
@@ -186,7 +189,7 @@ proptest! {
                       UNION ALL
                       SELECT k, v + 1000 AS v, window_start, window_end FROM TUMBLE(b, ts, INTERVAL '1 second') WHERE v > -40) u
                 GROUP BY k, window_start, window_end";
-            let streamed = stream(&engine, sql, [&sa, &sb], &order, Some(2)).await;
+            let streamed = stream(&engine, sql, [&sa, &sb], &order, Some(2), parallelism).await;
             // The oracle: every row on time, with its window.
             let mut on_time = Vec::new();
             let mut late = 0u64;
@@ -229,7 +232,7 @@ proptest! {
             let engine = engine().await;
             let (sa, sb) = (schedule(&a, &cuts_a), schedule(&b, &cuts_b));
             let sql = "SELECT k, v, ts FROM a UNION ALL SELECT k * 10 AS k, v, ts FROM b";
-            let streamed = stream(&engine, sql, [&sa, &sb], &order, None).await;
+            let streamed = stream(&engine, sql, [&sa, &sb], &order, None, 1).await;
             let all: Vec<(Row, i64, i64)> = a
                 .iter()
                 .map(|r| (Row { k: r.k, v: r.v, ts: r.ts }, 0, 0))

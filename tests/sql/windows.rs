@@ -16,7 +16,8 @@ use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
 use sluice::metrics::PipelineMetrics;
-use sluice::runtime::pipeline::{build_operators, finish, push};
+use sluice::runtime::pipeline::{build_operators, push};
+use sluice::runtime::split::SplitGraph;
 use sluice::stream::Message;
 use sluice::Engine;
 
@@ -156,17 +157,25 @@ struct Streamed {
 
 /// Runs `sql` through Sluice's operators over the scheduled batches, checking
 /// that windows are emitted by the watermark that closes them.
-async fn stream(engine: &Engine, sql: &str, batches: &[Vec<Row>], end_col: usize) -> Streamed {
+/// On `parallelism` cores: keyed windows split across that many instances
+/// behind a hash exchange, as a pipeline runs them.
+async fn stream(
+    engine: &Engine,
+    sql: &str,
+    batches: &[Vec<Row>],
+    end_col: usize,
+    parallelism: usize,
+) -> Streamed {
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
     let metrics = Arc::new(PipelineMetrics::default());
-    let mut ops = build_operators(&plan, &metrics).expect("operators");
+    let mut ops = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
     let mut rows = Vec::new();
     let mut wm = i64::MIN;
     let end_of = |r: &Vec<String>| r[end_col].clone();
     for b in batches {
         let mut out = Vec::new();
-        push(
-            &mut ops,
+        ops.push_input(
+            0,
             Message::Batch(sluice::stream::StreamBatch::append(batch_of(b))),
             &mut out,
         )
@@ -177,7 +186,8 @@ async fn stream(engine: &Engine, sql: &str, batches: &[Vec<Row>], end_col: usize
         );
         let previous = wm;
         wm = wm.max(b.iter().map(|r| r.ts).max().expect("rows") - DELAY);
-        push(&mut ops, Message::Watermark(wm), &mut out).expect("watermark");
+        ops.push_input(0, Message::Watermark(wm), &mut out)
+            .expect("watermark");
         for o in &out {
             for r in rows_of(&o.data) {
                 // Emitted by the first watermark at or past its end.
@@ -191,7 +201,7 @@ async fn stream(engine: &Engine, sql: &str, batches: &[Vec<Row>], end_col: usize
         }
     }
     let mut held = Vec::new();
-    finish(&mut ops, &mut held).expect("end of input");
+    ops.finish(&mut held).expect("end of input");
     for o in &held {
         for r in rows_of(&o.data) {
             assert!(
@@ -292,7 +302,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
-    fn windows_match_datafusion(rows in rows_strategy(), cuts in proptest::collection::vec(0usize..400, 0..25)) {
+    fn windows_match_datafusion(rows in rows_strategy(), cuts in proptest::collection::vec(0usize..400, 0..25), parallelism in 1usize..=2) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async {
             let engine = engine().await;
@@ -302,7 +312,7 @@ proptest! {
 
             // TUMBLE: the oracle bins with date_bin.
             let got = stream(&engine, &format!(
-                "SELECT k, window_start, window_end, {AGGS} FROM TUMBLE(t, ts, INTERVAL '3 seconds') GROUP BY k, window_start, window_end"), &batches, 2).await;
+                "SELECT k, window_start, window_end, {AGGS} FROM TUMBLE(t, ts, INTERVAL '3 seconds') GROUP BY k, window_start, window_end"), &batches, 2, parallelism).await;
             let table = windowed_batch(&on_time.iter().map(|r| (r.clone(), 0, 0)).collect::<Vec<_>>());
             let want = oracle(&format!(
                 "SELECT k, date_bin(INTERVAL '3 seconds', ts, TIMESTAMP '1970-01-01 00:00:00') AS window_start,
@@ -314,7 +324,7 @@ proptest! {
             // TUMBLE without keys, with HAVING and a computed select list.
             let got = stream(&engine,
                 "SELECT window_end, count(*) * 10 AS n10, max(v) AS hi FROM TUMBLE(t, ts, INTERVAL '5 seconds') GROUP BY window_start, window_end HAVING count(*) > 2",
-                &batches, 0).await;
+                &batches, 0, parallelism).await;
             let table = windowed_batch(&on_time.iter().map(|r| (r.clone(), 0, 0)).collect::<Vec<_>>());
             let want = oracle(
                 "SELECT date_bin(INTERVAL '5 seconds', ts, TIMESTAMP '1970-01-01 00:00:00') + INTERVAL '5 seconds' AS window_end, count(*) * 10 AS n10, max(v) AS hi
@@ -323,7 +333,7 @@ proptest! {
 
             // HOP: the oracle expands each row into its windows.
             let got = stream(&engine, &format!(
-                "SELECT k, window_start, window_end, {AGGS} FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '6 seconds') GROUP BY k, window_start, window_end"), &batches, 2).await;
+                "SELECT k, window_start, window_end, {AGGS} FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '6 seconds') GROUP BY k, window_start, window_end"), &batches, 2, parallelism).await;
             let expanded: Vec<(Row, i64, i64)> = on_time.iter()
                 .flat_map(|r| hop_windows(r.ts, 2_000, 6_000).into_iter().map(move |(s, e)| (r.clone(), s, e)))
                 .collect();
@@ -333,14 +343,14 @@ proptest! {
 
             // SESSION: the oracle is a reference sessionizer.
             let got = stream(&engine, &format!(
-                "SELECT k, window_start, window_end, {AGGS} FROM SESSION(t, ts, INTERVAL '400 milliseconds') GROUP BY k, window_start, window_end"), &batches, 2).await;
+                "SELECT k, window_start, window_end, {AGGS} FROM SESSION(t, ts, INTERVAL '400 milliseconds') GROUP BY k, window_start, window_end"), &batches, 2, parallelism).await;
             let want = oracle(&format!("SELECT k, ws AS window_start, we AS window_end, {AGGS} FROM w GROUP BY k, ws, we"), windowed_batch(&sessions(&on_time, 400))).await;
             prop_assert_eq!(got.late, late_count, "late rows counted (session)");
             prop_assert_eq!(got.rows, want, "session");
 
             // SESSION without GROUP BY: every on-time row, with the bounds of
             // its session over the whole stream.
-            let got = stream(&engine, "SELECT k, v, ts, window_start, window_end FROM SESSION(t, ts, INTERVAL '300 milliseconds')", &batches, 4).await;
+            let got = stream(&engine, "SELECT k, v, ts, window_start, window_end FROM SESSION(t, ts, INTERVAL '300 milliseconds')", &batches, 4, parallelism).await;
             let mut sorted = on_time.clone();
             sorted.sort_by_key(|r| r.ts);
             let mut bounded = Vec::new();
@@ -435,6 +445,7 @@ async fn stream_changelog(
     sql: &str,
     batches: &[Vec<Row>],
     lateness: i64,
+    parallelism: usize,
 ) -> Streamed {
     let plan = engine
         .plan_select(sql)
@@ -445,7 +456,7 @@ async fn stream_changelog(
     assert!(plan.changelog);
     let plan = Arc::new(plan);
     let metrics = Arc::new(PipelineMetrics::default());
-    let mut ops = build_operators(&plan, &metrics).expect("operators");
+    let mut ops = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
     let mut state: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
     let mut inserted = std::collections::BTreeSet::new();
     let mut wm = i64::MIN;
@@ -481,8 +492,8 @@ async fn stream_changelog(
     };
     for b in batches {
         let mut out = Vec::new();
-        push(
-            &mut ops,
+        ops.push_input(
+            0,
             Message::Batch(sluice::stream::StreamBatch::append(batch_of(b))),
             &mut out,
         )
@@ -490,11 +501,12 @@ async fn stream_changelog(
         apply(out, wm);
         let mut out = Vec::new();
         wm = wm.max(b.iter().map(|r| r.ts).max().expect("rows") - DELAY);
-        push(&mut ops, Message::Watermark(wm), &mut out).expect("watermark");
+        ops.push_input(0, Message::Watermark(wm), &mut out)
+            .expect("watermark");
         apply(out, wm);
     }
     let mut out = Vec::new();
-    finish(&mut ops, &mut out).expect("end of input");
+    ops.finish(&mut out).expect("end of input");
     apply(out, i64::MAX);
     let mut rows: Vec<Vec<String>> = state.into_values().collect();
     rows.sort();
@@ -508,9 +520,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
-    fn allowed_lateness_updates_emitted_windows(rows in rows_strategy(), cuts in proptest::collection::vec(0usize..400, 0..25)) {
+    fn allowed_lateness_updates_emitted_windows(rows in rows_strategy(), cuts in proptest::collection::vec(0usize..400, 0..25), parallelism in 1usize..=2) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(check_allowed_lateness(&rows, &cuts))?;
+        rt.block_on(check_allowed_lateness(&rows, &cuts, parallelism))?;
     }
 }
 
@@ -540,15 +552,21 @@ async fn allowed_lateness_regression_input() {
         }
     }
     assert_eq!(rows.len(), 381);
-    check_allowed_lateness(&rows, &cuts)
-        .await
-        .expect("changelog equals the batch result");
+    for parallelism in [1, 2] {
+        check_allowed_lateness(&rows, &cuts, parallelism)
+            .await
+            .expect("changelog equals the batch result");
+    }
 }
 
 /// With `allowed_lateness`, rows up to that far behind the watermark update
 /// windows already emitted; the changelog's final state equals the batch
 /// result over every row that was not too late.
-async fn check_allowed_lateness(rows: &[Row], cuts: &[usize]) -> Result<(), TestCaseError> {
+async fn check_allowed_lateness(
+    rows: &[Row],
+    cuts: &[usize],
+    parallelism: usize,
+) -> Result<(), TestCaseError> {
     let engine = engine().await;
     let lateness = 1_500;
     let (batches, late) = schedule_with(rows, cuts, lateness);
@@ -560,7 +578,7 @@ async fn check_allowed_lateness(rows: &[Row], cuts: &[usize]) -> Result<(), Test
         .collect();
     let late_count = late.iter().filter(|l| **l).count() as u64;
     let got = stream_changelog(&engine, &format!(
-        "SELECT k, window_start, window_end, {AGGS} FROM TUMBLE(t, ts, INTERVAL '3 seconds') GROUP BY k, window_start, window_end"), &batches, lateness).await;
+        "SELECT k, window_start, window_end, {AGGS} FROM TUMBLE(t, ts, INTERVAL '3 seconds') GROUP BY k, window_start, window_end"), &batches, lateness, parallelism).await;
     let table = windowed_batch(
         &on_time
             .iter()
@@ -576,7 +594,7 @@ async fn check_allowed_lateness(rows: &[Row], cuts: &[usize]) -> Result<(), Test
 
     let got = stream_changelog(&engine,
         "SELECT k, window_start, window_end, count(*) AS n, max(v) AS hi FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '6 seconds') GROUP BY k, window_start, window_end HAVING count(*) > 1",
-        &batches, lateness).await;
+        &batches, lateness, parallelism).await;
     let expanded: Vec<(Row, i64, i64)> = on_time
         .iter()
         .flat_map(|r| {
@@ -591,7 +609,7 @@ async fn check_allowed_lateness(rows: &[Row], cuts: &[usize]) -> Result<(), Test
     // SESSION: late rows may extend a closed session or merge two;
     // the replaced sessions are deleted.
     let got = stream_changelog(&engine, &format!(
-        "SELECT k, window_start, window_end, {AGGS} FROM SESSION(t, ts, INTERVAL '400 milliseconds') GROUP BY k, window_start, window_end"), &batches, lateness).await;
+        "SELECT k, window_start, window_end, {AGGS} FROM SESSION(t, ts, INTERVAL '400 milliseconds') GROUP BY k, window_start, window_end"), &batches, lateness, parallelism).await;
     let want = oracle(
         &format!(
             "SELECT k, ws AS window_start, we AS window_end, {AGGS} FROM w GROUP BY k, ws, we"
