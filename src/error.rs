@@ -43,7 +43,7 @@ pub enum SluiceError {
     /// Valid SQL that Sluice does not run (yet).
     #[error("not supported: {0}")]
     NotSupported(String),
-    #[error(transparent)]
+    #[error("{}", datafusion_message(.0))]
     DataFusion(#[from] DataFusionError),
     #[error(transparent)]
     Arrow(#[from] ArrowError),
@@ -167,6 +167,10 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::Configuration(_) => "22023",
         DataFusionError::Execution(msg) => execution_sqlstate(msg),
+        // Our functions' errors carry their code.
+        DataFusionError::External(e) => {
+            crate::functions::error::sqlstate_of(e.as_ref()).unwrap_or("XX000")
+        }
         // DataFusion calls some type errors in a user's expression its own
         // (a nested call no signature fits): to the user they are a type
         // mismatch, as PostgreSQL would say.
@@ -208,43 +212,30 @@ fn arrow_sqlstate(e: &ArrowError) -> &'static str {
     }
 }
 
-/// Errors a function raised on its arguments (PostgreSQL's message texts
-/// where the function is PostgreSQL's).
+/// Errors DataFusion's own functions raised on their arguments. Ours are
+/// typed (`functions::error`); DataFusion's carry only a message, so its
+/// words choose the code.
 fn execution_sqlstate(msg: &str) -> &'static str {
     let msg = msg.to_ascii_lowercase();
-    let datetime_format = [
-        "invalid value",
-        "invalid input syntax",
-        "is invalid for the 12-hour clock",
-        "conflicting values",
-        "source string too short",
-    ];
     if msg.contains("divide by zero") || msg.contains("division by zero") {
         "22012"
-    } else if msg.contains("requested length too large") {
-        "54000"
-    } else if msg.contains("date/time field value out of range")
-        || msg.contains("date field value out of range")
-        || msg.contains("time field value out of range")
-        || msg.contains("timestamp out of range")
-        || msg.contains("date out of range")
-    {
-        "22008"
-    } else if msg.contains("for type json") || msg.contains("malformed array literal") {
-        "22P02"
-    } else if msg.contains("time zone displacement") {
-        "22009"
-    } else if msg.contains("is only supported in to_char") {
-        "0A000"
-    } else if datetime_format.iter().any(|p| msg.contains(p)) {
-        "22007"
-    } else if msg.contains("overflow")
-        || msg.contains("out of range")
-        || msg.contains("is not between 0 and 1")
-    {
+    } else if msg.contains("overflow") || msg.contains("out of range") {
         "22003"
     } else {
         "22023"
+    }
+}
+
+/// A DataFusion error as the user reads it: our functions' errors as they
+/// word them, without DataFusion's "External error: ".
+fn datafusion_message(e: &DataFusionError) -> String {
+    match e.find_root() {
+        DataFusionError::External(inner)
+            if crate::functions::error::sqlstate_of(inner.as_ref()).is_some() =>
+        {
+            inner.to_string()
+        }
+        _ => e.to_string(),
     }
 }
 

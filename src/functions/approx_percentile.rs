@@ -12,6 +12,7 @@
 //! size (100 centroids), whose error is not bounded the way RisingWave
 //! bounds it.
 
+use crate::functions::error::FunctionError;
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
@@ -91,7 +92,13 @@ impl AggregateUDFImpl for ApproxPercentile {
         }
         match constant_f64(&args, self.name(), 2, "relative error")? {
             Some(e) if e > 0.0 && e < 1.0 => {}
-            Some(e) => return exec_err!("relative error {e} is not between 0 and 1"),
+            Some(e) => {
+                return Err(FunctionError::new(
+                    "22003",
+                    format!("relative error {e} is not between 0 and 1"),
+                )
+                .into())
+            }
             None => return exec_err!("the relative error of approx_percentile must not be NULL"),
         }
         self.datafusion.accumulator(AccumulatorArgs {

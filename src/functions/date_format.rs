@@ -38,6 +38,7 @@
 //! letters (Flink uses SimpleDateFormat there, which differs only in
 //! letters SimpleDateFormat reads differently, such as `u`).
 
+use crate::functions::error::FunctionError;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
@@ -536,7 +537,8 @@ impl<'a> Moments<'a> {
 
     /// The moment at `row`, `None` for NULL (or text Flink cannot read).
     fn get(&self, row: usize) -> Result<Option<Moment<'_>>> {
-        let out_of_range = || DataFusionError::Execution("timestamp out of range".into());
+        let out_of_range =
+            || DataFusionError::from(FunctionError::datetime_overflow("timestamp out of range"));
         Ok(match self {
             Moments::Nulls => None,
             Moments::Timestamps {
@@ -569,7 +571,9 @@ impl<'a> Moments<'a> {
                 }
                 let local = Duration::try_days(i64::from(days.value(row)))
                     .and_then(|d| DateTime::UNIX_EPOCH.naive_utc().checked_add_signed(d))
-                    .ok_or_else(|| DataFusionError::Execution("date out of range".into()))?;
+                    .ok_or_else(|| {
+                        DataFusionError::from(FunctionError::datetime_overflow("date out of range"))
+                    })?;
                 Some(Moment { local, zone: None })
             }
             Moments::Texts(texts) => texts

@@ -4,6 +4,7 @@
 //! holding gigabytes (`lpad('', 2147483647, 'x')`). Otherwise DataFusion's
 //! own functions do the work.
 
+use crate::functions::error::FunctionError;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray};
@@ -46,9 +47,12 @@ pub fn udfs() -> Vec<ScalarUDF> {
 }
 
 fn too_large() -> DataFusionError {
-    DataFusionError::Execution(format!(
-        "requested length too large (the limit is {} MB)",
-        MAX_TEXT_BYTES >> 20
+    DataFusionError::from(FunctionError::new(
+        "54000",
+        format!(
+            "requested length too large (the limit is {} MB)",
+            MAX_TEXT_BYTES >> 20
+        ),
     ))
 }
 

@@ -15,6 +15,7 @@
 //! POSIX spec (`UTC+3`, which PostgreSQL reads as three hours west) nor an
 //! abbreviation PostgreSQL alone knows.
 
+use crate::functions::error::FunctionError;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate};
@@ -153,8 +154,9 @@ impl ScalarUDFImpl for MakeTimestamptz {
 }
 
 fn parse_zone(name: &str) -> Result<Zone> {
-    Zone::parse(name)
-        .map_err(|_| DataFusionError::Execution(format!("time zone \"{name}\" not recognized")))
+    Zone::parse(name).map_err(|_| {
+        FunctionError::invalid_parameter(format!("time zone \"{name}\" not recognized")).into()
+    })
 }
 
 /// Microseconds since 1970-01-01 00:00 of the wall-clock time, checked as
@@ -167,10 +169,11 @@ fn local_micros(
     minute: i64,
     second: f64,
 ) -> Result<i64> {
-    let date_error = || {
-        DataFusionError::Execution(format!(
+    let date_error = || -> DataFusionError {
+        FunctionError::datetime_overflow(format!(
             "date field value out of range: {year}-{month:02}-{day:02}"
         ))
+        .into()
     };
     // PostgreSQL counts 1 BC as -1; the proleptic calendar as 0.
     let astronomical = match year {
@@ -201,14 +204,15 @@ fn local_micros(
         None
     };
     let Some(time) = time.filter(|t| *t <= MICROS_PER_DAY) else {
-        return Err(DataFusionError::Execution(format!(
+        return Err(FunctionError::datetime_overflow(format!(
             "time field value out of range: {hour}:{minute:02}:{:02}",
             second as i64
-        )));
+        ))
+        .into());
     };
     days.checked_mul(MICROS_PER_DAY)
         .and_then(|d| d.checked_add(time))
-        .ok_or_else(|| DataFusionError::Execution("timestamp out of range".into()))
+        .ok_or_else(|| FunctionError::datetime_overflow("timestamp out of range").into())
 }
 
 /// The instant (nanoseconds since 1970 UTC) of local time `local` in `zone`.
@@ -218,7 +222,7 @@ fn instant_nanos(local: i64, zone: &Zone) -> Result<i64> {
         .checked_mul(MICROS_PER_SECOND)
         .and_then(|o| local.checked_sub(o))
         .and_then(|utc| utc.checked_mul(1000))
-        .ok_or_else(|| DataFusionError::Execution("timestamp out of range".into()))
+        .ok_or_else(|| FunctionError::datetime_overflow("timestamp out of range").into())
 }
 
 #[cfg(test)]
@@ -272,19 +276,19 @@ mod tests {
         let msg = |f| message(at("+00:00", f));
         assert_eq!(
             msg((2026, 13, 5, 14, 7, 9.5)),
-            "Execution error: date field value out of range: 2026-13-05"
+            "External error: date field value out of range: 2026-13-05"
         );
         assert_eq!(
             msg((2026, 2, 30, 14, 7, 9.5)),
-            "Execution error: date field value out of range: 2026-02-30"
+            "External error: date field value out of range: 2026-02-30"
         );
         assert_eq!(
             msg((0, 3, 15, 12, 0, 0.0)),
-            "Execution error: date field value out of range: 0-03-15"
+            "External error: date field value out of range: 0-03-15"
         );
         assert_eq!(
             msg((2026, 3, 5, 14, 7, -1.0)),
-            "Execution error: time field value out of range: 14:07:-1"
+            "External error: time field value out of range: 14:07:-1"
         );
         assert!(msg((2026, 3, 5, 24, 0, 0.5)).contains("time field value out of range"));
         assert!(msg((2026, 3, 5, 12, 0, f64::NAN)).contains("time field value out of range"));

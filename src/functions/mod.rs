@@ -38,8 +38,9 @@
 //! Reading accepts `TZH`/`TZM` and refuses `TZ`, `tz` and `OF`, as
 //! PostgreSQL 15 does.
 //!
-//! Errors are `DataFusionError::Execution` carrying PostgreSQL's message
-//! (see [`pg_datetime::DateTimeError`] for the SQLSTATE each one maps to).
+//! Errors on arguments are typed ([`error::FunctionError`],
+//! [`pg_datetime::DateTimeError`]), carry PostgreSQL's message and SQLSTATE,
+//! and go through DataFusion as `External`.
 //!
 //! Where we differ from PostgreSQL 15:
 //! * `TZ` prints `UTC`/`GMT` for those zones and the numeric offset
@@ -55,6 +56,7 @@ mod approx_percentile;
 mod args;
 mod date_format;
 mod date_trunc;
+pub mod error;
 pub mod json;
 mod length_limit;
 mod make_timestamptz;
@@ -75,7 +77,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{exec_err, internal_err, ScalarValue};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
@@ -85,7 +87,7 @@ pub use date_trunc::DateTrunc;
 pub use make_timestamptz::MakeTimestamptz;
 pub use modulo::Mod;
 pub use ordered_set::{Mode, PercentileDisc};
-use pg_datetime::{DateTimeError, Template};
+use pg_datetime::Template;
 pub use proctime::ProcTime;
 pub use regexp::{RegexpExtract, RegexpMatches};
 pub use split_index::SplitIndex;
@@ -131,12 +133,6 @@ pub fn register(ctx: &SessionContext) {
     }
     for udaf in udafs() {
         ctx.register_udaf(udaf);
-    }
-}
-
-impl From<DateTimeError> for DataFusionError {
-    fn from(e: DateTimeError) -> Self {
-        DataFusionError::Execution(e.to_string())
     }
 }
 
@@ -240,6 +236,7 @@ fn with_template(
 mod tests {
     use super::*;
     use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::error::DataFusionError;
 
     async fn query(ctx: &SessionContext, sql: &str) -> Result<String> {
         let batches = ctx.sql(sql).await?.collect().await?;
@@ -408,29 +405,30 @@ mod tests {
     #[tokio::test]
     async fn errors_are_postgres_messages() -> Result<()> {
         let ctx = context();
-        for (sql, message) in [
+        for (sql, message, code) in [
             (
                 "SELECT to_date('2026-13-05', 'YYYY-MM-DD')",
                 "date/time field value out of range: \"2026-13-05\"",
+                "22008",
             ),
             (
                 "SELECT to_timestamp('garbage', 'YYYY-MM-DD')",
                 "invalid value \"garb\" for \"YYYY\"",
+                "22007",
             ),
         ] {
+            // Typed, with PostgreSQL's words and code.
+            let ours = |e: &DataFusionError| {
+                matches!(e.find_root(), DataFusionError::External(x)
+                    if x.to_string() == message && error::sqlstate_of(x.as_ref()) == Some(code))
+            };
             match ctx.sql(sql).await {
                 Ok(df) => match df.collect().await {
                     Ok(_) => panic!("{sql}: expected an error"),
-                    Err(e) => assert!(
-                        matches!(e.find_root(), DataFusionError::Execution(m) if m == message),
-                        "{sql}: {e}"
-                    ),
+                    Err(e) => assert!(ours(&e), "{sql}: {e}"),
                 },
                 // Constant folding may raise it while planning.
-                Err(e) => assert!(
-                    matches!(e.find_root(), DataFusionError::Execution(m) if m == message),
-                    "{sql}: {e}"
-                ),
+                Err(e) => assert!(ours(&e), "{sql}: {e}"),
             }
         }
         // DataFusion wraps a coercion error in a planning error.

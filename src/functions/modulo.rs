@@ -8,6 +8,7 @@
 //! `mod`, and a NaN would hide the mistake. `mod(i64::MIN, -1)` is 0, as
 //! in PostgreSQL, not an overflow.
 
+use crate::functions::error::FunctionError;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
@@ -132,7 +133,9 @@ where
         }
     })
     .map_err(|e| match e {
-        ArrowError::DivideByZero => DataFusionError::Execution("division by zero".into()),
+        ArrowError::DivideByZero => {
+            DataFusionError::from(FunctionError::new("22012", "division by zero"))
+        }
         other => other.into(),
     })?;
     Ok(Arc::new(out.with_data_type(a.data_type().clone())))
@@ -165,7 +168,7 @@ mod tests {
     fn division_by_zero() {
         let got = remainder(&ints(&[Some(7)]), &ints(&[Some(0)]));
         assert!(
-            matches!(&got, Err(DataFusionError::Execution(m)) if m == "division by zero"),
+            matches!(&got, Err(e) if e.to_string() == "External error: division by zero"),
             "{got:?}"
         );
         let floats: ArrayRef = Arc::new(Float64Array::from(vec![7.5]));

@@ -19,8 +19,8 @@ pub mod resolve;
 
 /// A date/time conversion error, worded as PostgreSQL words it.
 ///
-/// The wire layer chooses the SQLSTATE from the message, so each message
-/// keeps PostgreSQL's prefix. PostgreSQL raises: `invalid value …`,
+/// [`DateTimeError::sqlstate`] gives each one PostgreSQL's code. PostgreSQL
+/// raises: `invalid value …`,
 /// `source string too short …`, `conflicting values …`, `invalid
 /// combination …`, `hour … is invalid …`, `invalid input string …`,
 /// `cannot calculate …` and `invalid format specification …` as 22007

@@ -1,7 +1,8 @@
 //! Exactly-once across crashes. A producer writes a known stream (keys,
 //! bounded disorder, a few late events) into Kafka at a steady pace while
-//! `sluice --checkpoint-interval 1s` runs a windowed and a non-windowed
-//! aggregate view (the latter over a UNION ALL), each with a Kafka sink. The test kills the process with
+//! `sluice --parallelism 2 --checkpoint-interval 1s` runs a windowed and a
+//! non-windowed aggregate view (the latter over a UNION ALL), each split
+//! into two instances behind a hash exchange, each with a Kafka sink. The test kills the process with
 //! SIGKILL at least ten times — at random moments, right after a checkpoint
 //! completes (while its transactions commit) and about when the next one
 //! starts — and restarts it on the same data directory each time. At the
@@ -163,12 +164,13 @@ async fn crash_test(scenario: Scenario) {
     let mut dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("pipeline.sql");
     std::fs::write(&script, pipeline_sql(&servers, &input, &w_out, &t_out)).expect("script");
-    let options: Vec<String> = if scenario.checkpoints {
+    // On two cores whatever the machine has: each view's keyed aggregate
+    // runs as two instances behind a hash exchange.
+    let mut options: Vec<String> = vec!["--parallelism".into(), "2".into()];
+    if scenario.checkpoints {
         let interval = format!("{}s", CHECKPOINT_INTERVAL.as_secs());
-        vec!["--checkpoint-interval".into(), interval]
-    } else {
-        Vec::new()
-    };
+        options.extend(["--checkpoint-interval".into(), interval]);
+    }
     let mut runs = Runs::start(dir.path(), &script, options);
 
     let on_time = on_time_events(&mut rng);

@@ -28,6 +28,7 @@
 
 pub mod value;
 
+use crate::functions::error::FunctionError;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Builder, StringBuilder};
@@ -256,7 +257,7 @@ impl ScalarUDFImpl for JsonFunction {
 }
 
 fn parse(text: &str) -> Result<Value> {
-    value::parse(text).map_err(DataFusionError::Execution)
+    value::parse(text).map_err(|e| FunctionError::invalid_text(e).into())
 }
 
 /// The path arguments after the JSON one.
@@ -303,7 +304,7 @@ impl<'a> PathArg<'a> {
             PathArg::Literal(path) => match path.get(row) {
                 Some(text) => steps.extend(
                     value::parse_text_array(text)
-                        .map_err(DataFusionError::Execution)?
+                        .map_err(|e| DataFusionError::from(FunctionError::invalid_text(e)))?
                         .into_iter()
                         .map(Step::Element),
                 ),
