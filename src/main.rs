@@ -77,8 +77,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     state_url: Option<String>,
     /// How many cores each pipeline may keep busy: a file source decodes
-    /// that many batches at once [default: the machine's cores]. A view's
-    /// or sink's `parallelism` option overrides it.
+    /// that many batches at once, and a keyed aggregate runs as that many
+    /// instances, split by its key [default: the machine's cores]. A view's
+    /// or sink's `parallelism` option overrides it; a pipeline restored from
+    /// a checkpoint keeps the instances its state was split into.
     #[arg(long, global = true, value_name = "N")]
     parallelism: Option<usize>,
     #[command(subcommand)]
