@@ -240,10 +240,9 @@ async fn forward(
     output.send(message).await
 }
 
-/// Every input caught up with the last run: what the replay changed goes
-/// out ahead of the mark (a restored sink drops it), so that rows after
-/// the mark are not folded into the same held changes.
-async fn send_caught_up(
+/// What the operators hold back goes out now, then the messages that
+/// waited behind it.
+async fn release_held(
     graph: &mut OperatorGraph,
     output: &mut Output,
     out: &mut Vec<StreamBatch>,
@@ -255,7 +254,21 @@ async fn send_caught_up(
         *holding = None;
         graph.flush(out)?;
     }
-    send_emitted(output, out, born, Some(deferred)).await?;
+    send_emitted(output, out, born, Some(deferred)).await
+}
+
+/// Every input caught up with the last run: what the replay changed goes
+/// out ahead of the mark (a restored sink drops it), so that rows after
+/// the mark are not folded into the same held changes.
+async fn send_caught_up(
+    graph: &mut OperatorGraph,
+    output: &mut Output,
+    out: &mut Vec<StreamBatch>,
+    born: Option<Instant>,
+    deferred: &mut Vec<Message>,
+    holding: &mut Option<Instant>,
+) -> Result<()> {
+    release_held(graph, output, out, born, deferred, holding).await?;
     output.send(Message::CaughtUp).await
 }
 
@@ -272,11 +285,7 @@ async fn send_barrier(
     // What the operators hold back goes out ahead of the barrier: the
     // checkpoint then holds nothing pending, and a run restored from it
     // emits nothing before the pipelines that read its output have attached.
-    if graph.holds_back() {
-        *holding = None;
-        graph.flush(out)?;
-        send_emitted(output, out, born, Some(deferred)).await?;
-    }
+    release_held(graph, output, out, born, deferred, holding).await?;
     // Added to what the operators before an exchange gathered.
     barrier.operators.extend(graph.snapshot()?);
     output.send(Message::Barrier(barrier)).await
