@@ -18,7 +18,7 @@ use pgwire::error::PgWireResult;
 
 use super::auth::{AuthMode, Users, READ_ALL_DATA};
 use super::grants::{GrantCommand, GrantTarget, Grants, Privilege};
-use super::session::{Command, CursorBody};
+use super::statements::{Command, CursorBody};
 use super::users::UserCommand;
 use super::{pg_error, pg_error_code};
 use crate::catalog::Catalog;

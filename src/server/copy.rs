@@ -14,7 +14,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
 
 use super::encode::{self, Column};
-use super::session::{CopyFormat, CopySpec};
+use super::statements::{CopyFormat, CopySpec};
 
 /// The COPY OUT answer carrying `batch`.
 pub fn response(batch: &RecordBatch, spec: &CopySpec, zone: Tz) -> PgWireResult<Response> {

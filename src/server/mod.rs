@@ -17,6 +17,7 @@ mod params;
 mod pg_catalog;
 mod session;
 mod startup;
+mod statements;
 mod subscribe;
 pub mod tls;
 mod users;
@@ -50,8 +51,8 @@ use crate::engine::{Engine, Outcome};
 use crate::error::SluiceError;
 use activity::Activity;
 use cursor::Cursor;
-pub use session::Command;
-use session::CursorBody;
+pub use statements::Command;
+use statements::CursorBody;
 
 /// The largest row limit of an Execute taken as a limit (see
 /// `on_execute`).
@@ -554,7 +555,7 @@ impl Server {
         sql: &str,
         format: &Format,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        let command = session::classify(sql).map_err(pg_error)?;
+        let command = statements::classify(sql).map_err(pg_error)?;
         Ok(match self.schema_of(client, &command).await? {
             Some(schema) => encode::fields(&schema, format),
             None => Vec::new(),
@@ -615,8 +616,8 @@ impl Server {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut responses = Vec::new();
-        for text in session::split_statements(query) {
-            let command = session::classify(&text).map_err(pg_error)?;
+        for text in statements::split_statements(query) {
+            let command = statements::classify(&text).map_err(pg_error)?;
             let response = match command {
                 Command::CopySubscribe(sub) => {
                     let needs = access::needs(&Command::CopySubscribe(sub.clone()));
@@ -667,7 +668,7 @@ pub struct Bound {
 /// query (`None` where nothing says, and for any other statement).
 async fn infer_parameters(engine: &RwLock<Engine>, text: &str, n: usize) -> Vec<Option<Type>> {
     let unknown = vec![None; n];
-    let Ok(Command::Engine(sql)) = session::classify(text) else {
+    let Ok(Command::Engine(sql)) = statements::classify(text) else {
         return unknown;
     };
     let planned = engine.read().await.client_query(&sql).await;
@@ -832,7 +833,7 @@ impl Server {
         let text = &portal.statement.statement.text;
         // Engine statements take their parameters typed; the server's own
         // (SET, FETCH …) read them as literals in their text.
-        let (command, bound) = match session::classify(text) {
+        let (command, bound) = match statements::classify(text) {
             Ok(Command::Engine(sql)) if portal.parameter_len() > 0 => (
                 Command::Engine(sql),
                 Some(Bound {
@@ -842,7 +843,7 @@ impl Server {
             ),
             _ => {
                 let sql = params::bind(text, portal)?;
-                (session::classify(&sql).map_err(pg_error)?, None)
+                (statements::classify(&sql).map_err(pg_error)?, None)
             }
         };
         let cursor = match &command {

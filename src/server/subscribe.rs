@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, RwLock};
 
 use super::encode::{self, Column};
 use super::pg_error;
-use super::session::SubscribeSpec;
+use super::statements::SubscribeSpec;
 use crate::connectors::{SinkConnector, SinkSchema, SinkWriter};
 use crate::engine::Engine;
 use crate::error::{Result, SluiceError};
