@@ -56,21 +56,6 @@ pub trait SourceConnector: Send + Sync + fmt::Debug {
     fn resumable(&self) -> bool {
         false
     }
-
-    /// Called as the pipeline starts, before its source task runs: a source
-    /// that follows another pipeline subscribes here, so it misses nothing
-    /// that pipeline produces once this one has started. What it returns is
-    /// handed to `run` through `SourceContext::take_attached`.
-    fn attach(&self) -> Result<Option<Box<dyn std::any::Any + Send>>> {
-        Ok(None)
-    }
-
-    /// Whether it reads another pipeline's output (a view): checkpoint
-    /// barriers then come from that pipeline, in its stream, instead of being
-    /// injected here.
-    fn follows_pipeline(&self) -> bool {
-        false
-    }
 }
 
 /// A validated sink: opens a writer for one pipeline.
@@ -80,6 +65,13 @@ pub trait SinkConnector: Send + Sync + fmt::Debug {
 
     /// What it writes to, for EXPLAIN and the pipeline figures.
     fn kind(&self) -> &'static str;
+
+    /// Whether it only applies what it gets in memory (a view's
+    /// dispatcher), so it runs on the task of the operators before it
+    /// rather than on one of its own.
+    fn chained(&self) -> bool {
+        false
+    }
 }
 
 /// Writes a pipeline's output.
@@ -462,10 +454,6 @@ pub struct SourceContext {
     /// Where sources without a position of their own (files) keep it; `None`
     /// without a data directory.
     positions: Option<Arc<std::path::Path>>,
-    /// The whole engine is stopping (not just this pipeline): sources that
-    /// follow another pipeline drain it before they end.
-    pub engine_shutdown: CancellationToken,
-    attached: Arc<std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>>,
     /// Run (off the async threads) once the pipeline's sink has finished.
     finishers: Finishers,
     pub shutdown: CancellationToken,
@@ -542,8 +530,6 @@ impl SourceContext {
             parallelism: 1,
             replay: false,
             positions: None,
-            engine_shutdown: shutdown.clone(),
-            attached: Arc::default(),
             finishers: Arc::default(),
             shutdown,
             metrics,
@@ -670,21 +656,9 @@ impl SourceContext {
         }
     }
 
-    pub(crate) fn with_engine(
-        mut self,
-        engine_shutdown: CancellationToken,
-        positions: Option<Arc<std::path::Path>>,
-        attached: Option<Box<dyn std::any::Any + Send>>,
-    ) -> Self {
-        self.engine_shutdown = engine_shutdown;
+    pub(crate) fn with_positions(mut self, positions: Option<Arc<std::path::Path>>) -> Self {
         self.positions = positions;
-        self.attached = Arc::new(std::sync::Mutex::new(attached));
         self
-    }
-
-    /// What the connector's `attach` returned for this pipeline.
-    pub fn take_attached(&self) -> Option<Box<dyn std::any::Any + Send>> {
-        self.attached.lock().ok().and_then(|mut a| a.take())
     }
 
     /// The file where this pipeline's source keeps its position, when the
@@ -861,7 +835,8 @@ impl SourceContext {
         }
     }
 
-    /// Passes on a message from another pipeline (a view being followed).
+    /// Passes on a message that is not a batch the source read (a commit),
+    /// counting it into the figures as it goes.
     pub async fn forward(&self, message: Message) -> std::result::Result<(), Stopped> {
         match &message {
             Message::Batch(b) => {

@@ -231,12 +231,11 @@ impl Engine {
                 })
                 .collect(),
             connector: Arc::new(ViewSource::new(
-                Arc::clone(&state),
+                &c.name,
                 &upstream
                     .iter()
                     .map(|s| s.connector.as_ref())
                     .collect::<Vec<_>>(),
-                true,
             )),
             decoding: None,
             dead_letter: None,

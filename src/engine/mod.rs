@@ -39,6 +39,7 @@ use crate::plan::WINDOW_END;
 use crate::plan::{Planner, StreamPlan};
 use crate::runtime::checkpoint::{Checkpointer, Checkpoints};
 use crate::runtime::collect::CollectSink;
+use crate::runtime::pipeline::Follow;
 use crate::runtime::progress::ProgressEntry;
 use crate::runtime::view::{Retention, ViewMode, ViewSink, ViewSource, ViewState, ViewTable};
 use crate::runtime::{Pipeline, PipelineSpec, PipelineState};
@@ -414,15 +415,9 @@ impl Engine {
         // A client's subscription is not part of the catalog: nothing to
         // restore it into.
         spec.checkpoints = None;
-        for input in &mut spec.sources {
-            if let Some(view) = self.catalog.view(&input.name) {
-                let upstream = self.sources_of(&view.plan)?;
-                let upstream: Vec<_> = upstream.iter().map(|s| s.connector.as_ref()).collect();
-                input.connector = Arc::new(ViewSource::new(
-                    Arc::clone(&view.state),
-                    &upstream,
-                    snapshot,
-                ));
+        for input in &spec.sources {
+            if let Some(follow) = spec.views.get_mut(&input.name) {
+                follow.snapshot = snapshot;
             } else if !snapshot {
                 return Err(SluiceError::Plan(format!(
                     "snapshot = false applies to views; '{}' is a source, read from where it starts",
@@ -588,6 +583,18 @@ impl Engine {
         sink: Arc<dyn SinkConnector>,
     ) -> Result<PipelineSpec> {
         let sources: Vec<_> = self.sources_of(&plan)?.into_iter().cloned().collect();
+        // The views it reads, from their dispatchers.
+        let views = sources
+            .iter()
+            .filter_map(|s| self.catalog.view(&s.name))
+            .map(|v| {
+                let follow = Follow {
+                    view: Arc::clone(&v.state),
+                    snapshot: true,
+                };
+                (v.name.clone(), follow)
+            })
+            .collect();
         // State (an aggregate's, or the view read) is rebuilt by re-reading
         // the input from its start.
         // With checkpoints, state and positions come from the last one.
@@ -611,6 +618,7 @@ impl Engine {
             parallelism: self
                 .parallelism
                 .unwrap_or_else(crate::runtime::default_parallelism),
+            views,
         })
     }
 }

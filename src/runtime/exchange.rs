@@ -1,6 +1,6 @@
-//! Where an operator task's output goes: one channel, or an exchange that
-//! hash-partitions rows across the instances of the plan's keyed part
-//! (`plan/exchange.rs`) and hands every other message to all of them.
+//! The hash exchange: splits an operator task's output across the
+//! instances of the plan's keyed part (`plan/exchange.rs`); every other
+//! message goes to all of them ([`super::output::Output::Exchange`]).
 //!
 //! Rows are split with Arrow's hash kernels over the exchange's key columns
 //! and `take`, a whole batch at a time. The hash is DataFusion's fixed
@@ -15,17 +15,14 @@
 //! before the real one runs.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use datafusion::arrow::array::{Array, UInt32Array};
 use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::physical_expr::PhysicalExpr;
-use tokio::sync::mpsc;
 
 use crate::error::{Result, SluiceError};
-use crate::metrics::NodeMetrics;
-use crate::stream::{Commit, Message, StreamBatch};
+use crate::stream::StreamBatch;
 
 /// Splits batches by the hash of their key columns.
 pub struct Partitioner {
@@ -92,70 +89,6 @@ impl Partitioner {
             ));
         }
         Ok(out)
-    }
-}
-
-/// Where an operator task sends what it emits.
-pub enum Output {
-    Channel(mpsc::Sender<Message>),
-    Exchange {
-        to: Vec<mpsc::Sender<Message>>,
-        partitioner: Partitioner,
-        /// The exchange's stage in the pipeline's figures.
-        stage: Arc<NodeMetrics>,
-    },
-}
-
-impl Output {
-    pub async fn send(&mut self, message: Message) -> Result<()> {
-        let stopped = || SluiceError::Connector("the sink stopped".into());
-        match self {
-            Output::Channel(tx) => tx.send(message).await.map_err(|_| stopped()),
-            Output::Exchange {
-                to,
-                partitioner,
-                stage,
-            } => {
-                // What the other instances get of a control message.
-                let copy = |m: &Message| -> Option<Message> {
-                    Some(match m {
-                        Message::Watermark(w) => Message::Watermark(*w),
-                        Message::CaughtUp => Message::CaughtUp,
-                        Message::EndOfInput => Message::EndOfInput,
-                        Message::Commit(_) => Message::Commit(Commit(Box::new(|| {}))),
-                        Message::Barrier(b) => Message::Barrier(crate::stream::Barrier {
-                            operators: Vec::new(),
-                            ..b.clone()
-                        }),
-                        Message::Batch(_) => return None,
-                    })
-                };
-                match message {
-                    Message::Batch(batch) => {
-                        let started = Instant::now();
-                        let n = batch.num_rows() as u64;
-                        let bytes = batch.data.get_array_memory_size() as u64;
-                        let parts = partitioner.split(batch)?;
-                        stage.record(started, n, bytes, n);
-                        for (i, part) in parts {
-                            to[i]
-                                .send(Message::Batch(part))
-                                .await
-                                .map_err(|_| stopped())?;
-                        }
-                    }
-                    other => {
-                        for tx in to.iter().skip(1) {
-                            if let Some(copy) = copy(&other) {
-                                tx.send(copy).await.map_err(|_| stopped())?;
-                            }
-                        }
-                        to[0].send(other).await.map_err(|_| stopped())?;
-                    }
-                }
-                Ok(())
-            }
-        }
     }
 }
 

@@ -7,14 +7,17 @@ pub mod checkpoint;
 pub mod collect;
 mod exchange;
 pub mod graph;
+mod input;
 mod key_table;
 pub mod operator;
 mod operator_task;
+mod output;
 pub mod pipeline;
 pub mod progress;
 #[cfg(test)]
 mod restore_check;
 pub mod session;
+mod sink_task;
 mod source_task;
 pub mod split;
 pub mod state;

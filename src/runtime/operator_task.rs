@@ -5,14 +5,14 @@
 
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::aggregate::FLUSH_INTERVAL;
 use super::align::Alignment;
 use super::checkpoint::Restored;
-use super::exchange::Output;
 use super::graph::{refuse_leftovers, OperatorGraph};
+use super::input::Input;
+use super::output::Output;
 use crate::error::{Result, SluiceError};
 use crate::stream::{Message, StreamBatch};
 
@@ -22,11 +22,28 @@ use crate::stream::{Message, StreamBatch};
 pub(super) async fn run_operators(
     mut graph: OperatorGraph,
     mut alignment: Alignment,
-    mut inputs: Vec<mpsc::Receiver<Message>>,
+    mut inputs: Vec<Input>,
     mut output: Output,
     keep_open: Option<CancellationToken>,
 ) -> Result<()> {
-    let output = &mut output;
+    run(
+        &mut graph,
+        &mut alignment,
+        &mut inputs,
+        &mut output,
+        keep_open,
+    )
+    .await?;
+    output.close().await
+}
+
+async fn run(
+    graph: &mut OperatorGraph,
+    alignment: &mut Alignment,
+    inputs: &mut [Input],
+    output: &mut Output,
+    keep_open: Option<CancellationToken>,
+) -> Result<()> {
     let mut out = Vec::new();
     let stopping = || keep_open.as_ref().is_some_and(|t| t.is_cancelled());
     // When the source read the latest batch: what a watermark after it
@@ -98,7 +115,7 @@ pub(super) async fn run_operators(
                 // run), and the barrier it held up.
                 let barrier = alignment.close(input);
                 if !stopping() {
-                    end_input(&mut graph, input, output, &mut out, born, &mut deferred).await?;
+                    end_input(graph, input, output, &mut out, born, &mut deferred).await?;
                 }
                 if let Some(commit) = alignment.release() {
                     forward(
@@ -110,19 +127,12 @@ pub(super) async fn run_operators(
                     .await?;
                 }
                 if alignment.check_caught_up() {
-                    send_caught_up(
-                        &mut graph,
-                        output,
-                        &mut out,
-                        born,
-                        &mut deferred,
-                        &mut holding,
-                    )
-                    .await?;
+                    send_caught_up(graph, output, &mut out, born, &mut deferred, &mut holding)
+                        .await?;
                 }
                 if let Some(barrier) = barrier {
                     send_barrier(
-                        &mut graph,
+                        graph,
                         barrier,
                         output,
                         &mut out,
@@ -150,22 +160,15 @@ pub(super) async fn run_operators(
             }
             Message::CaughtUp => {
                 if alignment.caught_up(input) {
-                    send_caught_up(
-                        &mut graph,
-                        output,
-                        &mut out,
-                        born,
-                        &mut deferred,
-                        &mut holding,
-                    )
-                    .await?;
+                    send_caught_up(graph, output, &mut out, born, &mut deferred, &mut holding)
+                        .await?;
                 }
                 continue;
             }
             Message::Barrier(barrier) => {
                 if let Some(barrier) = alignment.barrier(input, barrier) {
                     send_barrier(
-                        &mut graph,
+                        graph,
                         barrier,
                         output,
                         &mut out,
@@ -178,7 +181,7 @@ pub(super) async fn run_operators(
                 continue;
             }
             Message::EndOfInput => {
-                end_input(&mut graph, input, output, &mut out, born, &mut deferred).await?;
+                end_input(graph, input, output, &mut out, born, &mut deferred).await?;
                 continue;
             }
             message => {

@@ -14,16 +14,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::align::{input_state, Alignment};
-use super::checkpoint::{encode_pipeline, Checkpointer};
-use super::exchange::{Output, Partitioner};
+use super::checkpoint::Checkpointer;
+use super::exchange::Partitioner;
 pub use super::graph::{build_operators, finish, flush, push};
 use super::graph::{instances_in, OperatorGraph, Part, Stage};
+use super::input::{Input, ViewInput};
 use super::operator_task::{restore, run_operators};
+use super::output::Output;
+use super::sink_task::SinkRunner;
 use super::source_task::run_checkpointed;
 use super::upserts::Upserts;
-use crate::connectors::{
-    ExactlyOnce, SinkConnector, SinkSchema, SinkWriter, SourceContext, SourceDef,
-};
+use super::view::ViewState;
+use crate::connectors::{ExactlyOnce, SinkConnector, SinkSchema, SourceContext, SourceDef};
 use crate::error::{Result, SluiceError};
 pub use crate::metrics::PipelineState;
 use crate::metrics::{NodeKind, NodeMetrics, PipelineMetrics};
@@ -59,6 +61,16 @@ pub struct PipelineSpec {
     /// How many cores it may keep busy (each input decodes that many
     /// batches at once).
     pub parallelism: usize,
+    /// The inputs that are views, by name: read from their dispatchers.
+    pub views: std::collections::BTreeMap<String, Follow>,
+}
+
+/// A view a pipeline reads.
+#[derive(Debug, Clone)]
+pub struct Follow {
+    pub view: Arc<ViewState>,
+    /// Start with the view's current contents (else only later changes).
+    pub snapshot: bool,
 }
 
 pub struct Pipeline {
@@ -137,7 +149,7 @@ impl Pipeline {
                 instance: c.instance.clone(),
             }),
         };
-        let mut writer = spec.sink.open(&sink_schema).await?;
+        let writer = spec.sink.open(&sink_schema).await?;
         if let Some(r) = &restored {
             let mut graphs = vec![&mut graph];
             if let Some(split) = &mut split {
@@ -156,8 +168,17 @@ impl Pipeline {
             Some(r) => Some((r.epoch, r.sink.clone())),
             None => checkpoints.as_ref().map(|c| (c.completed(), None)),
         };
-        let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
-        sink_node.set_queue(&sink_tx);
+        let dropping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let runner = SinkRunner {
+            pipeline: spec.name.clone(),
+            writer,
+            upserts: Upserts::new(&spec.plan)?,
+            suppress: spec.resume,
+            node: Arc::clone(&sink_node),
+            metrics: Arc::clone(&metrics),
+            checkpoints: checkpoints.clone(),
+            dropping: Arc::clone(&dropping),
+        };
         // With checkpoints, the engine's shutdown stops a source only once it
         // has injected the final barrier.
         let stop = if checkpoints.is_some() {
@@ -173,33 +194,48 @@ impl Pipeline {
         let mut sources = Vec::new();
         let mut finishers = Vec::new();
         for (i, def) in spec.sources.iter().enumerate() {
+            let node = metrics
+                .nodes()
+                .iter()
+                .filter(|n| n.kind == NodeKind::Source)
+                .nth(i)
+                .cloned();
+            // Nothing to re-read: the input starts caught up (a source that
+            // resumes from its position, or one that keeps none).
+            let caught_up = !(spec.replay && def.connector.resumable());
+            if let Some(follow) = spec.views.get(&def.name) {
+                // A view: read straight from its dispatcher.
+                let mut input = ViewInput::new(
+                    follow.view.subscribe()?,
+                    follow.snapshot && restored.is_none(),
+                    stop.clone(),
+                    shutdown.clone(),
+                    Arc::clone(&metrics),
+                    node,
+                    checkpoints.clone(),
+                );
+                if caught_up {
+                    input.starts_caught_up();
+                }
+                inputs.push(Input::View(Box::new(input)));
+                continue;
+            }
             let (source_tx, source_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
             // Each channel's depth shows on the stage it feeds.
             if let Some(stage) = graph.entry_stage(i) {
                 stage.set_queue(&source_tx);
             }
-            if !(spec.replay && def.connector.resumable()) {
-                // Nothing to re-read: the input starts caught up (a source
-                // that resumes from its position, or one that keeps none).
+            if caught_up {
                 source_tx
                     .try_send(Message::CaughtUp)
                     .map_err(|_| SluiceError::Internal("new pipeline channel is full".into()))?;
             }
-            let attached = def.connector.attach()?;
             let mut ctx = SourceContext::new(def, source_tx, stop.clone(), Arc::clone(&metrics))
                 .await?
                 .for_pipeline(&spec.name, spec.replay)
-                .for_input(
-                    i,
-                    metrics
-                        .nodes()
-                        .iter()
-                        .filter(|n| n.kind == NodeKind::Source)
-                        .nth(i)
-                        .cloned(),
-                )
+                .for_input(i, node)
                 .with_parallelism(spec.parallelism)
-                .with_engine(shutdown.clone(), spec.positions.clone(), attached);
+                .with_positions(spec.positions.clone());
             ctx.checkpointed = checkpoints.is_some();
             if let Some(r) = &restored {
                 ctx = ctx.with_restored(input_state(&r.source, input_ids[i], input_ids.len()))?;
@@ -224,9 +260,8 @@ impl Pipeline {
                 }
                 .instrument(span.clone()),
             ));
-            inputs.push(source_rx);
+            inputs.push(Input::Channel(source_rx));
         }
-        let mut upserts = Upserts::new(&spec.plan)?;
         let bounded = spec.sources.iter().all(|s| s.connector.is_bounded());
         let resumable = spec.sources.iter().all(|s| s.connector.resumable());
         let resumed = restored.is_some();
@@ -234,138 +269,79 @@ impl Pipeline {
         // it), open windows wait for the next run.
         let keep_open = (resumable || checkpoints.is_some()).then(|| stop.clone());
         let alignment = Alignment::new(input_ids);
-        let operator = match split {
-            None => tokio::spawn(
-                run_operators(
-                    graph,
-                    alignment,
-                    inputs,
-                    Output::Channel(sink_tx),
-                    keep_open,
-                )
-                .instrument(span.clone()),
-            ),
-            Some(split) => {
-                let schema = spec.plan.graph.output()?.schema.clone();
-                let tasks =
-                    split.spawn(graph, alignment, inputs, sink_tx, keep_open, schema, &span);
-                tokio::spawn(tasks)
-            }
-        };
-        let sink_metrics = Arc::clone(&metrics);
-        let mut suppress = spec.resume;
-        let sink_checkpoints = checkpoints.clone();
-        let pipeline_name = spec.name.clone();
-        let dropping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sink_dropping = Arc::clone(&dropping);
-        let recovery_stop = stop.clone();
-        let recovery_shutdown = shutdown.clone();
-        let recovering = spec.name.clone();
-        let from_checkpoint = restored.is_some();
         // Set when the pipeline stopped while its sink still waited for its
         // remote end: the stages before it then fail to hand it rows, which
         // is no failure.
         let unconnected = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sink_unconnected = Arc::clone(&unconnected);
-        let recovery_damage = checkpoints.as_ref().and_then(|c| c.damaged());
-        let sink = tokio::spawn(
-            async move {
-                if let Some((epoch, state)) = recovery {
-                    tokio::select! {
-                        recovered = writer.recover(epoch, state) => recovered.map_err(|e| match recovery_damage {
-                            // A sink refusing to write again what it already
-                            // committed names the checkpoint that made it so.
-                            Some(damaged) if matches!(e, SluiceError::AheadOfCheckpoint(_)) => {
-                                SluiceError::AheadOfCheckpoint(format!("{e}; {damaged}"))
-                            }
-                            _ => e,
-                        })?,
-                        // Stopped while the sink still waits for its
-                        // remote end: it wrote nothing, so nothing is lost.
-                        _ = recovery_stop.cancelled() => {
-                            tracing::info!(pipeline = %recovering, "stopped before its sink could connect");
-                            sink_unconnected.store(true, std::sync::atomic::Ordering::Relaxed);
-                            return Ok(());
-                        }
-                        _ = recovery_shutdown.cancelled() => {
-                            tracing::info!(pipeline = %recovering, "shut down before its sink could connect");
-                            sink_unconnected.store(true, std::sync::atomic::Ordering::Relaxed);
-                            return Ok(());
-                        }
-                    }
-                    if from_checkpoint {
-                        tracing::info!(pipeline = %recovering, epoch, "sink recovered from checkpoint");
-                    }
+        let recover = {
+            let stop = stop.clone();
+            let shutdown = shutdown.clone();
+            let damaged = checkpoints.as_ref().and_then(|c| c.damaged());
+            let unconnected = Arc::clone(&unconnected);
+            let from_checkpoint = restored.is_some();
+            move |mut runner: SinkRunner| async move {
+                let connected = runner
+                    .recover(recovery, from_checkpoint, &stop, &shutdown, damaged)
+                    .await?;
+                if !connected {
+                    unconnected.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                while let Some(message) = sink_rx.recv().await {
-                    match message {
-                        // Replayed: the last run wrote this.
-                        Message::Batch(_) if suppress => {}
-                        Message::Batch(batch) => {
-                            let started = std::time::Instant::now();
-                            let rows_in = batch.num_rows() as u64;
-                            let bytes = batch.data.get_array_memory_size() as u64;
-                            let born = batch.born;
-                            let batch = upserts.normalize(batch)?;
-                            let bytes_out = if batch.num_rows() > 0 {
-                                writer.write(&batch).await?
-                            } else {
-                                0
-                            };
-                            let rows = batch.num_rows() as u64;
-                            sink_node.record(started, rows_in, bytes, rows);
-                            PipelineMetrics::add(&sink_node.bytes_out, bytes_out);
-                            PipelineMetrics::add(&sink_metrics.records_out, rows);
-                            PipelineMetrics::add(&sink_metrics.bytes_out, bytes_out);
-                            if let Some(born) = born {
-                                sink_metrics
-                                    .latency_seconds
-                                    .observe(born.elapsed().as_secs_f64());
-                            }
-                            sink_node.refresh_state(false, || writer.state_size());
-                        }
-                        Message::Watermark(w) => {
-                            let started = std::time::Instant::now();
-                            writer.watermark(w).await?;
-                            sink_node.record(started, 0, 0, 0);
-                        }
-                        Message::Commit(c) => writer.acknowledge(c).await?,
-                        Message::CaughtUp => {
-                            suppress = false;
-                            writer.caught_up().await?;
-                        }
-                        Message::Barrier(barrier) => {
-                            if let Some(cp) = &sink_checkpoints {
-                                checkpoint(
-                                    cp,
-                                    &pipeline_name,
-                                    barrier,
-                                    writer.as_mut(),
-                                    &sink_metrics,
-                                )
-                                .await?;
-                            }
-                        }
-                        Message::EndOfInput => {}
-                    }
-                }
-                // Dropped: nothing will restore this pipeline, so what it
-                // holds since the last checkpoint is committed now.
-                if sink_dropping.load(std::sync::atomic::Ordering::Relaxed)
-                    && writer.transactional()
-                {
-                    writer.commit(0).await?;
-                }
-                writer.close().await?;
-                sink_node.refresh_state(true, || writer.state_size());
-                Ok(())
+                Ok::<_, SluiceError>(connected.then_some(runner))
             }
-            .instrument(span.clone()),
-        );
-
+        };
+        let schema = spec.plan.graph.output()?.schema.clone();
+        let (operator, sink) = if spec.sink.chained() {
+            // The sink only applies in memory: it runs on the operators'
+            // task.
+            let task_span = span.clone();
+            let run = async move {
+                let Some(runner) = recover(runner).await? else {
+                    return Ok(());
+                };
+                let output = Output::Sink(Box::new(runner));
+                match split {
+                    None => run_operators(graph, alignment, inputs, output, keep_open).await,
+                    Some(split) => {
+                        split
+                            .spawn(
+                                graph, alignment, inputs, output, keep_open, schema, &task_span,
+                            )
+                            .await
+                    }
+                }
+            };
+            (tokio::spawn(run.instrument(span.clone())), None)
+        } else {
+            let (sink_tx, mut sink_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
+            sink_node.set_queue(&sink_tx);
+            let output = Output::Channel(sink_tx);
+            let operator = match split {
+                None => tokio::spawn(
+                    run_operators(graph, alignment, inputs, output, keep_open)
+                        .instrument(span.clone()),
+                ),
+                Some(split) => tokio::spawn(
+                    split.spawn(graph, alignment, inputs, output, keep_open, schema, &span),
+                ),
+            };
+            let sink = tokio::spawn(
+                async move {
+                    let Some(mut runner) = recover(runner).await? else {
+                        return Ok(());
+                    };
+                    while let Some(message) = sink_rx.recv().await {
+                        runner.handle(message).await?;
+                    }
+                    runner.close().await
+                }
+                .instrument(span.clone()),
+            );
+            (operator, Some(sink))
+        };
         let source_aborts: Vec<_> = sources.iter().map(|s| s.abort_handle()).collect();
         let mut tasks = source_aborts.clone();
-        tasks.extend([operator.abort_handle(), sink.abort_handle()]);
+        tasks.push(operator.abort_handle());
+        tasks.extend(sink.as_ref().map(|s| s.abort_handle()));
         let (state_tx, state) = watch::channel(PipelineState::Running);
         let name = spec.name.clone();
         let status = Arc::clone(&metrics);
@@ -376,7 +352,10 @@ impl Pipeline {
             let operator_abort = operator.abort_handle();
             let upstream = source_aborts.clone();
             let sink = async move {
-                let r = sink.await;
+                let r = match sink {
+                    Some(sink) => sink.await,
+                    None => Ok(Ok(())),
+                };
                 if !matches!(r, Ok(Ok(()))) {
                     operator_abort.abort();
                     upstream.iter().for_each(|s| s.abort());
@@ -603,8 +582,8 @@ impl Split {
         self,
         graph: OperatorGraph,
         alignment: Alignment,
-        inputs: Vec<mpsc::Receiver<Message>>,
-        sink: mpsc::Sender<Message>,
+        inputs: Vec<Input>,
+        sink: Output,
         keep_open: Option<CancellationToken>,
         schema: datafusion::arrow::datatypes::SchemaRef,
         span: &tracing::Span,
@@ -625,7 +604,7 @@ impl Split {
             let run = run_operators(
                 instance,
                 alignment,
-                vec![rx],
+                vec![Input::Channel(rx)],
                 Output::Channel(out_tx),
                 keep_open.clone(),
             );
@@ -643,8 +622,8 @@ impl Split {
         let merge = run_operators(
             OperatorGraph::merge(n, schema),
             Alignment::instances(n),
-            merged,
-            Output::Channel(sink),
+            merged.into_iter().map(Input::Channel).collect(),
+            sink,
             keep_open,
         );
         tasks.spawn(merge.instrument(span.clone()));
@@ -756,30 +735,4 @@ pub fn sink_node(plan: &StreamPlan, kind: &str) -> NodeMetrics {
         "appends rows".to_string()
     };
     NodeMetrics::new(NodeKind::Sink, format!("{kind} sink"), detail)
-}
-
-/// A barrier reached the sink: the sink prepares its output, the pipeline's
-/// state is written, and a transactional sink commits once the whole
-/// checkpoint is complete.
-async fn checkpoint(
-    cp: &Checkpointer,
-    name: &str,
-    barrier: crate::stream::Barrier,
-    writer: &mut dyn SinkWriter,
-    metrics: &PipelineMetrics,
-) -> Result<()> {
-    let sink_state = writer.prepare(barrier.epoch).await?;
-    let sink = sink_state.map(|s| s.encode()).transpose()?;
-    let object = encode_pipeline(barrier.epoch, barrier.source, &barrier.operators, sink)?;
-    if let Err(e) = cp.report(name, barrier.epoch, object).await {
-        tracing::warn!(pipeline = %name, epoch = barrier.epoch, error = %e, "pipeline state not saved");
-        return Ok(());
-    }
-    if writer.transactional() && cp.wait(barrier.epoch).await {
-        writer.commit(barrier.epoch).await?;
-    }
-    if let Some(injected) = barrier.injected {
-        metrics.set_checkpoint(injected.elapsed());
-    }
-    Ok(())
 }

@@ -22,7 +22,6 @@ pub(super) async fn run_checkpointed(
     cp: Arc<Checkpointer>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let follows = connector.follows_pipeline();
     let stop = ctx.shutdown.clone();
     let mut triggers = cp.triggers();
     // A checkpoint may have started between this pipeline joining the
@@ -55,7 +54,7 @@ pub(super) async fn run_checkpointed(
                     continue;
                 }
                 let t = *triggers.borrow_and_update();
-                if follows || stop.is_cancelled() {
+                if stop.is_cancelled() {
                     continue;
                 }
                 let (ctx, stop) = (ctx.clone(), stop.clone());
@@ -69,12 +68,7 @@ pub(super) async fn run_checkpointed(
                 }));
             }
             _ = shutdown.cancelled(), if give_up.is_none() && !stop.is_cancelled() => {
-                if follows {
-                    // The view it follows drains to its end, barrier included.
-                    stop.cancel();
-                } else {
-                    give_up = Some(tokio::time::Instant::now() + Duration::from_secs(20));
-                }
+                give_up = Some(tokio::time::Instant::now() + Duration::from_secs(20));
             }
             _ = tokio::time::sleep_until(give_up.unwrap_or_else(tokio::time::Instant::now)), if give_up.is_some() && !stop.is_cancelled() => {
                 tracing::warn!(pipeline = %ctx.pipeline, "no final checkpoint came; stopping without one");

@@ -1,7 +1,10 @@
 //! Materialized views: a pipeline's output kept in memory as Arrow data,
 //! read as consistent snapshots (ad-hoc `SELECT` through [`ViewTable`]) and
-//! followed by downstream pipelines ([`ViewSource`]: views over views, sinks
-//! from views).
+//! followed by downstream pipelines (views over views, sinks from views),
+//! which read its dispatcher directly (`runtime/input.rs`). The view's own
+//! pipeline applies its output here on its last operator task
+//! ([`ViewSink`] is a chained sink), so a view is a node of the dataflow,
+//! not a sink task feeding a second source task.
 //!
 //! A view holds one of three shapes, fixed by its query:
 //! * append-only (filters, projections, windowed aggregates): the rows, in
@@ -579,6 +582,10 @@ impl SinkConnector for ViewSink {
         "materialized view"
     }
 
+    fn chained(&self) -> bool {
+        true
+    }
+
     async fn open(&self, _schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
         Ok(Box::new(ViewWriter {
             state: Arc::clone(&self.state),
@@ -636,95 +643,37 @@ impl SinkWriter for ViewWriter {
     }
 }
 
-/// A view read as the input of another pipeline.
+/// A view as the input of another pipeline, as the catalog describes it.
+/// A pipeline reads the view straight from its dispatcher (the
+/// [`ViewState`] its own pipeline applies to, `runtime/input.rs`), not
+/// through a source task.
 #[derive(Debug)]
 pub struct ViewSource {
-    pub state: Arc<ViewState>,
+    pub view: String,
     pub bounded: bool,
     /// The view's own input is resumable (so it replays, and says when it
     /// has caught up).
     pub resumable: bool,
-    /// Start with the view's current contents (else only later changes).
-    pub snapshot: bool,
 }
 
 impl ViewSource {
-    /// The view `state`, filled by a pipeline reading `upstream`, as an
-    /// input of other pipelines.
-    pub fn new(
-        state: Arc<ViewState>,
-        upstream: &[&dyn SourceConnector],
-        snapshot: bool,
-    ) -> ViewSource {
+    /// The view `view`, filled by a pipeline reading `upstream`.
+    pub fn new(view: &str, upstream: &[&dyn SourceConnector]) -> ViewSource {
         ViewSource {
-            state,
+            view: view.to_string(),
             bounded: upstream.iter().all(|u| u.is_bounded()),
             resumable: upstream.iter().all(|u| u.resumable()),
-            snapshot,
         }
     }
 }
 
 #[async_trait]
 impl SourceConnector for ViewSource {
-    fn attach(&self) -> Result<Option<Box<dyn std::any::Any + Send>>> {
-        Ok(Some(Box::new(self.state.subscribe()?)))
-    }
-
-    async fn run(&self, ctx: SourceContext) -> Result<()> {
-        let sub = match ctx
-            .take_attached()
-            .and_then(|a| a.downcast::<Subscription>().ok())
-        {
-            Some(s) => *s,
-            None => self.state.subscribe()?,
-        };
-        // Restored from a checkpoint, the pipeline's state already reflects
-        // the view's restored contents: only later changes are new to it.
-        let snapshot = if self.snapshot && !ctx.is_restored() {
-            sub.snapshot
-        } else {
-            Vec::new()
-        };
-        for b in snapshot {
-            if ctx.forward(Message::Batch(b)).await.is_err() {
-                return Ok(());
-            }
-        }
-        if let Some(w) = sub.watermark {
-            if ctx.forward(Message::Watermark(w)).await.is_err() {
-                return Ok(());
-            }
-        }
-        if sub.caught_up && ctx.forward(Message::CaughtUp).await.is_err() {
-            return Ok(());
-        }
-        let Some(mut rx) = sub.changes else {
-            return Ok(());
-        };
-        let mut draining = false;
-        loop {
-            let message = tokio::select! {
-                // Dropped on its own: stop following. With the whole engine
-                // stopping, the view drains and ends too; take everything it
-                // still sends, or its acknowledged position would be ahead of
-                // this pipeline's output.
-                _ = ctx.shutdown.cancelled(), if !draining => {
-                    if !ctx.engine_shutdown.is_cancelled() {
-                        return Ok(());
-                    }
-                    draining = true;
-                    continue;
-                }
-                m = rx.recv() => m,
-            };
-            let Some(message) = message else {
-                return Ok(());
-            };
-            if ctx.forward(message).await.is_err() {
-                return Ok(());
-            }
-        }
+    async fn run(&self, _ctx: SourceContext) -> Result<()> {
+        Err(SluiceError::Internal(format!(
+            "view '{}' is read from its dispatcher, not by a source task",
+            self.view
+        )))
     }
 
     fn is_bounded(&self) -> bool {
@@ -733,10 +682,6 @@ impl SourceConnector for ViewSource {
 
     fn resumable(&self) -> bool {
         self.resumable
-    }
-
-    fn follows_pipeline(&self) -> bool {
-        true
     }
 }
 

@@ -530,3 +530,38 @@ fn checkpoints_complete_after_restarting_an_exhausted_source_beside_an_endless_o
         );
     }
 }
+
+/// A sink reading a view over a bounded input gets and commits all of it:
+/// the view's pipeline applies its output on its own operator task and the
+/// sink's pipeline reads the view's dispatcher directly; when the view
+/// ends, the sink's pipeline flushes and takes one more checkpoint, which
+/// commits what it flushed (a file sink writes only what checkpoints
+/// commit).
+#[test]
+fn a_sink_from_a_view_over_a_bounded_input_commits_all_of_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let script = dir.path().join("view.sql");
+    append(&dir.path().join("in.jsonl"), 0..600);
+    std::fs::write(
+        &script,
+        "CREATE SOURCE ev (k TEXT, v BIGINT, ts TIMESTAMP)
+             WITH (connector = 'file', path = 'in.jsonl');
+         CREATE MATERIALIZED VIEW per_key AS SELECT k, count(*) AS n FROM ev GROUP BY k;
+         CREATE SINK out FROM per_key WITH (connector = 'file', path = 'out.jsonl');",
+    )
+    .expect("script");
+    let mut run = Sluice::start_with(
+        dir.path(),
+        Some(&script),
+        &data,
+        &["--checkpoint-interval", "200ms"],
+    );
+    assert!(run.wait(T).success(), "{}", run.stderr());
+    assert_eq!(
+        growing_counts(&dir.path().join("out.jsonl")),
+        want(600).0,
+        "{}",
+        run.stderr()
+    );
+}
