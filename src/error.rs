@@ -45,7 +45,7 @@ pub enum SluiceError {
     NotSupported(String),
     #[error("{}", datafusion_message(.0))]
     DataFusion(#[from] DataFusionError),
-    #[error(transparent)]
+    #[error("{}", arrow_message(.0))]
     Arrow(#[from] ArrowError),
     #[error("{context}: {source}")]
     Io {
@@ -227,7 +227,8 @@ fn execution_sqlstate(msg: &str) -> &'static str {
 }
 
 /// A DataFusion error as the user reads it: our functions' errors as they
-/// word them, without DataFusion's "External error: ".
+/// word them, without DataFusion's "External error: ", and an Arrow
+/// kernel's error on the statement's data without "Arrow error: ".
 fn datafusion_message(e: &DataFusionError) -> String {
     match e.find_root() {
         DataFusionError::External(inner)
@@ -235,7 +236,16 @@ fn datafusion_message(e: &DataFusionError) -> String {
         {
             inner.to_string()
         }
+        DataFusionError::ArrowError(inner, _) => arrow_message(inner),
         _ => e.to_string(),
+    }
+}
+
+/// An Arrow kernel's error, in PostgreSQL's words where it has them.
+fn arrow_message(e: &ArrowError) -> String {
+    match e {
+        ArrowError::DivideByZero => "division by zero".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -297,6 +307,31 @@ mod tests {
             e.to_string(),
             "syntax error at line 1, column 28: expected end of statement (;), found 'BY' \
              (did you mean GROUP?)"
+        );
+    }
+
+    #[test]
+    fn an_arrow_kernels_error_reads_as_postgresql_words_it() {
+        let e = SluiceError::from(DataFusionError::ArrowError(
+            Box::new(ArrowError::DivideByZero),
+            None,
+        ));
+        assert_eq!(
+            (e.sqlstate(), e.to_string().as_str()),
+            ("22012", "division by zero")
+        );
+        let e = SluiceError::from(DataFusionError::Context(
+            "projection".into(),
+            Box::new(DataFusionError::ArrowError(
+                Box::new(ArrowError::DivideByZero),
+                None,
+            )),
+        ));
+        assert_eq!(e.to_string(), "division by zero");
+        let e = SluiceError::from(ArrowError::DivideByZero);
+        assert_eq!(
+            (e.sqlstate(), e.to_string().as_str()),
+            ("22012", "division by zero")
         );
     }
 }

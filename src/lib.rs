@@ -24,6 +24,7 @@ pub mod plan;
 pub mod runtime;
 pub mod script;
 pub mod server;
+pub mod snapshot;
 pub mod sql;
 pub mod stream;
 pub mod terminal;

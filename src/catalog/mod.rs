@@ -10,7 +10,6 @@ use std::sync::Arc;
 use crate::connectors::{SinkConnector, SourceDef};
 use crate::error::{Result, SluiceError};
 use crate::plan::StreamPlan;
-use crate::runtime::view::ViewState;
 use crate::sql::functions::SqlFunction;
 
 pub use store::{Definition, Kind};
@@ -27,7 +26,6 @@ pub struct SinkDef {
 pub struct ViewDef {
     pub name: String,
     pub plan: Arc<StreamPlan>,
-    pub state: Arc<ViewState>,
     /// The view as the input of other pipelines.
     pub input: SourceDef,
 }

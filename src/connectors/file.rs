@@ -720,16 +720,13 @@ impl SinkWriter for CommittedFile {
         Ok(bytes)
     }
 
-    async fn prepare(
-        &mut self,
-        _epoch: u64,
-    ) -> Result<Option<crate::runtime::state::StateSnapshot>> {
+    async fn prepare(&mut self, _epoch: u64) -> Result<Option<crate::snapshot::StateSnapshot>> {
         let path = self.pending_path.clone();
         let file = self.pending().await?;
         file.sync_data().await.map_err(self.io("syncing", &path))?;
         let output = self.len(&self.path).await?;
         let pending = self.len(&self.pending_path).await?;
-        Ok(Some(crate::runtime::state::StateSnapshot::new(
+        Ok(Some(crate::snapshot::StateSnapshot::new(
             serde_json::json!({"output": output, "pending": pending}),
             Vec::new(),
         )))
@@ -753,7 +750,7 @@ impl SinkWriter for CommittedFile {
     async fn recover(
         &mut self,
         _epoch: u64,
-        state: Option<crate::runtime::state::StateSnapshot>,
+        state: Option<crate::snapshot::StateSnapshot>,
     ) -> Result<()> {
         let Some(state) = state else {
             // A fresh start: the output is rewritten unless `append`.

@@ -114,10 +114,7 @@ pub trait SinkWriter: Send {
     /// A checkpoint barrier: everything written so far must survive a crash
     /// (it need not be visible yet). Returns what recovery needs to finish
     /// the epoch (a view's contents, a transaction's messages).
-    async fn prepare(
-        &mut self,
-        _epoch: u64,
-    ) -> Result<Option<crate::runtime::state::StateSnapshot>> {
+    async fn prepare(&mut self, _epoch: u64) -> Result<Option<crate::snapshot::StateSnapshot>> {
         self.flush().await?;
         Ok(None)
     }
@@ -139,7 +136,7 @@ pub trait SinkWriter: Send {
     async fn recover(
         &mut self,
         _epoch: u64,
-        _state: Option<crate::runtime::state::StateSnapshot>,
+        _state: Option<crate::snapshot::StateSnapshot>,
     ) -> Result<()> {
         Ok(())
     }

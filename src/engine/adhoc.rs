@@ -96,11 +96,11 @@ impl Engine {
             )?;
             crate::metrics::errors::register(&ctx, SYSTEM_SCHEMA, &self.monitor)?;
         }
-        for v in self.catalog.views() {
+        for (name, state) in self.coordinator.views() {
             ctx.register_table(
-                v.name.as_str(),
+                name.as_str(),
                 Arc::new(ViewTable {
-                    state: Arc::clone(&v.state),
+                    state: Arc::clone(state),
                 }),
             )?;
         }
@@ -113,7 +113,7 @@ impl Engine {
     ) -> Result<(SessionContext, LogicalPlan)> {
         let ctx = self.ad_hoc_context()?;
         if let Some(system) = &self.system {
-            system.register(&ctx, &self.catalog)?;
+            system.register(&ctx, &self.catalog, &|v| self.coordinator.view_rows(v))?;
         }
         let q = self.adapt(q)?;
         let plan = ctx.state().statement_to_plan(query_statement(&q)).await?;
@@ -162,12 +162,7 @@ impl Engine {
                 }
             }
         }
-        Ok(self
-            .pipelines
-            .iter()
-            .filter(|p| names.contains(&p.name))
-            .map(|p| p.done())
-            .collect())
+        Ok(self.coordinator.done_of(&names))
     }
 }
 

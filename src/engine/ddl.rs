@@ -261,13 +261,13 @@ impl Engine {
         spec.resume = false;
         self.catalog.add_view(
             ViewDef {
-                name: c.name,
+                name: c.name.clone(),
                 plan: Arc::clone(&spec.plan),
-                state,
                 input,
             },
             sql,
         )?;
+        self.coordinator.add_view(&c.name, state);
         Ok(Outcome::Start(Box::new(spec)))
     }
 
@@ -310,7 +310,7 @@ impl Engine {
     pub(super) fn is_builtin_function(&self, name: &str) -> Result<bool> {
         let ctx = self.ad_hoc_context()?;
         if let Some(system) = &self.system {
-            system.register(&ctx, &self.catalog)?;
+            system.register(&ctx, &self.catalog, &|v| self.coordinator.view_rows(v))?;
         }
         let state = ctx.state();
         Ok(state.scalar_functions().contains_key(name)
@@ -402,15 +402,7 @@ impl Engine {
         doomed.push(d.name.clone());
         for name in &doomed {
             self.monitor.remove(name);
-            let mut i = 0;
-            while i < self.pipelines.len() {
-                if &self.pipelines[i].name == name {
-                    let mut p = self.pipelines.remove(i);
-                    p.drop_now().await;
-                } else {
-                    i += 1;
-                }
-            }
+            self.coordinator.drop_object(name).await;
             self.catalog.remove(name);
             self.restored.remove(name);
             if let Some(store) = &self.store {

@@ -40,10 +40,11 @@ impl Engine {
 
     pub(super) fn show_views(&self) -> Result<RecordBatch> {
         let views: Vec<_> = self.catalog.views().collect();
-        let shape = |v: &ViewDef| match &v.state.mode {
-            ViewMode::Append => "append-only",
-            ViewMode::Keyed(_) => "one row per key",
-            ViewMode::Multiset => "updating rows",
+        let shape = |v: &ViewDef| match self.coordinator.view(&v.name).map(|s| &s.mode) {
+            Some(ViewMode::Append) => "append-only",
+            Some(ViewMode::Keyed(_)) => "one row per key",
+            Some(ViewMode::Multiset) => "updating rows",
+            None => "",
         };
         text_table(
             &["name", "reads", "kind", "rows"],
@@ -54,8 +55,8 @@ impl Engine {
                 views
                     .iter()
                     .map(|v| {
-                        v.state
-                            .row_count()
+                        self.coordinator
+                            .view_rows(&v.name)
                             .map(|n| n.to_string())
                             .unwrap_or_default()
                     })

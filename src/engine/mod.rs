@@ -2,6 +2,7 @@
 //! This is the library API the CLI (and later the wire server) drives.
 
 mod adhoc;
+pub mod coordinator;
 mod ddl;
 mod introspect;
 
@@ -67,7 +68,8 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 pub struct Engine {
     catalog: Catalog,
     planner: Planner,
-    pipelines: Vec<Pipeline>,
+    /// The running pipelines and views' state.
+    coordinator: coordinator::Coordinator,
     shutdown: CancellationToken,
     selects: usize,
     store: Option<Store>,
@@ -111,8 +113,14 @@ pub trait SystemCatalog: Send + Sync {
     /// Adapts `query` to what DataFusion plans (another dialect's
     /// spellings), before its relations are checked.
     fn rewrite(&self, catalog: &Catalog, query: &mut ast::Query) -> Result<()>;
-    /// Registers its tables and functions, as of `catalog` now.
-    fn register(&self, ctx: &SessionContext, catalog: &Catalog) -> Result<()>;
+    /// Registers its tables and functions, as of `catalog` now (`rows`: how
+    /// many rows a view holds).
+    fn register(
+        &self,
+        ctx: &SessionContext,
+        catalog: &Catalog,
+        rows: &dyn Fn(&str) -> Option<usize>,
+    ) -> Result<()>;
 }
 
 impl Default for Engine {
@@ -126,7 +134,7 @@ impl Engine {
         Engine {
             catalog: Catalog::default(),
             planner: Planner::new(),
-            pipelines: Vec::new(),
+            coordinator: Default::default(),
             shutdown: CancellationToken::new(),
             selects: 0,
             store: None,
@@ -353,7 +361,7 @@ impl Engine {
             self.sampling = true;
             tokio::spawn(Arc::clone(&self.monitor).run_sampler(self.shutdown.clone()));
         }
-        self.pipelines.push(pipeline);
+        self.coordinator.add_pipeline(pipeline);
         Ok(())
     }
 
@@ -513,56 +521,30 @@ impl Engine {
 
     /// The pipelines started so far, for the progress display.
     pub fn progress_entries(&self) -> Vec<ProgressEntry> {
-        self.pipelines
-            .iter()
-            .map(|p| ProgressEntry {
-                name: p.name.clone(),
-                metrics: Arc::clone(&p.metrics),
-                resumed: p.resumed,
-                bounded: p.bounded,
-            })
-            .collect()
+        self.coordinator.progress_entries()
     }
 
     /// Waits for every pipeline to finish; returns each one's final state.
-    pub async fn wait_all(&mut self) -> Vec<(String, PipelineState, Arc<PipelineMetrics>)> {
-        let mut out = Vec::new();
-        for p in self.pipelines.iter_mut() {
-            let state = p.wait().await;
-            out.push((p.name.clone(), state, Arc::clone(&p.metrics)));
-        }
-        out
+    pub async fn wait_all(&mut self) -> Vec<coordinator::Ended> {
+        self.coordinator.wait_all().await
     }
 
     /// What ends every running pipeline where it is (a watchdog's, for a
     /// shutdown that does not finish).
     pub fn abort_handles(&self) -> Vec<tokio::task::AbortHandle> {
-        self.pipelines
-            .iter()
-            .flat_map(|p| p.abort_handles())
-            .collect()
+        self.coordinator.abort_handles()
     }
 
     /// `wait_all` after a shutdown, giving the pipelines `grace` in all to
     /// drain and take their final checkpoint; those still running then
     /// (a sink waiting on a remote end) are aborted and reported failed.
-    pub async fn wait_all_within(
-        &mut self,
-        grace: std::time::Duration,
-    ) -> Vec<(String, PipelineState, Arc<PipelineMetrics>)> {
-        let deadline = tokio::time::Instant::now() + grace;
-        let mut out = Vec::new();
-        for p in self.pipelines.iter_mut() {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let state = p.wait_at_most(left).await;
-            out.push((p.name.clone(), state, Arc::clone(&p.metrics)));
-        }
-        out
+    pub async fn wait_all_within(&mut self, grace: std::time::Duration) -> Vec<coordinator::Ended> {
+        self.coordinator.wait_all_within(grace).await
     }
 
     /// Whether every running pipeline reads a bounded source.
     pub fn all_bounded(&self) -> bool {
-        self.pipelines.iter().all(|p| p.bounded)
+        self.coordinator.all_bounded()
     }
 
     fn sources_of(&self, plan: &StreamPlan) -> Result<Vec<&connectors::SourceDef>> {
@@ -586,13 +568,13 @@ impl Engine {
         // The views it reads, from their dispatchers.
         let views = sources
             .iter()
-            .filter_map(|s| self.catalog.view(&s.name))
-            .map(|v| {
+            .filter_map(|s| Some((s.name.clone(), self.coordinator.view(&s.name)?)))
+            .map(|(name, view)| {
                 let follow = Follow {
-                    view: Arc::clone(&v.state),
+                    view: Arc::clone(view),
                     snapshot: true,
                 };
-                (v.name.clone(), follow)
+                (name, follow)
             })
             .collect();
         // State (an aggregate's, or the view read) is rebuilt by re-reading

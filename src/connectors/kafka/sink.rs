@@ -37,7 +37,7 @@ use super::super::{SinkConnector, SinkSchema, SinkWriter};
 use super::{validate, CONNECTOR};
 use crate::error::{Result, SluiceError};
 use crate::format::{EncodedRows, RecordEncoder};
-use crate::runtime::state::StateSnapshot;
+use crate::snapshot::StateSnapshot;
 use crate::sql::Options;
 use crate::stream::{Commit, Op, StreamBatch};
 

@@ -123,11 +123,16 @@ impl SystemCatalog for PgCatalog {
     }
 
     fn rewrite(&self, catalog: &Catalog, query: &mut ast::Query) -> Result<()> {
-        rewrite::rewrite(query, &Relations::of(catalog))
+        rewrite::rewrite(query, &Relations::of(catalog, &|_| None))
     }
 
-    fn register(&self, ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
-        let mut relations = Relations::of(catalog);
+    fn register(
+        &self,
+        ctx: &SessionContext,
+        catalog: &Catalog,
+        rows: &dyn Fn(&str) -> Option<usize>,
+    ) -> Result<()> {
+        let mut relations = Relations::of(catalog, rows);
         relations.1 = self.activity.rows();
         // Who is asking: the session whose statement this is.
         let current = activity::current_pid()
@@ -179,7 +184,8 @@ struct Relations(
 );
 
 impl Relations {
-    fn of(catalog: &Catalog) -> Relations {
+    /// The catalog's relations; `rows` says how many rows a view holds.
+    fn of(catalog: &Catalog, rows: &dyn Fn(&str) -> Option<usize>) -> Relations {
         let mut out = Vec::new();
         for (i, d) in catalog.definitions().iter().enumerate() {
             if let Some(v) = catalog.view(&d.name) {
@@ -188,7 +194,7 @@ impl Relations {
                     name: d.name.clone(),
                     schema: v.plan.output_schema.clone(),
                     definition: view_query(&d.sql),
-                    rows: v.state.row_count().map_or(0, |n| n as i64),
+                    rows: rows(&d.name).map_or(0, |n| n as i64),
                     owner_oid: OWNER_OID,
                     acl: None,
                 });
