@@ -290,7 +290,8 @@ impl Pipeline {
             }
         };
         let schema = spec.plan.graph.output()?.schema.clone();
-        let (operator, sink) = if spec.sink.chained() {
+        let chained = spec.sink.chained();
+        let (operator, sink) = if chained {
             // The sink only applies in memory: it runs on the operators'
             // task.
             let task_span = span.clone();
@@ -405,7 +406,13 @@ impl Pipeline {
                 }
             }
             let mut errors = Vec::new();
-            for (part, r) in [("source", s), ("operator", o), ("sink", k)] {
+            // A chained sink (a view) fails on the operators' task.
+            let operator = if chained {
+                "operator or view"
+            } else {
+                "operator"
+            };
+            for (part, r) in [("source", s), (operator, o), ("sink", k)] {
                 match r {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => errors.push(format!("{part}: {e}")),

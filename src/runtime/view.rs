@@ -597,6 +597,17 @@ struct ViewWriter {
     state: Arc<ViewState>,
 }
 
+/// However the view's pipeline ends (closed, failed, aborted), the
+/// pipelines reading the view see its input end rather than wait for
+/// changes that will never come.
+impl Drop for ViewWriter {
+    fn drop(&mut self) {
+        if let Err(e) = self.state.finish() {
+            tracing::warn!(view = %self.state.name, error = %e, "view not finished");
+        }
+    }
+}
+
 #[async_trait]
 impl SinkWriter for ViewWriter {
     async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
