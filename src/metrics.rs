@@ -169,7 +169,13 @@ impl NodeMetrics {
 
     /// Watches the channel that feeds this stage.
     pub fn set_queue(&self, sender: &tokio::sync::mpsc::Sender<Message>) {
-        let _ = self.queue.set(sender.downgrade());
+        self.watch_queue(sender.downgrade());
+    }
+
+    /// Watches the channel that feeds this stage, by a handle that does
+    /// not keep it open.
+    pub fn watch_queue(&self, sender: tokio::sync::mpsc::WeakSender<Message>) {
+        let _ = self.queue.set(sender);
     }
 
     /// Sets the stages it reads (once).

@@ -205,8 +205,14 @@ impl Pipeline {
             let caught_up = !(spec.replay && def.connector.resumable());
             if let Some(follow) = spec.views.get(&def.name) {
                 // A view: read straight from its dispatcher.
+                let subscription = follow.view.subscribe()?;
+                if let (Some(stage), Some(queue)) =
+                    (graph.entry_stage(i), subscription.queue.clone())
+                {
+                    stage.watch_queue(queue);
+                }
                 let mut input = ViewInput::new(
-                    follow.view.subscribe()?,
+                    subscription,
                     follow.snapshot && restored.is_none(),
                     stop.clone(),
                     shutdown.clone(),

@@ -105,6 +105,8 @@ pub struct Subscription {
     pub watermark: Option<i64>,
     pub caught_up: bool,
     pub changes: Option<mpsc::Receiver<Message>>,
+    /// The changes' channel, to watch its depth.
+    pub queue: Option<mpsc::WeakSender<Message>>,
 }
 
 /// The key columns of `data`; a NULL column for an empty key.
@@ -370,18 +372,20 @@ impl ViewState {
                 }
             })
             .collect();
-        let rx = if inner.finished {
-            None
+        let (rx, queue) = if inner.finished {
+            (None, None)
         } else {
             let (tx, rx) = mpsc::channel(SUBSCRIBER_CAPACITY);
+            let queue = tx.downgrade();
             inner.subscribers.push(tx);
-            Some(rx)
+            (Some(rx), Some(queue))
         };
         Ok(Subscription {
             snapshot,
             watermark: inner.watermark,
             caught_up: inner.caught_up,
             changes: rx,
+            queue,
         })
     }
 
