@@ -420,28 +420,9 @@ impl SourceContext {
         }
     }
 
-    /// Passes on a message that is not a batch the source read (a commit),
-    /// counting it into the figures as it goes.
+    /// Passes on a source's commit (once the batches it acknowledges were
+    /// sent), counting any wait for room as back-pressure.
     pub async fn forward(&self, message: Message) -> std::result::Result<(), Stopped> {
-        match &message {
-            Message::Batch(b) => {
-                let rows = b.num_rows() as u64;
-                PipelineMetrics::add(&self.metrics.records_in, rows);
-                if let Some(node) = &self.node {
-                    node.count(rows, b.data.get_array_memory_size() as u64, rows);
-                }
-            }
-            Message::Watermark(w) => {
-                self.metrics
-                    .watermark
-                    .fetch_max(*w, std::sync::atomic::Ordering::Relaxed);
-            }
-            Message::Barrier(b) => {
-                self.last_barrier
-                    .fetch_max(b.epoch, std::sync::atomic::Ordering::Relaxed);
-            }
-            Message::Commit(_) | Message::CaughtUp | Message::EndOfInput => {}
-        }
         self.send_counting_backpressure(message).await
     }
 

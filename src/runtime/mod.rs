@@ -25,6 +25,7 @@ pub mod stateless;
 pub mod union;
 mod upserts;
 pub mod view;
+pub mod view_io;
 pub mod window;
 mod window_keys;
 

@@ -20,278 +20,241 @@ use crate::stream::{Message, StreamBatch};
 /// emit what they hold (open windows), unless `keep_open` was cancelled: the
 /// pipeline was stopped, and its next run will close those windows itself.
 pub(super) async fn run_operators(
-    mut graph: OperatorGraph,
+    graph: OperatorGraph,
     mut alignment: Alignment,
     mut inputs: Vec<Input>,
-    mut output: Output,
+    output: Output,
     keep_open: Option<CancellationToken>,
 ) -> Result<()> {
-    run(
-        &mut graph,
-        &mut alignment,
-        &mut inputs,
-        &mut output,
-        keep_open,
-    )
-    .await?;
-    output.close().await
+    let mut task = Task::new(graph, output);
+    task.run(&mut alignment, &mut inputs, keep_open).await?;
+    task.output.close().await
 }
 
-async fn run(
-    graph: &mut OperatorGraph,
-    alignment: &mut Alignment,
-    inputs: &mut [Input],
-    output: &mut Output,
-    keep_open: Option<CancellationToken>,
-) -> Result<()> {
-    let mut out = Vec::new();
-    let stopping = || keep_open.as_ref().is_some_and(|t| t.is_cancelled());
-    // When the source read the latest batch: what a watermark after it
-    // closes was made possible by that batch.
-    let mut born = None;
-    // Since when an operator has held changes back (see
-    // `Operator::holds_back`): they are flushed `FLUSH_INTERVAL` later, or
-    // when the input goes quiet that long.
-    // Operators restored from a checkpoint may hold changes already.
-    let mut holding = graph.holds_back().then(Instant::now);
-    // A source's commits (and its caught-up mark) behind rows whose changes
-    // are held back wait for them: a commit says the rows before it are
-    // written.
-    let mut deferred: Vec<Message> = Vec::new();
-    // Which input is read first next time, so that a busy one cannot keep
-    // the others waiting.
-    let mut first = 0;
-    loop {
-        // Which inputs may be read (not the alignment itself: the commits
-        // it holds are not `Sync`, and the wait must be `Send`).
-        let readable: Vec<bool> = (0..inputs.len())
-            .map(|i| !alignment.closed(i) && !alignment.blocked(i))
-            .collect();
-        let all_closed = alignment.all_closed();
-        let next = std::future::poll_fn(|cx| {
-            let n = inputs.len();
-            for k in 0..n {
-                let i = (first + k) % n;
-                if !readable[i] {
-                    continue;
-                }
-                if let std::task::Poll::Ready(m) = inputs[i].poll_recv(cx) {
-                    return std::task::Poll::Ready(Some((i, m)));
-                }
-            }
-            if all_closed {
-                std::task::Poll::Ready(None)
-            } else {
-                std::task::Poll::Pending
-            }
-        });
-        let received = match holding {
-            None => Some(next.await),
-            Some(since) => {
-                let left = FLUSH_INTERVAL.saturating_sub(since.elapsed());
-                tokio::time::timeout(left, next).await.ok()
-            }
-        };
-        // Held changes go out once held that long (or the input was quiet
-        // that long), before the next message: a barrier or commit behind
-        // them must cover them.
-        if holding.is_some_and(|since| since.elapsed() >= FLUSH_INTERVAL) {
-            holding = None;
-            graph.flush(&mut out)?;
-            send_emitted(output, &mut out, born, Some(&mut deferred)).await?;
+/// The graph, where its output goes, and what it emitted or holds back on
+/// its way there.
+struct Task {
+    graph: OperatorGraph,
+    output: Output,
+    /// What the operators emitted, not sent yet.
+    out: Vec<StreamBatch>,
+    /// When the source read the latest batch: what a watermark after it
+    /// closes was made possible by that batch.
+    born: Option<Instant>,
+    /// Since when an operator has held changes back (see
+    /// `Operator::holds_back`): they are flushed `FLUSH_INTERVAL` later, or
+    /// when the input goes quiet that long.
+    holding: Option<Instant>,
+    /// A source's commits (and its caught-up mark) behind rows whose
+    /// changes are held back wait for them: a commit says the rows before
+    /// it are written.
+    deferred: Vec<Message>,
+}
+
+impl Task {
+    fn new(graph: OperatorGraph, output: Output) -> Task {
+        Task {
+            // Operators restored from a checkpoint may hold changes already.
+            holding: graph.holds_back().then(Instant::now),
+            graph,
+            output,
+            out: Vec::new(),
+            born: None,
+            deferred: Vec::new(),
         }
-        let Some(received) = received else {
-            continue;
-        };
-        let Some((input, message)) = received else {
-            break;
-        };
-        first = (input + 1) % inputs.len();
-        let message = match message {
-            Some(m) => m,
-            None => {
-                // The input's source finished: its end (unless the
-                // pipeline is stopping, when open windows wait for the next
-                // run), and the barrier it held up.
+    }
+
+    async fn run(
+        &mut self,
+        alignment: &mut Alignment,
+        inputs: &mut [Input],
+        keep_open: Option<CancellationToken>,
+    ) -> Result<()> {
+        let stopping = || keep_open.as_ref().is_some_and(|t| t.is_cancelled());
+        // Which input is read first next time, so that a busy one cannot
+        // keep the others waiting.
+        let mut first = 0;
+        loop {
+            // Which inputs may be read (not the alignment itself: the
+            // commits it holds are not `Sync`, and the wait must be `Send`).
+            let readable: Vec<bool> = (0..inputs.len())
+                .map(|i| !alignment.closed(i) && !alignment.blocked(i))
+                .collect();
+            let all_closed = alignment.all_closed();
+            let next = std::future::poll_fn(|cx| {
+                let n = inputs.len();
+                for k in 0..n {
+                    let i = (first + k) % n;
+                    if !readable[i] {
+                        continue;
+                    }
+                    if let std::task::Poll::Ready(m) = inputs[i].poll_recv(cx) {
+                        return std::task::Poll::Ready(Some((i, m)));
+                    }
+                }
+                if all_closed {
+                    std::task::Poll::Ready(None)
+                } else {
+                    std::task::Poll::Pending
+                }
+            });
+            let received = match self.holding {
+                None => Some(next.await),
+                Some(since) => {
+                    let left = FLUSH_INTERVAL.saturating_sub(since.elapsed());
+                    tokio::time::timeout(left, next).await.ok()
+                }
+            };
+            // Held changes go out once held that long (or the input was
+            // quiet that long), before the next message: a barrier or
+            // commit behind them must cover them.
+            if self
+                .holding
+                .is_some_and(|since| since.elapsed() >= FLUSH_INTERVAL)
+            {
+                self.release_held().await?;
+            }
+            let Some(received) = received else {
+                continue;
+            };
+            let Some((input, message)) = received else {
+                break;
+            };
+            first = (input + 1) % inputs.len();
+            let Some(message) = message else {
+                // The input's source finished: its end (unless the pipeline
+                // is stopping, when open windows wait for the next run), and
+                // the barrier it held up.
                 let barrier = alignment.close(input);
                 if !stopping() {
-                    end_input(graph, input, output, &mut out, born, &mut deferred).await?;
+                    self.end_input(input).await?;
                 }
                 if let Some(commit) = alignment.release() {
-                    forward(
-                        output,
-                        graph.holds_back(),
-                        &mut deferred,
-                        Message::Commit(commit),
-                    )
-                    .await?;
+                    self.forward(Message::Commit(commit)).await?;
                 }
                 if alignment.check_caught_up() {
-                    send_caught_up(graph, output, &mut out, born, &mut deferred, &mut holding)
-                        .await?;
+                    self.send_caught_up().await?;
                 }
                 if let Some(barrier) = barrier {
-                    send_barrier(
-                        graph,
-                        barrier,
-                        output,
-                        &mut out,
-                        born,
-                        &mut deferred,
-                        &mut holding,
-                    )
-                    .await?;
+                    self.send_barrier(barrier).await?;
                 }
                 continue;
-            }
-        };
-        if let Message::Batch(b) = &message {
-            born = b.born.or(born);
-        }
-        match message {
-            // These pass the operators by: everything before them is
-            // already on its way to the sink.
-            Message::Commit(commit) => {
-                if let Some(commit) = alignment.commit(input, commit) {
-                    let message = Message::Commit(commit);
-                    forward(output, graph.holds_back(), &mut deferred, message).await?;
+            };
+            match message {
+                // These pass the operators by: everything before them is
+                // already on its way to the sink.
+                Message::Commit(commit) => {
+                    if let Some(commit) = alignment.commit(input, commit) {
+                        self.forward(Message::Commit(commit)).await?;
+                    }
                 }
-                continue;
-            }
-            Message::CaughtUp => {
-                if alignment.caught_up(input) {
-                    send_caught_up(graph, output, &mut out, born, &mut deferred, &mut holding)
-                        .await?;
+                Message::CaughtUp => {
+                    if alignment.caught_up(input) {
+                        self.send_caught_up().await?;
+                    }
                 }
-                continue;
-            }
-            Message::Barrier(barrier) => {
-                if let Some(barrier) = alignment.barrier(input, barrier) {
-                    send_barrier(
-                        graph,
-                        barrier,
-                        output,
-                        &mut out,
-                        born,
-                        &mut deferred,
-                        &mut holding,
-                    )
-                    .await?;
+                Message::Barrier(barrier) => {
+                    if let Some(barrier) = alignment.barrier(input, barrier) {
+                        self.send_barrier(barrier).await?;
+                    }
                 }
-                continue;
-            }
-            Message::EndOfInput => {
-                end_input(graph, input, output, &mut out, born, &mut deferred).await?;
-                continue;
-            }
-            message => {
-                let watermark = graph.push_input(input, message, &mut out)?;
-                if holding.is_none() && graph.holds_back() {
-                    holding = Some(Instant::now());
-                }
-                let release = !graph.holds_back();
-                send_emitted(output, &mut out, born, release.then_some(&mut deferred)).await?;
-                // What the operators emitted for a watermark reaches the
-                // sink first.
-                if let Some(w) = watermark {
-                    output.send(Message::Watermark(w)).await?;
+                Message::EndOfInput => self.end_input(input).await?,
+                message => {
+                    if let Message::Batch(b) = &message {
+                        self.born = b.born.or(self.born);
+                    }
+                    let watermark = self.graph.push_input(input, message, &mut self.out)?;
+                    if self.holding.is_none() && self.graph.holds_back() {
+                        self.holding = Some(Instant::now());
+                    }
+                    let release = !self.graph.holds_back();
+                    self.send_emitted(release).await?;
+                    // What the operators emitted for a watermark reaches the
+                    // sink first.
+                    if let Some(w) = watermark {
+                        self.output.send(Message::Watermark(w)).await?;
+                    }
                 }
             }
         }
+        // Every input closed, and each one that was not stopped has ended
+        // (its operators emitted what they held) and counted as caught up.
+        Ok(())
     }
-    // Every input closed, and each one that was not stopped has ended (its
-    // operators emitted what they held) and counted as caught up.
-    Ok(())
-}
 
-/// Input `input` ended: what the operators emit for it goes out, then the
-/// watermark it let through, if it moved; once the graph's output has
-/// ended, the end of input goes on too (to the instances after an
-/// exchange, which then emit what they hold).
-async fn end_input(
-    graph: &mut OperatorGraph,
-    input: usize,
-    output: &mut Output,
-    out: &mut Vec<StreamBatch>,
-    born: Option<Instant>,
-    deferred: &mut Vec<Message>,
-) -> Result<()> {
-    let ended = graph.output_ended();
-    let w = graph.end_input(input, out)?;
-    send_emitted(output, out, born, Some(deferred)).await?;
-    if let Some(w) = w {
-        output.send(Message::Watermark(w)).await?;
+    /// Input `input` ended: what the operators emit for it goes out, then
+    /// the watermark it let through, if it moved; once the graph's output
+    /// has ended, the end of input goes on too (to the instances after an
+    /// exchange, which then emit what they hold).
+    async fn end_input(&mut self, input: usize) -> Result<()> {
+        let ended = self.graph.output_ended();
+        let w = self.graph.end_input(input, &mut self.out)?;
+        self.send_emitted(true).await?;
+        if let Some(w) = w {
+            self.output.send(Message::Watermark(w)).await?;
+        }
+        if !ended && self.graph.output_ended() {
+            self.output.send(Message::EndOfInput).await?;
+        }
+        Ok(())
     }
-    if !ended && graph.output_ended() {
-        output.send(Message::EndOfInput).await?;
+
+    /// Sends a message that passes the operators by, or holds it behind
+    /// the changes they hold back.
+    async fn forward(&mut self, message: Message) -> Result<()> {
+        if self.graph.holds_back() {
+            self.deferred.push(message);
+            return Ok(());
+        }
+        self.output.send(message).await
     }
-    Ok(())
-}
 
-/// Sends a message that passes the operators by, or holds it behind the
-/// changes they hold back.
-async fn forward(
-    output: &mut Output,
-    holds_back: bool,
-    deferred: &mut Vec<Message>,
-    message: Message,
-) -> Result<()> {
-    if holds_back {
-        deferred.push(message);
-        return Ok(());
+    /// What the operators hold back goes out now, then the messages that
+    /// waited behind it.
+    async fn release_held(&mut self) -> Result<()> {
+        if self.graph.holds_back() || self.holding.is_some() {
+            self.holding = None;
+            self.graph.flush(&mut self.out)?;
+        }
+        self.send_emitted(true).await
     }
-    output.send(message).await
-}
 
-/// What the operators hold back goes out now, then the messages that
-/// waited behind it.
-async fn release_held(
-    graph: &mut OperatorGraph,
-    output: &mut Output,
-    out: &mut Vec<StreamBatch>,
-    born: Option<Instant>,
-    deferred: &mut Vec<Message>,
-    holding: &mut Option<Instant>,
-) -> Result<()> {
-    if graph.holds_back() {
-        *holding = None;
-        graph.flush(out)?;
+    /// Every input caught up with the last run: what the replay changed
+    /// goes out ahead of the mark (a restored sink drops it), so that rows
+    /// after the mark are not folded into the same held changes.
+    async fn send_caught_up(&mut self) -> Result<()> {
+        self.release_held().await?;
+        self.output.send(Message::CaughtUp).await
     }
-    send_emitted(output, out, born, Some(deferred)).await
-}
 
-/// Every input caught up with the last run: what the replay changed goes
-/// out ahead of the mark (a restored sink drops it), so that rows after
-/// the mark are not folded into the same held changes.
-async fn send_caught_up(
-    graph: &mut OperatorGraph,
-    output: &mut Output,
-    out: &mut Vec<StreamBatch>,
-    born: Option<Instant>,
-    deferred: &mut Vec<Message>,
-    holding: &mut Option<Instant>,
-) -> Result<()> {
-    release_held(graph, output, out, born, deferred, holding).await?;
-    output.send(Message::CaughtUp).await
-}
+    /// Every input delivered the barrier: the operators' state goes with
+    /// it.
+    async fn send_barrier(&mut self, mut barrier: crate::stream::Barrier) -> Result<()> {
+        // What the operators hold back goes out ahead of the barrier: the
+        // checkpoint then holds nothing pending, and a run restored from it
+        // emits nothing before the pipelines that read its output have
+        // attached.
+        self.release_held().await?;
+        // Added to what the operators before an exchange gathered.
+        barrier.operators.extend(self.graph.snapshot()?);
+        self.output.send(Message::Barrier(barrier)).await
+    }
 
-/// Every input delivered the barrier: the operators' state goes with it.
-async fn send_barrier(
-    graph: &mut OperatorGraph,
-    mut barrier: crate::stream::Barrier,
-    output: &mut Output,
-    out: &mut Vec<StreamBatch>,
-    born: Option<Instant>,
-    deferred: &mut Vec<Message>,
-    holding: &mut Option<Instant>,
-) -> Result<()> {
-    // What the operators hold back goes out ahead of the barrier: the
-    // checkpoint then holds nothing pending, and a run restored from it
-    // emits nothing before the pipelines that read its output have attached.
-    release_held(graph, output, out, born, deferred, holding).await?;
-    // Added to what the operators before an exchange gathered.
-    barrier.operators.extend(graph.snapshot()?);
-    output.send(Message::Barrier(barrier)).await
+    /// Sends what the operators emitted (stamped with when the source read
+    /// the batch that made it possible), then, if `release`, the messages
+    /// that waited for it.
+    async fn send_emitted(&mut self, release: bool) -> Result<()> {
+        for mut b in self.out.drain(..) {
+            b.born = b.born.or(self.born);
+            self.output.send(Message::Batch(b)).await?;
+        }
+        if release {
+            for m in self.deferred.drain(..) {
+                self.output.send(m).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Puts a checkpoint's operator states back into a pipeline's graphs (one,
@@ -334,24 +297,6 @@ pub(super) fn restore(
     }
     refuse_leftovers(name, &states)?;
     tracing::info!(pipeline = %name, epoch = restored.epoch, "pipeline restored from checkpoint");
-    Ok(())
-}
-
-/// Sends what the operators emitted (stamped with when the source read the
-/// batch that made it possible), then `then`: messages that waited for it.
-pub(super) async fn send_emitted(
-    output: &mut Output,
-    out: &mut Vec<StreamBatch>,
-    born: Option<Instant>,
-    then: Option<&mut Vec<Message>>,
-) -> Result<()> {
-    for mut b in out.drain(..) {
-        b.born = b.born.or(born);
-        output.send(Message::Batch(b)).await?;
-    }
-    for m in then.into_iter().flat_map(|t| t.drain(..)) {
-        output.send(m).await?;
-    }
     Ok(())
 }
 
