@@ -28,7 +28,9 @@ pub const CONNECTOR: Connector = Connector {
     sink_options: &["path", "format", "header", "delimiter", "append"],
 };
 
-const READ_CHUNK: usize = 1024 * 1024;
+/// Bytes per read: tokio reads at most 2 MiB at a time; each read is a
+/// hop to a blocking thread and back, so fewer, larger reads.
+const READ_CHUNK: usize = 2 * 1024 * 1024;
 const MAX_BATCH_RECORDS: usize = 8192;
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
@@ -359,9 +361,11 @@ impl DecodeQueue {
                 deliverer: None,
             };
         }
-        // At most `parallelism` batches wait here, one more is awaited by
-        // the deliverer: that many decode at once.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Queued>(ctx.parallelism);
+        // A read queues its batches and then its acknowledgement. Four
+        // items per core keep every core decoding while the reader, woken
+        // between decoders, catches up; fewer left a fifth of two cores
+        // idle (measured, docs/BENCHMARKS.md).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Queued>(ctx.parallelism * 4);
         let (ctx, origin) = (ctx.clone(), origin.to_string());
         let deliverer = tokio::spawn(async move {
             while let Some(item) = rx.recv().await {
