@@ -27,6 +27,8 @@ mod upserts;
 pub mod view;
 pub mod view_io;
 pub mod window;
+mod window_assign;
+mod window_calls;
 mod window_keys;
 
 pub use pipeline::{Pipeline, PipelineSpec, PipelineState};

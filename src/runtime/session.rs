@@ -27,7 +27,8 @@ use super::state::{
     column, damaged, intern_group_keys, merge_states, state_batch, states_of, take_states, to_meta,
     StateSnapshot,
 };
-use super::window::{build_rows, intern, millis, window_detail, CallInputs, Keys};
+use super::window_assign::millis;
+use super::window_calls::{build_rows, intern, window_detail, CallInputs, Keys};
 use crate::error::{Result, SluiceError};
 use crate::plan::{AggregatePlan, WindowGrouping, WindowKind};
 use crate::stream::{Op, StreamBatch};

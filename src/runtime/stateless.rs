@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::operator::{advance_watermark, Operator};
 use super::state::{to_meta, StateSnapshot};
-use super::window::{assign, Dropped};
+use super::window_assign::{assign, Dropped};
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::Stage;
