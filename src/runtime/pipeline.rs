@@ -299,10 +299,13 @@ impl Pipeline {
         let chained = spec.sink.chained();
         let (operator, sink) = if chained {
             // The sink only applies in memory: it runs on the operators'
-            // task.
+            // task. It recovers before the pipeline counts as started: a
+            // view's restored state must be in place before a pipeline
+            // started after it subscribes and reads its snapshot.
+            let recovered = recover(runner).await?;
             let task_span = span.clone();
             let run = async move {
-                let Some(runner) = recover(runner).await? else {
+                let Some(runner) = recovered else {
                     return Ok(());
                 };
                 let output = Output::Sink(Box::new(runner));

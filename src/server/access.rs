@@ -17,10 +17,10 @@ use std::sync::Arc;
 use pgwire::error::PgWireResult;
 
 use super::auth::{AuthMode, Users, READ_ALL_DATA};
+use super::errors::{pg_error, pg_error_code};
 use super::grants::{GrantCommand, GrantTarget, Grants, Privilege};
 use super::statements::{Command, CursorBody};
 use super::users::UserCommand;
-use super::{pg_error, pg_error_code};
 use crate::catalog::Catalog;
 use crate::error::SluiceError;
 use crate::sql::relations::relations_read;

@@ -16,8 +16,6 @@ use std::time::SystemTime;
 use pgwire::api::ConnectionHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::session::Session;
-
 tokio::task_local! {
     static BACKEND_PID: i32;
 }
@@ -30,6 +28,13 @@ pub async fn scope<F: std::future::Future>(pid: i32, f: F) -> F::Output {
 /// The pid of the session whose statement is running here, if any.
 pub fn current_pid() -> Option<i32> {
     BACKEND_PID.try_with(|pid| *pid).ok()
+}
+
+/// What a session may change after its startup that `pg_stat_activity`
+/// shows (a session implements it; this module does not know sessions).
+pub trait LiveSettings: Send + Sync {
+    /// `SET application_name`, if the session set it.
+    fn application_name(&self) -> Option<String>;
 }
 
 /// One session.
@@ -53,7 +58,7 @@ struct Started {
     application_name: String,
     /// Cancels the running statement (`pg_cancel_backend`).
     cancel: Option<Arc<ConnectionHandle>>,
-    session: Arc<Session>,
+    session: Arc<dyn LiveSettings>,
     ssl: bool,
 }
 
@@ -111,7 +116,7 @@ impl Activity {
         pid: i32,
         startup: &HashMap<String, String>,
         cancel: Option<Arc<ConnectionHandle>>,
-        session: Arc<Session>,
+        session: Arc<dyn LiveSettings>,
         ssl: bool,
     ) {
         let param = |k: &str| startup.get(k).cloned().unwrap_or_default();

@@ -12,10 +12,12 @@ mod connection;
 mod copy;
 mod cursor;
 mod encode;
+mod errors;
 pub mod grants;
 mod params;
 mod pg_catalog;
 mod session;
+mod settings;
 mod startup;
 mod statements;
 mod subscribe;
@@ -39,7 +41,7 @@ use pgwire::api::results::{
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireBackendMessage;
@@ -51,6 +53,8 @@ use crate::engine::{Engine, Outcome};
 use crate::error::SluiceError;
 use activity::Activity;
 use cursor::Cursor;
+pub use errors::error_info;
+use errors::{pg_error, pg_error_code, statement_timeout};
 pub use statements::Command;
 use statements::CursorBody;
 
@@ -312,25 +316,6 @@ impl Server {
     }
 }
 
-/// A SluiceError as the client sees it: SQLSTATE, message, position, hint.
-pub fn error_info(e: &SluiceError) -> ErrorInfo {
-    // The hint goes in its own field, not after the message as in text.
-    let message = e.unhinted().to_string();
-    let mut info = ErrorInfo::new("ERROR".into(), e.sqlstate().into(), message);
-    if let SluiceError::Parse { line, column, .. } = e.unhinted() {
-        // Statements from clients are mostly one line; the position is a
-        // 1-based character offset into the statement.
-        if *line == 1 {
-            info.position = Some(column.to_string());
-        }
-        info.hint = Some("check the statement against the SQL reference in README.md".into());
-    }
-    if let Some(hint) = e.hint() {
-        info.hint = Some(hint.to_string());
-    }
-    info
-}
-
 /// The command tag of a statement that started a pipeline.
 fn creation_tag(sql: &str) -> &'static str {
     let w: Vec<String> = sql
@@ -343,23 +328,6 @@ fn creation_tag(sql: &str) -> &'static str {
         Some("materialized") | Some("view") => "CREATE MATERIALIZED VIEW",
         _ => "SELECT",
     }
-}
-
-fn pg_error(e: SluiceError) -> PgWireError {
-    PgWireError::UserError(Box::new(error_info(&e)))
-}
-
-/// An error the server itself answers with, by SQLSTATE.
-fn pg_error_code(code: &str, message: &str) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        code.into(),
-        message.into(),
-    )))
-}
-
-fn statement_timeout() -> PgWireError {
-    pg_error_code("57014", "canceling statement due to statement timeout")
 }
 
 /// Whether a statement only reads (so cutting it short changes nothing).
@@ -622,7 +590,10 @@ impl Server {
                 Command::CopySubscribe(sub) => {
                     let needs = access::needs(&Command::CopySubscribe(sub.clone()));
                     match self.authorize(&self.principal(client), &needs).await {
-                        Ok(_) => subscribe::copy_out(&self.engine, client, &sub).await?,
+                        Ok(_) => {
+                            let zone = session::of(client).time_zone();
+                            subscribe::copy_out(&self.engine, client, &sub, zone).await?
+                        }
                         Err(PgWireError::UserError(info)) => {
                             responses.push(Response::Error(info));
                             return Ok(responses);

@@ -12,6 +12,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::ClientInfo;
 
 use super::cursor::Cursor;
+use super::settings::DEFAULTS;
 use crate::error::{Result, SluiceError};
 
 #[derive(Default)]
@@ -63,32 +64,6 @@ fn time_zone_setting(value: &str) -> Result<String> {
         ))),
     }
 }
-
-/// Settings every session starts with (what drivers ask about).
-/// The PostgreSQL version clients are told they talk to: what decides which
-/// catalog queries psql and drivers send.
-pub(super) const SERVER_VERSION: &str = "16.6";
-
-pub(super) const DEFAULTS: &[(&str, &str)] = &[
-    ("application_name", ""),
-    ("client_encoding", "UTF8"),
-    ("datestyle", "ISO, MDY"),
-    ("default_transaction_isolation", "read committed"),
-    ("extra_float_digits", "1"),
-    ("integer_datetimes", "on"),
-    ("intervalstyle", "postgres"),
-    ("max_identifier_length", "63"),
-    ("search_path", "public"),
-    ("server_encoding", "UTF8"),
-    ("server_version", SERVER_VERSION),
-    ("server_version_num", "160006"),
-    ("standard_conforming_strings", "on"),
-    ("statement_timeout", "0"),
-    ("timezone", "UTC"),
-    ("transaction isolation level", "read committed"),
-    ("transaction_isolation", "read committed"),
-    ("transaction_read_only", "off"),
-];
 
 pub fn show_schema(name: &str) -> SchemaRef {
     let column = match name {
@@ -144,10 +119,6 @@ impl Session {
     }
 
     /// `application_name` once the session has SET it.
-    pub fn application_name(&self) -> Option<String> {
-        self.settings.lock().ok()?.get("application_name").cloned()
-    }
-
     fn setting(&self, name: &str) -> Option<String> {
         let set = self.settings.lock().ok()?.get(name).cloned();
         set.or_else(|| {
@@ -242,5 +213,11 @@ impl Session {
                 None => c.clear(),
             }
         }
+    }
+}
+
+impl super::activity::LiveSettings for Session {
+    fn application_name(&self) -> Option<String> {
+        self.settings.lock().ok()?.get("application_name").cloned()
     }
 }

@@ -107,6 +107,31 @@ fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
     }
 }
 
+/// psql writes `a OPERATOR(pg_catalog.~) b`, psqlODBC
+/// `a operator(pg_catalog.=) b`; only PostgreSQL's own parser reads that,
+/// so it becomes `a ~ b` before parsing.
+pub fn normalize(sql: &str) -> std::borrow::Cow<'_, str> {
+    const OPERATOR: &str = "operator(pg_catalog.";
+    // ASCII lowercase keeps every byte offset of `sql`.
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains(OPERATOR) {
+        return sql.into();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(OPERATOR).map(|i| i + from) {
+        let after = at + OPERATOR.len();
+        let Some(end) = lower[after..].find(')').map(|i| i + after) else {
+            break;
+        };
+        out.push_str(&sql[from..at]);
+        out.push_str(sql[after..end].trim());
+        from = end + 1;
+    }
+    out.push_str(&sql[from..]);
+    out.into()
+}
+
 pub fn classify(text: &str) -> Result<Command> {
     if without_comments(text)
         .trim()
@@ -116,7 +141,7 @@ pub fn classify(text: &str) -> Result<Command> {
     {
         return Ok(Command::Empty);
     }
-    let text = super::pg_catalog::normalize(text);
+    let text = normalize(text);
     let text = text.trim().trim_end_matches(';').trim();
     let w = words(text);
     let first = w.first().map(String::as_str).unwrap_or("");
@@ -632,6 +657,21 @@ pub fn without_comments(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn psql_operators_become_plain_ones() {
+        assert_eq!(
+            normalize("WHERE c.relname OPERATOR(pg_catalog.~) '^(v)$' COLLATE pg_catalog.default"),
+            "WHERE c.relname ~ '^(v)$' COLLATE pg_catalog.default"
+        );
+        assert_eq!(
+            normalize(
+                "where tc.relname operator(pg_catalog.=) 'v' AND x operator(pg_catalog.<=) 2"
+            ),
+            "where tc.relname = 'v' AND x <= 2"
+        );
+        assert_eq!(normalize("SELECT 1"), "SELECT 1");
+    }
 
     #[test]
     fn statements_are_split_outside_quotes_and_comments() {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{ArrayRef, Int64Array};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -22,7 +23,7 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::sync::{mpsc, RwLock};
 
 use super::encode::{self, Column};
-use super::pg_error;
+use super::errors::pg_error;
 use super::statements::SubscribeSpec;
 use crate::connectors::{SinkConnector, SinkSchema, SinkWriter};
 use crate::engine::Engine;
@@ -198,13 +199,13 @@ pub async fn copy_out<C>(
     engine: &RwLock<Engine>,
     client: &mut C,
     spec: &SubscribeSpec,
+    zone: Tz,
 ) -> PgWireResult<Response>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    let zone = super::session::of(client).time_zone();
     let mut sub = Subscription::start(engine, spec).await.map_err(pg_error)?;
     let schema = sub.schema();
     let fields = Arc::new(encode::fields(

@@ -72,7 +72,7 @@ pub(super) const TABLES: &[TableDef] = &[
             ("pending_restart", Bool),
         ],
         rows: |_| {
-            crate::server::session::DEFAULTS
+            crate::server::settings::DEFAULTS
                 .iter()
                 .filter(|(name, _)| !name.contains(' '))
                 .map(|(name, value)| {

@@ -587,7 +587,7 @@ impl ScalarUDFImpl for PgFunction {
                 let names = strs(0)?;
                 texts(&|i| {
                     let name = names[i].as_ref()?.to_ascii_lowercase();
-                    crate::server::session::DEFAULTS
+                    crate::server::settings::DEFAULTS
                         .iter()
                         .find(|(n, _)| *n == name)
                         .map(|(_, v)| v.to_string())

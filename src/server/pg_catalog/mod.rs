@@ -70,35 +70,10 @@ const FIRST_RELATION_OID: i64 = 16_400;
 pub fn version() -> String {
     format!(
         "PostgreSQL {} on {}-linux, Sluice {} streaming SQL engine",
-        super::session::SERVER_VERSION,
+        super::settings::SERVER_VERSION,
         std::env::consts::ARCH,
         env!("CARGO_PKG_VERSION")
     )
-}
-
-/// psql writes `a OPERATOR(pg_catalog.~) b`, psqlODBC
-/// `a operator(pg_catalog.=) b`; only PostgreSQL's own parser reads that,
-/// so it becomes `a ~ b` before parsing.
-pub fn normalize(sql: &str) -> std::borrow::Cow<'_, str> {
-    const OPERATOR: &str = "operator(pg_catalog.";
-    // ASCII lowercase keeps every byte offset of `sql`.
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains(OPERATOR) {
-        return sql.into();
-    }
-    let mut out = String::with_capacity(sql.len());
-    let mut from = 0;
-    while let Some(at) = lower[from..].find(OPERATOR).map(|i| i + from) {
-        let after = at + OPERATOR.len();
-        let Some(end) = lower[after..].find(')').map(|i| i + after) else {
-            break;
-        };
-        out.push_str(&sql[from..at]);
-        out.push_str(sql[after..end].trim());
-        from = end + 1;
-    }
-    out.push_str(&sql[from..]);
-    out.into()
 }
 
 /// PostgreSQL's catalog over Sluice's, and the server's sessions
@@ -224,21 +199,6 @@ fn view_query(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn psql_operators_become_plain_ones() {
-        assert_eq!(
-            normalize("WHERE c.relname OPERATOR(pg_catalog.~) '^(v)$' COLLATE pg_catalog.default"),
-            "WHERE c.relname ~ '^(v)$' COLLATE pg_catalog.default"
-        );
-        assert_eq!(
-            normalize(
-                "where tc.relname operator(pg_catalog.=) 'v' AND x operator(pg_catalog.<=) 2"
-            ),
-            "where tc.relname = 'v' AND x <= 2"
-        );
-        assert_eq!(normalize("SELECT 1"), "SELECT 1");
-    }
 
     #[test]
     fn view_definitions_are_the_query_whatever_the_create_looks_like() {
