@@ -743,9 +743,9 @@ fn file_sources_without_checkpoints_rebuild_state_by_re_reading() {
 }
 
 fn file_restart_test(checkpoints: bool) {
-    // With checkpoints, each run asks for another parallelism: the keyed
-    // aggregates keep the one their checkpoint's state was split by (three
-    // instances), whatever the later runs ask for.
+    // With checkpoints, each run asks for another parallelism (3, 2, 1):
+    // the keyed aggregates' state, split three ways by the first run, is
+    // re-split for each later one.
     let options = |run: usize| -> Vec<&str> {
         let mut o = vec![
             "--checkpoint-interval",
@@ -892,13 +892,15 @@ fn file_restart_test(checkpoints: bool) {
     assert_eq!(counts("grows_keys"), per_key_want(80));
     assert_eq!(window_counts("live_windows"), full_windows(9));
     if checkpoints {
-        // The per-key sinks' state came back split three ways, as taken.
+        // The per-key sinks' state, taken split three ways, came back
+        // split two ways.
+        let stderr = second.stderr();
         assert!(
-            second
-                .stderr()
-                .contains("keeps the parallelism its checkpoint's state was split by"),
-            "{}",
-            second.stderr()
+            stderr
+                .lines()
+                .any(|l| l.contains("re-split its checkpoint's keyed state")
+                    && l.contains("from=3 to=2")),
+            "{stderr}"
         );
     }
     assert_eq!(
@@ -941,6 +943,16 @@ fn file_restart_test(checkpoints: bool) {
     assert!(third.wait(T).success(), "{}", third.stderr());
     let after = outputs();
     assert_eq!(before, after, "a restart with no new input writes nothing");
+    if checkpoints {
+        let stderr = third.stderr();
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("re-split its checkpoint's keyed state")
+                    && l.contains("from=2 to=1")),
+            "{stderr}"
+        );
+    }
 }
 
 #[path = "connectors/checkpoints.rs"]

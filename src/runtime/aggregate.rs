@@ -593,6 +593,14 @@ impl Operator for ChangelogAggregate {
         self.snapshot_state().map(Some)
     }
 
+    fn rescale(
+        &self,
+        states: Vec<StateSnapshot>,
+        router: &super::rescale::Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        self.rescale_states(states, router)
+    }
+
     fn restore(&mut self, state: StateSnapshot) -> Result<()> {
         self.restore_state(state)
     }

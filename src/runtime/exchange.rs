@@ -52,13 +52,7 @@ impl Partitioner {
             .iter()
             .map(|k| k.evaluate(&batch.data)?.into_array(rows))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
-        self.hashes.clear();
-        self.hashes.resize(rows, 0);
-        create_hashes(&columns, &RandomState::with_seed(0), &mut self.hashes)?;
-        let mut indices: Vec<Vec<u32>> = vec![Vec::new(); self.parts];
-        for (row, h) in self.hashes.iter().enumerate() {
-            indices[(*h % self.parts as u64) as usize].push(row as u32);
-        }
+        let indices = rows_by_part(&columns, self.parts, &mut self.hashes)?;
         if let Some(only) = indices.iter().position(|i| i.len() == rows) {
             return Ok(vec![(only, batch)]);
         }
@@ -90,6 +84,26 @@ impl Partitioner {
         }
         Ok(out)
     }
+}
+
+/// Which part each row of `keys` (the exchange's key values) belongs to:
+/// its rows' indices per part, in order. The one place rows are assigned
+/// to instances, for batches and for checkpointed state alike
+/// (`rescale.rs`).
+pub fn rows_by_part(
+    keys: &[datafusion::arrow::array::ArrayRef],
+    parts: usize,
+    hashes: &mut Vec<u64>,
+) -> Result<Vec<Vec<u32>>> {
+    let rows = keys.first().map_or(0, |k| k.len());
+    hashes.clear();
+    hashes.resize(rows, 0);
+    create_hashes(keys, &RandomState::with_seed(0), hashes)?;
+    let mut indices: Vec<Vec<u32>> = vec![Vec::new(); parts.max(1)];
+    for (row, h) in hashes.iter().enumerate() {
+        indices[(*h % parts.max(1) as u64) as usize].push(row as u32);
+    }
+    Ok(indices)
 }
 
 #[cfg(test)]

@@ -60,10 +60,7 @@ impl GraphNode {
     /// The key its state is checkpointed under: its id and what it is, so a
     /// checkpoint of another query's operator is never loaded into it.
     fn state_key(&self) -> String {
-        match self.instance {
-            None => format!("{}:{}", self.id, self.op.name()),
-            Some((i, n)) => format!("{}@{i}/{n}:{}", self.id, self.op.name()),
-        }
+        state_key(self.id, self.instance, self.op.name())
     }
 
     /// The watermark all its inputs have passed, when it moved forward.
@@ -563,8 +560,18 @@ pub enum Stage {
     Shared(Arc<NodeMetrics>),
 }
 
+/// The key the state of node `id` (instance `i` of `n`, when its part is
+/// split) running `operator` is checkpointed under. One instance of one is
+/// the whole plan: a pipeline at parallelism 1 runs no exchange.
+pub fn state_key(id: NodeId, instance: Option<(usize, usize)>, operator: &str) -> String {
+    match instance {
+        Some((i, n)) if n > 1 => format!("{id}@{i}/{n}:{operator}"),
+        _ => format!("{id}:{operator}"),
+    }
+}
+
 /// The operator a plan node runs.
-fn operator(
+pub(super) fn operator(
     plan: &Arc<StreamPlan>,
     node: &PlanNode,
     metrics: &Arc<PipelineMetrics>,

@@ -14,6 +14,7 @@ mod operator_task;
 mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod rescale;
 #[cfg(test)]
 mod restore_check;
 pub mod session;

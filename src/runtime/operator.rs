@@ -54,6 +54,20 @@ pub trait Operator: Send {
         Ok(None)
     }
 
+    /// Re-splits the states `snapshot` gave in each of the instances of a
+    /// keyed part (split by key across `states.len()` instances) into
+    /// `router.parts()` states, part `i` holding the keys the exchange
+    /// sends to instance `i`: a restore at another parallelism loads
+    /// them. `None` when its state cannot be re-split; the pipeline then
+    /// keeps the checkpoint's parallelism.
+    fn rescale(
+        &self,
+        _states: Vec<StateSnapshot>,
+        _router: &super::rescale::Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        Ok(None)
+    }
+
     /// Loads what `snapshot` of the same operator (same plan) returned,
     /// into a fresh operator before it sees any input.
     fn restore(&mut self, _state: StateSnapshot) -> Result<()> {

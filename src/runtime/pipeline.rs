@@ -21,6 +21,7 @@ use super::graph::{instances_in, OperatorGraph, Part, Stage};
 use super::input::{Input, ViewInput};
 use super::operator_task::{restore, run_operators};
 use super::output::Output;
+use super::rescale::rescale;
 use super::sink_task::SinkRunner;
 use super::source_task::run_checkpointed;
 use super::upserts::Upserts;
@@ -98,24 +99,48 @@ impl Pipeline {
         let names: Vec<&str> = spec.sources.iter().map(|s| s.name.as_str()).collect();
         let metrics = Arc::new(PipelineMetrics::new(&spec.name, names.join(", ")));
         let checkpoints = spec.checkpoints.clone();
-        let restored = checkpoints
+        let mut restored = checkpoints
             .as_ref()
             .and_then(|c| c.take_restored(&spec.name));
         // A checkpoint's keyed state was split across its run's instances
-        // by key: the pipeline keeps that many.
+        // by key: re-split for this run's, or (where an operator cannot)
+        // the pipeline keeps that many.
         let mut parallelism = spec.parallelism.max(1);
-        if let (Some(r), Some(x)) = (&restored, Exchange::of(&spec.plan.graph)) {
+        if let (Some(r), Some(x)) = (&mut restored, Exchange::of(&spec.plan.graph)) {
             let kept = match &r.positional {
                 Some(_) => Some(1),
                 None => instances_in(&r.operators, &x.part(&spec.plan.graph)),
             };
             if let Some(kept) = kept.filter(|&k| k != parallelism) {
-                tracing::info!(
-                    pipeline = %spec.name,
-                    parallelism = kept,
-                    "keeps the parallelism its checkpoint's state was split by"
-                );
-                parallelism = kept;
+                let rescaled = match &r.positional {
+                    Some(_) => Ok(false),
+                    None => rescale(&spec.plan, &x, &mut r.operators, kept, parallelism),
+                };
+                match rescaled {
+                    Ok(true) => tracing::info!(
+                        pipeline = %spec.name,
+                        from = kept,
+                        to = parallelism,
+                        "re-split its checkpoint's keyed state for this parallelism"
+                    ),
+                    Ok(false) => {
+                        tracing::info!(
+                            pipeline = %spec.name,
+                            parallelism = kept,
+                            "keeps the parallelism its checkpoint's state was split by"
+                        );
+                        parallelism = kept;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            pipeline = %spec.name,
+                            parallelism = kept,
+                            error = %e,
+                            "could not re-split its checkpoint's keyed state; keeps the parallelism it was split by"
+                        );
+                        parallelism = kept;
+                    }
+                }
             }
         }
         let Stages {

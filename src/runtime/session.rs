@@ -23,9 +23,10 @@ use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use serde::{Deserialize, Serialize};
 
 use super::operator::{advance_watermark, Operator};
+use super::rescale::Router;
 use super::state::{
-    column, damaged, intern_group_keys, merge_states, state_batch, states_of, take_states, to_meta,
-    StateSnapshot,
+    column, concat_rows, damaged, intern_group_keys, merge_states, state_batch, states_of,
+    take_states, to_meta, StateSnapshot,
 };
 use super::window_assign::millis;
 use super::window_calls::{build_rows, intern, window_detail, CallInputs, Keys};
@@ -445,6 +446,93 @@ impl SessionAggregate {
     }
 }
 
+impl SessionAggregate {
+    /// Every instance's keys and sessions, the keys re-split by the
+    /// exchange's hash (`rescale.rs`) and renumbered per part, each key's
+    /// sessions going with it in their order. Instances see the same
+    /// watermarks; if theirs differed, the state is left unsplit.
+    fn rescale_states(
+        &self,
+        states: Vec<StateSnapshot>,
+        router: &Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        if self.keys.exprs_len() == 0 || states.is_empty() {
+            return Ok(None);
+        }
+        let mut watermark = None;
+        let (mut keys, mut held) = (Vec::new(), Vec::new());
+        let mut offset = 0u64;
+        for (i, state) in states.into_iter().enumerate() {
+            let meta: SessionMeta = state.meta_as()?;
+            if i > 0 && watermark != meta.watermark {
+                return Ok(None);
+            }
+            watermark = meta.watermark;
+            let mut batches = state.into_batches();
+            let k = batches.next("session keys")?;
+            let h = batches.next("sessions")?;
+            if k.num_rows() != meta.keys {
+                return Err(damaged("session key count"));
+            }
+            // Key ids across all instances: this instance's, shifted.
+            let ids = column::<UInt64Array>(&h, "key")?;
+            let ids: UInt64Array = ids.iter().map(|id| id.map(|id| id + offset)).collect();
+            held.push(with_key_ids(&h, ids)?);
+            offset += k.num_rows() as u64;
+            keys.push(k);
+        }
+        let keys = concat_rows(keys)?;
+        let held = concat_rows(held)?;
+        let ids = column::<UInt64Array>(&held, "key")?;
+        let mut sessions_of: Vec<Vec<u32>> = vec![Vec::new(); keys.num_rows()];
+        for row in 0..held.num_rows() {
+            sessions_of
+                .get_mut(ids.value(row) as usize)
+                .ok_or_else(|| damaged("session of an unknown key"))?
+                .push(row as u32);
+        }
+        router
+            .split(keys.columns())?
+            .into_iter()
+            .map(|part| {
+                let mut rows: Vec<u32> = Vec::new();
+                let mut new_ids = Vec::new();
+                for (new, &old) in part.iter().enumerate() {
+                    rows.extend(&sessions_of[old as usize]);
+                    new_ids.extend(std::iter::repeat_n(
+                        new as u64,
+                        sessions_of[old as usize].len(),
+                    ));
+                }
+                let sessions = take_record_batch(&held, &UInt32Array::from(rows))?;
+                let meta = SessionMeta {
+                    watermark,
+                    keys: part.len(),
+                };
+                Ok(StateSnapshot::new(
+                    to_meta(&meta)?,
+                    vec![
+                        take_record_batch(&keys, &UInt32Array::from(part))?,
+                        with_key_ids(&sessions, UInt64Array::from(new_ids))?,
+                    ],
+                ))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+/// `sessions` with its key id column replaced by `ids`.
+fn with_key_ids(sessions: &RecordBatch, ids: UInt64Array) -> Result<RecordBatch> {
+    let at = sessions
+        .schema()
+        .index_of("key")
+        .map_err(|_| damaged("column key"))?;
+    let mut columns = sessions.columns().to_vec();
+    columns[at] = Arc::new(ids);
+    Ok(RecordBatch::try_new(sessions.schema(), columns)?)
+}
+
 impl Operator for SessionAggregate {
     fn name(&self) -> &'static str {
         "session aggregate"
@@ -468,6 +556,14 @@ impl Operator for SessionAggregate {
 
     fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
         self.snapshot_state().map(Some)
+    }
+
+    fn rescale(
+        &self,
+        states: Vec<StateSnapshot>,
+        router: &Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        self.rescale_states(states, router)
     }
 
     fn restore(&mut self, state: StateSnapshot) -> Result<()> {

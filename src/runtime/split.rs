@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::exchange::Partitioner;
 use super::graph::OperatorGraph;
 use super::pipeline::{stages, Stages};
+use super::state::StateSnapshot;
 use crate::error::Result;
 use crate::metrics::PipelineMetrics;
 use crate::plan::StreamPlan;
@@ -123,6 +124,36 @@ impl SplitGraph {
             }
         }
         Ok(())
+    }
+
+    /// Every operator's state, as a checkpoint holds it (by key).
+    pub fn snapshot(&mut self) -> Result<std::collections::BTreeMap<String, StateSnapshot>> {
+        let mut states = Vec::new();
+        states.extend(self.before.snapshot()?);
+        if let Some(split) = &mut self.split {
+            for g in &mut split.graphs {
+                states.extend(g.snapshot()?);
+            }
+        }
+        states
+            .into_iter()
+            .filter_map(|(key, bytes)| Some((key, bytes?)))
+            .map(|(key, bytes)| Ok((key, StateSnapshot::decode(&bytes)?)))
+            .collect()
+    }
+
+    /// Loads a checkpoint's states into fresh operators.
+    pub fn restore(
+        &mut self,
+        mut states: std::collections::BTreeMap<String, StateSnapshot>,
+    ) -> Result<()> {
+        self.before.restore_own(&mut states)?;
+        if let Some(split) = &mut self.split {
+            for g in &mut split.graphs {
+                g.restore_own(&mut states)?;
+            }
+        }
+        super::graph::refuse_leftovers("split", &states)
     }
 
     /// What the graph before the exchange emitted, through the instances

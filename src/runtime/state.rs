@@ -157,7 +157,39 @@ pub fn states_of(batch: &RecordBatch, calls: usize) -> Result<StateColumns> {
             .ok_or_else(|| damaged("state of an unknown aggregate call"))?
             .push(Arc::clone(column));
     }
+    // Every accumulator's state has a field: rows without one would be
+    // merged from nothing (and DataFusion's accumulators index into it).
+    if batch.num_rows() > 0 && states.iter().any(Vec::is_empty) {
+        return Err(damaged("an aggregate call without its state"));
+    }
     Ok(states)
+}
+
+/// Batches of one kind of state from several instances as one, in order.
+/// An instance with no rows may lack columns the others have (accumulator
+/// states come from its rows), so only batches with rows are joined.
+pub fn concat_rows(batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    let mut with_rows: Vec<RecordBatch> = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .cloned()
+        .collect();
+    match with_rows.len() {
+        0 => batches
+            .into_iter()
+            .next()
+            .ok_or_else(|| damaged("no state to join")),
+        1 => Ok(with_rows.remove(0)),
+        _ => {
+            let schema = with_rows[0].schema();
+            if with_rows.iter().any(|b| b.schema() != schema) {
+                return Err(damaged("instances' states of different shapes"));
+            }
+            Ok(datafusion::arrow::compute::concat_batches(
+                &schema, &with_rows,
+            )?)
+        }
+    }
 }
 
 /// A named column of a [`state_batch`], as its array type.

@@ -233,6 +233,32 @@ impl Operator for StatelessOperator {
         Ok(Some(StateSnapshot::new(to_meta(&meta)?, Vec::new())))
     }
 
+    /// Its state is the watermark, the same in every instance (they all
+    /// see every watermark): each new instance starts from it.
+    fn rescale(
+        &self,
+        states: Vec<StateSnapshot>,
+        router: &super::rescale::Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        let mut watermark = None;
+        for (i, state) in states.iter().enumerate() {
+            let w = state.meta_as::<WatermarkMeta>()?.watermark;
+            if i > 0 && w != watermark {
+                return Ok(None);
+            }
+            watermark = w;
+        }
+        (0..router.parts())
+            .map(|_| {
+                Ok(StateSnapshot::new(
+                    to_meta(&WatermarkMeta { watermark })?,
+                    Vec::new(),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     fn restore(&mut self, state: StateSnapshot) -> Result<()> {
         self.watermark = state.meta_as::<WatermarkMeta>()?.watermark;
         Ok(())

@@ -21,9 +21,10 @@ use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use serde::{Deserialize, Serialize};
 
 use super::operator::{advance_watermark, Operator};
+use super::rescale::Router;
 use super::state::{
-    column, damaged, intern_group_keys, keep_group_keys, keep_groups_states, state_batch,
-    states_of, to_meta, StateSnapshot,
+    column, concat_rows, damaged, intern_group_keys, keep_group_keys, keep_groups_states,
+    state_batch, states_of, to_meta, StateSnapshot,
 };
 use super::window_assign::millis;
 use super::window_calls::{
@@ -342,6 +343,78 @@ impl WindowAggregate {
         Ok(())
     }
 
+    /// Every instance's open (and kept) windows, each window's groups
+    /// re-split by the exchange's hash of their keys (`rescale.rs`).
+    /// Instances see the same watermarks, so their watermark and which
+    /// windows they emitted agree; if they did not, the state is left
+    /// unsplit.
+    fn rescale_states(
+        &self,
+        states: Vec<StateSnapshot>,
+        router: &Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        if self.keys.exprs_len() == 0 {
+            return Ok(None);
+        }
+        type Window = (bool, Vec<RecordBatch>, Vec<RecordBatch>);
+        let mut watermark = None;
+        let mut windows: BTreeMap<(i64, i64), Window> = BTreeMap::new();
+        for (i, state) in states.into_iter().enumerate() {
+            let meta: WindowMeta = state.meta_as()?;
+            if i > 0 && watermark != meta.watermark {
+                return Ok(None);
+            }
+            watermark = meta.watermark;
+            let mut batches = state.into_batches();
+            for entry in meta.windows {
+                let keys = batches.next("window keys")?;
+                let groups = batches.next("window groups")?;
+                if keys.num_rows() != entry.groups || groups.num_rows() != entry.groups {
+                    return Err(damaged("window group count"));
+                }
+                let w = windows
+                    .entry((entry.end, entry.start))
+                    .or_insert_with(|| (entry.emitted, Vec::new(), Vec::new()));
+                if w.0 != entry.emitted {
+                    return Ok(None);
+                }
+                w.1.push(keys);
+                w.2.push(groups);
+            }
+        }
+        let mut parts: Vec<(Vec<WindowEntry>, Vec<RecordBatch>)> =
+            (0..router.parts()).map(|_| Default::default()).collect();
+        for ((end, start), (emitted, keys, groups)) in windows {
+            let keys = concat_rows(keys)?;
+            let groups = concat_rows(groups)?;
+            for (part, rows) in router.split(keys.columns())?.into_iter().enumerate() {
+                if rows.is_empty() {
+                    continue;
+                }
+                let rows = UInt32Array::from(rows);
+                let (entries, batches) = &mut parts[part];
+                entries.push(WindowEntry {
+                    start,
+                    end,
+                    groups: rows.len(),
+                    emitted,
+                });
+                batches.push(take_record_batch(&keys, &rows)?);
+                batches.push(take_record_batch(&groups, &rows)?);
+            }
+        }
+        parts
+            .into_iter()
+            .map(|(windows, batches)| {
+                Ok(StateSnapshot::new(
+                    to_meta(&WindowMeta { watermark, windows })?,
+                    batches,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     fn emit(
         &self,
         (end, start): (i64, i64),
@@ -410,6 +483,14 @@ impl Operator for WindowAggregate {
 
     fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
         self.snapshot_state().map(Some)
+    }
+
+    fn rescale(
+        &self,
+        states: Vec<StateSnapshot>,
+        router: &Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        self.rescale_states(states, router)
     }
 
     fn restore(&mut self, state: StateSnapshot) -> Result<()> {

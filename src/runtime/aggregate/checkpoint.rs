@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use super::{new_accumulator, new_accumulators, Calls, ChangelogAggregate, NO_SLOT};
 use crate::error::Result;
+use crate::runtime::rescale::Router;
 use crate::runtime::state::{
-    column, damaged, intern_group_keys, keep_group_keys, keep_groups_states, merge_states,
-    state_batch, states_of, take_states, to_meta, StateSnapshot,
+    column, concat_rows, damaged, intern_group_keys, keep_group_keys, keep_groups_states,
+    merge_states, state_batch, states_of, take_states, to_meta, StateSnapshot,
 };
 
 /// Checkpoint metadata; the batches are the group keys (with GROUP BY), a
@@ -144,6 +146,80 @@ impl ChangelogAggregate {
         // its row over no input again.
         self.first_row_due = self.groups.is_none() && n == 0;
         Ok(())
+    }
+}
+
+impl ChangelogAggregate {
+    /// The groups of every instance's state, re-split by the exchange's
+    /// hash of their keys (`rescale.rs`). A global aggregate runs as one
+    /// instance and is never re-split.
+    pub(super) fn rescale_states(
+        &self,
+        states: Vec<StateSnapshot>,
+        router: &Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        if self.groups.is_none() || states.is_empty() {
+            return Ok(None);
+        }
+        let (mut keys, mut groups, mut last) = (Vec::new(), Vec::new(), Vec::new());
+        let mut pending_rows = 0;
+        for state in states {
+            let meta: AggregateMeta = state.meta_as()?;
+            let mut batches = state.into_batches();
+            let (k, g, l) = (
+                batches.next("group keys")?,
+                batches.next("group states")?,
+                batches.next("emitted rows")?,
+            );
+            if k.num_rows() != meta.groups || g.num_rows() != meta.groups {
+                return Err(damaged("group counts disagree"));
+            }
+            pending_rows += meta.pending_rows;
+            keys.push(k);
+            groups.push(g);
+            last.push(l);
+        }
+        let keys = concat_rows(keys)?;
+        let groups = concat_rows(groups)?;
+        let last = concat_rows(last)?;
+        // The emitted rows are those of the shown groups, in group order.
+        let shown = column::<BooleanArray>(&groups, "shown")?;
+        let mut row_of = Vec::with_capacity(shown.len());
+        let mut next = 0u32;
+        for g in 0..shown.len() {
+            row_of.push(shown.value(g).then(|| {
+                next += 1;
+                next - 1
+            }));
+        }
+        if next as usize != last.num_rows() {
+            return Err(damaged("group counts disagree"));
+        }
+        router
+            .split(keys.columns())?
+            .into_iter()
+            .map(|part| {
+                let emitted = UInt32Array::from(
+                    part.iter()
+                        .filter_map(|&g| row_of[g as usize])
+                        .collect::<Vec<u32>>(),
+                );
+                let part = UInt32Array::from(part);
+                Ok(StateSnapshot::new(
+                    to_meta(&AggregateMeta {
+                        groups: part.len(),
+                        // When the next flush is due: as soon as before.
+                        pending_rows,
+                    })?,
+                    vec![
+                        take_record_batch(&keys, &part)?,
+                        take_record_batch(&groups, &part)?,
+                        take_record_batch(&last, &emitted)?,
+                    ],
+                ))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 }
 
