@@ -223,7 +223,10 @@ mod tests {
                 let (straight, _) = run(&sql, key, lateness, &rows, &cuts, 1, None);
                 for (from, to) in [(2, 1), (2, 3), (3, 2)] {
                     let (rescaled_run, rescaled) = run(&sql, key, lateness, &rows, &cuts, from, Some((at, to)));
-                    prop_assert!(rescaled, "{sql}: not re-split {from} → {to}");
+                    // With allowed lateness, a late row can open a window
+                    // in one instance that another already emitted: such a
+                    // state is not re-split (the run goes on at `from`).
+                    prop_assert!(rescaled || lateness > 0, "{sql}: not re-split {from} → {to}");
                     prop_assert_eq!(&rescaled_run, &straight, "{}: {} → {}", sql, from, to);
                 }
             }

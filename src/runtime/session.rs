@@ -475,8 +475,12 @@ impl SessionAggregate {
                 return Err(damaged("session key count"));
             }
             // Key ids across all instances: this instance's, shifted.
+            // Each session's key is one of its own instance's keys.
             let ids = column::<UInt64Array>(&h, "key")?;
-            let ids: UInt64Array = ids.iter().map(|id| id.map(|id| id + offset)).collect();
+            if ids.null_count() > 0 || ids.values().iter().any(|&id| id >= k.num_rows() as u64) {
+                return Err(damaged("session of an unknown key"));
+            }
+            let ids = UInt64Array::from_iter_values(ids.values().iter().map(|id| id + offset));
             held.push(with_key_ids(&h, ids)?);
             offset += k.num_rows() as u64;
             keys.push(k);

@@ -171,7 +171,11 @@ impl ChangelogAggregate {
                 batches.next("group states")?,
                 batches.next("emitted rows")?,
             );
-            if k.num_rows() != meta.groups || g.num_rows() != meta.groups {
+            let shown = column::<BooleanArray>(&g, "shown")?;
+            if k.num_rows() != meta.groups
+                || g.num_rows() != meta.groups
+                || shown.true_count() != l.num_rows()
+            {
                 return Err(damaged("group counts disagree"));
             }
             pending_rows += meta.pending_rows;
