@@ -58,6 +58,15 @@ impl Router {
     }
 }
 
+/// The value every instance's state holds (their watermark: every
+/// instance sees every watermark), or `None` when they differ (the state
+/// is then not re-split).
+pub fn agreed<T: PartialEq>(values: impl IntoIterator<Item = T>) -> Option<T> {
+    let mut values = values.into_iter();
+    let first = values.next()?;
+    values.all(|v| v == first).then_some(first)
+}
+
 /// Re-splits the keyed state in `states`, taken on `from` instances, for
 /// `to`. Returns whether every operator of the keyed part that holds state
 /// could; only then are `states` rewritten (under the keys the instances

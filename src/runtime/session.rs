@@ -23,7 +23,7 @@ use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use serde::{Deserialize, Serialize};
 
 use super::operator::{advance_watermark, Operator};
-use super::rescale::Router;
+use super::rescale::{agreed, Router};
 use super::state::{
     column, concat_rows, damaged, intern_group_keys, merge_states, state_batch, states_of,
     take_states, to_meta, StateSnapshot,
@@ -459,15 +459,16 @@ impl SessionAggregate {
         if self.keys.exprs_len() == 0 || states.is_empty() {
             return Ok(None);
         }
-        let mut watermark = None;
+        let metas = states
+            .iter()
+            .map(|s| s.meta_as::<SessionMeta>())
+            .collect::<Result<Vec<_>>>()?;
+        let Some(watermark) = agreed(metas.iter().map(|m| m.watermark)) else {
+            return Ok(None);
+        };
         let (mut keys, mut held) = (Vec::new(), Vec::new());
         let mut offset = 0u64;
-        for (i, state) in states.into_iter().enumerate() {
-            let meta: SessionMeta = state.meta_as()?;
-            if i > 0 && watermark != meta.watermark {
-                return Ok(None);
-            }
-            watermark = meta.watermark;
+        for (state, meta) in states.into_iter().zip(metas) {
             let mut batches = state.into_batches();
             let k = batches.next("session keys")?;
             let h = batches.next("sessions")?;

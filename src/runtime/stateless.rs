@@ -240,14 +240,13 @@ impl Operator for StatelessOperator {
         states: Vec<StateSnapshot>,
         router: &super::rescale::Router,
     ) -> Result<Option<Vec<StateSnapshot>>> {
-        let mut watermark = None;
-        for (i, state) in states.iter().enumerate() {
-            let w = state.meta_as::<WatermarkMeta>()?.watermark;
-            if i > 0 && w != watermark {
-                return Ok(None);
-            }
-            watermark = w;
-        }
+        let watermarks = states
+            .iter()
+            .map(|s| Ok(s.meta_as::<WatermarkMeta>()?.watermark))
+            .collect::<Result<Vec<_>>>()?;
+        let Some(watermark) = super::rescale::agreed(watermarks) else {
+            return Ok(None);
+        };
         (0..router.parts())
             .map(|_| {
                 Ok(StateSnapshot::new(

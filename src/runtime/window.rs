@@ -21,7 +21,7 @@ use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use serde::{Deserialize, Serialize};
 
 use super::operator::{advance_watermark, Operator};
-use super::rescale::Router;
+use super::rescale::{agreed, Router};
 use super::state::{
     column, concat_rows, damaged, intern_group_keys, keep_group_keys, keep_groups_states,
     state_batch, states_of, to_meta, StateSnapshot,
@@ -357,14 +357,15 @@ impl WindowAggregate {
             return Ok(None);
         }
         type Window = (bool, Vec<RecordBatch>, Vec<RecordBatch>);
-        let mut watermark = None;
+        let metas = states
+            .iter()
+            .map(|s| s.meta_as::<WindowMeta>())
+            .collect::<Result<Vec<_>>>()?;
+        let Some(watermark) = agreed(metas.iter().map(|m| m.watermark)) else {
+            return Ok(None);
+        };
         let mut windows: BTreeMap<(i64, i64), Window> = BTreeMap::new();
-        for (i, state) in states.into_iter().enumerate() {
-            let meta: WindowMeta = state.meta_as()?;
-            if i > 0 && watermark != meta.watermark {
-                return Ok(None);
-            }
-            watermark = meta.watermark;
+        for (state, meta) in states.into_iter().zip(metas) {
             let mut batches = state.into_batches();
             for entry in meta.windows {
                 let keys = batches.next("window keys")?;
