@@ -1,21 +1,19 @@
-//! File source (JSON lines or CSV, read once or followed like `tail -f`) and
-//! file sink (one encoded row per line).
+//! The file connector: its source (JSON lines or CSV, read once or followed
+//! like `tail -f`) is here; lines are cut by `lines.rs`, and its sink (one
+//! encoded row per line, committed per checkpoint) is `file_sink.rs`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
-use super::{
-    take_encoder, Connector, DecodeJob, SinkConnector, SinkSchema, SinkWriter, SourceConnector,
-    SourceContext, SourceSpec, Stopped,
-};
+use super::lines::{split_batch, LineSplitter};
+use super::{Connector, DecodeJob, SourceConnector, SourceContext, SourceSpec, Stopped};
 use crate::error::{Result, SluiceError};
-use crate::format::{FormatKind, RawBatch, RecordEncoder};
+use crate::format::{FormatKind, RawBatch};
 use crate::sql::Options;
-use crate::stream::{Commit, Message, StreamBatch};
+use crate::stream::{Commit, Message};
 
 pub const CONNECTOR: Connector = Connector {
     name: "file",
@@ -24,14 +22,13 @@ pub const CONNECTOR: Connector = Connector {
     source_decodes: true,
     metadata: &[],
     columns: None,
-    sink: Some(sink_factory),
+    sink: Some(super::file_sink::sink_factory),
     sink_options: &["path", "format", "header", "delimiter", "append"],
 };
 
 /// Bytes per read: each read is a hop to a blocking thread and back, so
 /// fewer, larger reads (a batch is still at most 8,192 records).
 const READ_CHUNK: usize = 4 * 1024 * 1024;
-const MAX_BATCH_RECORDS: usize = 8192;
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
@@ -55,76 +52,6 @@ fn source_factory(options: &mut Options, spec: &SourceSpec) -> Result<Arc<dyn So
         skip_header,
         csv: spec.format.is_some_and(|f| f.kind == FormatKind::Csv),
     }))
-}
-
-/// Splits a byte stream into lines, carrying a partial line between reads.
-/// For CSV, a newline inside a quoted field does not end the record.
-#[derive(Default)]
-pub(crate) struct LineSplitter {
-    partial: Vec<u8>,
-    pub(crate) line: u64,
-    /// CSV: quotes count, and `partial` ends inside a quoted field when it
-    /// holds an odd number of them.
-    pub(crate) csv: bool,
-    open_quote: bool,
-}
-
-impl LineSplitter {
-    /// A splitter from the start of a stream; `csv` keeps quoted newlines.
-    pub(crate) fn new(csv: bool) -> Self {
-        LineSplitter {
-            csv,
-            ..LineSplitter::default()
-        }
-    }
-
-    /// Pushes every complete line of `data` (without `\n` / `\r\n`, blank
-    /// lines skipped) into `raw`, numbered from 1.
-    pub(crate) fn feed(&mut self, mut data: &[u8], raw: &mut RawBatch) {
-        while let Some(nl) = memchr::memchr(b'\n', data) {
-            self.line += 1;
-            if self.csv {
-                // `""` inside a quoted field flips twice: parity is enough.
-                let quotes = memchr::memchr_iter(b'"', &data[..nl]).count();
-                self.open_quote ^= quotes % 2 == 1;
-                if self.open_quote {
-                    self.partial.extend_from_slice(&data[..=nl]);
-                    data = &data[nl + 1..];
-                    continue;
-                }
-            }
-            if self.partial.is_empty() {
-                push_line(&data[..nl], self.line, raw);
-            } else {
-                self.partial.extend_from_slice(&data[..nl]);
-                let line = std::mem::take(&mut self.partial);
-                push_line(&line, self.line, raw);
-            }
-            data = &data[nl + 1..];
-        }
-        if self.csv {
-            let quotes = memchr::memchr_iter(b'"', data).count();
-            self.open_quote ^= quotes % 2 == 1;
-        }
-        self.partial.extend_from_slice(data);
-    }
-
-    /// At the end of input, the last line may lack its newline.
-    pub(crate) fn finish(&mut self, raw: &mut RawBatch) {
-        if !self.partial.is_empty() {
-            self.line += 1;
-            let line = std::mem::take(&mut self.partial);
-            push_line(&line, self.line, raw);
-        }
-    }
-}
-
-fn push_line(line: &[u8], number: u64, raw: &mut RawBatch) {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return;
-    }
-    raw.push(line, number);
 }
 
 /// A file read on a blocking thread straight into our buffer: one hop per
@@ -250,11 +177,7 @@ impl SourceConnector for FileSource {
                 .await
                 .map_err(|e| io("seeking", e))?;
         }
-        let mut splitter = LineSplitter {
-            line: start.line,
-            csv: self.csv,
-            ..LineSplitter::default()
-        };
+        let mut splitter = LineSplitter::at_line(self.csv, start.line);
         let mut position: u64 = start.offset;
         let mut header_pending = self.skip_header && start.offset == 0;
         let ack = |raw_end: FilePosition| -> Option<Message> {
@@ -285,7 +208,7 @@ impl SourceConnector for FileSource {
             // Where this read can be repeated from: the start of the line it
             // continues (for the checkpoint positions of what it yields).
             let resume = FilePosition {
-                offset: position - splitter.partial.len() as u64,
+                offset: position - splitter.partial_len() as u64,
                 line: splitter.line,
                 ended: false,
                 sent_through: 0,
@@ -337,10 +260,7 @@ impl SourceConnector for FileSource {
                         .await
                         .map_err(|e| io("opening", e))?;
                     position = 0;
-                    splitter = LineSplitter {
-                        csv: self.csv,
-                        ..LineSplitter::default()
-                    };
+                    splitter = LineSplitter::new(self.csv);
                     header_pending = self.skip_header;
                 }
                 continue;
@@ -366,7 +286,7 @@ impl SourceConnector for FileSource {
             sent_through = 0;
             if target.is_none() {
                 let read = FilePosition {
-                    offset: position - splitter.partial.len() as u64,
+                    offset: position - splitter.partial_len() as u64,
                     line: splitter.line,
                     ended: false,
                     sent_through: 0,
@@ -389,8 +309,6 @@ impl SourceConnector for FileSource {
     }
 }
 
-/// Drops the records numbered up to `through` (sent before the checkpoint
-/// the pipeline restored from).
 /// What the file source has read and not yet handed on.
 enum Queued {
     /// A batch decoding, with the position to record once it is sent.
@@ -525,6 +443,8 @@ impl DecodeQueue {
     }
 }
 
+/// Drops the records numbered up to `through` (sent before the checkpoint
+/// the pipeline restored from).
 fn skip_sent(raw: RawBatch, through: u64) -> RawBatch {
     if raw.seq.first().is_none_or(|&first| first > through) {
         return raw;
@@ -544,363 +464,4 @@ fn drop_first(raw: RawBatch) -> RawBatch {
         out.push(raw.record(i), raw.seq[i]);
     }
     out
-}
-
-/// Keeps batches at most `MAX_BATCH_RECORDS` long.
-pub(crate) fn split_batch(raw: RawBatch) -> Vec<RawBatch> {
-    if raw.len() <= MAX_BATCH_RECORDS {
-        return vec![raw];
-    }
-    let mut out = Vec::new();
-    let mut cur = RawBatch::with_capacity(MAX_BATCH_RECORDS, 0);
-    for i in 0..raw.len() {
-        cur.push(raw.record(i), raw.seq[i]);
-        if cur.len() == MAX_BATCH_RECORDS {
-            out.push(std::mem::replace(
-                &mut cur,
-                RawBatch::with_capacity(MAX_BATCH_RECORDS, 0),
-            ));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-#[derive(Debug)]
-struct FileSink {
-    path: PathBuf,
-    append: bool,
-    encoder: RecordEncoder,
-}
-
-fn sink_factory(options: &mut Options) -> Result<Arc<dyn SinkConnector>> {
-    let path = options.require("path", "the file sink", CONNECTOR.sink_options)?;
-    let append = options.take_bool("append")?.unwrap_or(false);
-    let encoder = take_encoder(options)?;
-    Ok(Arc::new(FileSink {
-        path: PathBuf::from(path),
-        append,
-        encoder,
-    }))
-}
-
-#[async_trait]
-impl SinkConnector for FileSink {
-    fn kind(&self) -> &'static str {
-        "file"
-    }
-
-    async fn open(&self, schema: &SinkSchema) -> Result<Box<dyn SinkWriter>> {
-        let io = |what: &str, e| SluiceError::io(format!("{what} {}", self.path.display()), e);
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|e| io("creating directory for", e))?;
-        }
-        let header = {
-            let empty =
-                datafusion::arrow::record_batch::RecordBatch::new_empty(schema.schema.clone());
-            let empty = if schema.changelog {
-                StreamBatch::changelog(
-                    empty,
-                    datafusion::arrow::array::UInt8Array::from(Vec::<u8>::new()),
-                )
-            } else {
-                StreamBatch::append(empty)
-            };
-            self.encoder.header(&empty.with_op_column()?.schema())?
-        };
-        if schema.exactly_once.is_some() {
-            return Ok(Box::new(CommittedFile {
-                pending_path: pending_path(&self.path),
-                path: self.path.clone(),
-                append: self.append,
-                header,
-                pending: None,
-                encoder: self.encoder.clone(),
-                buf: Vec::new(),
-            }));
-        }
-        // A restored pipeline adds to what its earlier run wrote.
-        let append = self.append || schema.resume;
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(append)
-            .truncate(!append)
-            .open(&self.path)
-            .await
-            .map_err(|e| io("opening output file", e))?;
-        let fresh = file.metadata().await.map_err(|e| io("reading", e))?.len() == 0;
-        let mut writer = BufWriter::new(file);
-        if let Some(header) = header.filter(|_| fresh) {
-            writer
-                .write_all(&header)
-                .await
-                .map_err(|e| io("writing", e))?;
-        }
-        Ok(Box::new(FileSinkWriter {
-            path: self.path.clone(),
-            writer,
-            encoder: self.encoder.clone(),
-            buf: Vec::new(),
-        }))
-    }
-}
-
-struct FileSinkWriter {
-    path: PathBuf,
-    writer: BufWriter<tokio::fs::File>,
-    encoder: RecordEncoder,
-    buf: Vec<u8>,
-}
-
-#[async_trait]
-impl SinkWriter for FileSinkWriter {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
-        self.buf.clear();
-        self.encoder
-            .encode(&batch.with_op_column()?, &mut self.buf)?;
-        self.writer
-            .write_all(&self.buf)
-            .await
-            .map_err(|e| SluiceError::io(format!("writing {}", self.path.display()), e))?;
-        // Rows become visible per batch, so `tail -f` follows the output.
-        self.flush().await?;
-        Ok(self.buf.len() as u64)
-    }
-
-    async fn flush(&mut self) -> Result<()> {
-        self.writer
-            .flush()
-            .await
-            .map_err(|e| SluiceError::io(format!("writing {}", self.path.display()), e))
-    }
-}
-
-/// Where an exactly-once file sink keeps output not yet committed: next to
-/// the file, hidden.
-fn pending_path(path: &std::path::Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.pending"))
-}
-
-/// The file sink with checkpoints: rows go to a pending file beside the
-/// output; when a checkpoint completes, the pending bytes are appended to
-/// the output and synced. The checkpoint records the output's length before
-/// that append and the pending length, so recovery can finish or redo an
-/// interrupted append and drop anything written after the checkpoint.
-/// Readers of the output only ever see committed rows.
-struct CommittedFile {
-    path: PathBuf,
-    pending_path: PathBuf,
-    append: bool,
-    header: Option<Vec<u8>>,
-    pending: Option<tokio::fs::File>,
-    encoder: RecordEncoder,
-    buf: Vec<u8>,
-}
-
-impl CommittedFile {
-    fn io(&self, what: &str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> SluiceError {
-        let context = format!("{what} {}", path.display());
-        move |e| SluiceError::io(context, e)
-    }
-
-    async fn pending(&mut self) -> Result<&mut tokio::fs::File> {
-        if self.pending.is_none() {
-            let f = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.pending_path)
-                .await
-                .map_err(self.io("opening", &self.pending_path))?;
-            self.pending = Some(f);
-        }
-        self.pending
-            .as_mut()
-            .ok_or_else(|| SluiceError::Internal("pending file".into()))
-    }
-
-    async fn len(&self, path: &std::path::Path) -> Result<u64> {
-        match tokio::fs::metadata(path).await {
-            Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(self.io("reading", path)(e)),
-        }
-    }
-
-    /// Cuts the output to `len` bytes and adds `bytes`, synced.
-    async fn set_output(&self, len: u64, bytes: &[u8]) -> Result<()> {
-        let mut out = tokio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&self.path)
-            .await
-            .map_err(self.io("opening output file", &self.path))?;
-        out.set_len(len)
-            .await
-            .map_err(self.io("truncating", &self.path))?;
-        out.seek(std::io::SeekFrom::Start(len))
-            .await
-            .map_err(self.io("seeking", &self.path))?;
-        out.write_all(bytes)
-            .await
-            .map_err(self.io("writing", &self.path))?;
-        out.sync_data()
-            .await
-            .map_err(self.io("syncing", &self.path))
-    }
-
-    async fn clear_pending(&mut self) -> Result<()> {
-        self.pending = None;
-        tokio::fs::write(&self.pending_path, b"")
-            .await
-            .map_err(self.io("clearing", &self.pending_path))
-    }
-}
-
-#[async_trait]
-impl SinkWriter for CommittedFile {
-    async fn write(&mut self, batch: &StreamBatch) -> Result<u64> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        self.encoder.encode(&batch.with_op_column()?, &mut buf)?;
-        let path = self.pending_path.clone();
-        let file = self.pending().await?;
-        let written = file.write_all(&buf).await;
-        let bytes = buf.len() as u64;
-        self.buf = buf;
-        written.map_err(self.io("writing", &path))?;
-        Ok(bytes)
-    }
-
-    async fn prepare(&mut self, _epoch: u64) -> Result<Option<crate::snapshot::StateSnapshot>> {
-        let path = self.pending_path.clone();
-        let file = self.pending().await?;
-        file.sync_data().await.map_err(self.io("syncing", &path))?;
-        let output = self.len(&self.path).await?;
-        let pending = self.len(&self.pending_path).await?;
-        Ok(Some(crate::snapshot::StateSnapshot::new(
-            serde_json::json!({"output": output, "pending": pending}),
-            Vec::new(),
-        )))
-    }
-
-    fn transactional(&self) -> bool {
-        true
-    }
-
-    async fn commit(&mut self, _epoch: u64) -> Result<()> {
-        let pending = tokio::fs::read(&self.pending_path)
-            .await
-            .map_err(self.io("reading", &self.pending_path))?;
-        if !pending.is_empty() {
-            let len = self.len(&self.path).await?;
-            self.set_output(len, &pending).await?;
-        }
-        self.clear_pending().await
-    }
-
-    async fn recover(
-        &mut self,
-        _epoch: u64,
-        state: Option<crate::snapshot::StateSnapshot>,
-    ) -> Result<()> {
-        let Some(state) = state else {
-            // A fresh start: the output is rewritten unless `append`.
-            self.clear_pending().await?;
-            let len = if self.append {
-                self.len(&self.path).await?
-            } else {
-                0
-            };
-            let header = self.header.clone().filter(|_| len == 0).unwrap_or_default();
-            return self.set_output(len, &header).await;
-        };
-        let at = |k: &str| state.meta[k].as_u64().unwrap_or(0);
-        let (output, pending) = (at("output"), at("pending"));
-        if self.len(&self.path).await? >= output + pending {
-            // The checkpoint's append was done; drop anything after it.
-            self.set_output(output + pending, b"").await?;
-        } else {
-            // The crash came before the append finished: do it again.
-            let bytes = tokio::fs::read(&self.pending_path)
-                .await
-                .map_err(self.io("reading", &self.pending_path))?;
-            let Some(bytes) = bytes.get(..pending as usize) else {
-                return Err(SluiceError::Connector(format!(
-                    "cannot finish the last checkpoint's write to {}: its pending file {} \
-                     holds {} bytes, {pending} expected",
-                    self.path.display(),
-                    self.pending_path.display(),
-                    bytes.len()
-                )));
-            };
-            self.set_output(output, bytes).await?;
-        }
-        self.clear_pending().await
-    }
-
-    async fn close(&mut self) -> Result<()> {
-        // Rows after the last checkpoint stay pending: the next run drops
-        // them and writes them again from the input.
-        if let Some(f) = self.pending.as_mut() {
-            f.flush().await.map_err(|e| SluiceError::io("writing", e))?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_records_keep_newlines_inside_quotes() {
-        let mut s = LineSplitter {
-            csv: true,
-            ..LineSplitter::default()
-        };
-        let mut raw = RawBatch::default();
-        s.feed(
-            b"1,\"two\nlines\"\n2,\"say \"\"hi\"\"\"\n3,\"split",
-            &mut raw,
-        );
-        s.feed(b" across\nreads\",x\n", &mut raw);
-        let records: Vec<&[u8]> = (0..raw.len()).map(|i| raw.record(i)).collect();
-        assert_eq!(
-            records,
-            vec![
-                &b"1,\"two\nlines\""[..],
-                &b"2,\"say \"\"hi\"\"\""[..],
-                &b"3,\"split across\nreads\",x"[..],
-            ]
-        );
-        assert_eq!(
-            raw.seq,
-            vec![2, 3, 5],
-            "numbered by the line each record ends on"
-        );
-    }
-
-    #[test]
-    fn splitter_handles_partial_lines_crlf_and_blanks() {
-        let mut s = LineSplitter::default();
-        let mut raw = RawBatch::default();
-        s.feed(b"{\"a\":1}\r\n\n{\"a\"", &mut raw);
-        s.feed(b":2}\n{\"a\":3}", &mut raw);
-        s.finish(&mut raw);
-        assert_eq!(raw.len(), 3);
-        assert_eq!(raw.record(0), b"{\"a\":1}");
-        assert_eq!(raw.record(1), b"{\"a\":2}");
-        assert_eq!(raw.record(2), b"{\"a\":3}");
-        assert_eq!(raw.seq, vec![1, 3, 4]);
-    }
 }

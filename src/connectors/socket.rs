@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
-use super::file::{split_batch, LineSplitter};
+use super::lines::{split_batch, LineSplitter};
 use super::{
     take_encoder, Connector, SinkConnector, SinkSchema, SinkWriter, SourceConnector, SourceContext,
     SourceSpec,
