@@ -22,6 +22,8 @@ use sqllogictest::{DBOutput, DefaultColumnType};
 
 #[path = "sql/explain.rs"]
 mod explain;
+#[path = "sql/joins.rs"]
+mod joins;
 #[path = "sql/nexmark.rs"]
 mod nexmark;
 #[path = "sql/nexmark_oracle.rs"]

@@ -18,6 +18,9 @@ use super::{expr_text, tidy, WindowKind};
 pub struct AggregateNode {
     pub agg: Arc<AggregatePlan>,
     pub retracting: bool,
+    /// Its reader matches whole rows (a join): an update goes out as the
+    /// old row, then the new.
+    pub old_rows: bool,
 }
 
 impl AggregateNode {
@@ -64,6 +67,20 @@ pub struct AggregateCall {
 }
 
 impl AggregatePlan {
+    /// The columns of its rows once the stages after it ran.
+    pub fn post_schema(&self) -> SchemaRef {
+        self.post
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Stage::Project { schema, .. } | Stage::Window { schema, .. } => {
+                    Some(schema.clone())
+                }
+                Stage::Filter(_) => None,
+            })
+            .unwrap_or_else(|| self.schema.clone())
+    }
+
     /// Its grouping and aggregate calls, as EXPLAIN shows them.
     pub fn describe(&self) -> String {
         let groups: Vec<String> = self

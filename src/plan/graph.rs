@@ -11,6 +11,7 @@ use std::fmt;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::aggregate::AggregateNode;
+use super::join::JoinNode;
 use super::session::SessionRowsNode;
 use super::source::SourceNode;
 use super::stateless::StatelessNode;
@@ -51,6 +52,7 @@ pub enum NodeKind {
     SessionRows(SessionRowsNode),
     Aggregate(AggregateNode),
     Union(UnionNode),
+    Join(JoinNode),
 }
 
 #[derive(Debug)]
@@ -71,6 +73,7 @@ impl PlanNode {
             NodeKind::SessionRows(_) => "session rows",
             NodeKind::Aggregate(a) => a.name(),
             NodeKind::Union(_) => "union",
+            NodeKind::Join(_) => "join",
         }
     }
 
@@ -78,7 +81,7 @@ impl PlanNode {
     /// or restore.
     pub fn is_stateful(&self) -> bool {
         match &self.kind {
-            NodeKind::Aggregate(_) | NodeKind::SessionRows(_) => true,
+            NodeKind::Aggregate(_) | NodeKind::SessionRows(_) | NodeKind::Join(_) => true,
             NodeKind::Stateless(s) => s.assigns_session_windows(),
             NodeKind::Source(_) | NodeKind::Union(_) => false,
         }
@@ -119,6 +122,12 @@ impl PlanGraph {
     pub fn node(&self, id: NodeId) -> Result<&PlanNode> {
         self.nodes
             .get(id.0 as usize)
+            .ok_or_else(|| SluiceError::Internal(format!("plan has no node {id}")))
+    }
+
+    pub fn node_mut(&mut self, id: NodeId) -> Result<&mut PlanNode> {
+        self.nodes
+            .get_mut(id.0 as usize)
             .ok_or_else(|| SluiceError::Internal(format!("plan has no node {id}")))
     }
 

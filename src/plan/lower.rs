@@ -1,7 +1,7 @@
 //! DataFusion logical plan → [`StreamPlan`]: node by node into a dataflow
-//! graph. Each input is a source with its chain of stateless stages; `UNION
-//! ALL` merges inputs; at most one aggregate follows. Anything else is
-//! reported as not supported, naming the construct.
+//! graph. Each input is a source with its chain of stateless stages;
+//! `UNION ALL` merges inputs, a join matches two; an aggregate may follow
+//! each. Anything else is reported as not supported, naming the construct.
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::aggregate::AggregateNode;
 use super::graph::{Changelog, NodeId, NodeKind, PlanGraph};
+use super::join::{JoinKind, JoinNode};
 use super::session::SessionRowsNode;
 use super::source::SourceNode;
 use super::stateless::StatelessNode;
@@ -30,31 +31,85 @@ use datafusion::datasource::source_as_provider;
 /// projections keep them.
 type WindowColumns = Option<(WindowKind, Option<usize>, Option<usize>)>;
 
-/// One input of the query: a relation and the stateless stages on its rows
-/// before they meet the other inputs.
-struct Branch {
-    source: String,
-    stages: Vec<Stage>,
+/// Where a lowered subtree's rows come from.
+enum From {
+    /// A relation of the catalog.
+    Source(String),
+    /// `UNION ALL` of its inputs, under the union's columns.
+    Union {
+        inputs: Vec<Lowered>,
+        schema: SchemaRef,
+    },
+    /// A join of two inputs; `schema` is the joined rows'.
+    Join {
+        inputs: Box<[Lowered; 2]>,
+        join: JoinNode,
+        schema: SchemaRef,
+    },
 }
 
-/// What lowering a subtree produced.
+/// What lowering a subtree produced: where its rows come from, the
+/// stateless stages on them, and the aggregate over them (with the stages
+/// after it).
 struct Lowered {
-    branches: Vec<Branch>,
-    /// Stages after the inputs meet (a UNION), before any aggregate.
+    from: From,
+    /// Stages on the rows before any aggregate.
     stages: Vec<Stage>,
     aggregate: Option<AggregatePlan>,
     window: WindowColumns,
-    /// The columns where a UNION's inputs meet.
-    union_schema: Option<SchemaRef>,
 }
 
 impl Lowered {
     fn push(&mut self, stage: Stage) {
-        match (&mut self.aggregate, self.branches.as_mut_slice()) {
-            (Some(agg), _) => agg.post.push(stage),
-            (None, [only]) => only.stages.push(stage),
-            (None, _) => self.stages.push(stage),
+        match &mut self.aggregate {
+            Some(agg) => agg.post.push(stage),
+            None => self.stages.push(stage),
         }
+    }
+
+    /// The relations it reads, in the order their source nodes get ids.
+    fn sources(&self) -> Vec<&str> {
+        match &self.from {
+            From::Source(name) => vec![name.as_str()],
+            From::Union { inputs, .. } => inputs.iter().flat_map(Lowered::sources).collect(),
+            From::Join { inputs, .. } => inputs.iter().flat_map(Lowered::sources).collect(),
+        }
+    }
+
+    /// Whether its rows (before its aggregate) are updated: an updating
+    /// relation or aggregate feeds it.
+    fn rows_updating(&self, catalog: &Catalog) -> bool {
+        match &self.from {
+            From::Source(name) => catalog
+                .relation(name)
+                .is_some_and(|r| r.changelog.is_some()),
+            From::Union { inputs, .. } => inputs.iter().any(|i| i.updating(catalog)),
+            From::Join { inputs, .. } => inputs.iter().any(|i| i.updating(catalog)),
+        }
+    }
+
+    /// Whether its output is updated.
+    fn updating(&self, catalog: &Catalog) -> bool {
+        match &self.aggregate {
+            Some(agg) => agg.window.is_none(),
+            None => self.rows_updating(catalog),
+        }
+    }
+
+    /// The first updating relation it reads.
+    fn updating_source<'a>(&'a self, catalog: &Catalog) -> Option<&'a str> {
+        self.sources().into_iter().find(|name| {
+            catalog
+                .relation(name)
+                .is_some_and(|r| r.changelog.is_some())
+        })
+    }
+
+    /// Whether one of its stages assigns a window.
+    fn assigns_window(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(s, Stage::Window { .. }))
     }
 }
 
@@ -63,71 +118,35 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
     let planning = PhysicalPlanningContext::default();
     let lowered = lower_node(plan, catalog, &props, &planning)?;
     let output_schema = Arc::new(plan.schema().as_arrow().clone());
-    let mut inputs = Vec::new();
-    for branch in &lowered.branches {
-        let Some(relation) = catalog.relation(&branch.source) else {
-            return Err(catalog.unknown_relation(&branch.source));
-        };
-        inputs.push((relation.schema.clone(), relation.changelog.clone()));
-    }
-    let updating = inputs.iter().any(|(_, keys)| keys.is_some());
-    let windowed_aggregate = lowered
-        .aggregate
-        .as_ref()
-        .is_some_and(|a| a.window.is_some());
-    for (branch, (_, keys)) in lowered.branches.iter().zip(&inputs) {
-        let windowed = windowed_aggregate
-            || branch
-                .stages
-                .iter()
-                .any(|s| matches!(s, Stage::Window { .. }));
-        if keys.is_some() && windowed {
-            return Err(SluiceError::NotSupported(format!(
-                "windows over '{}', whose rows are updated (it is an aggregate without a window); \
-                 window the source it reads instead",
-                branch.source
-            )));
-        }
-    }
-    let updating_input = lowered
-        .branches
-        .iter()
-        .zip(&inputs)
-        .find(|(_, (_, keys))| keys.is_some())
-        .map(|(b, _)| b.source.clone());
-    if let (Some(agg), Some(source)) = (&lowered.aggregate, &updating_input) {
-        for call in &agg.calls {
-            let name = call.func.fun().name().to_ascii_lowercase();
-            if call.func.is_distinct() || !RETRACTABLE.contains(&name.as_str()) {
-                return Err(SluiceError::NotSupported(format!(
-                    "{}{}() over '{}', whose rows are updated: it cannot take back a row it \
-                     has counted; over an updating view use {}",
-                    name,
-                    if call.func.is_distinct() {
-                        " DISTINCT"
-                    } else {
-                        ""
-                    },
-                    source,
-                    RETRACTABLE.join(", ")
-                )));
-            }
-        }
-    }
-    let (changelog, key_columns) = match (&lowered.aggregate, updating) {
-        (None, false) => (false, vec![]),
+    check(&lowered, catalog, false)?;
+    let (changelog, key_columns) = match &lowered.aggregate {
+        // A windowed aggregate emits each window once: append-only.
+        Some(agg) if agg.window.is_some() => (false, vec![]),
+        Some(agg) => (true, key_columns(agg)),
+        None if !lowered.rows_updating(catalog) => (false, vec![]),
         // Rows of an updating input pass through with their ops, keyed by
         // the input's key where the query keeps it. Rows of several inputs
         // are told apart by whole rows.
-        (None, true) => match (lowered.branches.as_slice(), &inputs[..]) {
-            ([branch], [(_, Some(keys))]) => (true, keys_through(keys, &branch.stages)),
+        None => match &lowered.from {
+            From::Source(name) => {
+                let keys = catalog
+                    .relation(name)
+                    .and_then(|r| r.changelog.clone())
+                    .unwrap_or_default();
+                (true, keys_through(&keys, &lowered.stages))
+            }
             _ => (true, vec![]),
         },
-        // A windowed aggregate emits each window once: append-only.
-        (Some(agg), _) if agg.window.is_some() => (false, vec![]),
-        (Some(agg), _) => (true, key_columns(agg)),
     };
-    let graph = build_graph(lowered, inputs, &output_schema)?;
+    let mut graph = PlanGraph::default();
+    let (last, schema, _) = build(&mut graph, lowered, catalog, true)?;
+    if schema.fields().len() != output_schema.fields().len() {
+        return Err(SluiceError::Internal(format!(
+            "the plan's last node {last} has {} columns, its query {}",
+            schema.fields().len(),
+            output_schema.fields().len()
+        )));
+    }
     Ok(StreamPlan {
         graph,
         output_schema,
@@ -138,97 +157,182 @@ pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
     })
 }
 
-/// The graph of a lowered query: each input's source and stages, a union
-/// where they meet, the stages after it and the aggregate.
-fn build_graph(
+/// Refuses what an updating input cannot feed: a window (assigned on its
+/// rows, or grouped by above them: `windowed`), and an aggregate that
+/// cannot take back a row it has counted.
+fn check(lowered: &Lowered, catalog: &Catalog, windowed: bool) -> Result<()> {
+    let windowed = windowed
+        || lowered
+            .aggregate
+            .as_ref()
+            .is_some_and(|a| a.window.is_some());
+    match &lowered.from {
+        From::Source(name) => {
+            let updating = catalog
+                .relation(name)
+                .is_some_and(|r| r.changelog.is_some());
+            if updating && (windowed || lowered.assigns_window()) {
+                return Err(SluiceError::NotSupported(format!(
+                    "windows over '{name}', whose rows are updated (it is an aggregate without a \
+                     window); window the source it reads instead"
+                )));
+            }
+        }
+        From::Union { inputs, .. } => {
+            for input in inputs {
+                check(input, catalog, windowed)?;
+            }
+        }
+        From::Join { inputs, .. } => {
+            for input in inputs.iter() {
+                check(input, catalog, false)?;
+            }
+        }
+    }
+    let Some(agg) = &lowered.aggregate else {
+        return Ok(());
+    };
+    if !lowered.rows_updating(catalog) {
+        return Ok(());
+    }
+    let source = lowered
+        .updating_source(catalog)
+        .unwrap_or("its input")
+        .to_string();
+    for call in &agg.calls {
+        let name = call.func.fun().name().to_ascii_lowercase();
+        if call.func.is_distinct() || !RETRACTABLE.contains(&name.as_str()) {
+            return Err(SluiceError::NotSupported(format!(
+                "{}{}() over '{}', whose rows are updated: it cannot take back a row it \
+                 has counted; over an updating view use {}",
+                name,
+                if call.func.is_distinct() {
+                    " DISTINCT"
+                } else {
+                    ""
+                },
+                source,
+                RETRACTABLE.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds the nodes of `lowered` to `graph`, inputs first: its sources and
+/// the stages on their rows, the union or join where they meet, the stages
+/// after it and its aggregate. `split_sessions`: rows of a SESSION window
+/// wait for their session to close (no aggregate groups them by it).
+/// Returns its last node, with that node's schema and changelog.
+fn build(
+    graph: &mut PlanGraph,
     lowered: Lowered,
-    inputs: Vec<(SchemaRef, Option<Vec<usize>>)>,
-    output_schema: &SchemaRef,
-) -> Result<PlanGraph> {
-    let mut graph = PlanGraph::default();
+    catalog: &Catalog,
+    split_sessions: bool,
+) -> Result<(NodeId, SchemaRef, Changelog)> {
     let grouped_session = lowered
         .aggregate
         .as_ref()
         .and_then(|a| a.window)
         .is_some_and(|w| matches!(w.kind, WindowKind::Session { .. }));
-    let mut ends = Vec::new();
-    let mut schema = output_schema.clone();
-    let mut changelog = Changelog::AppendOnly;
-    for (branch, (source_schema, keys)) in lowered.branches.into_iter().zip(inputs) {
-        let source_changelog = match keys {
-            None => Changelog::AppendOnly,
-            Some(key) => Changelog::Updating { key },
-        };
-        let id = graph.add(
-            vec![],
-            source_schema.clone(),
-            source_changelog.clone(),
-            NodeKind::Source(SourceNode {
-                name: branch.source,
-            }),
-        );
-        let (end, end_schema) = chain(
-            &mut graph,
-            id,
-            source_schema,
-            &source_changelog,
-            branch.stages,
-            !grouped_session,
-        );
-        if source_changelog.is_updating() {
-            changelog = Changelog::Updating { key: vec![] };
+    let split_sessions = split_sessions && !grouped_session;
+    let (last, schema, changelog, split) = match lowered.from {
+        From::Source(name) => {
+            let Some(relation) = catalog.relation(&name) else {
+                return Err(catalog.unknown_relation(&name));
+            };
+            let changelog = match relation.changelog.clone() {
+                None => Changelog::AppendOnly,
+                Some(key) => Changelog::Updating { key },
+            };
+            let schema = relation.schema.clone();
+            let id = graph.add(
+                vec![],
+                schema.clone(),
+                changelog.clone(),
+                NodeKind::Source(SourceNode { name }),
+            );
+            (id, schema, changelog, split_sessions)
         }
-        ends.push(end);
-        schema = end_schema;
-    }
-    let mut last = match ends.as_slice() {
-        [only] => *only,
-        _ => {
+        From::Union { inputs, schema } => {
+            let mut ends = Vec::new();
+            let mut updating = false;
+            for input in inputs {
+                let (end, _, changelog) = build(graph, input, catalog, split_sessions)?;
+                updating |= changelog.is_updating();
+                ends.push(end);
+            }
             // DataFusion casts the inputs to the union's types; its rows go
             // on under the union's column names.
-            schema = lowered
-                .union_schema
-                .clone()
-                .ok_or_else(|| SluiceError::Internal("several inputs without a union".into()))?;
-            graph.add(
+            let changelog = if updating {
+                Changelog::Updating { key: vec![] }
+            } else {
+                Changelog::AppendOnly
+            };
+            let id = graph.add(
                 ends,
                 schema.clone(),
                 changelog.clone(),
                 NodeKind::Union(UnionNode),
-            )
+            );
+            (id, schema, changelog, false)
+        }
+        From::Join {
+            inputs,
+            join,
+            schema,
+        } => {
+            let [left, right] = *inputs;
+            let (l, _, lc) = build(graph, left, catalog, true)?;
+            let (r, _, rc) = build(graph, right, catalog, true)?;
+            // The join takes back rows by their whole value.
+            for input in [l, r] {
+                if let NodeKind::Aggregate(a) = &mut graph.node_mut(input)?.kind {
+                    a.old_rows = true;
+                }
+            }
+            let changelog = if lc.is_updating() || rc.is_updating() {
+                Changelog::Updating { key: vec![] }
+            } else {
+                Changelog::AppendOnly
+            };
+            let id = graph.add(
+                vec![l, r],
+                schema.clone(),
+                changelog.clone(),
+                NodeKind::Join(join),
+            );
+            (id, schema, changelog, false)
         }
     };
+    let (mut last, mut schema) = (last, schema);
     if !lowered.stages.is_empty() {
-        let (end, end_schema) = chain(&mut graph, last, schema, &changelog, lowered.stages, false);
-        last = end;
-        schema = end_schema;
+        (last, schema) = chain(graph, last, schema, &changelog, lowered.stages, split);
     }
+    let Some(agg) = lowered.aggregate else {
+        let changelog = graph.node(last)?.changelog.clone();
+        return Ok((last, schema, changelog));
+    };
     let retracting = changelog.is_updating();
-    if let Some(agg) = lowered.aggregate {
-        let changelog = if agg.window.is_some() {
-            Changelog::AppendOnly
-        } else {
-            Changelog::Updating {
-                key: key_columns(&agg),
-            }
-        };
-        graph.add(
-            vec![last],
-            output_schema.clone(),
-            changelog,
-            NodeKind::Aggregate(AggregateNode {
-                agg: Arc::new(agg),
-                retracting,
-            }),
-        );
-    } else if schema.fields().len() != output_schema.fields().len() {
-        return Err(SluiceError::Internal(format!(
-            "the plan's last node has {} columns, its query {}",
-            schema.fields().len(),
-            output_schema.fields().len()
-        )));
-    }
-    Ok(graph)
+    let changelog = if agg.window.is_some() {
+        Changelog::AppendOnly
+    } else {
+        Changelog::Updating {
+            key: key_columns(&agg),
+        }
+    };
+    let schema = agg.post_schema();
+    let id = graph.add(
+        vec![last],
+        schema.clone(),
+        changelog.clone(),
+        NodeKind::Aggregate(AggregateNode {
+            agg: Arc::new(agg),
+            retracting,
+            old_rows: false,
+        }),
+    );
+    Ok((id, schema, changelog))
 }
 
 /// Nodes for a chain of stateless stages after `input`: one stateless node,
@@ -401,14 +505,10 @@ fn lower_node(
                 )));
             }
             let mut lowered = Lowered {
-                branches: vec![Branch {
-                    source: name,
-                    stages: vec![],
-                }],
+                from: From::Source(name),
                 stages: vec![],
                 aggregate: None,
                 window: None,
-                union_schema: None,
             };
             let projection = scan.projection.as_ref().filter(|p| {
                 p.len() != scan.source.schema().fields().len()
@@ -575,9 +675,9 @@ fn lower_node(
             "ORDER BY (a stream never ends, so it cannot be sorted)",
         )),
         LogicalPlan::Limit(_) => Err(not_supported("LIMIT / OFFSET")),
-        LogicalPlan::Join(_) => Err(not_supported("JOIN (joins are not implemented yet)")),
+        LogicalPlan::Join(j) => lower_join(j, catalog, props, planning),
         LogicalPlan::Union(u) => {
-            let mut branches = Vec::new();
+            let mut inputs = Vec::new();
             let mut windows = Vec::new();
             for input in &u.inputs {
                 let lowered = lower_node(input, catalog, props, planning)?;
@@ -586,15 +686,17 @@ fn lower_node(
                         "UNION ALL of aggregates (aggregate the union instead)",
                     ));
                 }
+                windows.push(lowered.window);
                 // A union of a union: its inputs join this one, unless
                 // something runs on the inner union's rows.
-                if !lowered.stages.is_empty() {
-                    return Err(not_supported(
-                        "a filter or projection over a UNION inside another UNION",
-                    ));
+                match lowered {
+                    Lowered {
+                        from: From::Union { inputs: inner, .. },
+                        stages,
+                        ..
+                    } if stages.is_empty() => inputs.extend(inner),
+                    other => inputs.push(other),
                 }
-                windows.push(lowered.window);
-                branches.extend(lowered.branches);
             }
             // The union keeps window columns only where every input has
             // them in the same place.
@@ -603,11 +705,13 @@ fn lower_node(
                 _ => None,
             };
             Ok(Lowered {
-                branches,
+                from: From::Union {
+                    inputs,
+                    schema: Arc::new(u.schema.as_arrow().clone()),
+                },
                 stages: vec![],
                 aggregate: None,
                 window,
-                union_schema: Some(Arc::new(u.schema.as_arrow().clone())),
             })
         }
         LogicalPlan::Window(_) => Err(not_supported(
@@ -628,4 +732,81 @@ fn lower_node(
                 .unwrap_or("plan")
         ))),
     }
+}
+
+/// A join of two inputs on equal keys, with what else its ON says as a
+/// filter over the joined rows.
+fn lower_join(
+    j: &datafusion::logical_expr::Join,
+    catalog: &Catalog,
+    props: &ExecutionProps,
+    planning: &PhysicalPlanningContext,
+) -> Result<Lowered> {
+    use datafusion::common::{JoinType, NullEquality};
+    if j.join_type != JoinType::Inner {
+        return Err(not_supported(&format!(
+            "{} JOIN (only INNER joins run yet)",
+            match j.join_type {
+                JoinType::Left => "LEFT".to_string(),
+                JoinType::Right => "RIGHT".to_string(),
+                JoinType::Full => "FULL".to_string(),
+                JoinType::LeftSemi | JoinType::RightSemi => "a semi (IN / EXISTS)".to_string(),
+                JoinType::LeftAnti | JoinType::RightAnti =>
+                    "an anti (NOT IN / NOT EXISTS)".to_string(),
+                other => other.to_string(),
+            }
+        )));
+    }
+    if j.on.is_empty() {
+        return Err(not_supported(
+            "a join without an equality between its inputs' columns (a cross join: every row \
+             of one input with every row of the other)",
+        ));
+    }
+    let left = lower_node(&j.left, catalog, props, planning)?;
+    let right = lower_node(&j.right, catalog, props, planning)?;
+    let mut left_keys = Vec::new();
+    let mut right_keys = Vec::new();
+    let mut on = Vec::new();
+    for (l, r) in &j.on {
+        let lk = physical(l, j.left.schema(), props, planning)?;
+        let rk = physical(r, j.right.schema(), props, planning)?;
+        let (lt, rt) = (
+            lk.data_type(j.left.schema().as_arrow())?,
+            rk.data_type(j.right.schema().as_arrow())?,
+        );
+        if lt != rt {
+            return Err(SluiceError::Plan(format!(
+                "the join compares {l} ({lt}) with {r} ({rt}): cast one to the other's type"
+            )));
+        }
+        left_keys.push(lk);
+        right_keys.push(rk);
+        on.push((super::tidy(&l.to_string()), super::tidy(&r.to_string())));
+    }
+    let filter = j
+        .filter
+        .as_ref()
+        .map(|f| physical(f, &j.schema, props, planning))
+        .transpose()?;
+    let mut join = JoinNode {
+        kind: JoinKind::Inner,
+        left_keys,
+        right_keys,
+        filter,
+        nulls_equal: j.null_equality == NullEquality::NullEqualsNull,
+        text: String::new(),
+    };
+    let filter_text = j.filter.as_ref().map(|f| super::tidy(&f.to_string()));
+    join.text = join.describe(&on, filter_text.as_deref());
+    Ok(Lowered {
+        from: From::Join {
+            inputs: Box::new([left, right]),
+            join,
+            schema: Arc::new(j.schema.as_arrow().clone()),
+        },
+        stages: vec![],
+        aggregate: None,
+        window: None,
+    })
 }

@@ -2,12 +2,13 @@
 //! query against the sources' schemas; [`lower`] then turns the logical plan,
 //! node by node, into a dataflow graph ([`PlanGraph`]): sources, stateless
 //! stages of physical expressions (filters, projections, window
-//! assignment), unions and aggregates, which the runtime runs on whole
+//! assignment), unions, joins and aggregates, which the runtime runs on whole
 //! batches. One file per kind of node.
 
 pub mod aggregate;
 pub mod exchange;
 pub mod graph;
+pub mod join;
 mod lower;
 pub mod session;
 pub mod source;
@@ -33,6 +34,7 @@ use crate::error::{Result, SluiceError};
 pub use aggregate::{AggregateCall, AggregateNode, AggregatePlan, WindowGrouping};
 pub use exchange::Exchange;
 pub use graph::{Changelog, NodeId, NodeKind, PlanGraph, PlanNode};
+pub use join::{JoinKind, JoinNode};
 pub use lower::lower;
 pub use source::SourceNode;
 pub use stateless::{Stage, StatelessNode};

@@ -107,6 +107,9 @@ pub struct ChangelogAggregate {
     counts: Vec<i64>,
     /// The input is an updating view: rows may be taken back.
     retracting: bool,
+    /// An update goes out as the old row (`UpdateBefore`) then the new,
+    /// for a reader that matches whole rows (a join), not keys.
+    old_rows: bool,
     converter: RowConverter,
     metrics: Arc<PipelineMetrics>,
     /// A group's position among this batch's groups (per group), or among
@@ -196,6 +199,7 @@ impl ChangelogAggregate {
             last: Vec::new(),
             counts: Vec::new(),
             retracting,
+            old_rows: false,
             converter,
             metrics,
             slot: Vec::new(),
@@ -204,6 +208,12 @@ impl ChangelogAggregate {
             first_row_due,
             first_row: None,
         })
+    }
+
+    /// Sends each update as the old row, then the new.
+    pub fn with_old_rows(mut self, old_rows: bool) -> Self {
+        self.old_rows = old_rows;
+        self
     }
 
     /// A global aggregate with no group yet: its row over no input,
@@ -516,6 +526,7 @@ impl ChangelogAggregate {
         let mut emit = Vec::new();
         let mut ops = Vec::new();
         let mut deleted = Vec::new();
+        let mut before = Vec::new();
         let grouped = self.groups.is_some();
         for (i, &g) in touched.iter().enumerate() {
             let shown = visible.is_none_or(|v| v.value(i)) && (!grouped || self.counts[g] > 0);
@@ -529,11 +540,22 @@ impl ChangelogAggregate {
                         Op::Insert
                     } as u8);
                     emit.push(i as u32);
+                    if self.old_rows {
+                        before.extend(self.last[g].take());
+                    }
                     self.last[g] = Some(row.owned());
                 }
                 (Some(_), false) => deleted.extend(self.last[g].take()),
                 (None, false) => {}
             }
+        }
+        if !before.is_empty() {
+            let columns = self
+                .converter
+                .convert_rows(before.iter().map(|r| r.row()))?;
+            let data = RecordBatch::try_new(self.output_schema.clone(), columns)?;
+            let ops = UInt8Array::from(vec![Op::UpdateBefore as u8; before.len()]);
+            out.push(StreamBatch::changelog(data, ops));
         }
         if !emit.is_empty() {
             let data = take_record_batch(rows, &UInt32Array::from(emit))?;

@@ -2,7 +2,8 @@
 //!
 //! Every operator node of the plan becomes one operator; all of a
 //! pipeline's operators run on one task, so a message goes through the
-//! graph as plain calls. Input `i` is the plan's `i`-th source node: its
+//! graph as plain calls, reaching an operator at the input (port) it
+//! arrived on. Input `i` is the plan's `i`-th source node: its
 //! messages enter at the node that reads it. A node with several inputs (a
 //! union) takes the least of its inputs' watermarks, an input that ended no
 //! longer holding it back, and ends when all of them have. Barriers are
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::aggregate::ChangelogAggregate;
+use super::join::JoinOperator;
 use super::operator::{Measured, Operator};
 use super::session::{SessionAggregate, SessionRows};
 use super::state::StateSnapshot;
@@ -380,9 +382,11 @@ impl OperatorGraph {
                 }
                 Ok(())
             }
-            Target::Node(n, _) => {
+            Target::Node(n, port) => {
                 let mut emitted = Vec::new();
-                self.nodes[n].op.process_batch(batch, &mut emitted)?;
+                self.nodes[n]
+                    .op
+                    .process_batch_at(port, batch, &mut emitted)?;
                 let next = self.nodes[n].target;
                 for b in emitted {
                     self.send_batch(next, b, out)?;
@@ -589,13 +593,36 @@ pub(super) fn operator(
         )),
         plan::NodeKind::SessionRows(s) => Box::new(SessionRows::new(s.gap, s.start, s.end)),
         plan::NodeKind::Union(_) => Box::new(UnionOperator::new(node.schema.clone())),
-        plan::NodeKind::Aggregate(a) => match a.agg.window.map(|w| w.kind) {
-            None => Box::new(ChangelogAggregate::new(
-                Arc::clone(&a.agg),
+        plan::NodeKind::Join(j) => {
+            let inputs = [0, 1].map(|i| {
+                node.inputs
+                    .get(i)
+                    .and_then(|id| plan.graph.node(*id).ok())
+                    .map(|n| n.schema.clone())
+            });
+            let [Some(left), Some(right)] = inputs else {
+                return Err(SluiceError::Internal(format!(
+                    "join {} without two inputs",
+                    node.id
+                )));
+            };
+            Box::new(JoinOperator::new(
+                j.clone(),
+                [left, right],
                 node.schema.clone(),
-                a.retracting,
-                Arc::clone(metrics),
-            )?),
+                node.changelog.is_updating(),
+            )?)
+        }
+        plan::NodeKind::Aggregate(a) => match a.agg.window.map(|w| w.kind) {
+            None => Box::new(
+                ChangelogAggregate::new(
+                    Arc::clone(&a.agg),
+                    node.schema.clone(),
+                    a.retracting,
+                    Arc::clone(metrics),
+                )?
+                .with_old_rows(a.old_rows),
+            ),
             Some(WindowKind::Session { .. }) => Box::new(SessionAggregate::new(
                 Arc::clone(&a.agg),
                 plan.allowed_lateness,

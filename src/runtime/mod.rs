@@ -8,6 +8,7 @@ pub mod collect;
 mod exchange;
 pub mod graph;
 mod input;
+pub mod join;
 mod key_table;
 pub mod operator;
 mod operator_task;

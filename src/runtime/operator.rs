@@ -14,6 +14,18 @@ pub trait Operator: Send {
     /// Handles one batch, pushing any output batches to `out`.
     fn process_batch(&mut self, batch: StreamBatch, out: &mut Vec<StreamBatch>) -> Result<()>;
 
+    /// Handles one batch that arrived at input `port` (an operator with
+    /// several inputs, such as a join, tells them apart; the others need
+    /// not).
+    fn process_batch_at(
+        &mut self,
+        _port: usize,
+        batch: StreamBatch,
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<()> {
+        self.process_batch(batch, out)
+    }
+
     /// The watermark advanced to `watermark` (epoch ms): emit what it closes.
     fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<StreamBatch>) -> Result<()> {
         Ok(())
@@ -139,6 +151,21 @@ impl Operator for Measured {
         let bytes = batch.data.get_array_memory_size() as u64;
         let from = out.len();
         self.inner.process_batch(batch, out)?;
+        self.account(started, rows, bytes, &out[from..]);
+        Ok(())
+    }
+
+    fn process_batch_at(
+        &mut self,
+        port: usize,
+        batch: StreamBatch,
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let rows = batch.num_rows() as u64;
+        let bytes = batch.data.get_array_memory_size() as u64;
+        let from = out.len();
+        self.inner.process_batch_at(port, batch, out)?;
         self.account(started, rows, bytes, &out[from..]);
         Ok(())
     }

@@ -78,6 +78,12 @@ async fn explain_shows_operators_windows_watermarks_and_emit() {
                    SELECT auction, window_start, window_end FROM TUMBLE(old_bids, ts, INTERVAL '1 minute'))
              GROUP BY auction, window_start, window_end",
         ),
+        (
+            "join_aggregate",
+            "SELECT t.bidder, t.spent, count(*) AS bids
+             FROM old_bids o JOIN totals t ON o.bidder = t.bidder AND o.price > 10
+             GROUP BY t.bidder, t.spent",
+        ),
     ];
     for (name, sql) in cases {
         let plan = streaming_plan(&mut engine, sql).await;

@@ -1,0 +1,53 @@
+//! Join node: two inputs matched on equal keys (a regular join). Every row
+//! of both inputs stays in its state for as long as it lives (an updating
+//! input takes rows back), since a row that arrives later on one side may
+//! match any row of the other: nothing bounds that state yet.
+//!
+//! Its output is append-only when both inputs are; otherwise each match
+//! comes and goes with the input rows it pairs (a changelog of whole rows).
+
+use std::sync::Arc;
+
+use datafusion::physical_expr::PhysicalExpr;
+
+/// Which rows a join emits. Only INNER runs yet; the outer kinds are
+/// refused when the query is planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+}
+
+/// Rows of its inputs whose `left_keys` (over the left input's rows) equal
+/// its `right_keys` (over the right's), and pass `filter` (over the joined
+/// row: the left input's columns, then the right's).
+#[derive(Debug, Clone)]
+pub struct JoinNode {
+    pub kind: JoinKind,
+    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
+    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// NULL keys match each other (`IS NOT DISTINCT FROM`); otherwise a
+    /// row with a NULL key matches nothing, as `=` says.
+    pub nulls_equal: bool,
+    /// What EXPLAIN shows of it ([`JoinNode::describe`]).
+    pub text: String,
+}
+
+impl JoinNode {
+    /// As EXPLAIN shows it: `on` and `filter` as the query wrote them
+    /// (qualified: both inputs may have a column of the same name).
+    pub fn describe(&self, on: &[(String, String)], filter: Option<&str>) -> String {
+        let op = if self.nulls_equal {
+            "IS NOT DISTINCT FROM"
+        } else {
+            "="
+        };
+        let on: Vec<String> = on.iter().map(|(l, r)| format!("{l} {op} {r}")).collect();
+        let mut text = format!("INNER on {}", on.join(" AND "));
+        if let Some(f) = filter {
+            text.push_str(&format!(", filter {f}"));
+        }
+        text.push_str("; state: every row of both inputs (nothing bounds it)");
+        text
+    }
+}

@@ -1,0 +1,309 @@
+//! Regular joins against DataFusion in batch. Input `a` is append-only;
+//! input `bv` is an updating view (keyed by `k`): random upserts and
+//! deletes, sent as a view sends them (the old row, then the new). Both
+//! are cut into random batches that arrive interleaved in a random order.
+//! Whatever the order, the join's changelog, folded, must be DataFusion's
+//! join of `a` with `bv`'s final rows; and an aggregate over the join,
+//! split across cores behind an exchange, must agree too.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, UInt8Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemTable;
+use datafusion::prelude::SessionContext;
+use proptest::prelude::*;
+use sluice::metrics::PipelineMetrics;
+use sluice::runtime::split::SplitGraph;
+use sluice::stream::{Message, Op, StreamBatch};
+use sluice::Engine;
+
+use super::rows_of;
+
+fn a_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("x", DataType::Int64, true),
+    ]))
+}
+
+fn bv_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("y", DataType::Int64, true),
+    ]))
+}
+
+fn batch(schema: Arc<Schema>, rows: &[Pair]) -> RecordBatch {
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>()),
+            Arc::new(rows.iter().map(|r| r.1).collect::<Int64Array>()),
+        ],
+    )
+    .expect("batch")
+}
+
+/// A row of either input: its key and value.
+type Pair = (Option<i64>, Option<i64>);
+
+/// One change of `bv`: key `k` gets `Some(y)`, or is deleted (`None`).
+type Change = (i64, Option<i64>);
+
+/// What the view sends for `changes` (old row then new for an update),
+/// and its final rows.
+fn view_changelog(changes: &[Change]) -> (Vec<(Op, Pair)>, Vec<Pair>) {
+    let mut current: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut sent = Vec::new();
+    for &(k, y) in changes {
+        match (current.get(&k).copied(), y) {
+            (None, Some(y)) => {
+                sent.push((Op::Insert, (Some(k), Some(y))));
+                current.insert(k, y);
+            }
+            (Some(old), Some(y)) => {
+                sent.push((Op::UpdateBefore, (Some(k), Some(old))));
+                sent.push((Op::Update, (Some(k), Some(y))));
+                current.insert(k, y);
+            }
+            (Some(old), None) => {
+                sent.push((Op::Delete, (Some(k), Some(old))));
+                current.remove(&k);
+            }
+            (None, None) => {}
+        }
+    }
+    let last = current
+        .into_iter()
+        .map(|(k, y)| (Some(k), Some(y)))
+        .collect();
+    (sent, last)
+}
+
+async fn engine() -> Engine {
+    let mut engine = Engine::new();
+    for sql in [
+        "CREATE SOURCE a (k BIGINT, x BIGINT) WITH (connector = 'file', path = 'unused')",
+        "CREATE SOURCE b (k BIGINT, y BIGINT) WITH (connector = 'file', path = 'unused')",
+        "CREATE MATERIALIZED VIEW bv AS SELECT k, sum(y) AS y FROM b GROUP BY k",
+    ] {
+        engine.execute(sql).await.expect(sql);
+    }
+    engine
+}
+
+async fn oracle(sql: &str, a: RecordBatch, bv: RecordBatch) -> Vec<Vec<String>> {
+    let ctx = SessionContext::new();
+    for (name, data) in [("a", a), ("bv", bv)] {
+        let table = MemTable::try_new(data.schema(), vec![vec![data]]).expect("table");
+        ctx.register_table(name, Arc::new(table)).expect("register");
+    }
+    let out = ctx
+        .sql(sql)
+        .await
+        .expect("oracle plan")
+        .collect()
+        .await
+        .expect("oracle run");
+    let mut rows: Vec<Vec<String>> = out.iter().flat_map(rows_of).collect();
+    rows.sort();
+    rows
+}
+
+/// Runs `sql` over `a`'s batches and `bv`'s changelog batches, in the
+/// order `order` picks, and folds its output: by key when the plan has
+/// one, else as a multiset of whole rows (never below zero). After step
+/// `restart`, the operators' state is checkpointed and fresh operators
+/// restored from it go on.
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    engine: &Engine,
+    sql: &str,
+    a: &[Pair],
+    a_cuts: &[usize],
+    bv: &[(Op, Pair)],
+    bv_cuts: &[usize],
+    order: &[bool],
+    parallelism: usize,
+    restart: usize,
+) -> Vec<Vec<String>> {
+    let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
+    let metrics = Arc::new(PipelineMetrics::default());
+    let mut graph = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
+    assert_eq!(graph.inputs(), 2);
+    let cut = |len: usize, cuts: &[usize]| {
+        let mut b: Vec<usize> = cuts.iter().map(|c| c % (len + 1)).collect();
+        b.extend([0, len]);
+        b.sort();
+        b.dedup();
+        b.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>()
+    };
+    let a_batches: Vec<StreamBatch> = cut(a.len(), a_cuts)
+        .into_iter()
+        .map(|(s, e)| StreamBatch::append(batch(a_schema(), &a[s..e])))
+        .collect();
+    let bv_batches: Vec<StreamBatch> = cut(bv.len(), bv_cuts)
+        .into_iter()
+        .map(|(s, e)| {
+            let rows: Vec<_> = bv[s..e].iter().map(|(_, r)| *r).collect();
+            let ops = UInt8Array::from(bv[s..e].iter().map(|(o, _)| *o as u8).collect::<Vec<_>>());
+            StreamBatch::changelog(batch(bv_schema(), &rows), ops)
+        })
+        .collect();
+    let inputs = [a_batches, bv_batches];
+    let mut next = [0usize; 2];
+    let mut ended = [false; 2];
+    let mut out = Vec::new();
+    let mut picks = order.iter().copied().cycle();
+    let mut step = 0;
+    while !(ended[0] && ended[1]) {
+        step += 1;
+        if step == restart {
+            let states = graph.snapshot().expect("snapshot");
+            graph = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
+            graph.restore(states).expect("restore");
+        }
+        let i = match (ended[0], ended[1]) {
+            (false, false) => usize::from(!picks.next().unwrap_or(true)),
+            (false, true) => 0,
+            _ => 1,
+        };
+        match inputs[i].get(next[i]) {
+            Some(m) => {
+                next[i] += 1;
+                graph
+                    .push_input(i, Message::Batch(m.clone()), &mut out)
+                    .expect("batch");
+            }
+            None => {
+                ended[i] = true;
+                graph.end_input(i, &mut out).expect("end");
+            }
+        }
+    }
+    let mut keyed: HashMap<Vec<String>, Vec<String>> = HashMap::new();
+    let mut counts: BTreeMap<Vec<String>, i64> = BTreeMap::new();
+    for b in &out {
+        for (r, row) in rows_of(&b.data).into_iter().enumerate() {
+            if plan.key_columns.is_empty() {
+                let n = counts.entry(row.clone()).or_default();
+                *n += if b.is_addition(r) { 1 } else { -1 };
+                assert!(*n >= 0, "{row:?} taken back more often than it was sent");
+            } else {
+                let key: Vec<String> = plan.key_columns.iter().map(|&c| row[c].clone()).collect();
+                match b.op(r) {
+                    Op::Delete => {
+                        assert!(keyed.remove(&key).is_some(), "delete of an unshown key");
+                    }
+                    Op::UpdateBefore => {}
+                    _ => {
+                        keyed.insert(key, row);
+                    }
+                }
+            }
+        }
+    }
+    let mut rows: Vec<Vec<String>> = if plan.key_columns.is_empty() {
+        counts
+            .into_iter()
+            .flat_map(|(row, n)| std::iter::repeat_n(row, n as usize))
+            .collect()
+    } else {
+        keyed.into_values().collect()
+    };
+    rows.sort();
+    rows
+}
+
+fn a_rows() -> impl Strategy<Value = Vec<Pair>> {
+    proptest::collection::vec(
+        (
+            proptest::option::weighted(0.9, 0i64..6),
+            proptest::option::weighted(0.9, -20i64..60),
+        ),
+        0..80,
+    )
+}
+
+fn changes() -> impl Strategy<Value = Vec<Change>> {
+    proptest::collection::vec((0i64..6, proptest::option::weighted(0.75, 0i64..40)), 0..60)
+}
+
+const QUERIES: &[&str] = &[
+    "SELECT a.k, a.x, bv.y FROM a JOIN bv ON a.k = bv.k",
+    "SELECT a.x, bv.y FROM a JOIN bv ON a.k = bv.k AND a.x < bv.y + 10 WHERE a.x > -15",
+    "SELECT a.k, count(*) AS n, sum(bv.y) AS s, sum(a.x) AS sx FROM a JOIN bv ON a.k = bv.k GROUP BY a.k",
+    "SELECT bv.y, count(*) AS n FROM a JOIN bv ON a.k = bv.k GROUP BY bv.y",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn joins_match_datafusion(
+        a in a_rows(),
+        changes in changes(),
+        a_cuts in proptest::collection::vec(0usize..80, 0..6),
+        bv_cuts in proptest::collection::vec(0usize..120, 0..6),
+        order in proptest::collection::vec(any::<bool>(), 1..12),
+        parallelism in 1usize..=2,
+        restart in 0usize..12,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        rt.block_on(async {
+            let engine = engine().await;
+            let (sent, last) = view_changelog(&changes);
+            for sql in QUERIES {
+                let got = stream(&engine, sql, &a, &a_cuts, &sent, &bv_cuts, &order, parallelism, restart).await;
+                let want = oracle(sql, batch(a_schema(), &a), batch(bv_schema(), &last)).await;
+                assert_eq!(got, want, "{sql}");
+            }
+        });
+    }
+}
+
+/// Two append-only inputs: the output is append-only, and a row arriving
+/// on either side meets every row the other side kept.
+#[tokio::test]
+async fn append_only_inputs_give_append_only_matches() {
+    let engine = engine().await;
+    let plan = engine
+        .plan_select("SELECT a.k, a.x, b.y FROM a JOIN b ON a.k = b.k")
+        .await
+        .expect("plan");
+    assert!(!plan.changelog, "a join of append-only inputs appends");
+    let plan = Arc::new(plan);
+    let mut graph = SplitGraph::build(&plan, &Default::default(), 1).expect("operators");
+    let mut out = Vec::new();
+    let send = |graph: &mut SplitGraph, i: usize, rows: &[Pair], out: &mut Vec<StreamBatch>| {
+        let schema = if i == 0 { a_schema() } else { bv_schema() };
+        graph
+            .push_input(
+                i,
+                Message::Batch(StreamBatch::append(batch(schema, rows))),
+                out,
+            )
+            .expect("batch");
+    };
+    send(
+        &mut graph,
+        0,
+        &[(Some(1), Some(10)), (None, Some(11)), (Some(2), Some(12))],
+        &mut out,
+    );
+    assert!(out.is_empty(), "nothing on the other side yet");
+    send(
+        &mut graph,
+        1,
+        &[(Some(1), Some(100)), (None, Some(101))],
+        &mut out,
+    );
+    send(&mut graph, 0, &[(Some(1), Some(13))], &mut out);
+    let mut rows: Vec<Vec<String>> = out.iter().flat_map(|b| rows_of(&b.data)).collect();
+    rows.sort();
+    assert_eq!(rows, [["1", "10", "100"], ["1", "13", "100"]]);
+    assert!(out.iter().all(|b| b.ops.is_none()));
+}
