@@ -415,7 +415,7 @@ impl Nexmark {
                     times.push(t);
                     expires.push(t + rng.i64(1_000..20_000));
                     seller.push(person_id(&mut rng, e, HOT_SELLER_RATIO));
-                    category.push(FIRST_CATEGORY_ID + rng.i64(..NUM_CATEGORIES));
+                    category.push(FIRST_CATEGORY_ID + rng.i64(0..NUM_CATEGORIES));
                     let len = rng.usize(..8);
                     extra.append_value(text(&mut rng, len));
                 }

@@ -1,6 +1,7 @@
 //! Every query under `queries/nexmark/` runs on the built-in generator and
-//! its result is checked against DataFusion in batch over the same rows: the
-//! same SQL for the unwindowed queries, `date_bin` for TUMBLE, shifted
+//! its result is checked against DataFusion in batch over the same rows of
+//! each of its sources: the same SQL for the unwindowed queries (the joins
+//! among them), `date_bin` for TUMBLE, shifted
 //! `date_bin`s for HOP, and the reference sessionizer for SESSION.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
+use sluice::sql::Statement;
 use sluice::Engine;
 
 use super::nexmark_oracle::{has_batch_form, oracle_sql, query_files, QueryFile};
@@ -19,12 +21,19 @@ use super::windows::{sessions, windowed_batch, Row};
 async fn nexmark_queries_match_datafusion() {
     let files = query_files();
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    assert!(files.len() >= 11, "{names:?}");
+    assert!(files.len() >= 13, "{names:?}");
     for QueryFile { name, setup, query } in files {
         let mut engine = Engine::new();
         // On three cores: an exchange splits the keyed aggregates across
         // three instances (one core is what the views' test also runs).
         engine.set_parallelism(3);
+        let sources: Vec<String> = setup
+            .iter()
+            .filter_map(|s| match &s.statement {
+                Statement::CreateSource(c) => Some(c.name.clone()),
+                _ => None,
+            })
+            .collect();
         for stmt in setup {
             engine
                 .prepare(stmt.statement, &stmt.sql)
@@ -38,20 +47,26 @@ async fn nexmark_queries_match_datafusion() {
         let mut got = rows_of(&got);
         got.sort();
 
-        // The same generated rows, in batch.
-        let bids = engine
-            .query_to_end("SELECT * FROM bid")
-            .await
-            .expect("bids");
+        // The same generated rows of every source, in batch.
         let ctx = SessionContext::new();
         // PostgreSQL's to_char, as the queries use it.
         sluice::functions::register(&ctx);
-        ctx.register_table(
-            "bid",
-            Arc::new(MemTable::try_new(bids.schema(), vec![vec![bids.clone()]]).expect("table")),
-        )
-        .expect("register");
+        for source in &sources {
+            let rows = engine
+                .query_to_end(&format!("SELECT * FROM {source}"))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {source}: {e}"));
+            ctx.register_table(
+                source.as_str(),
+                Arc::new(MemTable::try_new(rows.schema(), vec![vec![rows]]).expect("table")),
+            )
+            .expect("register");
+        }
         if !has_batch_form(&name) {
+            let bids = engine
+                .query_to_end("SELECT * FROM bid")
+                .await
+                .expect("bids");
             let bidder = bids
                 .column_by_name("bidder")
                 .expect("bidder")

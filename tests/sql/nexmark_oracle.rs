@@ -59,7 +59,7 @@ pub fn query_files() -> Vec<QueryFile> {
 }
 
 /// The DataFusion query that computes what a Nexmark query file should
-/// produce, over a table `bid` (and `w` for sessions).
+/// produce, over a table per source (and `w` for sessions).
 pub fn oracle_sql(name: &str, query: &str) -> String {
     match name {
         "q5" => {
@@ -87,7 +87,7 @@ pub fn oracle_sql(name: &str, query: &str) -> String {
     }
 }
 
-/// Whether `oracle_sql` is plain SQL over `bid` alone; q11's sessions need
+/// Whether `oracle_sql` is plain SQL over the sources; q11's sessions need
 /// a table `w` of sessions from the reference sessionizer.
 pub fn has_batch_form(name: &str) -> bool {
     name != "q11"
