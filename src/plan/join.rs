@@ -3,18 +3,35 @@
 //! input takes rows back), since a row that arrives later on one side may
 //! match any row of the other: nothing bounds that state yet.
 //!
-//! Its output is append-only when both inputs are; otherwise each match
-//! comes and goes with the input rows it pairs (a changelog of whole rows).
+//! An inner join's output is append-only when both inputs are; otherwise
+//! each match comes and goes with the input rows it pairs (a changelog of
+//! whole rows). An outer join's is always a changelog: a preserved row
+//! that matches nothing yet is emitted padded with NULLs, and taken back
+//! when its first match arrives.
 
 use std::sync::Arc;
 
 use datafusion::physical_expr::PhysicalExpr;
 
-/// Which rows a join emits. Only INNER runs yet; the outer kinds are
-/// refused when the query is planned.
+/// Which rows a join emits: the matches, and for an outer join the rows of
+/// the side(s) it preserves that match nothing, padded with NULLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinKind {
     Inner,
+    Left,
+    Right,
+    Full,
+}
+
+impl JoinKind {
+    pub fn sql(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "INNER",
+            JoinKind::Left => "LEFT",
+            JoinKind::Right => "RIGHT",
+            JoinKind::Full => "FULL",
+        }
+    }
 }
 
 /// Rows of its inputs whose `left_keys` (over the left input's rows) equal
@@ -43,7 +60,7 @@ impl JoinNode {
             "="
         };
         let on: Vec<String> = on.iter().map(|(l, r)| format!("{l} {op} {r}")).collect();
-        let mut text = format!("INNER on {}", on.join(" AND "));
+        let mut text = format!("{} on {}", self.kind.sql(), on.join(" AND "));
         if let Some(f) = filter {
             text.push_str(&format!(", filter {f}"));
         }

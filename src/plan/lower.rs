@@ -84,7 +84,9 @@ impl Lowered {
                 .relation(name)
                 .is_some_and(|r| r.changelog.is_some()),
             From::Union { inputs, .. } => inputs.iter().any(|i| i.updating(catalog)),
-            From::Join { inputs, .. } => inputs.iter().any(|i| i.updating(catalog)),
+            From::Join { inputs, join, .. } => {
+                join.kind != JoinKind::Inner || inputs.iter().any(|i| i.updating(catalog))
+            }
         }
     }
 
@@ -197,7 +199,7 @@ fn check(lowered: &Lowered, catalog: &Catalog, windowed: bool) -> Result<()> {
     }
     let source = lowered
         .updating_source(catalog)
-        .unwrap_or("its input")
+        .unwrap_or("an outer join")
         .to_string();
     for call in &agg.calls {
         let name = call.func.fun().name().to_ascii_lowercase();
@@ -291,7 +293,8 @@ fn build(
                     a.old_rows = true;
                 }
             }
-            let changelog = if lc.is_updating() || rc.is_updating() {
+            let changelog = if lc.is_updating() || rc.is_updating() || join.kind != JoinKind::Inner
+            {
                 Changelog::Updating { key: vec![] }
             } else {
                 Changelog::AppendOnly
@@ -743,20 +746,21 @@ fn lower_join(
     planning: &PhysicalPlanningContext,
 ) -> Result<Lowered> {
     use datafusion::common::{JoinType, NullEquality};
-    if j.join_type != JoinType::Inner {
-        return Err(not_supported(&format!(
-            "{} JOIN (only INNER joins run yet)",
-            match j.join_type {
-                JoinType::Left => "LEFT".to_string(),
-                JoinType::Right => "RIGHT".to_string(),
-                JoinType::Full => "FULL".to_string(),
-                JoinType::LeftSemi | JoinType::RightSemi => "a semi (IN / EXISTS)".to_string(),
-                JoinType::LeftAnti | JoinType::RightAnti =>
-                    "an anti (NOT IN / NOT EXISTS)".to_string(),
-                other => other.to_string(),
-            }
-        )));
-    }
+    let kind = match j.join_type {
+        JoinType::Inner => JoinKind::Inner,
+        JoinType::Left => JoinKind::Left,
+        JoinType::Right => JoinKind::Right,
+        JoinType::Full => JoinKind::Full,
+        JoinType::LeftSemi | JoinType::RightSemi => {
+            return Err(not_supported("a semi join (IN / EXISTS with a subquery)"))
+        }
+        JoinType::LeftAnti | JoinType::RightAnti => {
+            return Err(not_supported(
+                "an anti join (NOT IN / NOT EXISTS with a subquery)",
+            ))
+        }
+        other => return Err(not_supported(&format!("a {other} join"))),
+    };
     if j.on.is_empty() {
         return Err(not_supported(
             "a join without an equality between its inputs' columns (a cross join: every row \
@@ -790,7 +794,7 @@ fn lower_join(
         .map(|f| physical(f, &j.schema, props, planning))
         .transpose()?;
     let mut join = JoinNode {
-        kind: JoinKind::Inner,
+        kind,
         left_keys,
         right_keys,
         filter,

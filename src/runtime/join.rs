@@ -1,159 +1,77 @@
-//! Regular join: each input's rows are kept, chained by key, and a row
-//! that arrives on one side is matched against every live row of the
-//! other. An input's taken-back row (a delete, or the old row of an
-//! update) takes back every match it made.
+//! Regular join: each input's rows are kept (`join_side.rs`), chained by
+//! key, and a row that arrives on one side is matched against every live
+//! row of the other. An input's taken-back row (a delete, or the old row
+//! of an update) takes back every match it made.
 //!
 //! On whole batches: keys are hashed by one key table for both sides (the
 //! compact one for a single integer key, DataFusion's otherwise), which
-//! numbers each distinct key; each side keeps its rows as they came, in
-//! batches, with a chain per key number through them. Matches are
-//! gathered with `take` (the arriving rows) and `interleave` (the kept
-//! ones), and the ON filter runs on the joined batch.
+//! numbers each distinct key. An arriving batch's candidate pairs are
+//! gathered with `take` (its rows) and `interleave` (the kept ones, only
+//! over the kept batches they touch), and the ON filter runs on them as
+//! one joined batch.
 //!
-//! Kept batches that are next to each other are merged as they grow (as a
-//! binary counter: a row is copied O(log n) times), so a side holds few
-//! batches whatever its input's batch sizes; rows taken back are dropped
-//! when they outnumber the live ones.
+//! An outer join also emits a preserved side's row that matches nothing,
+//! with NULLs for the other side's columns (a padded row), and takes it
+//! back when the row's first match arrives (and emits it again when its
+//! last match goes). Each preserved row counts its matches for that; a
+//! preserved row whose key is NULL matches nothing and passes padded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    make_comparator, Array, ArrayRef, BooleanArray, DynComparator, UInt32Array, UInt8Array,
+    new_null_array, Array, ArrayRef, BooleanArray, UInt32Array, UInt8Array,
 };
-use datafusion::arrow::compute::kernels::boolean::and;
-use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::compute::{
-    concat_batches, filter, filter_record_batch, interleave, is_not_null, take,
-};
+use datafusion::arrow::compute::kernels::boolean::{and, not};
+use datafusion::arrow::compute::{filter, filter_record_batch, interleave, is_not_null, take};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use serde::{Deserialize, Serialize};
 
+use super::join_side::{Side, NONE};
 use super::key_table::key_table;
 use super::operator::Operator;
 use super::state::{damaged, to_meta, StateSnapshot};
 use crate::error::{Result, SluiceError};
-use crate::plan::JoinNode;
+use crate::plan::{JoinKind, JoinNode};
 use crate::stream::{Op, StreamBatch};
 
-const NONE: usize = usize::MAX;
-
-/// Rows taken back are dropped once there are more of them than live rows
-/// and at least this many.
+/// A side's rows taken back are dropped once there are more of them than
+/// live rows and at least this many.
 const COMPACT_AT: usize = 4096;
 
-/// One input's kept rows.
-struct Side {
-    schema: SchemaRef,
-    keys: Vec<Arc<dyn PhysicalExpr>>,
-    batches: Vec<RecordBatch>,
-    /// The id of each batch's first row (ids count rows over all batches).
-    starts: Vec<usize>,
-    /// Per row: the row kept before it with the same key, or `NONE`.
-    next: Vec<usize>,
-    /// Per row: taken back (or never live: a taking-back row itself).
-    dead: Vec<bool>,
-    /// Per key number: its last kept row, or `NONE`.
-    head: Vec<usize>,
-    live: usize,
-}
-
-impl Side {
-    fn new(schema: SchemaRef, keys: Vec<Arc<dyn PhysicalExpr>>) -> Side {
-        Side {
-            schema,
-            keys,
-            batches: Vec::new(),
-            starts: Vec::new(),
-            next: Vec::new(),
-            dead: Vec::new(),
-            head: Vec::new(),
-            live: 0,
-        }
-    }
-
-    fn rows(&self) -> usize {
-        self.next.len()
-    }
-
-    /// Row `id` as (batch, row in it).
-    fn locate(&self, id: usize) -> (usize, usize) {
-        let b = self.starts.partition_point(|&s| s <= id) - 1;
-        (b, id - self.starts[b])
-    }
-
-    /// Keeps `batch` (its rows start as dead; `link` makes them live).
-    fn keep(&mut self, batch: RecordBatch) -> usize {
-        let base = self.rows();
-        let n = batch.num_rows();
-        self.starts.push(base);
-        self.batches.push(batch);
-        self.next.resize(base + n, NONE);
-        self.dead.resize(base + n, true);
-        base
-    }
-
-    fn link(&mut self, id: usize, group: usize) {
-        self.next[id] = self.head[group];
-        self.dead[id] = false;
-        self.head[group] = id;
-        self.live += 1;
-    }
-
-    /// Merges the last kept batches while the last is as long as the one
-    /// before it. Ids do not change: the batches are next to each other.
-    fn merge_tail(&mut self) -> Result<()> {
-        while let [.., a, b] = self.batches.as_slice() {
-            if b.num_rows() < a.num_rows() {
-                break;
-            }
-            let merged = concat_batches(&self.schema, [a, b])?;
-            self.batches.truncate(self.batches.len() - 2);
-            self.starts.pop();
-            self.batches.push(merged);
-        }
-        Ok(())
-    }
-
-    /// Its live rows, in one batch.
-    fn live_rows(&self) -> Result<RecordBatch> {
-        let mut parts = Vec::with_capacity(self.batches.len());
-        for (b, batch) in self.batches.iter().enumerate() {
-            let start = self.starts[b];
-            let keep: BooleanArray = (0..batch.num_rows())
-                .map(|r| Some(!self.dead[start + r]))
-                .collect();
-            parts.push(filter_record_batch(batch, &keep)?);
-        }
-        Ok(concat_batches(&self.schema, &parts)?)
-    }
-
-    fn clear(&mut self) {
-        self.batches.clear();
-        self.starts.clear();
-        self.next.clear();
-        self.dead.clear();
-        self.head.iter_mut().for_each(|h| *h = NONE);
-        self.live = 0;
-    }
-
-    fn bytes(&self) -> usize {
-        self.batches
-            .iter()
-            .map(RecordBatch::get_array_memory_size)
-            .sum::<usize>()
-            + self.next.len() * (std::mem::size_of::<usize>() + 1)
-            + self.head.len() * std::mem::size_of::<usize>()
-    }
-}
-
-/// The input ops a row has: whether it adds a row (insert, update) or
-/// takes one back (delete, the old row of an update).
+/// Whether row `row` adds a row (insert, update) rather than taking one
+/// back (delete, the old row of an update).
 fn adds(ops: Option<&UInt8Array>, row: usize) -> bool {
     ops.is_none_or(|o| matches!(Op::from_u8(o.value(row)), Op::Insert | Op::Update))
+}
+
+fn op_of(add: bool) -> Op {
+    if add {
+        Op::Insert
+    } else {
+        Op::Delete
+    }
+}
+
+/// One row of an outer join's output for an arriving batch.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    /// Candidate pair `c` (arriving row `probe[c]`, kept row `matched[c]`).
+    Pair(usize),
+    /// Arriving row `i`, padded.
+    Arrived(usize),
+    /// The other side's kept row `id`, padded.
+    Kept(usize),
+}
+
+/// An arriving batch's candidate pairs: arriving row `probe[c]` with the
+/// other side's kept row `matched[c]`.
+#[derive(Default)]
+struct Candidates {
+    probe: Vec<u32>,
+    matched: Vec<usize>,
 }
 
 pub struct JoinOperator {
@@ -162,7 +80,10 @@ pub struct JoinOperator {
     /// Numbers each distinct key, for both sides.
     keys: Box<dyn GroupValues>,
     sides: [Side; 2],
-    /// The output is a changelog (an input is updating).
+    /// Which sides an outer join preserves (left, right).
+    preserve: [bool; 2],
+    /// The output is a changelog (an input is updating, or the join is
+    /// outer).
     updating: bool,
     groups: Vec<usize>,
 }
@@ -171,11 +92,14 @@ pub struct JoinOperator {
 struct JoinMeta {
     left: usize,
     right: usize,
+    /// Match counts follow the rows (an outer join).
+    #[serde(default)]
+    counted: bool,
 }
 
 impl JoinOperator {
     /// `inputs`: the left and right input's columns; `schema` the joined
-    /// rows'; `updating`: an input is updating.
+    /// rows'; `updating`: its output is a changelog.
     pub fn new(
         join: JoinNode,
         inputs: [SchemaRef; 2],
@@ -190,43 +114,71 @@ impl JoinOperator {
             .map(|(i, k)| Ok(Field::new(format!("k{i}"), k.data_type(&left)?, true)))
             .collect::<Result<Vec<_>>>()?;
         let keys = key_table(&Arc::new(Schema::new(key_fields)), 0)?;
+        let preserve = match join.kind {
+            JoinKind::Inner => [false, false],
+            JoinKind::Left => [true, false],
+            JoinKind::Right => [false, true],
+            JoinKind::Full => [true, true],
+        };
         let sides = [
-            Side::new(left, join.left_keys.clone()),
-            Side::new(right, join.right_keys.clone()),
+            Side::new(left, join.left_keys.clone(), preserve[0]),
+            Side::new(right, join.right_keys.clone(), preserve[1]),
         ];
         Ok(JoinOperator {
             join,
             schema,
             keys,
             sides,
+            preserve,
             updating,
             groups: Vec::new(),
         })
     }
 
+    fn outer(&self) -> bool {
+        self.preserve.iter().any(|p| *p)
+    }
+
     /// The rows of `batch` whose keys can match, with their key numbers in
-    /// `self.groups` (NULL keys match nothing unless `nulls_equal`).
+    /// `self.groups`; and the rows whose key is NULL (they match nothing,
+    /// unless `nulls_equal`), with their ops.
+    #[allow(clippy::type_complexity)]
     fn number(
         &mut self,
         side: usize,
         batch: RecordBatch,
         ops: Option<UInt8Array>,
-    ) -> Result<(RecordBatch, Option<UInt8Array>)> {
+    ) -> Result<(
+        RecordBatch,
+        Option<UInt8Array>,
+        Option<(RecordBatch, Option<UInt8Array>)>,
+    )> {
         let mut keys = self.sides[side]
             .keys
             .iter()
             .map(|k| k.evaluate(&batch)?.into_array(batch.num_rows()))
             .collect::<datafusion::common::Result<Vec<ArrayRef>>>()?;
-        let (batch, ops) = match self.matchable(&keys)? {
-            None => (batch, ops),
+        let ops_where = |ops: &Option<UInt8Array>, mask: &BooleanArray| -> Result<_> {
+            Ok(ops
+                .as_ref()
+                .map(|o| filter(o, mask))
+                .transpose()?
+                .map(|o| UInt8Array::from(o.to_data())))
+        };
+        let (batch, ops, unkeyed) = match self.matchable(&keys)? {
+            None => (batch, ops, None),
             Some(mask) => {
                 keys = keys
                     .iter()
                     .map(|k| filter(k, &mask))
                     .collect::<std::result::Result<_, _>>()?;
-                let ops = ops.map(|o| filter(&o, &mask)).transpose()?;
-                let ops = ops.map(|o| UInt8Array::from(o.to_data()));
-                (filter_record_batch(&batch, &mask)?, ops)
+                let nulls = not(&mask)?;
+                let unkeyed = (
+                    filter_record_batch(&batch, &nulls)?,
+                    ops_where(&ops, &nulls)?,
+                );
+                let ops = ops_where(&ops, &mask)?;
+                (filter_record_batch(&batch, &mask)?, ops, Some(unkeyed))
             }
         };
         self.groups.clear();
@@ -235,7 +187,7 @@ impl JoinOperator {
         for s in &mut self.sides {
             s.head.resize(n, NONE);
         }
-        Ok((batch, ops))
+        Ok((batch, ops, unkeyed))
     }
 
     /// Which rows have no NULL key, when some have one.
@@ -254,31 +206,8 @@ impl JoinOperator {
         Ok(mask)
     }
 
-    /// Kept row `id` of side `side` equal (every column) to row `row` of
-    /// `batch`; `cmp` caches comparators per kept batch.
-    fn same_row(
-        side: &Side,
-        id: usize,
-        batch: &RecordBatch,
-        row: usize,
-        cmp: &mut HashMap<usize, Vec<DynComparator>>,
-    ) -> Result<bool> {
-        let (b, r) = side.locate(id);
-        if let std::collections::hash_map::Entry::Vacant(slot) = cmp.entry(b) {
-            let kept = &side.batches[b];
-            let made = batch
-                .columns()
-                .iter()
-                .zip(kept.columns())
-                .map(|(a, k)| make_comparator(a.as_ref(), k.as_ref(), SortOptions::default()))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            slot.insert(made);
-        }
-        Ok(cmp[&b].iter().all(|c| c(row, r).is_eq()))
-    }
-
-    /// Rows of `batch` (ops `ops`) arrive at input `side`: their matches
-    /// go to `out`, then they are kept (or take back what they name).
+    /// Rows of `batch` (ops `ops`) arrive at input `side`: they are kept
+    /// (or take back what they name), and their matches go to `out`.
     fn arrive(
         &mut self,
         side: usize,
@@ -286,137 +215,246 @@ impl JoinOperator {
         ops: Option<UInt8Array>,
         out: &mut Vec<StreamBatch>,
     ) -> Result<()> {
-        let (batch, ops) = self.number(side, batch, ops)?;
+        let (batch, ops, unkeyed) = self.number(side, batch, ops)?;
+        if let Some((rows, ops)) = unkeyed.filter(|(r, _)| self.preserve[side] && r.num_rows() > 0)
+        {
+            // Rows that match nothing: padded, with their own ops.
+            let pieces: Vec<(Piece, Op)> = (0..rows.num_rows())
+                .map(|i| (Piece::Arrived(i), op_of(adds(ops.as_ref(), i))))
+                .collect();
+            out.push(self.assemble(side, &rows, &Candidates::default(), &pieces)?);
+        }
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
         }
         let other = 1 - side;
         let base = self.sides[side].keep(batch.clone());
-        let mut probe: Vec<u32> = Vec::new();
-        let mut matched: Vec<usize> = Vec::new();
-        let mut pair_ops: Vec<u8> = Vec::new();
+        let mut candidates = Candidates::default();
+        // Per arriving row: whether it adds, and (taking back) which kept
+        // row it took back.
+        let mut added = Vec::with_capacity(n);
+        let mut took = Vec::with_capacity(n);
         let mut cmp = HashMap::new();
         for i in 0..n {
             let g = self.groups[i];
             let add = adds(ops.as_ref(), i);
-            let o = &self.sides[other];
-            let mut r = o.head[g];
-            while r != NONE {
-                if !o.dead[r] {
-                    probe.push(i as u32);
-                    matched.push(r);
-                    pair_ops.push(if add { Op::Insert } else { Op::Delete } as u8);
-                }
-                r = o.next[r];
-            }
-            let own = &mut self.sides[side];
+            added.push(add);
             if add {
-                own.link(base + i, g);
-                continue;
-            }
-            // Take back the newest live row equal to this one.
-            let mut r = own.head[g];
-            while r != NONE {
-                if !own.dead[r] && Self::same_row(own, r, &batch, i, &mut cmp)? {
-                    own.dead[r] = true;
-                    own.live -= 1;
-                    break;
+                self.sides[side].link(base + i, g);
+                took.push(NONE);
+            } else {
+                match self.sides[side].take_back(g, &batch, i, &mut cmp)? {
+                    Some(id) => took.push(id),
+                    // It takes back a row it never sent: nothing to undo.
+                    None => {
+                        took.push(NONE);
+                        continue;
+                    }
                 }
-                r = own.next[r];
+            }
+            for r in self.sides[other].live_of(g) {
+                candidates.probe.push(i as u32);
+                candidates.matched.push(r);
             }
         }
         self.sides[side].merge_tail()?;
-        if !probe.is_empty() {
-            self.emit(side, &batch, probe, &matched, pair_ops, out)?;
+        if !candidates.probe.is_empty() || self.outer() {
+            let pass = self.pass(side, &batch, &candidates)?;
+            if self.outer() {
+                let pieces = self.count(side, base, &added, &took, &candidates, &pass);
+                if !pieces.is_empty() {
+                    out.push(self.assemble(side, &batch, &candidates, &pieces)?);
+                }
+            } else {
+                let pieces: Vec<(Piece, Op)> = (0..candidates.probe.len())
+                    .filter(|&c| pass.as_ref().is_none_or(|p| p.value(c)))
+                    .map(|c| (Piece::Pair(c), op_of(added[candidates.probe[c] as usize])))
+                    .collect();
+                if !pieces.is_empty() {
+                    out.push(self.assemble(side, &batch, &candidates, &pieces)?);
+                }
+            }
         }
         self.compact(side)
     }
 
-    /// The joined rows of `batch`'s rows `probe` (arrived at `side`) with
-    /// the other side's kept rows `matched`, through the ON filter.
-    fn emit(
+    /// Which candidate pairs pass the ON filter (`None`: all of them).
+    fn pass(
         &self,
         side: usize,
         batch: &RecordBatch,
-        probe: Vec<u32>,
-        matched: &[usize],
-        pair_ops: Vec<u8>,
-        out: &mut Vec<StreamBatch>,
-    ) -> Result<()> {
+        candidates: &Candidates,
+    ) -> Result<Option<BooleanArray>> {
+        let Some(f) = &self.join.filter else {
+            return Ok(None);
+        };
+        if candidates.probe.is_empty() {
+            return Ok(None);
+        }
+        let pieces: Vec<(Piece, Op)> = (0..candidates.probe.len())
+            .map(|c| (Piece::Pair(c), Op::Insert))
+            .collect();
+        let joined = self.assemble(side, batch, candidates, &pieces)?.data;
+        let pass = f.evaluate(&joined)?.into_array(joined.num_rows())?;
+        let pass = pass
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| SluiceError::Internal("a join filter that is not boolean".into()))?;
+        // NULL is not a match.
+        Ok(Some(match pass.nulls() {
+            Some(_) => pass.iter().map(|v| Some(v == Some(true))).collect(),
+            None => pass.clone(),
+        }))
+    }
+
+    /// An outer join's output for an arriving batch, in order: for each
+    /// arriving row, its matches, with the padded rows that a first match
+    /// takes back or a last match brings back; match counts kept up to date.
+    fn count(
+        &mut self,
+        side: usize,
+        base: usize,
+        added: &[bool],
+        took: &[usize],
+        candidates: &Candidates,
+        pass: &Option<BooleanArray>,
+    ) -> Vec<(Piece, Op)> {
+        let other = 1 - side;
+        let mut pieces = Vec::new();
+        let mut c = 0;
+        for (i, &add) in added.iter().enumerate() {
+            let mut found = 0u32;
+            while c < candidates.probe.len() && candidates.probe[c] as usize == i {
+                if pass.as_ref().is_none_or(|p| p.value(c)) {
+                    let r = candidates.matched[c];
+                    let o = &mut self.sides[other];
+                    if add {
+                        if self.preserve[other] && o.matches[r] == 0 {
+                            pieces.push((Piece::Kept(r), Op::Delete));
+                        }
+                        if o.counted() {
+                            o.matches[r] += 1;
+                        }
+                        pieces.push((Piece::Pair(c), Op::Insert));
+                    } else {
+                        pieces.push((Piece::Pair(c), Op::Delete));
+                        if o.counted() {
+                            o.matches[r] = o.matches[r].saturating_sub(1);
+                        }
+                        if self.preserve[other] && o.matches[r] == 0 {
+                            pieces.push((Piece::Kept(r), Op::Insert));
+                        }
+                    }
+                    found += 1;
+                }
+                c += 1;
+            }
+            let own = &mut self.sides[side];
+            if add {
+                if own.counted() {
+                    own.matches[base + i] = found;
+                }
+                if self.preserve[side] && found == 0 {
+                    pieces.push((Piece::Arrived(i), Op::Insert));
+                }
+            } else if took[i] != NONE && self.preserve[side] && own.matches[took[i]] == 0 {
+                pieces.push((Piece::Arrived(i), Op::Delete));
+            }
+        }
+        pieces
+    }
+
+    /// The output rows `pieces` of a batch arrived at `side`: pairs of
+    /// candidates, or padded rows of either side.
+    fn assemble(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        candidates: &Candidates,
+        pieces: &[(Piece, Op)],
+    ) -> Result<StreamBatch> {
         let o = &self.sides[1 - side];
-        // Only the kept batches the matches are in, renumbered.
+        // Only the kept batches the rows are in, renumbered from 1 (0 is a
+        // row of NULLs).
         let mut used: Vec<usize> = Vec::new();
         let mut slot: HashMap<usize, usize> = HashMap::new();
-        let refs: Vec<(usize, usize)> = matched
-            .iter()
-            .map(|&id| {
-                let (b, r) = o.locate(id);
-                let s = *slot.entry(b).or_insert_with(|| {
-                    used.push(b);
-                    used.len() - 1
-                });
-                (s, r)
-            })
-            .collect();
-        let probe = UInt32Array::from(probe);
-        let arrived = batch
-            .columns()
-            .iter()
-            .map(|c| take(c.as_ref(), &probe, None))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let kept = (0..o.schema.fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> = used
+        let mut kept_at = |id: usize| -> (usize, usize) {
+            let (b, r) = o.locate(id);
+            let s = *slot.entry(b).or_insert_with(|| {
+                used.push(b);
+                used.len()
+            });
+            (s, r)
+        };
+        let mut arrived_refs = Vec::with_capacity(pieces.len());
+        let mut kept_refs = Vec::with_capacity(pieces.len());
+        for (piece, _) in pieces {
+            match *piece {
+                Piece::Pair(c) => {
+                    arrived_refs.push((1, candidates.probe[c] as usize));
+                    kept_refs.push(kept_at(candidates.matched[c]));
+                }
+                Piece::Arrived(i) => {
+                    arrived_refs.push((1, i));
+                    kept_refs.push((0, 0));
+                }
+                Piece::Kept(id) => {
+                    arrived_refs.push((0, 0));
+                    kept_refs.push(kept_at(id));
+                }
+            }
+        }
+        let padded = pieces.iter().any(|(p, _)| !matches!(p, Piece::Pair(_)));
+        let arrived = if padded {
+            gather(batch.columns(), &[], &arrived_refs)?
+        } else {
+            // Pairs only: a plain take.
+            let idx = UInt32Array::from(
+                arrived_refs
                     .iter()
-                    .map(|&b| o.batches[b].column(c).as_ref())
-                    .collect();
-                interleave(&arrays, &refs)
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+                    .map(|(_, r)| *r as u32)
+                    .collect::<Vec<_>>(),
+            );
+            batch
+                .columns()
+                .iter()
+                .map(|c| take(c.as_ref(), &idx, None))
+                .collect::<std::result::Result<Vec<_>, _>>()?
+        };
+        let kept_batches: Vec<&RecordBatch> = used.iter().map(|&b| &o.batches[b]).collect();
+        let kept = gather_kept(&o.schema, &kept_batches, &kept_refs)?;
         let columns = if side == 0 {
             [arrived, kept].concat()
         } else {
             [kept, arrived].concat()
         };
-        let mut data = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
-        let mut ops = UInt8Array::from(pair_ops);
-        if let Some(f) = &self.join.filter {
-            let pass = f.evaluate(&data)?.into_array(data.num_rows())?;
-            let pass = pass
-                .as_any()
-                .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| SluiceError::Internal("a join filter that is not boolean".into()))?;
-            data = filter_record_batch(&data, pass)?;
-            ops = UInt8Array::from(filter(&ops, pass)?.to_data());
-        }
-        if data.num_rows() == 0 {
-            return Ok(());
-        }
-        out.push(if self.updating {
+        let data = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+        Ok(if self.updating {
+            let ops = UInt8Array::from(pieces.iter().map(|(_, op)| *op as u8).collect::<Vec<_>>());
             StreamBatch::changelog(data, ops)
         } else {
             StreamBatch::append(data)
-        });
-        Ok(())
+        })
     }
 
     /// Drops side `side`'s dead rows once they outnumber its live ones.
     fn compact(&mut self, side: usize) -> Result<()> {
-        let s = &self.sides[side];
-        let dead = s.rows() - s.live;
-        if dead < COMPACT_AT || dead <= s.live {
+        if !self.sides[side].wants_compaction(COMPACT_AT) {
             return Ok(());
         }
-        let live = s.live_rows()?;
+        let (live, counts) = self.sides[side].live_rows()?;
         self.sides[side].clear();
-        self.load(side, live)
+        self.load(side, live, counts)
     }
 
-    /// Keeps `rows` at side `side` as live rows, matching nothing (a
-    /// restore, a compaction).
-    fn load(&mut self, side: usize, rows: RecordBatch) -> Result<()> {
-        let (rows, _) = self.number(side, rows, None)?;
+    /// Keeps `rows` at side `side` as live rows (with their match counts),
+    /// matching nothing: a restore, a compaction.
+    fn load(&mut self, side: usize, rows: RecordBatch, counts: Option<UInt32Array>) -> Result<()> {
+        let (rows, _, unkeyed) = self.number(side, rows, None)?;
+        if unkeyed.is_some_and(|(r, _)| r.num_rows() > 0) {
+            return Err(damaged("join rows with a NULL key"));
+        }
         if rows.num_rows() == 0 {
             return Ok(());
         }
@@ -424,8 +462,49 @@ impl JoinOperator {
         for (i, &g) in self.groups.iter().enumerate() {
             self.sides[side].link(base + i, g);
         }
-        self.sides[side].merge_tail()
+        let s = &mut self.sides[side];
+        if let (true, Some(counts)) = (s.counted(), counts) {
+            if counts.len() != s.rows() - base {
+                return Err(damaged("join match counts"));
+            }
+            s.matches[base..].copy_from_slice(counts.values());
+        }
+        s.merge_tail()
     }
+}
+
+/// `columns` of one batch at `refs` (batch 1 is them, batch 0 a row of
+/// NULLs), with `extra` batches' columns after them (batch 2, 3, …).
+fn gather(
+    columns: &[ArrayRef],
+    extra: &[&RecordBatch],
+    refs: &[(usize, usize)],
+) -> Result<Vec<ArrayRef>> {
+    (0..columns.len())
+        .map(|c| {
+            let nulls = new_null_array(columns[c].data_type(), 1);
+            let mut arrays: Vec<&dyn Array> = vec![nulls.as_ref(), columns[c].as_ref()];
+            arrays.extend(extra.iter().map(|b| b.column(c).as_ref()));
+            Ok(interleave(&arrays, refs)?)
+        })
+        .collect()
+}
+
+/// The kept rows at `refs` (batch 0 is a row of NULLs, batch `k` is
+/// `batches[k - 1]`), with `schema`'s columns.
+fn gather_kept(
+    schema: &SchemaRef,
+    batches: &[&RecordBatch],
+    refs: &[(usize, usize)],
+) -> Result<Vec<ArrayRef>> {
+    (0..schema.fields().len())
+        .map(|c| {
+            let nulls = new_null_array(schema.field(c).data_type(), 1);
+            let mut arrays: Vec<&dyn Array> = vec![nulls.as_ref()];
+            arrays.extend(batches.iter().map(|b| b.column(c).as_ref()));
+            Ok(interleave(&arrays, refs)?)
+        })
+        .collect()
 }
 
 impl Operator for JoinOperator {
@@ -467,29 +546,53 @@ impl Operator for JoinOperator {
     }
 
     fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
-        let [left, right] = [self.sides[0].live_rows()?, self.sides[1].live_rows()?];
+        let (left, left_counts) = self.sides[0].live_rows()?;
+        let (right, right_counts) = self.sides[1].live_rows()?;
         let meta = to_meta(&JoinMeta {
             left: left.num_rows(),
             right: right.num_rows(),
+            counted: self.outer(),
         })?;
-        Ok(Some(StateSnapshot::new(meta, vec![left, right])))
+        let mut batches = vec![left, right];
+        for counts in [left_counts, right_counts] {
+            let counts = counts.unwrap_or_else(|| UInt32Array::from(Vec::<u32>::new()));
+            batches.push(RecordBatch::try_from_iter([(
+                "matches",
+                Arc::new(counts) as ArrayRef,
+            )])?);
+        }
+        Ok(Some(StateSnapshot::new(meta, batches)))
     }
 
     fn restore(&mut self, state: StateSnapshot) -> Result<()> {
         let meta: JoinMeta = state.meta_as()?;
+        if meta.counted != self.outer() {
+            return Err(damaged("join kind"));
+        }
         let mut batches = state.into_batches();
-        for (side, expected) in [(0, meta.left), (1, meta.right)] {
-            let rows = batches.next(if side == 0 {
-                "the join's left rows"
-            } else {
-                "the join's right rows"
-            })?;
+        let left = batches.next("the join's left rows")?;
+        let right = batches.next("the join's right rows")?;
+        let mut counts = [None, None];
+        for c in &mut counts {
+            let b = batches.next("the join's match counts")?;
+            *c = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .filter(|a| !a.is_empty())
+                .cloned();
+        }
+        let [left_counts, right_counts] = counts;
+        for (side, rows, expected, counts) in [
+            (0, left, meta.left, left_counts),
+            (1, right, meta.right, right_counts),
+        ] {
             if rows.num_rows() != expected
                 || rows.schema().fields() != self.sides[side].schema.fields()
             {
                 return Err(damaged("join rows"));
             }
-            self.load(side, rows)?;
+            self.load(side, rows, counts)?;
         }
         Ok(())
     }

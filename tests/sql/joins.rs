@@ -1,4 +1,4 @@
-//! Regular joins against DataFusion in batch. Input `a` is append-only;
+//! Regular joins (inner and outer) against DataFusion in batch. Input `a` is append-only;
 //! input `bv` is an updating view (keyed by `k`): random upserts and
 //! deletes, sent as a view sends them (the old row, then the new). Both
 //! are cut into random batches that arrive interleaved in a random order.
@@ -237,6 +237,10 @@ const QUERIES: &[&str] = &[
     "SELECT a.x, bv.y FROM a JOIN bv ON a.k = bv.k AND a.x < bv.y + 10 WHERE a.x > -15",
     "SELECT a.k, count(*) AS n, sum(bv.y) AS s, sum(a.x) AS sx FROM a JOIN bv ON a.k = bv.k GROUP BY a.k",
     "SELECT bv.y, count(*) AS n FROM a JOIN bv ON a.k = bv.k GROUP BY bv.y",
+    "SELECT a.k, a.x, bv.k AS bk, bv.y FROM a LEFT JOIN bv ON a.k = bv.k AND a.x < bv.y + 10",
+    "SELECT a.x, bv.k, bv.y FROM a RIGHT JOIN bv ON a.k = bv.k",
+    "SELECT a.k, a.x, bv.k AS bk, bv.y FROM a FULL JOIN bv ON a.k = bv.k AND a.x > bv.y - 30",
+    "SELECT bv.k, count(a.x) AS n, sum(a.x) AS s FROM a RIGHT JOIN bv ON a.k = bv.k GROUP BY bv.k",
 ];
 
 proptest! {
@@ -252,7 +256,10 @@ proptest! {
         parallelism in 1usize..=2,
         restart in 0usize..12,
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async {
             let engine = engine().await;
             let (sent, last) = view_changelog(&changes);
