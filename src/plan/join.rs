@@ -15,12 +15,19 @@ use datafusion::physical_expr::PhysicalExpr;
 
 /// Which rows a join emits: the matches, and for an outer join the rows of
 /// the side(s) it preserves that match nothing, padded with NULLs.
+/// A semi join (`IN` / `EXISTS`) emits a row of one side while it has a
+/// match, an anti join (`NOT EXISTS`) while it has none: that side's
+/// columns only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinKind {
     Inner,
     Left,
     Right,
     Full,
+    LeftSemi,
+    RightSemi,
+    LeftAnti,
+    RightAnti,
 }
 
 impl JoinKind {
@@ -30,6 +37,31 @@ impl JoinKind {
             JoinKind::Left => "LEFT",
             JoinKind::Right => "RIGHT",
             JoinKind::Full => "FULL",
+            JoinKind::LeftSemi => "LEFT SEMI",
+            JoinKind::RightSemi => "RIGHT SEMI",
+            JoinKind::LeftAnti => "LEFT ANTI",
+            JoinKind::RightAnti => "RIGHT ANTI",
+        }
+    }
+
+    /// Whether its output takes rows back even when its inputs never do:
+    /// an outer join's padded rows, an anti join's rows that find a match.
+    pub fn retracts(self) -> bool {
+        !matches!(
+            self,
+            JoinKind::Inner | JoinKind::LeftSemi | JoinKind::RightSemi
+        )
+    }
+
+    /// For a semi or anti join: the side whose rows it emits (0 left, 1
+    /// right) and whether it is anti.
+    pub fn exists(self) -> Option<(usize, bool)> {
+        match self {
+            JoinKind::LeftSemi => Some((0, false)),
+            JoinKind::RightSemi => Some((1, false)),
+            JoinKind::LeftAnti => Some((0, true)),
+            JoinKind::RightAnti => Some((1, true)),
+            _ => None,
         }
     }
 }

@@ -85,7 +85,7 @@ impl Lowered {
                 .is_some_and(|r| r.changelog.is_some()),
             From::Union { inputs, .. } => inputs.iter().any(|i| i.updating(catalog)),
             From::Join { inputs, join, .. } => {
-                join.kind != JoinKind::Inner || inputs.iter().any(|i| i.updating(catalog))
+                join.kind.retracts() || inputs.iter().any(|i| i.updating(catalog))
             }
         }
     }
@@ -293,8 +293,7 @@ fn build(
                     a.old_rows = true;
                 }
             }
-            let changelog = if lc.is_updating() || rc.is_updating() || join.kind != JoinKind::Inner
-            {
+            let changelog = if lc.is_updating() || rc.is_updating() || join.kind.retracts() {
                 Changelog::Updating { key: vec![] }
             } else {
                 Changelog::AppendOnly
@@ -751,14 +750,16 @@ fn lower_join(
         JoinType::Left => JoinKind::Left,
         JoinType::Right => JoinKind::Right,
         JoinType::Full => JoinKind::Full,
-        JoinType::LeftSemi | JoinType::RightSemi => {
-            return Err(not_supported("a semi join (IN / EXISTS with a subquery)"))
-        }
-        JoinType::LeftAnti | JoinType::RightAnti => {
+        JoinType::LeftSemi => JoinKind::LeftSemi,
+        JoinType::RightSemi => JoinKind::RightSemi,
+        JoinType::LeftAnti | JoinType::RightAnti if j.null_aware => {
             return Err(not_supported(
-                "an anti join (NOT IN / NOT EXISTS with a subquery)",
+                "NOT IN with a subquery (one NULL in the subquery's column would hide every \
+                 row); use NOT EXISTS",
             ))
         }
+        JoinType::LeftAnti => JoinKind::LeftAnti,
+        JoinType::RightAnti => JoinKind::RightAnti,
         other => return Err(not_supported(&format!("a {other} join"))),
     };
     if j.on.is_empty() {
@@ -788,10 +789,13 @@ fn lower_join(
         right_keys.push(rk);
         on.push((super::tidy(&l.to_string()), super::tidy(&r.to_string())));
     }
+    // The ON filter is over both inputs' columns, whatever the join
+    // emits (a semi join emits one side's).
+    let both = j.left.schema().join(j.right.schema())?;
     let filter = j
         .filter
         .as_ref()
-        .map(|f| physical(f, &j.schema, props, planning))
+        .map(|f| physical(f, &both, props, planning))
         .transpose()?;
     let mut join = JoinNode {
         kind,

@@ -82,6 +82,11 @@ pub struct JoinOperator {
     sides: [Side; 2],
     /// Which sides an outer join preserves (left, right).
     preserve: [bool; 2],
+    /// A semi or anti join: the side it emits, and whether it is anti.
+    exists: Option<(usize, bool)>,
+    /// A candidate pair's columns (the left input's, then the right's),
+    /// which the ON filter reads.
+    pairs: SchemaRef,
     /// The output is a changelog (an input is updating, or the join is
     /// outer).
     updating: bool,
@@ -115,14 +120,23 @@ impl JoinOperator {
             .collect::<Result<Vec<_>>>()?;
         let keys = key_table(&Arc::new(Schema::new(key_fields)), 0)?;
         let preserve = match join.kind {
-            JoinKind::Inner => [false, false],
             JoinKind::Left => [true, false],
             JoinKind::Right => [false, true],
             JoinKind::Full => [true, true],
+            _ => [false, false],
         };
+        let exists = join.kind.exists();
+        // Which sides count their matches.
+        let counted = match exists {
+            Some((side, _)) => [side == 0, side == 1],
+            None => preserve,
+        };
+        let pairs = Arc::new(Schema::new(
+            [left.fields().to_vec(), right.fields().to_vec()].concat(),
+        ));
         let sides = [
-            Side::new(left, join.left_keys.clone(), preserve[0]),
-            Side::new(right, join.right_keys.clone(), preserve[1]),
+            Side::new(left, join.left_keys.clone(), counted[0]),
+            Side::new(right, join.right_keys.clone(), counted[1]),
         ];
         Ok(JoinOperator {
             join,
@@ -130,13 +144,23 @@ impl JoinOperator {
             keys,
             sides,
             preserve,
+            exists,
+            pairs,
             updating,
             groups: Vec::new(),
         })
     }
 
-    fn outer(&self) -> bool {
-        self.preserve.iter().any(|p| *p)
+    /// Whether it counts matches (an outer, semi or anti join).
+    fn counts(&self) -> bool {
+        self.preserve.iter().any(|p| *p) || self.exists.is_some()
+    }
+
+    /// Whether rows of `side` that match nothing are emitted as they are
+    /// (padded, for an outer join): an outer join's preserved side, an
+    /// anti join's.
+    fn emits_unmatched(&self, side: usize) -> bool {
+        self.preserve[side] || self.exists == Some((side, true))
     }
 
     /// The rows of `batch` whose keys can match, with their key numbers in
@@ -216,9 +240,11 @@ impl JoinOperator {
         out: &mut Vec<StreamBatch>,
     ) -> Result<()> {
         let (batch, ops, unkeyed) = self.number(side, batch, ops)?;
-        if let Some((rows, ops)) = unkeyed.filter(|(r, _)| self.preserve[side] && r.num_rows() > 0)
+        if let Some((rows, ops)) =
+            unkeyed.filter(|(r, _)| self.emits_unmatched(side) && r.num_rows() > 0)
         {
-            // Rows that match nothing: padded, with their own ops.
+            // Rows that match nothing: as they are (padded for an outer
+            // join), with their own ops.
             let pieces: Vec<(Piece, Op)> = (0..rows.num_rows())
                 .map(|i| (Piece::Arrived(i), op_of(adds(ops.as_ref(), i))))
                 .collect();
@@ -259,9 +285,9 @@ impl JoinOperator {
             }
         }
         self.sides[side].merge_tail()?;
-        if !candidates.probe.is_empty() || self.outer() {
+        if !candidates.probe.is_empty() || self.counts() {
             let pass = self.pass(side, &batch, &candidates)?;
-            if self.outer() {
+            if self.counts() {
                 let pieces = self.count(side, base, &added, &took, &candidates, &pass);
                 if !pieces.is_empty() {
                     out.push(self.assemble(side, &batch, &candidates, &pieces)?);
@@ -295,7 +321,7 @@ impl JoinOperator {
         let pieces: Vec<(Piece, Op)> = (0..candidates.probe.len())
             .map(|c| (Piece::Pair(c), Op::Insert))
             .collect();
-        let joined = self.assemble(side, batch, candidates, &pieces)?.data;
+        let joined = self.gather_pairs(side, batch, candidates, &pieces, &self.pairs)?;
         let pass = f.evaluate(&joined)?.into_array(joined.num_rows())?;
         let pass = pass
             .as_any()
@@ -308,9 +334,21 @@ impl JoinOperator {
         }))
     }
 
-    /// An outer join's output for an arriving batch, in order: for each
-    /// arriving row, its matches, with the padded rows that a first match
-    /// takes back or a last match brings back; match counts kept up to date.
+    /// Whether a row of `side` with `count` matches is emitted on its own
+    /// (padded with NULLs for an outer join): an outer join's preserved or
+    /// an anti join's row without a match, a semi join's row with one.
+    fn shown(&self, side: usize, count: u32) -> bool {
+        if self.emits_unmatched(side) {
+            count == 0
+        } else {
+            self.exists == Some((side, false)) && count > 0
+        }
+    }
+
+    /// An outer, semi or anti join's output for an arriving batch, in
+    /// order: for each arriving row, its matches (joins that emit pairs),
+    /// and the rows of either side that start or stop being shown on their
+    /// own as their match counts change (kept up to date here).
     fn count(
         &mut self,
         side: usize,
@@ -321,6 +359,7 @@ impl JoinOperator {
         pass: &Option<BooleanArray>,
     ) -> Vec<(Piece, Op)> {
         let other = 1 - side;
+        let pairs = self.exists.is_none();
         let mut pieces = Vec::new();
         let mut c = 0;
         for (i, &add) in added.iter().enumerate() {
@@ -328,37 +367,45 @@ impl JoinOperator {
             while c < candidates.probe.len() && candidates.probe[c] as usize == i {
                 if pass.as_ref().is_none_or(|p| p.value(c)) {
                     let r = candidates.matched[c];
-                    let o = &mut self.sides[other];
-                    if add {
-                        if self.preserve[other] && o.matches[r] == 0 {
-                            pieces.push((Piece::Kept(r), Op::Delete));
+                    // The kept row's own line, when its count changes it:
+                    // a row taken back goes before the pair, one brought
+                    // back after it.
+                    let mut change = None;
+                    if self.sides[other].counted() {
+                        let before = self.sides[other].matches[r];
+                        let after = if add {
+                            before + 1
+                        } else {
+                            before.saturating_sub(1)
+                        };
+                        self.sides[other].matches[r] = after;
+                        let (was, now) = (self.shown(other, before), self.shown(other, after));
+                        if was != now {
+                            change = Some((Piece::Kept(r), op_of(now)));
                         }
-                        if o.counted() {
-                            o.matches[r] += 1;
-                        }
-                        pieces.push((Piece::Pair(c), Op::Insert));
-                    } else {
-                        pieces.push((Piece::Pair(c), Op::Delete));
-                        if o.counted() {
-                            o.matches[r] = o.matches[r].saturating_sub(1);
-                        }
-                        if self.preserve[other] && o.matches[r] == 0 {
-                            pieces.push((Piece::Kept(r), Op::Insert));
-                        }
+                    }
+                    if let Some(x @ (_, Op::Delete)) = change {
+                        pieces.push(x);
+                    }
+                    if pairs {
+                        pieces.push((Piece::Pair(c), op_of(add)));
+                    }
+                    if let Some(x @ (_, Op::Insert)) = change {
+                        pieces.push(x);
                     }
                     found += 1;
                 }
                 c += 1;
             }
-            let own = &mut self.sides[side];
+            if !self.sides[side].counted() {
+                continue;
+            }
             if add {
-                if own.counted() {
-                    own.matches[base + i] = found;
-                }
-                if self.preserve[side] && found == 0 {
+                self.sides[side].matches[base + i] = found;
+                if self.shown(side, found) {
                     pieces.push((Piece::Arrived(i), Op::Insert));
                 }
-            } else if took[i] != NONE && self.preserve[side] && own.matches[took[i]] == 0 {
+            } else if took[i] != NONE && self.shown(side, self.sides[side].matches[took[i]]) {
                 pieces.push((Piece::Arrived(i), Op::Delete));
             }
         }
@@ -366,7 +413,8 @@ impl JoinOperator {
     }
 
     /// The output rows `pieces` of a batch arrived at `side`: pairs of
-    /// candidates, or padded rows of either side.
+    /// candidates and padded rows of either side, or (a semi or anti
+    /// join) rows of the side it emits.
     fn assemble(
         &self,
         side: usize,
@@ -374,6 +422,54 @@ impl JoinOperator {
         candidates: &Candidates,
         pieces: &[(Piece, Op)],
     ) -> Result<StreamBatch> {
+        let columns = match self.exists {
+            Some((emitted, _)) => {
+                let rows = &self.sides[emitted];
+                let refs: Vec<(usize, usize)> = pieces
+                    .iter()
+                    .map(|(p, _)| match *p {
+                        Piece::Kept(id) => rows.locate(id),
+                        Piece::Arrived(i) | Piece::Pair(i) => (i, 0),
+                    })
+                    .collect();
+                if emitted == side {
+                    let idx =
+                        UInt32Array::from(refs.iter().map(|r| r.0 as u32).collect::<Vec<_>>());
+                    batch
+                        .columns()
+                        .iter()
+                        .map(|c| take(c.as_ref(), &idx, None))
+                        .collect::<std::result::Result<Vec<_>, _>>()?
+                } else {
+                    let batches: Vec<&RecordBatch> = rows.batches.iter().collect();
+                    let refs: Vec<(usize, usize)> = refs.iter().map(|(b, r)| (b + 1, *r)).collect();
+                    gather_kept(&rows.schema, &batches, &refs)?
+                }
+            }
+            None => self
+                .gather_pairs(side, batch, candidates, pieces, &self.schema)?
+                .columns()
+                .to_vec(),
+        };
+        let data = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+        Ok(if self.updating {
+            let ops = UInt8Array::from(pieces.iter().map(|(_, op)| *op as u8).collect::<Vec<_>>());
+            StreamBatch::changelog(data, ops)
+        } else {
+            StreamBatch::append(data)
+        })
+    }
+
+    /// Pairs and padded rows `pieces` of a batch arrived at `side`, as a
+    /// batch of `schema` (the left input's columns, then the right's).
+    fn gather_pairs(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        candidates: &Candidates,
+        pieces: &[(Piece, Op)],
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch> {
         let o = &self.sides[1 - side];
         // Only the kept batches the rows are in, renumbered from 1 (0 is a
         // row of NULLs).
@@ -407,7 +503,7 @@ impl JoinOperator {
         }
         let padded = pieces.iter().any(|(p, _)| !matches!(p, Piece::Pair(_)));
         let arrived = if padded {
-            gather(batch.columns(), &[], &arrived_refs)?
+            gather(batch.columns(), &arrived_refs)?
         } else {
             // Pairs only: a plain take.
             let idx = UInt32Array::from(
@@ -429,13 +525,7 @@ impl JoinOperator {
         } else {
             [kept, arrived].concat()
         };
-        let data = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
-        Ok(if self.updating {
-            let ops = UInt8Array::from(pieces.iter().map(|(_, op)| *op as u8).collect::<Vec<_>>());
-            StreamBatch::changelog(data, ops)
-        } else {
-            StreamBatch::append(data)
-        })
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
 
     /// Drops side `side`'s dead rows once they outnumber its live ones.
@@ -474,23 +564,17 @@ impl JoinOperator {
 }
 
 /// `columns` of one batch at `refs` (batch 1 is them, batch 0 a row of
-/// NULLs), with `extra` batches' columns after them (batch 2, 3, …).
-fn gather(
-    columns: &[ArrayRef],
-    extra: &[&RecordBatch],
-    refs: &[(usize, usize)],
-) -> Result<Vec<ArrayRef>> {
-    (0..columns.len())
+/// NULLs).
+fn gather(columns: &[ArrayRef], refs: &[(usize, usize)]) -> Result<Vec<ArrayRef>> {
+    columns
+        .iter()
         .map(|c| {
-            let nulls = new_null_array(columns[c].data_type(), 1);
-            let mut arrays: Vec<&dyn Array> = vec![nulls.as_ref(), columns[c].as_ref()];
-            arrays.extend(extra.iter().map(|b| b.column(c).as_ref()));
-            Ok(interleave(&arrays, refs)?)
+            let nulls = new_null_array(c.data_type(), 1);
+            Ok(interleave(&[nulls.as_ref(), c.as_ref()], refs)?)
         })
         .collect()
 }
 
-/// The kept rows at `refs` (batch 0 is a row of NULLs, batch `k` is
 /// `batches[k - 1]`), with `schema`'s columns.
 fn gather_kept(
     schema: &SchemaRef,
@@ -551,7 +635,7 @@ impl Operator for JoinOperator {
         let meta = to_meta(&JoinMeta {
             left: left.num_rows(),
             right: right.num_rows(),
-            counted: self.outer(),
+            counted: self.counts(),
         })?;
         let mut batches = vec![left, right];
         for counts in [left_counts, right_counts] {
@@ -566,7 +650,7 @@ impl Operator for JoinOperator {
 
     fn restore(&mut self, state: StateSnapshot) -> Result<()> {
         let meta: JoinMeta = state.meta_as()?;
-        if meta.counted != self.outer() {
+        if meta.counted != self.counts() {
             return Err(damaged("join kind"));
         }
         let mut batches = state.into_batches();

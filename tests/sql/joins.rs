@@ -1,4 +1,4 @@
-//! Regular joins (inner and outer) against DataFusion in batch. Input `a` is append-only;
+//! Regular joins (inner, outer, semi and anti) against DataFusion in batch. Input `a` is append-only;
 //! input `bv` is an updating view (keyed by `k`): random upserts and
 //! deletes, sent as a view sends them (the old row, then the new). Both
 //! are cut into random batches that arrive interleaved in a random order.
@@ -153,7 +153,13 @@ async fn stream(
             StreamBatch::changelog(batch(bv_schema(), &rows), ops)
         })
         .collect();
-    let inputs = [a_batches, bv_batches];
+    // The graph's inputs are its source nodes, in the order the query
+    // reads them.
+    let inputs = match plan.sources().as_slice() {
+        ["a", "bv"] => [a_batches, bv_batches],
+        ["bv", "a"] => [bv_batches, a_batches],
+        other => panic!("{sql} reads {other:?}"),
+    };
     let mut next = [0usize; 2];
     let mut ended = [false; 2];
     let mut out = Vec::new();
@@ -241,6 +247,11 @@ const QUERIES: &[&str] = &[
     "SELECT a.x, bv.k, bv.y FROM a RIGHT JOIN bv ON a.k = bv.k",
     "SELECT a.k, a.x, bv.k AS bk, bv.y FROM a FULL JOIN bv ON a.k = bv.k AND a.x > bv.y - 30",
     "SELECT bv.k, count(a.x) AS n, sum(a.x) AS s FROM a RIGHT JOIN bv ON a.k = bv.k GROUP BY bv.k",
+    "SELECT a.k, a.x FROM a WHERE EXISTS (SELECT 1 FROM bv WHERE bv.k = a.k AND bv.y > a.x)",
+    "SELECT a.k, a.x FROM a WHERE a.k IN (SELECT k FROM bv WHERE y > 10)",
+    "SELECT a.k, a.x FROM a WHERE NOT EXISTS (SELECT 1 FROM bv WHERE bv.k = a.k AND bv.y < a.x + 20)",
+    "SELECT bv.k, bv.y FROM bv WHERE bv.k IN (SELECT k FROM a WHERE x > 0)",
+    "SELECT k, count(*) AS n FROM a WHERE NOT EXISTS (SELECT 1 FROM bv WHERE bv.k = a.k) GROUP BY k",
 ];
 
 proptest! {
