@@ -78,8 +78,37 @@ pub struct JoinNode {
     /// NULL keys match each other (`IS NOT DISTINCT FROM`); otherwise a
     /// row with a NULL key matches nothing, as `=` says.
     pub nulls_equal: bool,
+    /// The ON bounds the inputs' event times against each other: an
+    /// interval join, whose rows are freed as the watermark passes them.
+    pub interval: Option<Interval>,
     /// What EXPLAIN shows of it ([`JoinNode::describe`]).
     pub text: String,
+}
+
+/// `right time - left time` lies in `[lo, hi]` (ms) for every match, where
+/// the times are the inputs' event-time columns (`left_time` of the left
+/// input's rows, `right_time` of the right's), which their watermarks
+/// bound. A left row can match no right row still to come once the
+/// watermark passes its time + `hi`; a right row once it passes its time
+/// − `lo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub left_time: usize,
+    pub right_time: usize,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl Interval {
+    /// When row time `t` of input `side` (0 left, 1 right) can match
+    /// nothing more: once the watermark is past it.
+    pub fn expiry(&self, side: usize, t: i64) -> i64 {
+        if side == 0 {
+            t.saturating_add(self.hi)
+        } else {
+            t.saturating_sub(self.lo)
+        }
+    }
 }
 
 impl JoinNode {
@@ -96,7 +125,21 @@ impl JoinNode {
         if let Some(f) = filter {
             text.push_str(&format!(", filter {f}"));
         }
-        text.push_str("; state: every row of both inputs (nothing bounds it)");
+        match &self.interval {
+            Some(i) => text.push_str(&format!(
+                "; interval: right time - left time in [{}, {}]; state: the rows the \
+                 watermark has not passed by that much; late rows dropped",
+                super::show_ms(i.lo),
+                super::show_ms(i.hi)
+            )),
+            None => text.push_str("; state: every row of both inputs (nothing bounds it)"),
+        }
         text
+    }
+
+    /// Whether its output takes back rows even when its inputs never do
+    /// (an interval join emits an outer row once, when it is final).
+    pub fn retracts(&self) -> bool {
+        self.interval.is_none() && self.kind.retracts()
     }
 }

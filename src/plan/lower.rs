@@ -16,7 +16,7 @@ use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::aggregate::AggregateNode;
 use super::graph::{Changelog, NodeId, NodeKind, PlanGraph};
-use super::join::{JoinKind, JoinNode};
+use super::join::JoinNode;
 use super::session::SessionRowsNode;
 use super::source::SourceNode;
 use super::stateless::StatelessNode;
@@ -29,10 +29,10 @@ use datafusion::datasource::source_as_provider;
 
 /// Where the window's start and end columns are in the current rows, while
 /// projections keep them.
-type WindowColumns = Option<(WindowKind, Option<usize>, Option<usize>)>;
+pub(super) type WindowColumns = Option<(WindowKind, Option<usize>, Option<usize>)>;
 
 /// Where a lowered subtree's rows come from.
-enum From {
+pub(super) enum From {
     /// A relation of the catalog.
     Source(String),
     /// `UNION ALL` of its inputs, under the union's columns.
@@ -51,12 +51,12 @@ enum From {
 /// What lowering a subtree produced: where its rows come from, the
 /// stateless stages on them, and the aggregate over them (with the stages
 /// after it).
-struct Lowered {
-    from: From,
+pub(super) struct Lowered {
+    pub(super) from: From,
     /// Stages on the rows before any aggregate.
-    stages: Vec<Stage>,
-    aggregate: Option<AggregatePlan>,
-    window: WindowColumns,
+    pub(super) stages: Vec<Stage>,
+    pub(super) aggregate: Option<AggregatePlan>,
+    pub(super) window: WindowColumns,
 }
 
 impl Lowered {
@@ -78,14 +78,14 @@ impl Lowered {
 
     /// Whether its rows (before its aggregate) are updated: an updating
     /// relation or aggregate feeds it.
-    fn rows_updating(&self, catalog: &Catalog) -> bool {
+    pub(super) fn rows_updating(&self, catalog: &Catalog) -> bool {
         match &self.from {
             From::Source(name) => catalog
                 .relation(name)
                 .is_some_and(|r| r.changelog.is_some()),
             From::Union { inputs, .. } => inputs.iter().any(|i| i.updating(catalog)),
             From::Join { inputs, join, .. } => {
-                join.kind.retracts() || inputs.iter().any(|i| i.updating(catalog))
+                join.retracts() || inputs.iter().any(|i| i.updating(catalog))
             }
         }
     }
@@ -105,6 +105,31 @@ impl Lowered {
                 .relation(name)
                 .is_some_and(|r| r.changelog.is_some())
         })
+    }
+
+    /// Where its event-time column (its source's `WATERMARK FOR` column)
+    /// is in its rows, while filters and projections keep it.
+    pub(super) fn event_time(&self, catalog: &Catalog) -> Option<usize> {
+        let From::Source(name) = &self.from else {
+            return None;
+        };
+        if self.aggregate.is_some() {
+            return None;
+        }
+        let column = catalog.event_time(name)?;
+        let mut at = catalog.relation(name)?.schema.index_of(&column).ok()?;
+        for stage in &self.stages {
+            match stage {
+                Stage::Filter(_) => {}
+                Stage::Project { exprs, .. } => {
+                    at = exprs
+                        .iter()
+                        .position(|e| e.downcast_ref::<Column>().is_some_and(|c| c.index() == at))?
+                }
+                Stage::Window { .. } => return None,
+            }
+        }
+        Some(at)
     }
 
     /// Whether one of its stages assigns a window.
@@ -293,7 +318,7 @@ fn build(
                     a.old_rows = true;
                 }
             }
-            let changelog = if lc.is_updating() || rc.is_updating() || join.kind.retracts() {
+            let changelog = if lc.is_updating() || rc.is_updating() || join.retracts() {
                 Changelog::Updating { key: vec![] }
             } else {
                 Changelog::AppendOnly
@@ -471,7 +496,7 @@ pub(crate) fn key_columns(agg: &AggregatePlan) -> Vec<usize> {
     keys
 }
 
-fn physical(
+pub(super) fn physical(
     e: &Expr,
     schema: &DFSchema,
     props: &ExecutionProps,
@@ -480,11 +505,11 @@ fn physical(
     Ok(create_physical_expr(e, schema, props, planning)?)
 }
 
-fn not_supported(what: &str) -> SluiceError {
+pub(super) fn not_supported(what: &str) -> SluiceError {
     SluiceError::NotSupported(format!("{what} in a continuous query"))
 }
 
-fn lower_node(
+pub(super) fn lower_node(
     plan: &LogicalPlan,
     catalog: &Catalog,
     props: &ExecutionProps,
@@ -677,7 +702,7 @@ fn lower_node(
             "ORDER BY (a stream never ends, so it cannot be sorted)",
         )),
         LogicalPlan::Limit(_) => Err(not_supported("LIMIT / OFFSET")),
-        LogicalPlan::Join(j) => lower_join(j, catalog, props, planning),
+        LogicalPlan::Join(j) => super::lower_join::lower_join(j, catalog, props, planning),
         LogicalPlan::Union(u) => {
             let mut inputs = Vec::new();
             let mut windows = Vec::new();
@@ -734,87 +759,4 @@ fn lower_node(
                 .unwrap_or("plan")
         ))),
     }
-}
-
-/// A join of two inputs on equal keys, with what else its ON says as a
-/// filter over the joined rows.
-fn lower_join(
-    j: &datafusion::logical_expr::Join,
-    catalog: &Catalog,
-    props: &ExecutionProps,
-    planning: &PhysicalPlanningContext,
-) -> Result<Lowered> {
-    use datafusion::common::{JoinType, NullEquality};
-    let kind = match j.join_type {
-        JoinType::Inner => JoinKind::Inner,
-        JoinType::Left => JoinKind::Left,
-        JoinType::Right => JoinKind::Right,
-        JoinType::Full => JoinKind::Full,
-        JoinType::LeftSemi => JoinKind::LeftSemi,
-        JoinType::RightSemi => JoinKind::RightSemi,
-        JoinType::LeftAnti | JoinType::RightAnti if j.null_aware => {
-            return Err(not_supported(
-                "NOT IN with a subquery (one NULL in the subquery's column would hide every \
-                 row); use NOT EXISTS",
-            ))
-        }
-        JoinType::LeftAnti => JoinKind::LeftAnti,
-        JoinType::RightAnti => JoinKind::RightAnti,
-        other => return Err(not_supported(&format!("a {other} join"))),
-    };
-    if j.on.is_empty() {
-        return Err(not_supported(
-            "a join without an equality between its inputs' columns (a cross join: every row \
-             of one input with every row of the other)",
-        ));
-    }
-    let left = lower_node(&j.left, catalog, props, planning)?;
-    let right = lower_node(&j.right, catalog, props, planning)?;
-    let mut left_keys = Vec::new();
-    let mut right_keys = Vec::new();
-    let mut on = Vec::new();
-    for (l, r) in &j.on {
-        let lk = physical(l, j.left.schema(), props, planning)?;
-        let rk = physical(r, j.right.schema(), props, planning)?;
-        let (lt, rt) = (
-            lk.data_type(j.left.schema().as_arrow())?,
-            rk.data_type(j.right.schema().as_arrow())?,
-        );
-        if lt != rt {
-            return Err(SluiceError::Plan(format!(
-                "the join compares {l} ({lt}) with {r} ({rt}): cast one to the other's type"
-            )));
-        }
-        left_keys.push(lk);
-        right_keys.push(rk);
-        on.push((super::tidy(&l.to_string()), super::tidy(&r.to_string())));
-    }
-    // The ON filter is over both inputs' columns, whatever the join
-    // emits (a semi join emits one side's).
-    let both = j.left.schema().join(j.right.schema())?;
-    let filter = j
-        .filter
-        .as_ref()
-        .map(|f| physical(f, &both, props, planning))
-        .transpose()?;
-    let mut join = JoinNode {
-        kind,
-        left_keys,
-        right_keys,
-        filter,
-        nulls_equal: j.null_equality == NullEquality::NullEqualsNull,
-        text: String::new(),
-    };
-    let filter_text = j.filter.as_ref().map(|f| super::tidy(&f.to_string()));
-    join.text = join.describe(&on, filter_text.as_deref());
-    Ok(Lowered {
-        from: From::Join {
-            inputs: Box::new([left, right]),
-            join,
-            schema: Arc::new(j.schema.as_arrow().clone()),
-        },
-        stages: vec![],
-        aggregate: None,
-        window: None,
-    })
 }

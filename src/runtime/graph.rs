@@ -611,6 +611,7 @@ pub(super) fn operator(
                 [left, right],
                 node.schema.clone(),
                 node.changelog.is_updating(),
+                Arc::clone(metrics),
             )?)
         }
         plan::NodeKind::Aggregate(a) => match a.agg.window.map(|w| w.kind) {

@@ -15,15 +15,23 @@
 //! back when the row's first match arrives (and emits it again when its
 //! last match goes). Each preserved row counts its matches for that; a
 //! preserved row whose key is NULL matches nothing and passes padded.
+//!
+//! An interval join (the ON bounds the inputs' event times against each
+//! other) frees a row once the watermark shows nothing still to come can
+//! match it, and only then emits a preserved row that never matched,
+//! padded: its output is append-only. A row behind the watermark when it
+//! arrives is late: dropped and counted, as a window drops it.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanArray, UInt32Array, UInt8Array,
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array, UInt8Array,
 };
 use datafusion::arrow::compute::kernels::boolean::{and, not};
 use datafusion::arrow::compute::{filter, filter_record_batch, interleave, is_not_null, take};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
@@ -33,8 +41,10 @@ use super::join_side::{Side, NONE};
 use super::key_table::key_table;
 use super::operator::Operator;
 use super::state::{damaged, to_meta, StateSnapshot};
+use super::window_assign::millis;
 use crate::error::{Result, SluiceError};
-use crate::plan::{JoinKind, JoinNode};
+use crate::metrics::PipelineMetrics;
+use crate::plan::{Interval, JoinKind, JoinNode};
 use crate::stream::{Op, StreamBatch};
 
 /// A side's rows taken back are dropped once there are more of them than
@@ -91,6 +101,13 @@ pub struct JoinOperator {
     /// outer).
     updating: bool,
     groups: Vec<usize>,
+    key_schema: SchemaRef,
+    /// An interval join: its bounds, the watermark, and per side its kept
+    /// rows by when the watermark frees them.
+    interval: Option<Interval>,
+    watermark: Option<i64>,
+    expiry: [BinaryHeap<Reverse<(i64, usize)>>; 2],
+    metrics: Arc<PipelineMetrics>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -100,6 +117,9 @@ struct JoinMeta {
     /// Match counts follow the rows (an outer join).
     #[serde(default)]
     counted: bool,
+    /// An interval join's watermark.
+    #[serde(default)]
+    watermark: Option<i64>,
 }
 
 impl JoinOperator {
@@ -110,6 +130,7 @@ impl JoinOperator {
         inputs: [SchemaRef; 2],
         schema: SchemaRef,
         updating: bool,
+        metrics: Arc<PipelineMetrics>,
     ) -> Result<Self> {
         let [left, right] = inputs;
         let key_fields = join
@@ -118,7 +139,8 @@ impl JoinOperator {
             .enumerate()
             .map(|(i, k)| Ok(Field::new(format!("k{i}"), k.data_type(&left)?, true)))
             .collect::<Result<Vec<_>>>()?;
-        let keys = key_table(&Arc::new(Schema::new(key_fields)), 0)?;
+        let key_schema = Arc::new(Schema::new(key_fields));
+        let keys = key_table(&key_schema, 0)?;
         let preserve = match join.kind {
             JoinKind::Left => [true, false],
             JoinKind::Right => [false, true],
@@ -126,6 +148,7 @@ impl JoinOperator {
             _ => [false, false],
         };
         let exists = join.kind.exists();
+        let interval = join.interval;
         // Which sides count their matches.
         let counted = match exists {
             Some((side, _)) => [side == 0, side == 1],
@@ -148,7 +171,105 @@ impl JoinOperator {
             pairs,
             updating,
             groups: Vec::new(),
+            key_schema,
+            interval,
+            watermark: None,
+            expiry: [BinaryHeap::new(), BinaryHeap::new()],
+            metrics,
         })
+    }
+
+    /// An interval join's event times of `batch`'s rows at `side`, in ms.
+    fn times(&self, side: usize, batch: &RecordBatch) -> Result<Option<Int64Array>> {
+        let Some(i) = self.interval else {
+            return Ok(None);
+        };
+        let column = if side == 0 { i.left_time } else { i.right_time };
+        let ms = millis(batch.column(column))?;
+        Ok(Some(ms.as_primitive::<Int64Type>().clone()))
+    }
+
+    /// An interval join's rows of `batch` at `side` that are not behind
+    /// the watermark (counted as late), with their ops.
+    fn on_time(
+        &self,
+        side: usize,
+        batch: RecordBatch,
+        ops: Option<UInt8Array>,
+    ) -> Result<(RecordBatch, Option<UInt8Array>)> {
+        let (Some(times), Some(w)) = (self.times(side, &batch)?, self.watermark) else {
+            return Ok((batch, ops));
+        };
+        let keep: BooleanArray = times
+            .iter()
+            .map(|t| Some(t.is_none_or(|t| t >= w)))
+            .collect();
+        let late = keep.false_count();
+        if late == 0 {
+            return Ok((batch, ops));
+        }
+        PipelineMetrics::add(&self.metrics.late, late as u64);
+        let ops = ops
+            .map(|o| filter(&o, &keep))
+            .transpose()?
+            .map(|o| UInt8Array::from(o.to_data()));
+        Ok((filter_record_batch(&batch, &keep)?, ops))
+    }
+
+    /// An interval join's kept rows `base..` of `side` (times `times`)
+    /// wait to be freed.
+    fn schedule(&mut self, side: usize, base: usize, times: &Int64Array) {
+        let Some(i) = self.interval else {
+            return;
+        };
+        for (r, t) in times.values().iter().enumerate() {
+            self.expiry[side].push(Reverse((i.expiry(side, *t), base + r)));
+        }
+    }
+
+    /// Frees the rows the watermark `w` has passed; an outer join emits
+    /// those of a side it preserves that never matched, padded.
+    fn expire(&mut self, w: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        for side in 0..2 {
+            let mut padded = Vec::new();
+            while let Some(Reverse((at, id))) = self.expiry[side].peek().copied() {
+                if at >= w {
+                    break;
+                }
+                self.expiry[side].pop();
+                if self.sides[side].is_dead(id) {
+                    continue;
+                }
+                if self.preserve[side] && self.sides[side].matches[id] == 0 {
+                    padded.push((Piece::Kept(id), Op::Insert));
+                }
+                self.sides[side].kill(id);
+            }
+            self.emit_kept(side, &padded, out)?;
+        }
+        self.compact()
+    }
+
+    /// Rows `pieces` (all `Piece::Kept`) of `side`, padded.
+    fn emit_kept(
+        &self,
+        side: usize,
+        pieces: &[(Piece, Op)],
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<()> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        let other = 1 - side;
+        let none = RecordBatch::new_empty(Arc::clone(&self.sides[other].schema));
+        let data = self.gather_pairs(other, &none, &Candidates::default(), pieces, &self.schema)?;
+        out.push(if self.updating {
+            let ops = UInt8Array::from(pieces.iter().map(|(_, op)| *op as u8).collect::<Vec<_>>());
+            StreamBatch::changelog(data, ops)
+        } else {
+            StreamBatch::append(data)
+        });
+        Ok(())
     }
 
     /// Whether it counts matches (an outer, semi or anti join).
@@ -189,7 +310,15 @@ impl JoinOperator {
                 .transpose()?
                 .map(|o| UInt8Array::from(o.to_data())))
         };
-        let (batch, ops, unkeyed) = match self.matchable(&keys)? {
+        let mut matchable = self.matchable(&keys)?;
+        if let Some(times) = self.times(side, &batch)?.filter(|t| t.null_count() > 0) {
+            let valid = is_not_null(&times)?;
+            matchable = Some(match matchable {
+                None => valid,
+                Some(m) => and(&m, &valid)?,
+            });
+        }
+        let (batch, ops, unkeyed) = match matchable {
             None => (batch, ops, None),
             Some(mask) => {
                 keys = keys
@@ -239,6 +368,7 @@ impl JoinOperator {
         ops: Option<UInt8Array>,
         out: &mut Vec<StreamBatch>,
     ) -> Result<()> {
+        let (batch, ops) = self.on_time(side, batch, ops)?;
         let (batch, ops, unkeyed) = self.number(side, batch, ops)?;
         if let Some((rows, ops)) =
             unkeyed.filter(|(r, _)| self.emits_unmatched(side) && r.num_rows() > 0)
@@ -256,6 +386,9 @@ impl JoinOperator {
         }
         let other = 1 - side;
         let base = self.sides[side].keep(batch.clone());
+        if let Some(times) = self.times(side, &batch)? {
+            self.schedule(side, base, &times);
+        }
         let mut candidates = Candidates::default();
         // Per arriving row: whether it adds, and (taking back) which kept
         // row it took back.
@@ -302,7 +435,7 @@ impl JoinOperator {
                 }
             }
         }
-        self.compact(side)
+        self.compact()
     }
 
     /// Which candidate pairs pass the ON filter (`None`: all of them).
@@ -338,7 +471,10 @@ impl JoinOperator {
     /// (padded with NULLs for an outer join): an outer join's preserved or
     /// an anti join's row without a match, a semi join's row with one.
     fn shown(&self, side: usize, count: u32) -> bool {
-        if self.emits_unmatched(side) {
+        if self.interval.is_some() {
+            // Emitted once, when freed.
+            false
+        } else if self.emits_unmatched(side) {
             count == 0
         } else {
             self.exists == Some((side, false)) && count > 0
@@ -528,14 +664,26 @@ impl JoinOperator {
         Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
 
-    /// Drops side `side`'s dead rows once they outnumber its live ones.
-    fn compact(&mut self, side: usize) -> Result<()> {
-        if !self.sides[side].wants_compaction(COMPACT_AT) {
+    /// Drops the dead rows once they outnumber the live ones: both sides
+    /// are rebuilt from their live rows, with a fresh key table (keys no
+    /// live row has are forgotten).
+    fn compact(&mut self) -> Result<()> {
+        let live: usize = self.sides.iter().map(|s| s.live).sum();
+        let rows: usize = self.sides.iter().map(|s| s.rows()).sum();
+        if rows - live < COMPACT_AT || rows - live <= live {
             return Ok(());
         }
-        let (live, counts) = self.sides[side].live_rows()?;
-        self.sides[side].clear();
-        self.load(side, live, counts)
+        let kept = [self.sides[0].live_rows()?, self.sides[1].live_rows()?];
+        self.keys = key_table(&self.key_schema, 0)?;
+        for side in 0..2 {
+            self.sides[side].clear();
+            self.sides[side].head.clear();
+            self.expiry[side].clear();
+        }
+        for (side, (rows, counts)) in kept.into_iter().enumerate() {
+            self.load(side, rows, counts)?;
+        }
+        Ok(())
     }
 
     /// Keeps `rows` at side `side` as live rows (with their match counts),
@@ -548,9 +696,13 @@ impl JoinOperator {
         if rows.num_rows() == 0 {
             return Ok(());
         }
+        let times = self.times(side, &rows)?;
         let base = self.sides[side].keep(rows);
         for (i, &g) in self.groups.iter().enumerate() {
             self.sides[side].link(base + i, g);
+        }
+        if let Some(times) = times {
+            self.schedule(side, base, &times);
         }
         let s = &mut self.sides[side];
         if let (true, Some(counts)) = (s.counted(), counts) {
@@ -622,6 +774,23 @@ impl Operator for JoinOperator {
         Ok(())
     }
 
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.interval.is_none() || self.watermark.is_some_and(|w| watermark <= w) {
+            return Ok(());
+        }
+        self.watermark = Some(watermark);
+        self.expire(watermark, out)
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        // Nothing more comes: an interval join's preserved rows that never
+        // matched are final.
+        if self.interval.is_some() {
+            self.expire(i64::MAX, out)?;
+        }
+        Ok(())
+    }
+
     fn state_size(&self) -> Option<(u64, u64)> {
         let rows = self.sides.iter().map(|s| s.live as u64).sum();
         let bytes =
@@ -636,6 +805,7 @@ impl Operator for JoinOperator {
             left: left.num_rows(),
             right: right.num_rows(),
             counted: self.counts(),
+            watermark: self.watermark,
         })?;
         let mut batches = vec![left, right];
         for counts in [left_counts, right_counts] {
@@ -653,6 +823,7 @@ impl Operator for JoinOperator {
         if meta.counted != self.counts() {
             return Err(damaged("join kind"));
         }
+        self.watermark = meta.watermark;
         let mut batches = state.into_batches();
         let left = batches.next("the join's left rows")?;
         let right = batches.next("the join's right rows")?;
@@ -685,7 +856,7 @@ impl Operator for JoinOperator {
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::{AsArray, Int64Array};
-    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    use datafusion::arrow::datatypes::DataType;
     use datafusion::physical_expr::expressions::Column;
 
     use super::*;
@@ -721,10 +892,17 @@ mod tests {
             right_keys: vec![Arc::new(Column::new("k", 0))],
             filter: None,
             nulls_equal: false,
+            interval: None,
             text: String::new(),
         };
-        let op = JoinOperator::new(node, [Arc::clone(&left), Arc::clone(&right)], out, true)
-            .expect("join");
+        let op = JoinOperator::new(
+            node,
+            [Arc::clone(&left), Arc::clone(&right)],
+            out,
+            true,
+            Default::default(),
+        )
+        .expect("join");
         (op, left, right)
     }
 
@@ -771,5 +949,102 @@ mod tests {
             let x = b.data.column(1).as_primitive::<Int64Type>();
             assert!(x.values().iter().all(|v| v % 10 == 0));
         }
+    }
+
+    /// An interval join frees each row once the watermark passes its time
+    /// plus the interval, emits a LEFT row that never matched then, and
+    /// drops (and counts) a row behind the watermark.
+    #[test]
+    fn an_interval_join_frees_its_rows() {
+        use datafusion::arrow::array::TimestampMillisecondArray;
+        use datafusion::arrow::datatypes::TimeUnit;
+        let side = |names: [&str; 2]| -> SchemaRef {
+            Arc::new(Schema::new(vec![
+                Field::new(names[0], DataType::Int64, true),
+                Field::new(
+                    names[1],
+                    DataType::Timestamp(TimeUnit::Millisecond, None),
+                    true,
+                ),
+            ]))
+        };
+        let (left, right) = (side(["k", "t"]), side(["k", "u"]));
+        let out = Arc::new(Schema::new(
+            [left.fields().to_vec(), right.fields().to_vec()].concat(),
+        ));
+        let node = JoinNode {
+            kind: JoinKind::Left,
+            left_keys: vec![Arc::new(Column::new("k", 0))],
+            right_keys: vec![Arc::new(Column::new("k", 0))],
+            filter: None,
+            nulls_equal: false,
+            interval: Some(Interval {
+                left_time: 1,
+                right_time: 1,
+                lo: -1_000,
+                hi: 1_000,
+            }),
+            text: String::new(),
+        };
+        let metrics = Arc::new(PipelineMetrics::default());
+        let mut op = JoinOperator::new(
+            node,
+            [Arc::clone(&left), Arc::clone(&right)],
+            out,
+            false,
+            Arc::clone(&metrics),
+        )
+        .expect("join");
+        let rows = |schema: &SchemaRef, rows: &[(i64, i64)]| {
+            StreamBatch::append(
+                RecordBatch::try_new(
+                    Arc::clone(schema),
+                    vec![
+                        Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>()),
+                        Arc::new(
+                            rows.iter()
+                                .map(|r| Some(r.1))
+                                .collect::<TimestampMillisecondArray>(),
+                        ),
+                    ],
+                )
+                .expect("batch"),
+            )
+        };
+        let mut out = Vec::new();
+        op.process_batch_at(0, rows(&left, &[(1, 10_000), (2, 10_000)]), &mut out)
+            .expect("left");
+        op.process_batch_at(1, rows(&right, &[(1, 10_500)]), &mut out)
+            .expect("right");
+        assert_eq!(out.iter().map(StreamBatch::num_rows).sum::<usize>(), 1);
+        assert_eq!(op.state_size().map(|s| s.0), Some(3));
+        // Left rows go at 11 s (their time + 1 s), the right one at 11.5 s.
+        out.clear();
+        op.on_watermark(11_001, &mut out).expect("watermark");
+        assert_eq!(op.state_size().map(|s| s.0), Some(1));
+        let padded: Vec<i64> = out
+            .iter()
+            .flat_map(|b| {
+                b.data
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(
+            padded,
+            [2],
+            "key 2 never matched: emitted padded once freed"
+        );
+        assert!(out.iter().all(|b| b.ops.is_none()));
+        op.on_watermark(11_501, &mut out).expect("watermark");
+        assert_eq!(op.state_size().map(|s| s.0), Some(0));
+        // A row behind the watermark is late.
+        out.clear();
+        op.process_batch_at(0, rows(&left, &[(1, 11_000)]), &mut out)
+            .expect("late");
+        assert!(out.is_empty());
+        assert_eq!(metrics.late.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }

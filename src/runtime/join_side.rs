@@ -97,6 +97,17 @@ impl Side {
         self.live += 1;
     }
 
+    pub(super) fn is_dead(&self, id: usize) -> bool {
+        self.dead[id]
+    }
+
+    /// Row `id` is gone (an interval join freed it).
+    pub(super) fn kill(&mut self, id: usize) {
+        if !std::mem::replace(&mut self.dead[id], true) {
+            self.live -= 1;
+        }
+    }
+
     /// The live rows of key number `group`, newest first.
     pub(super) fn live_of(&self, group: usize) -> impl Iterator<Item = usize> + '_ {
         let mut r = self.head.get(group).copied().unwrap_or(NONE);
@@ -157,13 +168,6 @@ impl Side {
             self.batches.push(merged);
         }
         Ok(())
-    }
-
-    /// Whether its dead rows should go: more of them than live rows, and
-    /// at least `at`.
-    pub(super) fn wants_compaction(&self, at: usize) -> bool {
-        let dead = self.rows() - self.live;
-        dead >= at && dead > self.live
     }
 
     /// Its live rows, in one batch, with their match counts when counted.

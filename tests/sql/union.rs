@@ -18,7 +18,7 @@ use sluice::Engine;
 use super::rows_of;
 use super::windows::{batch_of, millis, oracle, windowed_batch, Row, BASE, DELAY};
 
-fn rows_strategy() -> impl Strategy<Value = Vec<Row>> {
+pub(super) fn rows_strategy() -> impl Strategy<Value = Vec<Row>> {
     proptest::collection::vec(
         (
             0i64..4,
@@ -42,12 +42,12 @@ fn rows_strategy() -> impl Strategy<Value = Vec<Row>> {
 
 /// One input's batches, each with the watermark after it and which of its
 /// rows are late.
-struct Scheduled {
-    batches: Vec<(Vec<Row>, i64)>,
+pub(super) struct Scheduled {
+    pub(super) batches: Vec<(Vec<Row>, i64)>,
     late: Vec<bool>,
 }
 
-fn schedule(rows: &[Row], cuts: &[usize]) -> Scheduled {
+pub(super) fn schedule(rows: &[Row], cuts: &[usize]) -> Scheduled {
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (rows.len() + 1)).collect();
     bounds.extend([0, rows.len()]);
     bounds.sort();
@@ -68,7 +68,7 @@ fn schedule(rows: &[Row], cuts: &[usize]) -> Scheduled {
     Scheduled { batches, late }
 }
 
-async fn engine() -> Engine {
+pub(super) async fn engine() -> Engine {
     let mut engine = Engine::new();
     for name in ["a", "b"] {
         engine

@@ -1,0 +1,218 @@
+//! Lowering a join: its equality keys, the rest of its ON as a filter over
+//! both inputs' columns, and — when the ON bounds the inputs' event times
+//! against each other (`b.ts BETWEEN a.ts - INTERVAL '5' SECOND AND a.ts +
+//! INTERVAL '10' SECOND`, or the same with `>=` / `<=`) — the interval that
+//! lets the join free rows as the watermark passes them.
+
+use std::sync::Arc;
+
+use datafusion::common::{Column as LogicalColumn, ScalarValue};
+use datafusion::logical_expr::execution_props::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+
+use super::join::{Interval, JoinKind, JoinNode};
+use super::lower::{lower_node, not_supported, physical, From, Lowered};
+use crate::catalog::Catalog;
+use crate::error::{Result, SluiceError};
+
+/// A join of two inputs on equal keys, with what else its ON says as a
+/// filter over the joined rows.
+pub(super) fn lower_join(
+    j: &datafusion::logical_expr::Join,
+    catalog: &Catalog,
+    props: &ExecutionProps,
+    planning: &PhysicalPlanningContext,
+) -> Result<Lowered> {
+    use datafusion::common::{JoinType, NullEquality};
+    let kind = match j.join_type {
+        JoinType::Inner => JoinKind::Inner,
+        JoinType::Left => JoinKind::Left,
+        JoinType::Right => JoinKind::Right,
+        JoinType::Full => JoinKind::Full,
+        JoinType::LeftSemi => JoinKind::LeftSemi,
+        JoinType::RightSemi => JoinKind::RightSemi,
+        JoinType::LeftAnti | JoinType::RightAnti if j.null_aware => {
+            return Err(not_supported(
+                "NOT IN with a subquery (one NULL in the subquery's column would hide every \
+                 row); use NOT EXISTS",
+            ))
+        }
+        JoinType::LeftAnti => JoinKind::LeftAnti,
+        JoinType::RightAnti => JoinKind::RightAnti,
+        other => return Err(not_supported(&format!("a {other} join"))),
+    };
+    if j.on.is_empty() {
+        return Err(not_supported(
+            "a join without an equality between its inputs' columns (a cross join: every row \
+             of one input with every row of the other)",
+        ));
+    }
+    let left = lower_node(&j.left, catalog, props, planning)?;
+    let right = lower_node(&j.right, catalog, props, planning)?;
+    let mut left_keys = Vec::new();
+    let mut right_keys = Vec::new();
+    let mut on = Vec::new();
+    for (l, r) in &j.on {
+        let lk = physical(l, j.left.schema(), props, planning)?;
+        let rk = physical(r, j.right.schema(), props, planning)?;
+        let (lt, rt) = (
+            lk.data_type(j.left.schema().as_arrow())?,
+            rk.data_type(j.right.schema().as_arrow())?,
+        );
+        if lt != rt {
+            return Err(SluiceError::Plan(format!(
+                "the join compares {l} ({lt}) with {r} ({rt}): cast one to the other's type"
+            )));
+        }
+        left_keys.push(lk);
+        right_keys.push(rk);
+        on.push((super::tidy(&l.to_string()), super::tidy(&r.to_string())));
+    }
+    // The ON filter is over both inputs' columns, whatever the join
+    // emits (a semi join emits one side's).
+    let both = j.left.schema().join(j.right.schema())?;
+    let filter = j
+        .filter
+        .as_ref()
+        .map(|f| physical(f, &both, props, planning))
+        .transpose()?;
+    // An interval join: an outer or inner join of append-only inputs whose
+    // ON bounds their event times against each other.
+    let interval = match (
+        kind.exists(),
+        left.event_time(catalog),
+        right.event_time(catalog),
+    ) {
+        (None, Some(lt), Some(rt))
+            if !left.rows_updating(catalog) && !right.rows_updating(catalog) =>
+        {
+            j.filter.as_ref().and_then(|f| interval_of(f, j, lt, rt))
+        }
+        _ => None,
+    };
+    let mut join = JoinNode {
+        kind,
+        left_keys,
+        right_keys,
+        filter,
+        nulls_equal: j.null_equality == NullEquality::NullEqualsNull,
+        interval,
+        text: String::new(),
+    };
+    let filter_text = j.filter.as_ref().map(|f| super::tidy(&f.to_string()));
+    join.text = join.describe(&on, filter_text.as_deref());
+    Ok(Lowered {
+        from: From::Join {
+            inputs: Box::new([left, right]),
+            join,
+            schema: Arc::new(j.schema.as_arrow().clone()),
+        },
+        stages: vec![],
+        aggregate: None,
+        window: None,
+    })
+}
+
+/// A column of the join's input plus a constant offset in ms (`a.ts`,
+/// `a.ts - INTERVAL '5' SECOND`).
+fn term(e: &Expr) -> Option<(&LogicalColumn, i64)> {
+    match e {
+        Expr::Column(c) => Some((c, 0)),
+        Expr::Cast(c) => term(&c.expr),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (c, base) = term(left)?;
+            let ms = interval_ms(right)?;
+            match op {
+                Operator::Plus => Some((c, base.checked_add(ms)?)),
+                Operator::Minus => Some((c, base.checked_sub(ms)?)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A literal interval of days and smaller units, in ms.
+fn interval_ms(e: &Expr) -> Option<i64> {
+    let Expr::Literal(v, _) = e else {
+        return None;
+    };
+    match v {
+        ScalarValue::IntervalDayTime(Some(v)) => {
+            Some(i64::from(v.days) * 86_400_000 + i64::from(v.milliseconds))
+        }
+        ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
+            Some(i64::from(v.days) * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        ScalarValue::DurationMillisecond(Some(v)) => Some(*v),
+        ScalarValue::DurationSecond(Some(v)) => v.checked_mul(1000),
+        _ => None,
+    }
+}
+
+/// The bounds `filter` puts on `right time - left time`, where the times
+/// are column `lt` of the left input and `rt` of the right (both their
+/// event-time columns); `None` unless it bounds it both ways.
+fn interval_of(
+    filter: &Expr,
+    j: &datafusion::logical_expr::Join,
+    lt: usize,
+    rt: usize,
+) -> Option<Interval> {
+    // Which input's event-time column `c` is: 0 left, 1 right.
+    let side_of = |c: &LogicalColumn| -> Option<usize> {
+        if j.left.schema().index_of_column(c).ok() == Some(lt) {
+            Some(0)
+        } else if j.right.schema().index_of_column(c).ok() == Some(rt) {
+            Some(1)
+        } else {
+            None
+        }
+    };
+    let (mut lo, mut hi) = (None::<i64>, None::<i64>);
+    // `a op b`, where a is time of side `sa` plus `oa`, b of `sb` plus `ob`.
+    let mut bound = |a: &Expr, op: Operator, b: &Expr| -> Option<()> {
+        let ((ca, oa), (cb, ob)) = (term(a)?, term(b)?);
+        let (sa, sb) = (side_of(ca)?, side_of(cb)?);
+        if sa == sb {
+            return None;
+        }
+        // Put it as `right - left  op'  k`.
+        let (op, k) = if sa == 1 {
+            // R + oa op L + ob  →  R - L op ob - oa
+            (op, ob.checked_sub(oa)?)
+        } else {
+            // L + oa op R + ob  →  R - L  flipped(op)  oa - ob
+            (op.swap()?, oa.checked_sub(ob)?)
+        };
+        match op {
+            Operator::GtEq | Operator::Gt => lo = Some(lo.map_or(k, |l| l.max(k))),
+            Operator::LtEq | Operator::Lt => hi = Some(hi.map_or(k, |h| h.min(k))),
+            _ => return None,
+        }
+        Some(())
+    };
+    for conjunct in split_conjunction(filter) {
+        match conjunct {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                bound(left, *op, right);
+            }
+            Expr::Between(b) if !b.negated => {
+                bound(&b.expr, Operator::GtEq, &b.low);
+                bound(&b.expr, Operator::LtEq, &b.high);
+            }
+            _ => {}
+        }
+    }
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if lo <= hi => Some(Interval {
+            left_time: lt,
+            right_time: rt,
+            lo,
+            hi,
+        }),
+        _ => None,
+    }
+}
