@@ -86,15 +86,19 @@ pub struct JoinNode {
 }
 
 /// `right time - left time` lies in `[lo, hi]` (ms) for every match, where
-/// the times are the inputs' event-time columns (`left_time` of the left
-/// input's rows, `right_time` of the right's), which their watermarks
-/// bound. A left row can match no right row still to come once the
+/// a row's time is its input's event-time column (`left_time` of the left
+/// input's rows, `right_time` of the right's) plus a shift: values no row
+/// still to come of that input is behind the watermark by. A left row can match no right row still to come once the
 /// watermark passes its time + `hi`; a right row once it passes its time
 /// − `lo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interval {
     pub left_time: usize,
+    /// Added to the left time column (a window's start plus its size is
+    /// its end).
+    pub left_shift: i64,
     pub right_time: usize,
+    pub right_shift: i64,
     pub lo: i64,
     pub hi: i64,
 }

@@ -91,7 +91,7 @@ impl Lowered {
     }
 
     /// Whether its output is updated.
-    fn updating(&self, catalog: &Catalog) -> bool {
+    pub(super) fn updating(&self, catalog: &Catalog) -> bool {
         match &self.aggregate {
             Some(agg) => agg.window.is_none(),
             None => self.rows_updating(catalog),
@@ -107,29 +107,46 @@ impl Lowered {
         })
     }
 
-    /// Where its event-time column (its source's `WATERMARK FOR` column)
-    /// is in its rows, while filters and projections keep it.
-    pub(super) fn event_time(&self, catalog: &Catalog) -> Option<usize> {
-        let From::Source(name) = &self.from else {
-            return None;
+    /// Its rows' event times: columns, each with a shift (ms) to add, whose
+    /// sum no row still to come is behind the watermark by: its source's
+    /// `WATERMARK FOR` column, while filters, projections and window
+    /// assignment keep it; a TUMBLE or HOP window's end (or start plus its
+    /// size), of the rows it assigns or of the aggregate over them.
+    pub(super) fn event_times(&self, catalog: &Catalog) -> Vec<(usize, i64)> {
+        let mut times = Vec::new();
+        let shift = |kind: WindowKind| match kind {
+            WindowKind::Tumble { size } | WindowKind::Hop { size, .. } => Some(size),
+            WindowKind::Session { .. } => None,
         };
-        if self.aggregate.is_some() {
-            return None;
-        }
-        let column = catalog.event_time(name)?;
-        let mut at = catalog.relation(name)?.schema.index_of(&column).ok()?;
-        for stage in &self.stages {
-            match stage {
-                Stage::Filter(_) => {}
-                Stage::Project { exprs, .. } => {
-                    at = exprs
-                        .iter()
-                        .position(|e| e.downcast_ref::<Column>().is_some_and(|c| c.index() == at))?
+        if let Some(agg) = &self.aggregate {
+            let Some(w) = agg.window else {
+                return times;
+            };
+            let Some(size) = shift(w.kind) else {
+                return times;
+            };
+            for (column, s) in [(w.end, 0), (w.start, size)] {
+                if let Some(at) = follow(column, &agg.post) {
+                    times.push((at, s));
                 }
-                Stage::Window { .. } => return None,
+            }
+            return times;
+        }
+        if let Some((kind, start, end)) = self.window {
+            if let Some(size) = shift(kind) {
+                times.extend(end.map(|e| (e, 0)));
+                times.extend(start.map(|s| (s, size)));
             }
         }
-        Some(at)
+        let From::Source(name) = &self.from else {
+            return times;
+        };
+        let source = catalog.event_time(name).and_then(|column| {
+            let at = catalog.relation(name)?.schema.index_of(&column).ok()?;
+            follow(at, &self.stages)
+        });
+        times.extend(source.map(|at| (at, 0)));
+        times
     }
 
     /// Whether one of its stages assigns a window.
@@ -435,6 +452,26 @@ fn stage_schema(stage: &Stage) -> Option<SchemaRef> {
         Stage::Window { schema, .. } | Stage::Project { schema, .. } => Some(schema.clone()),
         Stage::Filter(_) => None,
     }
+}
+
+/// Where column `at` is after `stages`, while they keep it as it is.
+fn follow(mut at: usize, stages: &[Stage]) -> Option<usize> {
+    for stage in stages {
+        match stage {
+            Stage::Filter(_) => {}
+            Stage::Project { exprs, .. } => {
+                at = exprs
+                    .iter()
+                    .position(|e| e.downcast_ref::<Column>().is_some_and(|c| c.index() == at))?
+            }
+            Stage::Window { keep, .. } => {
+                if let Some(keep) = keep {
+                    at = keep.iter().position(|&k| k == at)?;
+                }
+            }
+        }
+    }
+    Some(at)
 }
 
 /// Aggregates whose value does not depend on the order rows arrive and

@@ -1,8 +1,9 @@
 //! Lowering a join: its equality keys, the rest of its ON as a filter over
 //! both inputs' columns, and — when the ON bounds the inputs' event times
 //! against each other (`b.ts BETWEEN a.ts - INTERVAL '5' SECOND AND a.ts +
-//! INTERVAL '10' SECOND`, or the same with `>=` / `<=`) — the interval that
-//! lets the join free rows as the watermark passes them.
+//! INTERVAL '10' SECOND`, the same with `>=` / `<=`, or equal window
+//! bounds of two windowed inputs) — the interval that lets the join free
+//! rows as the watermark passes them.
 
 use std::sync::Arc;
 
@@ -78,19 +79,13 @@ pub(super) fn lower_join(
         .as_ref()
         .map(|f| physical(f, &both, props, planning))
         .transpose()?;
-    // An interval join: an outer or inner join of append-only inputs whose
-    // ON bounds their event times against each other.
-    let interval = match (
-        kind.exists(),
-        left.event_time(catalog),
-        right.event_time(catalog),
-    ) {
-        (None, Some(lt), Some(rt))
-            if !left.rows_updating(catalog) && !right.rows_updating(catalog) =>
-        {
-            j.filter.as_ref().and_then(|f| interval_of(f, j, lt, rt))
-        }
-        _ => None,
+    // An interval join: a join of append-only inputs whose ON bounds their
+    // event times against each other.
+    let appends = |l: &Lowered| !l.updating(catalog);
+    let interval = if appends(&left) && appends(&right) {
+        interval_of(j, &left.event_times(catalog), &right.event_times(catalog))
+    } else {
+        None
     };
     let mut join = JoinNode {
         kind,
@@ -152,33 +147,63 @@ fn interval_ms(e: &Expr) -> Option<i64> {
     }
 }
 
-/// The bounds `filter` puts on `right time - left time`, where the times
-/// are column `lt` of the left input and `rt` of the right (both their
-/// event-time columns); `None` unless it bounds it both ways.
+/// The interval the ON (`on` equalities and `filter`) puts on `right
+/// time - left time`, for the pair of event-time columns (`left_times` of
+/// the left input, `right_times` of the right, each with its shift) it
+/// bounds most tightly; `None` unless some pair is bounded both ways.
 fn interval_of(
-    filter: &Expr,
     j: &datafusion::logical_expr::Join,
-    lt: usize,
-    rt: usize,
+    left_times: &[(usize, i64)],
+    right_times: &[(usize, i64)],
 ) -> Option<Interval> {
-    // Which input's event-time column `c` is: 0 left, 1 right.
-    let side_of = |c: &LogicalColumn| -> Option<usize> {
-        if j.left.schema().index_of_column(c).ok() == Some(lt) {
-            Some(0)
-        } else if j.right.schema().index_of_column(c).ok() == Some(rt) {
-            Some(1)
+    let mut best: Option<Interval> = None;
+    for &(lt, ls) in left_times {
+        for &(rt, rs) in right_times {
+            let Some((lo, hi)) = bounds(j, (lt, ls), (rt, rs)) else {
+                continue;
+            };
+            if best.is_none_or(|b| hi - lo < b.hi - b.lo) {
+                best = Some(Interval {
+                    left_time: lt,
+                    left_shift: ls,
+                    right_time: rt,
+                    right_shift: rs,
+                    lo,
+                    hi,
+                });
+            }
+        }
+    }
+    best
+}
+
+/// The bounds on `right time - left time` where a left row's time is its
+/// column `lt.0` plus `lt.1` ms and a right row's its column `rt.0` plus
+/// `rt.1`.
+fn bounds(
+    j: &datafusion::logical_expr::Join,
+    lt: (usize, i64),
+    rt: (usize, i64),
+) -> Option<(i64, i64)> {
+    // Which input's time column `c` is (0 left, 1 right), with its shift.
+    let side_of = |c: &LogicalColumn| -> Option<(usize, i64)> {
+        if j.left.schema().index_of_column(c).ok() == Some(lt.0) {
+            Some((0, lt.1))
+        } else if j.right.schema().index_of_column(c).ok() == Some(rt.0) {
+            Some((1, rt.1))
         } else {
             None
         }
     };
     let (mut lo, mut hi) = (None::<i64>, None::<i64>);
-    // `a op b`, where a is time of side `sa` plus `oa`, b of `sb` plus `ob`.
+    // `a op b`: each a time column plus an offset; column = time - shift.
     let mut bound = |a: &Expr, op: Operator, b: &Expr| -> Option<()> {
         let ((ca, oa), (cb, ob)) = (term(a)?, term(b)?);
-        let (sa, sb) = (side_of(ca)?, side_of(cb)?);
+        let ((sa, sha), (sb, shb)) = (side_of(ca)?, side_of(cb)?);
         if sa == sb {
             return None;
         }
+        let (oa, ob) = (oa.checked_sub(sha)?, ob.checked_sub(shb)?);
         // Put it as `right - left  op'  k`.
         let (op, k) = if sa == 1 {
             // R + oa op L + ob  →  R - L op ob - oa
@@ -190,29 +215,34 @@ fn interval_of(
         match op {
             Operator::GtEq | Operator::Gt => lo = Some(lo.map_or(k, |l| l.max(k))),
             Operator::LtEq | Operator::Lt => hi = Some(hi.map_or(k, |h| h.min(k))),
+            Operator::Eq => {
+                lo = Some(lo.map_or(k, |l| l.max(k)));
+                hi = Some(hi.map_or(k, |h| h.min(k)));
+            }
             _ => return None,
         }
         Some(())
     };
-    for conjunct in split_conjunction(filter) {
-        match conjunct {
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                bound(left, *op, right);
+    // Equal window bounds (a window join) are among the keys.
+    for (l, r) in &j.on {
+        bound(l, Operator::Eq, r);
+    }
+    if let Some(filter) = &j.filter {
+        for conjunct in split_conjunction(filter) {
+            match conjunct {
+                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                    bound(left, *op, right);
+                }
+                Expr::Between(b) if !b.negated => {
+                    bound(&b.expr, Operator::GtEq, &b.low);
+                    bound(&b.expr, Operator::LtEq, &b.high);
+                }
+                _ => {}
             }
-            Expr::Between(b) if !b.negated => {
-                bound(&b.expr, Operator::GtEq, &b.low);
-                bound(&b.expr, Operator::LtEq, &b.high);
-            }
-            _ => {}
         }
     }
     match (lo, hi) {
-        (Some(lo), Some(hi)) if lo <= hi => Some(Interval {
-            left_time: lt,
-            right_time: rt,
-            lo,
-            hi,
-        }),
+        (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
         _ => None,
     }
 }

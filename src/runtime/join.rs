@@ -184,9 +184,18 @@ impl JoinOperator {
         let Some(i) = self.interval else {
             return Ok(None);
         };
-        let column = if side == 0 { i.left_time } else { i.right_time };
+        let (column, shift) = if side == 0 {
+            (i.left_time, i.left_shift)
+        } else {
+            (i.right_time, i.right_shift)
+        };
         let ms = millis(batch.column(column))?;
-        Ok(Some(ms.as_primitive::<Int64Type>().clone()))
+        let ms = ms.as_primitive::<Int64Type>();
+        Ok(Some(if shift == 0 {
+            ms.clone()
+        } else {
+            ms.unary(|t| t.saturating_add(shift))
+        }))
     }
 
     /// An interval join's rows of `batch` at `side` that are not behind
@@ -240,7 +249,7 @@ impl JoinOperator {
                 if self.sides[side].is_dead(id) {
                     continue;
                 }
-                if self.preserve[side] && self.sides[side].matches[id] == 0 {
+                if self.emits_unmatched(side) && self.sides[side].matches[id] == 0 {
                     padded.push((Piece::Kept(id), Op::Insert));
                 }
                 self.sides[side].kill(id);
@@ -250,7 +259,8 @@ impl JoinOperator {
         self.compact()
     }
 
-    /// Rows `pieces` (all `Piece::Kept`) of `side`, padded.
+    /// Rows `pieces` (all `Piece::Kept`) of `side`: padded, or as they are
+    /// (an anti join).
     fn emit_kept(
         &self,
         side: usize,
@@ -260,15 +270,10 @@ impl JoinOperator {
         if pieces.is_empty() {
             return Ok(());
         }
+        // As if they met an empty batch of the other side.
         let other = 1 - side;
         let none = RecordBatch::new_empty(Arc::clone(&self.sides[other].schema));
-        let data = self.gather_pairs(other, &none, &Candidates::default(), pieces, &self.schema)?;
-        out.push(if self.updating {
-            let ops = UInt8Array::from(pieces.iter().map(|(_, op)| *op as u8).collect::<Vec<_>>());
-            StreamBatch::changelog(data, ops)
-        } else {
-            StreamBatch::append(data)
-        });
+        out.push(self.assemble(other, &none, &Candidates::default(), pieces)?);
         Ok(())
     }
 
@@ -472,8 +477,9 @@ impl JoinOperator {
     /// an anti join's row without a match, a semi join's row with one.
     fn shown(&self, side: usize, count: u32) -> bool {
         if self.interval.is_some() {
-            // Emitted once, when freed.
-            false
+            // A row without a match is emitted once, when freed; a semi
+            // join's row at its first match (matches only come).
+            self.exists == Some((side, false)) && count > 0
         } else if self.emits_unmatched(side) {
             count == 0
         } else {
@@ -980,7 +986,9 @@ mod tests {
             nulls_equal: false,
             interval: Some(Interval {
                 left_time: 1,
+                left_shift: 0,
                 right_time: 1,
+                right_shift: 0,
                 lo: -1_000,
                 hi: 1_000,
             }),

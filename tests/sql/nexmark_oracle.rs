@@ -82,6 +82,13 @@ pub fn oracle_sql(name: &str, query: &str) -> String {
                         max(price) AS maxprice
                  FROM bid GROUP BY 1, 2"
             .to_string(),
+        "q8" => "SELECT p.id, p.name, p.starttime
+                 FROM (SELECT id, name, date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') AS starttime
+                       FROM person GROUP BY 1, 2, 3) p
+                 JOIN (SELECT seller, date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') AS starttime
+                       FROM auction GROUP BY 1, 2) a
+                 ON p.id = a.seller AND p.starttime = a.starttime"
+            .to_string(),
         "q11" => "SELECT k AS bidder, count(*) AS bid_count, ws AS window_start, we AS window_end FROM w GROUP BY k, ws, we".to_string(),
         _ => query.to_string(),
     }

@@ -44,7 +44,7 @@ pub(super) fn rows_strategy() -> impl Strategy<Value = Vec<Row>> {
 /// rows are late.
 pub(super) struct Scheduled {
     pub(super) batches: Vec<(Vec<Row>, i64)>,
-    late: Vec<bool>,
+    pub(super) late: Vec<bool>,
 }
 
 pub(super) fn schedule(rows: &[Row], cuts: &[usize]) -> Scheduled {
