@@ -240,10 +240,44 @@ pub fn expr_text(e: &dyn PhysicalExpr) -> String {
 /// DataFusion's spellings made readable: `count(Int64(1))` is `count(*)`,
 /// and a window table's columns need no `TUMBLE().` qualifier.
 pub(crate) fn tidy(text: &str) -> String {
-    text.replace("(Int64(1))", "(*)")
+    intervals(text)
+        .replace("(Int64(1))", "(*)")
         .replace("TUMBLE().", "")
         .replace("HOP().", "")
         .replace("SESSION().", "")
+}
+
+/// DataFusion's interval literals (`IntervalMonthDayNano("IntervalMonthDayNano
+/// { months: 0, days: 0, nanoseconds: 10000000000 }")`) as SQL
+/// (`INTERVAL '10s'`), when they have no months.
+fn intervals(text: &str) -> String {
+    const OPEN: &str = "IntervalMonthDayNano(\"IntervalMonthDayNano { ";
+    const CLOSE: &str = " }\")";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let body = &rest[at + OPEN.len()..];
+        let Some(end) = body.find(CLOSE) else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        let field = |name: &str| -> Option<i64> {
+            body[..end]
+                .split(", ")
+                .find_map(|f| f.strip_prefix(name)?.strip_prefix(": ")?.parse().ok())
+        };
+        match (field("months"), field("days"), field("nanoseconds")) {
+            (Some(0), Some(days), Some(nanos)) => {
+                let ms = days * 86_400_000 + nanos / 1_000_000;
+                out.push_str(&format!("INTERVAL '{}'", show_ms(ms)));
+            }
+            _ => out.push_str(&rest[at..at + OPEN.len() + end + CLOSE.len()]),
+        }
+        rest = &body[end + CLOSE.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl fmt::Display for WindowKind {
@@ -255,5 +289,22 @@ impl fmt::Display for WindowKind {
             }
             WindowKind::Session { gap } => write!(f, "SESSION(gap {})", show_ms(*gap)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn interval_literals_read_as_sql() {
+        assert_eq!(
+            super::tidy(
+                "b.ts >= m.wend - IntervalMonthDayNano(\"IntervalMonthDayNano { months: 0, days: 0, \
+                 nanoseconds: 10000000000 }\") AND count(Int64(1)) > 1"
+            ),
+            "b.ts >= m.wend - INTERVAL '10s' AND count(*) > 1"
+        );
+        let months =
+            "IntervalMonthDayNano(\"IntervalMonthDayNano { months: 1, days: 0, nanoseconds: 0 }\")";
+        assert_eq!(super::tidy(months), months);
     }
 }

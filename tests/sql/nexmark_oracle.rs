@@ -82,6 +82,13 @@ pub fn oracle_sql(name: &str, query: &str) -> String {
                         max(price) AS maxprice
                  FROM bid GROUP BY 1, 2"
             .to_string(),
+        "q7_join" => "SELECT b.auction, b.price, b.bidder, b.date_time, b.extra FROM bid b
+                 JOIN (SELECT max(price) AS maxprice,
+                              date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') + INTERVAL '10 seconds' AS wend
+                       FROM bid GROUP BY 2) m
+                 ON b.price = m.maxprice
+                 WHERE b.date_time >= m.wend - INTERVAL '10' SECOND AND b.date_time < m.wend"
+            .to_string(),
         "q8" => "SELECT p.id, p.name, p.starttime
                  FROM (SELECT id, name, date_bin(INTERVAL '10 seconds', date_time, TIMESTAMP '1970-01-01 00:00:00') AS starttime
                        FROM person GROUP BY 1, 2, 3) p
