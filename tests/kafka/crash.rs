@@ -2,7 +2,8 @@
 //! bounded disorder, a few late events) into Kafka at a steady pace while
 //! `sluice --parallelism 2 --checkpoint-interval 1s` runs a windowed and a
 //! non-windowed aggregate view (the latter over a UNION ALL), each split
-//! into two instances behind a hash exchange, each with a Kafka sink. The test kills the process with
+//! into two instances behind a hash exchange, each with a Kafka sink, and
+//! the same totals through a join, with a Kafka sink too. The test kills the process with
 //! SIGKILL at least ten times — at random moments, right after a checkpoint
 //! completes (while its transactions commit) and about when the next one
 //! starts — and restarts it on the same data directory each time. At the
@@ -72,6 +73,11 @@ const WINDOWED: &str = "SELECT k, window_start, window_end, count(*) AS n, sum(v
 const TOTALS: &str = "SELECT k, count(*) AS n, sum(v) AS s FROM \
      (SELECT k, v FROM ev WHERE v % 2 = 0 UNION ALL SELECT k, v FROM ev WHERE v % 2 <> 0 OR v IS NULL) u \
      GROUP BY k";
+/// The same totals through a regular join of the stream with its own keys
+/// (an aggregate): every event matches its key's one row, so the answer is
+/// the totals', now from a join's state restored at every crash.
+const JOINED: &str = "SELECT e.k, count(*) AS n, sum(e.v) AS s FROM ev e \
+     JOIN (SELECT DISTINCT k FROM ev) d ON e.k = d.k GROUP BY e.k";
 /// `WINDOWED` in batch, over the on-time events (`window_start` in ms).
 const WINDOWED_ORACLE: &str =
     "SELECT k, date_bin(INTERVAL '10 seconds', ts, TIMESTAMP '1970-01-01') AS window_start, \
@@ -157,13 +163,19 @@ async fn crash_test(scenario: Scenario) {
     let input = unique("crash_in");
     let w_out = unique("crash_w_out");
     let t_out = unique("crash_t_out");
+    let j_out = unique("crash_j_out");
     create_topic(&servers, &input, PARTITIONS).await;
     create_topic(&servers, &w_out, 2).await;
     create_topic(&servers, &t_out, 2).await;
+    create_topic(&servers, &j_out, 2).await;
 
     let mut dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("pipeline.sql");
-    std::fs::write(&script, pipeline_sql(&servers, &input, &w_out, &t_out)).expect("script");
+    std::fs::write(
+        &script,
+        pipeline_sql(&servers, &input, &w_out, &t_out, &j_out),
+    )
+    .expect("script");
     // On two cores whatever the machine has: each view's keyed aggregate
     // runs as two instances behind a hash exchange.
     let mut options: Vec<String> = vec!["--parallelism".into(), "2".into()];
@@ -265,8 +277,12 @@ async fn crash_test(scenario: Scenario) {
     let want = Oracle::of(&topic_events).await;
 
     // The last run catches up, then stops cleanly and prints the views.
-    let (windows_out, totals_out) =
-        runs.catch_up(&servers, &w_out, &t_out, &want, scenario.checkpoints);
+    let (windows_out, totals_out, joined_out) = runs.catch_up(
+        &servers,
+        [&w_out, &t_out, &j_out],
+        &want,
+        scenario.checkpoints,
+    );
     runs.current.interrupt();
     let status = runs.current.wait(T);
     if !status.success() {
@@ -281,17 +297,23 @@ async fn crash_test(scenario: Scenario) {
         &want.windows,
     ));
     problems.extend(upsert_problems("sink t_out", &totals_out, &want.totals));
+    problems.extend(upsert_problems("sink j_out", &joined_out, &want.totals));
     match printed_tables(&stdout).as_slice() {
-        [w, t] => {
+        [w, t, j] => {
             problems.extend(window_problems(
                 "view w",
                 &windows_of_rows(w),
                 &want.windows,
             ));
             problems.extend(total_problems("view t", &totals_of_rows(t), &want.totals));
+            problems.extend(total_problems(
+                "view j (a join)",
+                &totals_of_rows(j),
+                &want.totals,
+            ));
         }
         tables => problems.push(format!(
-            "the last run printed {} tables, not the 2 views; stdout:\n{stdout}",
+            "the last run printed {} tables, not the 3 views; stdout:\n{stdout}",
             tables.len()
         )),
     }
@@ -318,19 +340,23 @@ async fn crash_test(scenario: Scenario) {
     );
 }
 
-fn pipeline_sql(servers: &str, input: &str, w_out: &str, t_out: &str) -> String {
+fn pipeline_sql(servers: &str, input: &str, w_out: &str, t_out: &str, j_out: &str) -> String {
     format!(
         "CREATE SOURCE ev (k TEXT, v BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5 seconds')
              WITH (connector = 'kafka', topic = '{input}', bootstrap_servers = '{servers}',
                    format = 'json', properties.fetch.wait.max.ms = '50');
          CREATE MATERIALIZED VIEW w AS {WINDOWED};
          CREATE MATERIALIZED VIEW t AS {TOTALS};
+         CREATE MATERIALIZED VIEW j AS {JOINED};
          CREATE SINK w_out FROM w
              WITH (connector = 'kafka', topic = '{w_out}', bootstrap_servers = '{servers}', format = 'json');
          CREATE SINK t_out FROM t
              WITH (connector = 'kafka', topic = '{t_out}', bootstrap_servers = '{servers}', format = 'json');
+         CREATE SINK j_out FROM j
+             WITH (connector = 'kafka', topic = '{j_out}', bootstrap_servers = '{servers}', format = 'json');
          SELECT k, window_start, n, s FROM w ORDER BY k, window_start;
-         SELECT k, n, s FROM t ORDER BY k;"
+         SELECT k, n, s FROM t ORDER BY k;
+         SELECT k, n, s FROM j ORDER BY k;"
     )
 }
 
@@ -694,15 +720,14 @@ impl Runs {
     /// checkpoints, one checkpoint of its own complete), then until the
     /// committed output equals the batch answer or stops changing for 10 s
     /// (so a wrong answer fails without the whole timeout). Returns the
-    /// last reads of both sinks.
+    /// last reads of the sinks: the windows', the totals', the join's.
     fn catch_up(
         &mut self,
         servers: &str,
-        w_out: &str,
-        t_out: &str,
+        [w_out, t_out, j_out]: [&str; 3],
         want: &Oracle,
         checkpoints: bool,
-    ) -> (Vec<Received>, Vec<Received>) {
+    ) -> (Vec<Received>, Vec<Received>, Vec<Received>) {
         let before = self.last_checkpoint();
         self.current.wait_for("the last run to start up", T, || {
             let started = self.current.stderr().contains("kafka source started");
@@ -711,7 +736,7 @@ impl Runs {
         });
         let deadline = Instant::now() + T;
         let mut last_change = Instant::now();
-        let mut last_sizes = (usize::MAX, usize::MAX);
+        let mut last_sizes = (usize::MAX, usize::MAX, usize::MAX);
         loop {
             if let Some(status) = self.current.child.try_wait().expect("try_wait") {
                 panic!(
@@ -723,17 +748,19 @@ impl Runs {
             }
             let windows = read_committed(servers, w_out, T).unwrap_or_else(|e| panic!("{e}"));
             let totals = read_committed(servers, t_out, T).unwrap_or_else(|e| panic!("{e}"));
+            let joined = read_committed(servers, j_out, T).unwrap_or_else(|e| panic!("{e}"));
             let done = window_problems("", &windows_of_messages(&windows), &want.windows)
                 .is_empty()
-                && upsert_problems("", &totals, &want.totals).is_empty();
-            let sizes = (windows.len(), totals.len());
+                && upsert_problems("", &totals, &want.totals).is_empty()
+                && upsert_problems("", &joined, &want.totals).is_empty();
+            let sizes = (windows.len(), totals.len(), joined.len());
             if sizes != last_sizes {
                 last_sizes = sizes;
                 last_change = Instant::now();
             }
             if done || Instant::now() > deadline || last_change.elapsed() > Duration::from_secs(10)
             {
-                return (windows, totals);
+                return (windows, totals, joined);
             }
             std::thread::sleep(Duration::from_millis(500));
         }
