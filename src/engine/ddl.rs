@@ -107,6 +107,7 @@ impl Engine {
             .options
             .take_duration("allowed_lateness")?
             .unwrap_or_default();
+        let ttl = c.options.take_duration("state_ttl")?;
         let parallelism = take_parallelism(&mut c.options)?;
         self.check_files(&c.options)?;
         let (connector_name, sink) = connectors::create_sink(&mut c.options)?;
@@ -123,7 +124,8 @@ impl Engine {
             .planner
             .plan_query(&self.catalog, &query)
             .await?
-            .with_allowed_lateness(lateness)?;
+            .with_allowed_lateness(lateness)?
+            .with_state_ttl(ttl)?;
         let mut spec = self.pipeline_spec(c.name.clone(), plan, Arc::clone(&sink))?;
         if let Some(n) = parallelism {
             spec.parallelism = n;
@@ -162,16 +164,18 @@ impl Engine {
             .options
             .take_duration("allowed_lateness")?
             .unwrap_or_default();
+        let ttl = c.options.take_duration("state_ttl")?;
         let parallelism = take_parallelism(&mut c.options)?;
         std::mem::take(&mut c.options).finish(
             &format!("materialized view '{}'", c.name),
-            &["retention", "allowed_lateness", "parallelism"],
+            &["retention", "allowed_lateness", "parallelism", "state_ttl"],
         )?;
         let plan = self
             .planner
             .plan_query(&self.catalog, &c.query)
             .await?
-            .with_allowed_lateness(lateness)?;
+            .with_allowed_lateness(lateness)?
+            .with_state_ttl(ttl)?;
         let mode = match (plan.changelog, plan.key_columns.is_empty()) {
             (false, _) => ViewMode::Append,
             (true, false) => ViewMode::Keyed(plan.key_columns.clone()),

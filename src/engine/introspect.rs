@@ -68,7 +68,7 @@ impl Engine {
     /// `EXPLAIN`: DataFusion's plan for an ad-hoc query; the logical plan
     /// and the streaming stages for a continuous one.
     pub(super) async fn explain(&self, inner: Statement) -> Result<RecordBatch> {
-        let (query, sink_kind, lateness) = match inner {
+        let (query, sink_kind, lateness, ttl) = match inner {
             Statement::Query(q) if self.is_ad_hoc(&q)? => {
                 let (ctx, plan) = self.ad_hoc_plan(&q).await?;
                 let frame = ctx.execute_logical_plan(plan).await?.explain(false, false)?;
@@ -76,18 +76,20 @@ impl Engine {
                 let batches = frame.collect().await?;
                 return Ok(concat_batches(&schema, &batches)?);
             }
-            Statement::Query(q) => (q, "stdout", None),
+            Statement::Query(q) => (q, "stdout", None, None),
             Statement::CreateView(mut c) => {
                 let lateness = c.options.take_duration("allowed_lateness")?;
-                (c.query, "materialized view", lateness)
+                let ttl = c.options.take_duration("state_ttl")?;
+                (c.query, "materialized view", lateness, ttl)
             }
             Statement::CreateSink(mut c) => {
                 let lateness = c.options.take_duration("allowed_lateness")?;
+                let ttl = c.options.take_duration("state_ttl")?;
                 // Validated as CREATE SINK would (nothing is opened).
                 let kind = connectors::create_sink(&mut c.options)?.1.kind();
                 match c.input {
-                    SinkInput::Query(q) => (q, kind, lateness),
-                    SinkInput::Relation(name) => (select_all(&name)?, kind, lateness),
+                    SinkInput::Query(q) => (q, kind, lateness, ttl),
+                    SinkInput::Relation(name) => (select_all(&name)?, kind, lateness, ttl),
                 }
             }
             _ => {
@@ -100,7 +102,8 @@ impl Engine {
             self.planner
                 .plan_query(&self.catalog, &query)
                 .await?
-                .with_allowed_lateness(lateness.unwrap_or_default())?,
+                .with_allowed_lateness(lateness.unwrap_or_default())?
+                .with_state_ttl(ttl)?,
         );
         let nodes = self.stream_nodes(&plan, sink_kind)?;
         text_table(

@@ -119,6 +119,10 @@ impl PlanGraph {
         &self.nodes
     }
 
+    pub fn nodes_mut(&mut self) -> &mut [PlanNode] {
+        &mut self.nodes
+    }
+
     pub fn node(&self, id: NodeId) -> Result<&PlanNode> {
         self.nodes
             .get(id.0 as usize)

@@ -81,6 +81,9 @@ pub struct JoinNode {
     /// The ON bounds the inputs' event times against each other: an
     /// interval join, whose rows are freed as the watermark passes them.
     pub interval: Option<Interval>,
+    /// `state_ttl`: a regular join forgets a kept row this long (ms) after
+    /// it arrived, trading exactness for memory.
+    pub state_ttl: Option<i64>,
     /// What EXPLAIN shows of it ([`JoinNode::describe`]).
     pub text: String,
 }
@@ -139,6 +142,19 @@ impl JoinNode {
             None => text.push_str("; state: every row of both inputs (nothing bounds it)"),
         }
         text
+    }
+
+    /// Forgets kept rows `ttl` ms after they arrived; EXPLAIN says so.
+    pub fn with_state_ttl(&mut self, ttl: i64) {
+        self.state_ttl = Some(ttl);
+        self.text = self.text.replace(
+            "state: every row of both inputs (nothing bounds it)",
+            &format!(
+                "state: each row of both inputs for state_ttl {} after it arrived (a match \
+                 with a forgotten row is missed)",
+                super::show_ms(ttl)
+            ),
+        );
     }
 
     /// Whether its output takes back rows even when its inputs never do

@@ -94,6 +94,7 @@ pub(super) fn lower_join(
         filter,
         nulls_equal: j.null_equality == NullEquality::NullEqualsNull,
         interval,
+        state_ttl: None,
         text: String::new(),
     };
     let filter_text = j.filter.as_ref().map(|f| super::tidy(&f.to_string()));

@@ -76,6 +76,38 @@ impl StreamPlan {
         Ok(self)
     }
 
+    /// Its regular joins forget kept rows `ttl` after they arrived
+    /// (`state_ttl`): their state stays bounded at the cost of missing
+    /// matches with forgotten rows.
+    pub fn with_state_ttl(mut self, ttl: Option<std::time::Duration>) -> Result<StreamPlan> {
+        let Some(ttl) = ttl else {
+            return Ok(self);
+        };
+        let ms = ttl.as_millis() as i64;
+        if ms <= 0 {
+            return Err(SluiceError::Options(
+                "state_ttl must be longer than zero".into(),
+            ));
+        }
+        let mut joins = 0;
+        for node in self.graph.nodes_mut() {
+            if let NodeKind::Join(j) = &mut node.kind {
+                if j.interval.is_none() {
+                    j.with_state_ttl(ms);
+                    joins += 1;
+                }
+            }
+        }
+        if joins == 0 {
+            return Err(SluiceError::Options(
+                "state_ttl applies to regular joins (whose state nothing else bounds); this \
+                 query has none"
+                    .into(),
+            ));
+        }
+        Ok(self)
+    }
+
     /// The relations the query reads, in the order of its source nodes.
     pub fn sources(&self) -> Vec<&str> {
         self.graph.sources().map(|(_, s)| s.name.as_str()).collect()

@@ -23,8 +23,9 @@
 //! arrives is late: dropped and counted, as a window drops it.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array, UInt8Array,
@@ -108,6 +109,11 @@ pub struct JoinOperator {
     watermark: Option<i64>,
     expiry: [BinaryHeap<Reverse<(i64, usize)>>; 2],
     metrics: Arc<PipelineMetrics>,
+    /// `state_ttl`: per side, the kept rows' ids by when they are
+    /// forgotten — one entry per kept batch `(deadline, first id, end)`,
+    /// in arrival order (ids grow with arrival).
+    ttl: Option<Duration>,
+    forget: [VecDeque<(Instant, usize, usize)>; 2],
 }
 
 #[derive(Serialize, Deserialize)]
@@ -149,6 +155,9 @@ impl JoinOperator {
         };
         let exists = join.kind.exists();
         let interval = join.interval;
+        let ttl = join
+            .state_ttl
+            .map(|ms| Duration::from_millis(ms.max(0) as u64));
         // Which sides count their matches.
         let counted = match exists {
             Some((side, _)) => [side == 0, side == 1],
@@ -176,7 +185,43 @@ impl JoinOperator {
             watermark: None,
             expiry: [BinaryHeap::new(), BinaryHeap::new()],
             metrics,
+            ttl,
+            forget: [VecDeque::new(), VecDeque::new()],
         })
+    }
+
+    /// `state_ttl`: kept rows `first..end` of `side` are forgotten `ttl`
+    /// from now.
+    fn remember(&mut self, side: usize, first: usize, end: usize) {
+        if let (Some(ttl), true) = (self.ttl, first < end) {
+            self.forget[side].push_back((Instant::now() + ttl, first, end));
+        }
+    }
+
+    /// `state_ttl`: forgets the kept rows whose time is up (nothing is
+    /// emitted for them).
+    fn forget_expired(&mut self) -> Result<()> {
+        if self.ttl.is_none() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut forgot = false;
+        for side in 0..2 {
+            while let Some(&(deadline, first, end)) = self.forget[side].front() {
+                if deadline > now {
+                    break;
+                }
+                self.forget[side].pop_front();
+                for id in first..end {
+                    self.sides[side].kill(id);
+                }
+                forgot = true;
+            }
+        }
+        if forgot {
+            self.compact()?;
+        }
+        Ok(())
     }
 
     /// An interval join's event times of `batch`'s rows at `side`, in ms.
@@ -394,6 +439,7 @@ impl JoinOperator {
         if let Some(times) = self.times(side, &batch)? {
             self.schedule(side, base, &times);
         }
+        self.remember(side, base, base + n);
         let mut candidates = Candidates::default();
         // Per arriving row: whether it adds, and (taking back) which kept
         // row it took back.
@@ -680,6 +726,21 @@ impl JoinOperator {
             return Ok(());
         }
         let kept = [self.sides[0].live_rows()?, self.sides[1].live_rows()?];
+        // Live rows keep their order: renumbered, a batch's are still
+        // next to each other.
+        for side in 0..2 {
+            let mut next = 0;
+            let s = &self.sides[side];
+            self.forget[side] = self.forget[side]
+                .iter()
+                .filter_map(|&(deadline, first, end)| {
+                    let live = (first..end).filter(|&id| !s.is_dead(id)).count();
+                    let renumbered = (deadline, next, next + live);
+                    next += live;
+                    (live > 0).then_some(renumbered)
+                })
+                .collect();
+        }
         self.keys = key_table(&self.key_schema, 0)?;
         for side in 0..2 {
             self.sides[side].clear();
@@ -771,6 +832,7 @@ impl Operator for JoinOperator {
         if port > 1 {
             return Err(SluiceError::Internal(format!("a join has no input {port}")));
         }
+        self.forget_expired()?;
         let born = batch.born;
         let from = out.len();
         self.arrive(port, batch.data, batch.ops, out)?;
@@ -781,6 +843,7 @@ impl Operator for JoinOperator {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.forget_expired()?;
         if self.interval.is_none() || self.watermark.is_some_and(|w| watermark <= w) {
             return Ok(());
         }
@@ -854,6 +917,9 @@ impl Operator for JoinOperator {
                 return Err(damaged("join rows"));
             }
             self.load(side, rows, counts)?;
+            // `state_ttl` starts afresh for restored rows.
+            let end = self.sides[side].rows();
+            self.remember(side, 0, end);
         }
         Ok(())
     }
@@ -899,6 +965,7 @@ mod tests {
             filter: None,
             nulls_equal: false,
             interval: None,
+            state_ttl: None,
             text: String::new(),
         };
         let op = JoinOperator::new(
@@ -992,6 +1059,7 @@ mod tests {
                 lo: -1_000,
                 hi: 1_000,
             }),
+            state_ttl: None,
             text: String::new(),
         };
         let metrics = Arc::new(PipelineMetrics::default());
@@ -1054,5 +1122,53 @@ mod tests {
             .expect("late");
         assert!(out.is_empty());
         assert_eq!(metrics.late.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    /// `state_ttl`: a kept row is forgotten once its time is up, and then
+    /// matches nothing; it emits nothing when it goes.
+    #[test]
+    fn state_ttl_forgets_kept_rows() {
+        let (left, right) = (schema(["k", "x"]), schema(["k", "y"]));
+        let out = Arc::new(Schema::new(
+            [left.fields().to_vec(), right.fields().to_vec()].concat(),
+        ));
+        let node = JoinNode {
+            kind: crate::plan::JoinKind::Inner,
+            left_keys: vec![Arc::new(Column::new("k", 0))],
+            right_keys: vec![Arc::new(Column::new("k", 0))],
+            filter: None,
+            nulls_equal: false,
+            interval: None,
+            state_ttl: Some(50),
+            text: String::new(),
+        };
+        let mut op = JoinOperator::new(
+            node,
+            [Arc::clone(&left), Arc::clone(&right)],
+            out,
+            false,
+            Default::default(),
+        )
+        .expect("join");
+        let mut out = Vec::new();
+        op.process_batch_at(
+            0,
+            StreamBatch::append(rows(&left, &[(1, 1), (2, 2)])),
+            &mut out,
+        )
+        .expect("left");
+        op.process_batch_at(1, StreamBatch::append(rows(&right, &[(1, 10)])), &mut out)
+            .expect("right");
+        assert_eq!(out.iter().map(StreamBatch::num_rows).sum::<usize>(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        out.clear();
+        op.process_batch_at(1, StreamBatch::append(rows(&right, &[(2, 20)])), &mut out)
+            .expect("right");
+        assert!(out.is_empty(), "the left row of key 2 was forgotten");
+        assert_eq!(
+            op.state_size().map(|s| s.0),
+            Some(1),
+            "only the new right row"
+        );
     }
 }

@@ -509,6 +509,25 @@ async fn the_interval_bounds_the_state() {
     );
     let open = text("SELECT a.k FROM a JOIN b ON a.k = b.k AND b.ts >= a.ts").await;
     assert!(open.contains("nothing bounds it"), "{open}");
+    // state_ttl bounds a regular join, and EXPLAIN says how.
+    let mut engine = engine;
+    let Ok(sluice::Outcome::Rows(batch)) = engine
+        .execute(
+            "EXPLAIN CREATE MATERIALIZED VIEW v WITH (state_ttl = '10 minutes') AS
+             SELECT a.k FROM a JOIN b ON a.k = b.k",
+        )
+        .await
+    else {
+        panic!("EXPLAIN gave no rows");
+    };
+    let shown: Vec<String> = rows_of(&batch).into_iter().flatten().collect();
+    assert!(
+        shown
+            .iter()
+            .any(|p| p.contains("state_ttl 10m after it arrived")
+                && !p.contains("nothing bounds it")),
+        "{shown:?}"
+    );
 }
 
 /// Window joins: rows of two TUMBLE windows joined on their window (and a
