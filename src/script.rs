@@ -77,7 +77,12 @@ pub async fn prepare(engine: &mut Engine, text: &str) -> Result<Prepared, Script
                 error,
             })?;
         match outcome {
-            Outcome::Start(spec) => prepared.pipelines.push(*spec),
+            Outcome::Start(spec) => {
+                for notice in spec.plan.notices() {
+                    tracing::warn!(pipeline = %spec.name, line = located.line, "{notice}");
+                }
+                prepared.pipelines.push(*spec)
+            }
             other => prepared.outputs.push((located.sql, other)),
         }
     }

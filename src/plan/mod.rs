@@ -108,6 +108,26 @@ impl StreamPlan {
         Ok(self)
     }
 
+    /// What a client should be told when this query starts: each regular
+    /// join whose state nothing bounds (no interval, no `state_ttl`).
+    pub fn notices(&self) -> Vec<String> {
+        self.graph
+            .nodes()
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Join(j) if j.interval.is_none() && j.state_ttl.is_none() => {
+                    Some(format!(
+                        "the {} join keeps every row of both inputs: its state grows for as \
+                         long as they do; bound it by the inputs' event times (an interval or \
+                         window join) or WITH (state_ttl = '…')",
+                        j.kind.sql()
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The relations the query reads, in the order of its source nodes.
     pub fn sources(&self) -> Vec<&str> {
         self.graph.sources().map(|(_, s)| s.name.as_str()).collect()

@@ -494,7 +494,12 @@ impl Server {
                     Outcome::Done(tag) => Ok(Response::Execution(Tag::new(tag))),
                     Outcome::Rows(batch) => query_response(&batch, format, &session),
                     // A pipeline was started: the statement created it.
-                    Outcome::Start(_) => Ok(Response::Execution(Tag::new(creation_tag(&sql)))),
+                    Outcome::Start(spec) => {
+                        for notice in spec.plan.notices() {
+                            session.notice(notice);
+                        }
+                        Ok(Response::Execution(Tag::new(creation_tag(&sql))))
+                    }
                     Outcome::AdHoc(_) => Err(pg_error(SluiceError::Internal(
                         "ad-hoc query was not run".into(),
                     ))),
@@ -602,7 +607,10 @@ impl Server {
                     }
                 }
                 command => match self.run(client, command, &Format::UnifiedText, None).await {
-                    Ok(r) => r,
+                    Ok(r) => {
+                        send_notices(client).await?;
+                        r
+                    }
                     // Later statements of the query string are not run.
                     Err(PgWireError::UserError(info)) => {
                         responses.push(Response::Error(info));
@@ -615,6 +623,24 @@ impl Server {
         }
         Ok(responses)
     }
+}
+
+/// Sends the NOTICEs the statement just run queued (before its
+/// completion, as PostgreSQL does).
+async fn send_notices<C>(client: &mut C) -> PgWireResult<()>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    use futures::SinkExt;
+    for text in session::of(client).take_notices() {
+        let info = pgwire::error::ErrorInfo::new("NOTICE".into(), "00000".into(), text);
+        client
+            .send(PgWireBackendMessage::NoticeResponse(info.into()))
+            .await?;
+    }
+    Ok(())
 }
 
 /// A statement of the extended protocol: its text, classified at Parse.
@@ -825,6 +851,7 @@ impl Server {
         let response = self
             .run(client, command, &portal.result_column_format, bound)
             .await?;
+        send_notices(client).await?;
         // A declared cursor is also a portal of that name, as in
         // PostgreSQL: psycopg describes it through the protocol.
         match cursor {

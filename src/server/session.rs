@@ -21,6 +21,8 @@ pub struct Session {
     cursors: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Cursor>>>>,
     /// Cursors that end with the transaction they were declared in.
     transactional: Mutex<Vec<String>>,
+    /// NOTICEs the current statement raised, sent before its completion.
+    notices: Mutex<Vec<String>>,
 }
 
 pub fn of<C: ClientInfo>(client: &C) -> Arc<Session> {
@@ -81,6 +83,19 @@ pub fn show_schema(name: &str) -> SchemaRef {
 }
 
 impl Session {
+    /// Queues a NOTICE for the statement running now.
+    pub fn notice(&self, text: String) {
+        self.notices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text);
+    }
+
+    /// The NOTICEs queued so far, taken.
+    pub fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// `SET name = value`; a TimeZone must name a zone (IANA, or an offset
     /// like `+02:00`).
     pub fn set(&self, name: &str, value: &str) -> Result<()> {

@@ -108,6 +108,39 @@ fn a_global_aggregate_view_holds_one_row() {
     server.stop();
 }
 
+/// A regular join whose state nothing bounds raises a NOTICE when it is
+/// created (psql shows it); one bounded by `state_ttl` does not.
+#[test]
+fn an_unbounded_join_raises_a_notice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    let (_, stderr) = errors(
+        &server,
+        "CREATE SOURCE g (k BIGINT, v BIGINT) WITH (connector = 'datagen', rows_per_second = '0', limit = '1000', seed = '1');\n\
+         CREATE MATERIALIZED VIEW j AS SELECT a.k, b.v FROM g a JOIN g b ON a.k = b.k;\n\
+         CREATE MATERIALIZED VIEW jt WITH (state_ttl = '1 hour') AS SELECT a.k, b.v FROM g a JOIN g b ON a.k = b.k;",
+    );
+    assert_eq!(
+        stderr
+            .matches("NOTICE:  00000: the INNER join keeps every row of both inputs")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("state_ttl"),
+        "the notice says how to bound it: {stderr}"
+    );
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    // Seed 1's 1000 keys hold 997 distinct values (three twice): 1006
+    // pairs.
+    wait_for("the join's rows", T, || {
+        let out = server.psql_ok("\\pset tuples_only on\nSELECT count(*) FROM j;");
+        (out.trim() == "1006").then_some(())
+    });
+    server.stop();
+}
+
 /// No session waits on another's query (the engine is not one lock).
 #[test]
 fn a_slow_query_does_not_hold_other_sessions() {
