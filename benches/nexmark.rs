@@ -8,6 +8,7 @@
 //!
 //!   cargo bench --bench nexmark                  # 10 million bids (release build)
 //!   cargo bench --bench nexmark -- 1000000 q0 q5 # another size, some queries
+//!   cargo bench --bench nexmark -- 2000000 joins # the join queries alone
 //!
 //! Under `cargo test --benches` (part of `.ci/run`) it runs once on 20,000
 //! bids with a short latency run, as a smoke test; its figures then mean
@@ -736,7 +737,7 @@ fn main() {
     let parts: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["generator", "json", "parallel", "latency", "kafka"].contains(a))
+        .filter(|a| ["generator", "joins", "json", "parallel", "latency", "kafka"].contains(a))
         .collect();
     let part = |p: &str| parts.is_empty() || parts.contains(&p);
     let queries = queries(&only);
@@ -764,6 +765,9 @@ fn main() {
     rt.block_on(async {
         if part("generator") {
             generator_part(dir.path(), bids, &queries).await;
+        }
+        if part("joins") {
+            joins_part(dir.path(), bids, &only).await;
         }
         if part("json") {
             json_part(dir.path(), bids, &queries).await;
@@ -839,6 +843,110 @@ async fn generator_part(dir: &Path, bids: u64, queries: &[(String, String)]) {
         row(name, "generator", bids, u.seconds, &u, ceiling);
     }
     drop(generated);
+}
+
+/// The join queries whose files read people or auctions besides bids
+/// (q3, q8, q20): their own generator sources, scaled to `bids` bids (per
+/// 50 events the generator makes 1 person, 3 auctions and 46 bids), next
+/// to DataFusion joining the same rows in batch. Events are every source's.
+async fn joins_part(dir: &Path, bids: u64, only: &[String]) {
+    let files: Vec<_> = nexmark_oracle::query_files()
+        .into_iter()
+        .filter(|f| only.is_empty() || only.contains(&f.name))
+        .filter(|f| {
+            f.setup
+                .iter()
+                .any(|s| s.sql.contains("CREATE SOURCE") && !s.sql.contains("table = 'bid'"))
+        })
+        .collect();
+    if files.is_empty() {
+        return;
+    }
+    println!(
+        "\nJoins: each query file's own sources scaled to {bids} bids; ceiling = DataFusion in batch over the same rows (2 partitions)\n"
+    );
+    header();
+    for f in files {
+        let mut events = 0;
+        let setup: Vec<String> = f
+            .setup
+            .iter()
+            .map(|s| {
+                let (sql, n) = scaled(&s.sql, bids);
+                events += n;
+                sql
+            })
+            .collect();
+        let script = format!(
+            "{};\nCREATE SINK {} AS {} WITH (connector = 'blackhole');",
+            setup.join(";\n"),
+            f.name,
+            f.query
+        );
+        let u = run_to_end(dir, &script, &f.name);
+        // The same rows, in memory, for DataFusion.
+        let mut engine = Engine::new();
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+        for sql in &setup {
+            engine.execute(sql).await.expect("source");
+        }
+        for s in &f.setup {
+            let Some(name) = s
+                .sql
+                .split_whitespace()
+                .skip_while(|w| !w.eq_ignore_ascii_case("SOURCE"))
+                .nth(1)
+            else {
+                continue;
+            };
+            let rows = engine
+                .query_to_end(&format!("SELECT * FROM {name}"))
+                .await
+                .expect("rows");
+            let mut parts = vec![Vec::new(), Vec::new()];
+            for (i, b) in slices(&rows).into_iter().enumerate() {
+                parts[i % 2].push(b);
+            }
+            ctx.register_table(
+                name,
+                Arc::new(MemTable::try_new(rows.schema(), parts).expect("table")),
+            )
+            .expect("register");
+        }
+        let started = Instant::now();
+        let out = ctx
+            .sql(&nexmark_oracle::oracle_sql(&f.name, &f.query))
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("batch query");
+        std::hint::black_box(out);
+        let ceiling = events as f64 / started.elapsed().as_secs_f64();
+        row(&f.name, "generator", events, u.seconds, &u, Some(ceiling));
+    }
+}
+
+/// A query file's `CREATE SOURCE` with its `limit` set for `bids` bids (its
+/// share of the generator's events); the statement, and that limit.
+fn scaled(sql: &str, bids: u64) -> (String, u64) {
+    let share = if sql.contains("table = 'person'") {
+        bids / 46
+    } else if sql.contains("table = 'auction'") {
+        bids * 3 / 46
+    } else {
+        bids
+    };
+    let Some(at) = sql.find("limit = ") else {
+        return (sql.to_string(), 0);
+    };
+    let digits = sql[at + 8..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(sql.len(), |d| at + 8 + d);
+    (
+        format!("{}limit = {share}{}", &sql[..at], &sql[digits..]),
+        share,
+    )
 }
 
 /// Every query on the JSON file at `--parallelism 1` and at every core, in

@@ -4,9 +4,9 @@
 //! join preserves — how many rows of the other side each one matches.
 //!
 //! Kept batches that are next to each other are merged as they grow (as a
-//! binary counter: a row is copied O(log n) times, and row ids, which count
-//! rows over all batches, never change), so a side holds few batches
-//! whatever its input's batch sizes. Rows taken back stay as dead rows
+//! binary counter, up to 64 Ki rows: a row is copied a few times at most,
+//! and row ids, which count rows over all batches, never change), so a
+//! side holds few batches whatever its input's batch sizes. Rows taken back stay as dead rows
 //! until the join rebuilds the side from its live rows.
 
 use std::collections::HashMap;
@@ -22,6 +22,9 @@ use crate::error::Result;
 
 /// No row.
 pub(super) const NONE: usize = usize::MAX;
+
+/// Kept batches grow by merging up to this many rows.
+const MERGED_ROWS: usize = 64 * 1024;
 
 pub(super) struct Side {
     pub(super) schema: SchemaRef,
@@ -156,10 +159,12 @@ impl Side {
     }
 
     /// Merges the last kept batches while the last is as long as the one
-    /// before it.
+    /// before it, up to `MERGED_ROWS` rows: past that a row would be copied
+    /// again and again for little (a probe finds its batch by binary search
+    /// either way).
     pub(super) fn merge_tail(&mut self) -> Result<()> {
         while let [.., a, b] = self.batches.as_slice() {
-            if b.num_rows() < a.num_rows() {
+            if b.num_rows() < a.num_rows() || a.num_rows() + b.num_rows() > MERGED_ROWS {
                 break;
             }
             let merged = concat_batches(&self.schema, [a, b])?;

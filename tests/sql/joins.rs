@@ -135,7 +135,7 @@ async fn stream(
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
     let metrics = Arc::new(PipelineMetrics::default());
     let mut graph = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
-    assert_eq!(graph.inputs(), 2);
+    assert_eq!(graph.inputs(), plan.sources().len());
     let cut = |len: usize, cuts: &[usize]| {
         let mut b: Vec<usize> = cuts.iter().map(|c| c % (len + 1)).collect();
         b.extend([0, len]);
@@ -156,32 +156,35 @@ async fn stream(
         })
         .collect();
     // The graph's inputs are its source nodes, in the order the query
-    // reads them.
-    let inputs = match plan.sources().as_slice() {
-        ["a", "bv"] => [a_batches, bv_batches],
-        ["bv", "a"] => [bv_batches, a_batches],
-        other => panic!("{sql} reads {other:?}"),
-    };
-    let mut next = [0usize; 2];
-    let mut ended = [false; 2];
+    // reads them (a relation read twice is two inputs with the same rows).
+    let inputs: Vec<&Vec<StreamBatch>> = plan
+        .sources()
+        .iter()
+        .map(|name| match *name {
+            "a" => &a_batches,
+            "bv" => &bv_batches,
+            other => panic!("{sql} reads {other}"),
+        })
+        .collect();
+    let n = inputs.len();
+    let mut next = vec![0usize; n];
+    let mut ended = vec![false; n];
     let mut out = Vec::new();
     let mut picks = order.iter().copied().cycle();
     let mut step = 0;
-    while !(ended[0] && ended[1]) {
+    while ended.iter().any(|e| !e) {
         step += 1;
         if step == restart {
             let states = graph.snapshot().expect("snapshot");
             graph = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
             graph.restore(states).expect("restore");
-            for j in (0..2).filter(|&j| ended[j]) {
+            for j in (0..n).filter(|&j| ended[j]) {
                 graph.end_input(j, &mut out).expect("end");
             }
         }
-        let i = match (ended[0], ended[1]) {
-            (false, false) => usize::from(!picks.next().unwrap_or(true)),
-            (false, true) => 0,
-            _ => 1,
-        };
+        // The open inputs, in turn as `order` picks (a `true` moves on).
+        let open: Vec<usize> = (0..n).filter(|&j| !ended[j]).collect();
+        let i = open[(step + usize::from(picks.next().unwrap_or(true))) % open.len()];
         match inputs[i].get(next[i]) {
             Some(m) => {
                 next[i] += 1;
@@ -257,6 +260,9 @@ const QUERIES: &[&str] = &[
     "SELECT a.k, a.x FROM a WHERE NOT EXISTS (SELECT 1 FROM bv WHERE bv.k = a.k AND bv.y < a.x + 20)",
     "SELECT bv.k, bv.y FROM bv WHERE bv.k IN (SELECT k FROM a WHERE x > 0)",
     "SELECT k, count(*) AS n FROM a WHERE NOT EXISTS (SELECT 1 FROM bv WHERE bv.k = a.k) GROUP BY k",
+    // Three inputs: a join of a join.
+    "SELECT a.k, a.x, bv.y, a2.x AS x2 FROM a JOIN bv ON a.k = bv.k JOIN a AS a2 ON a2.k = bv.k AND a2.x > a.x",
+    "SELECT a.k, count(*) AS n FROM a LEFT JOIN bv ON a.k = bv.k JOIN a AS a2 ON a2.x = a.x GROUP BY a.k",
 ];
 
 proptest! {
