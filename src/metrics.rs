@@ -307,6 +307,9 @@ pub struct PipelineMetrics {
     pub recent_errors: errors::RecentErrors,
     /// Rows dropped because they arrived behind the watermark.
     pub late: AtomicU64,
+    /// Rows a join's state let go: freed once the watermark passed them
+    /// (an interval or window join), or forgotten by `state_ttl`.
+    pub evicted: AtomicU64,
     /// The current watermark (epoch ms), `i64::MIN` before the first.
     pub watermark: AtomicI64,
     /// Records available to the source but not read yet (-1: unknown).
@@ -426,6 +429,7 @@ impl PipelineMetrics {
             dead_lettered: AtomicU64::new(0),
             recent_errors: errors::RecentErrors::default(),
             late: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             backlog: AtomicI64::new(-1),
             schedule: std::sync::OnceLock::new(),
@@ -456,6 +460,7 @@ impl PipelineMetrics {
             errors: Self::get(&self.errors),
             dead_lettered: Self::get(&self.dead_lettered),
             late: Self::get(&self.late),
+            evicted: Self::get(&self.evicted),
         }
     }
 
@@ -715,6 +720,7 @@ pub struct MetricsSnapshot {
     pub errors: u64,
     pub dead_lettered: u64,
     pub late: u64,
+    pub evicted: u64,
 }
 
 /// Every pipeline of an engine, for the system views, the sampler and the

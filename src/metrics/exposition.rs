@@ -119,6 +119,12 @@ impl Collector for PipelinesCollector {
             &|s| s.counters.late,
         )
         .encode(&mut encoder)?;
+        per_pipeline_counter(
+            "sluice_evicted_rows",
+            "Rows a join's state let go: freed by the watermark or forgotten by state_ttl",
+            &|s| s.counters.evicted,
+        )
+        .encode(&mut encoder)?;
         let per_pipeline_gauge =
             |name, help, unit: Option<Unit>, f: &dyn Fn(&PipelineStats) -> Option<f64>| Family {
                 name,

@@ -212,9 +212,11 @@ impl JoinOperator {
                     break;
                 }
                 self.forget[side].pop_front();
+                let live = self.sides[side].live;
                 for id in first..end {
                     self.sides[side].kill(id);
                 }
+                PipelineMetrics::add(&self.metrics.evicted, (live - self.sides[side].live) as u64);
                 forgot = true;
             }
         }
@@ -284,6 +286,7 @@ impl JoinOperator {
     /// Frees the rows the watermark `w` has passed; an outer join emits
     /// those of a side it preserves that never matched, padded.
     fn expire(&mut self, w: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let mut freed = 0u64;
         for side in 0..2 {
             let mut padded = Vec::new();
             while let Some(Reverse((at, id))) = self.expiry[side].peek().copied() {
@@ -298,9 +301,11 @@ impl JoinOperator {
                     padded.push((Piece::Kept(id), Op::Insert));
                 }
                 self.sides[side].kill(id);
+                freed += 1;
             }
             self.emit_kept(side, &padded, out)?;
         }
+        PipelineMetrics::add(&self.metrics.evicted, freed);
         self.compact()
     }
 
@@ -1116,6 +1121,10 @@ mod tests {
         assert!(out.iter().all(|b| b.ops.is_none()));
         op.on_watermark(11_501, &mut out).expect("watermark");
         assert_eq!(op.state_size().map(|s| s.0), Some(0));
+        assert_eq!(
+            metrics.evicted.load(std::sync::atomic::Ordering::Relaxed),
+            3
+        );
         // A row behind the watermark is late.
         out.clear();
         op.process_batch_at(0, rows(&left, &[(1, 11_000)]), &mut out)
