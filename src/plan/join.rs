@@ -81,6 +81,10 @@ pub struct JoinNode {
     /// The ON bounds the inputs' event times against each other: an
     /// interval join, whose rows are freed as the watermark passes them.
     pub interval: Option<Interval>,
+    /// A lookup join (`FOR SYSTEM_TIME AS OF` processing time): which input
+    /// (0 left, 1 right) is looked up. A row of the other is matched once,
+    /// when it arrives, against that input's current rows, and not kept.
+    pub lookup: Option<usize>,
     /// `state_ttl`: a regular join forgets a kept row this long (ms) after
     /// it arrived, trading exactness for memory.
     pub state_ttl: Option<i64>,
@@ -128,9 +132,21 @@ impl JoinNode {
             "="
         };
         let on: Vec<String> = on.iter().map(|(l, r)| format!("{l} {op} {r}")).collect();
-        let mut text = format!("{} on {}", self.kind.sql(), on.join(" AND "));
+        let lookup = if self.lookup.is_some() {
+            " LOOKUP (processing time)"
+        } else {
+            ""
+        };
+        let mut text = format!("{}{lookup} on {}", self.kind.sql(), on.join(" AND "));
         if let Some(f) = filter {
             text.push_str(&format!(", filter {f}"));
+        }
+        if self.lookup.is_some() {
+            text.push_str(
+                "; state: the looked-up input's current rows; the stream's rows are matched \
+                 once, when they arrive",
+            );
+            return text;
         }
         match &self.interval {
             Some(i) => text.push_str(&format!(
@@ -160,6 +176,6 @@ impl JoinNode {
     /// Whether its output takes back rows even when its inputs never do
     /// (an interval join emits an outer row once, when it is final).
     pub fn retracts(&self) -> bool {
-        self.interval.is_none() && self.kind.retracts()
+        self.interval.is_none() && self.lookup.is_none() && self.kind.retracts()
     }
 }

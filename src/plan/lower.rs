@@ -68,7 +68,7 @@ impl Lowered {
     }
 
     /// The relations it reads, in the order their source nodes get ids.
-    fn sources(&self) -> Vec<&str> {
+    pub(super) fn sources(&self) -> Vec<&str> {
         match &self.from {
             From::Source(name) => vec![name.as_str()],
             From::Union { inputs, .. } => inputs.iter().flat_map(Lowered::sources).collect(),
@@ -84,9 +84,11 @@ impl Lowered {
                 .relation(name)
                 .is_some_and(|r| r.changelog.is_some()),
             From::Union { inputs, .. } => inputs.iter().any(|i| i.updating(catalog)),
-            From::Join { inputs, join, .. } => {
-                join.retracts() || inputs.iter().any(|i| i.updating(catalog))
-            }
+            From::Join { inputs, join, .. } => match join.lookup {
+                // Only the stream's changes reach the output.
+                Some(looked_up) => inputs[1 - looked_up].updating(catalog),
+                None => join.retracts() || inputs.iter().any(|i| i.updating(catalog)),
+            },
         }
     }
 
@@ -157,10 +159,10 @@ impl Lowered {
     }
 }
 
-pub fn lower(plan: &LogicalPlan, catalog: &Catalog) -> Result<StreamPlan> {
+pub fn lower(plan: &LogicalPlan, catalog: &Catalog, versioned: &[String]) -> Result<StreamPlan> {
     let props = ExecutionProps::new();
     let planning = PhysicalPlanningContext::default();
-    let lowered = lower_node(plan, catalog, &props, &planning)?;
+    let lowered = lower_node(plan, catalog, &props, &planning, versioned)?;
     let output_schema = Arc::new(plan.schema().as_arrow().clone());
     check(&lowered, catalog, false)?;
     let (changelog, key_columns) = match &lowered.aggregate {
@@ -335,7 +337,12 @@ fn build(
                     a.old_rows = true;
                 }
             }
-            let changelog = if lc.is_updating() || rc.is_updating() || join.retracts() {
+            let updating = match join.lookup {
+                Some(0) => rc.is_updating(),
+                Some(_) => lc.is_updating(),
+                None => lc.is_updating() || rc.is_updating() || join.retracts(),
+            };
+            let changelog = if updating {
                 Changelog::Updating { key: vec![] }
             } else {
                 Changelog::AppendOnly
@@ -551,6 +558,7 @@ pub(super) fn lower_node(
     catalog: &Catalog,
     props: &ExecutionProps,
     planning: &PhysicalPlanningContext,
+    versioned: &[String],
 ) -> Result<Lowered> {
     match plan {
         LogicalPlan::TableScan(scan) => {
@@ -622,7 +630,7 @@ pub(super) fn lower_node(
             Ok(lowered)
         }
         LogicalPlan::Filter(f) => {
-            let mut lowered = lower_node(&f.input, catalog, props, planning)?;
+            let mut lowered = lower_node(&f.input, catalog, props, planning, versioned)?;
             lowered.push(Stage::Filter(physical(
                 &f.predicate,
                 f.input.schema(),
@@ -632,7 +640,7 @@ pub(super) fn lower_node(
             Ok(lowered)
         }
         LogicalPlan::Projection(p) => {
-            let mut lowered = lower_node(&p.input, catalog, props, planning)?;
+            let mut lowered = lower_node(&p.input, catalog, props, planning, versioned)?;
             let exprs = p
                 .expr
                 .iter()
@@ -655,9 +663,9 @@ pub(super) fn lower_node(
             });
             Ok(lowered)
         }
-        LogicalPlan::SubqueryAlias(s) => lower_node(&s.input, catalog, props, planning),
+        LogicalPlan::SubqueryAlias(s) => lower_node(&s.input, catalog, props, planning, versioned),
         LogicalPlan::Aggregate(a) => {
-            let mut lowered = lower_node(&a.input, catalog, props, planning)?;
+            let mut lowered = lower_node(&a.input, catalog, props, planning, versioned)?;
             if lowered.aggregate.is_some() {
                 return Err(not_supported(
                     "an aggregate over the result of another aggregate",
@@ -739,12 +747,14 @@ pub(super) fn lower_node(
             "ORDER BY (a stream never ends, so it cannot be sorted)",
         )),
         LogicalPlan::Limit(_) => Err(not_supported("LIMIT / OFFSET")),
-        LogicalPlan::Join(j) => super::lower_join::lower_join(j, catalog, props, planning),
+        LogicalPlan::Join(j) => {
+            super::lower_join::lower_join(j, catalog, props, planning, versioned)
+        }
         LogicalPlan::Union(u) => {
             let mut inputs = Vec::new();
             let mut windows = Vec::new();
             for input in &u.inputs {
-                let lowered = lower_node(input, catalog, props, planning)?;
+                let lowered = lower_node(input, catalog, props, planning, versioned)?;
                 if lowered.aggregate.is_some() {
                     return Err(not_supported(
                         "UNION ALL of aggregates (aggregate the union instead)",

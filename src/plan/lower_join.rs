@@ -25,6 +25,7 @@ pub(super) fn lower_join(
     catalog: &Catalog,
     props: &ExecutionProps,
     planning: &PhysicalPlanningContext,
+    versioned: &[String],
 ) -> Result<Lowered> {
     use datafusion::common::{JoinType, NullEquality};
     let kind = match j.join_type {
@@ -50,8 +51,8 @@ pub(super) fn lower_join(
              of one input with every row of the other)",
         ));
     }
-    let left = lower_node(&j.left, catalog, props, planning)?;
-    let right = lower_node(&j.right, catalog, props, planning)?;
+    let left = lower_node(&j.left, catalog, props, planning, versioned)?;
+    let right = lower_node(&j.right, catalog, props, planning, versioned)?;
     let mut left_keys = Vec::new();
     let mut right_keys = Vec::new();
     let mut on = Vec::new();
@@ -81,8 +82,37 @@ pub(super) fn lower_join(
         .transpose()?;
     // An interval join: a join of append-only inputs whose ON bounds their
     // event times against each other.
+    // A lookup join (`FOR SYSTEM_TIME AS OF` processing time): the side
+    // that reads a versioned relation is looked up, the other streams.
+    let reads = |l: &Lowered| l.sources().iter().any(|s| versioned.iter().any(|v| v == s));
+    let lookup = match (reads(&left), reads(&right)) {
+        (false, true) => Some(1),
+        (true, false) => Some(0),
+        _ => None,
+    };
+    if let Some(side) = lookup {
+        let fits = matches!(
+            (kind, side),
+            (JoinKind::Inner, _) | (JoinKind::Left, 1) | (JoinKind::Right, 0)
+        );
+        if !fits {
+            return Err(not_supported(&format!(
+                "a {} lookup join (FOR SYSTEM_TIME AS OF): it runs as an inner join, or an \
+                 outer join that keeps the stream's rows,",
+                kind.sql()
+            )));
+        }
+        let stream = if side == 1 { &left } else { &right };
+        if stream.updating(catalog) {
+            return Err(not_supported(
+                "a lookup join (FOR SYSTEM_TIME AS OF) of an updating stream: its rows are \
+                 matched once, when they arrive, so a later change could not take back \
+                 what was emitted",
+            ));
+        }
+    }
     let appends = |l: &Lowered| !l.updating(catalog);
-    let interval = if appends(&left) && appends(&right) {
+    let interval = if lookup.is_none() && appends(&left) && appends(&right) {
         interval_of(j, &left.event_times(catalog), &right.event_times(catalog))
     } else {
         None
@@ -94,6 +124,7 @@ pub(super) fn lower_join(
         filter,
         nulls_equal: j.null_equality == NullEquality::NullEqualsNull,
         interval,
+        lookup,
         state_ttl: None,
         text: String::new(),
     };

@@ -14,6 +14,7 @@ mod lower_join;
 pub mod session;
 pub mod source;
 pub mod stateless;
+mod temporal;
 pub mod union;
 pub mod window;
 
@@ -218,8 +219,10 @@ impl Planner {
 
     /// Plans `query` as a continuous query.
     pub async fn plan_query(&self, catalog: &Catalog, query: &ast::Query) -> Result<StreamPlan> {
-        let logical = self.logical_plan(catalog, query).await?;
-        lower(&logical, catalog)
+        let mut query = query.clone();
+        let versioned = temporal::take_versions(&mut query, catalog)?;
+        let logical = self.logical_plan(catalog, &query).await?;
+        lower(&logical, catalog, &versioned)
     }
 
     /// DataFusion's optimized logical plan of `query`.

@@ -109,6 +109,8 @@ pub struct JoinOperator {
     watermark: Option<i64>,
     expiry: [BinaryHeap<Reverse<(i64, usize)>>; 2],
     metrics: Arc<PipelineMetrics>,
+    /// A lookup join: the input that is looked up (see `JoinNode::lookup`).
+    lookup: Option<usize>,
     /// `state_ttl`: per side, the kept rows' ids by when they are
     /// forgotten — one entry per kept batch `(deadline, first id, end)`,
     /// in arrival order (ids grow with arrival).
@@ -155,6 +157,7 @@ impl JoinOperator {
         };
         let exists = join.kind.exists();
         let interval = join.interval;
+        let lookup = join.lookup;
         let ttl = join
             .state_ttl
             .map(|ms| Duration::from_millis(ms.max(0) as u64));
@@ -187,6 +190,7 @@ impl JoinOperator {
             metrics,
             ttl,
             forget: [VecDeque::new(), VecDeque::new()],
+            lookup,
         })
     }
 
@@ -440,6 +444,9 @@ impl JoinOperator {
             return Ok(());
         }
         let other = 1 - side;
+        if self.lookup == Some(other) {
+            return self.look_up(side, &batch, out);
+        }
         let base = self.sides[side].keep(batch.clone());
         if let Some(times) = self.times(side, &batch)? {
             self.schedule(side, base, &times);
@@ -451,6 +458,8 @@ impl JoinOperator {
         let mut added = Vec::with_capacity(n);
         let mut took = Vec::with_capacity(n);
         let mut cmp = HashMap::new();
+        // The looked-up side of a lookup join is kept, and emits nothing.
+        let emits = self.lookup != Some(side);
         for i in 0..n {
             let g = self.groups[i];
             let add = adds(ops.as_ref(), i);
@@ -468,12 +477,18 @@ impl JoinOperator {
                     }
                 }
             }
+            if !emits {
+                continue;
+            }
             for r in self.sides[other].live_of(g) {
                 candidates.probe.push(i as u32);
                 candidates.matched.push(r);
             }
         }
         self.sides[side].merge_tail()?;
+        if !emits {
+            return self.compact();
+        }
         if !candidates.probe.is_empty() || self.counts() {
             let pass = self.pass(side, &batch, &candidates)?;
             if self.counts() {
@@ -492,6 +507,41 @@ impl JoinOperator {
             }
         }
         self.compact()
+    }
+
+    /// A lookup join's stream rows `batch` (numbered, all adding) arrive
+    /// at `side`: each is matched against the looked-up side's current
+    /// rows, once, and not kept; one without a match goes out padded when
+    /// the join keeps the stream's rows (LEFT).
+    fn look_up(&self, side: usize, batch: &RecordBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let other = 1 - side;
+        let mut candidates = Candidates::default();
+        for (i, &g) in self.groups.iter().enumerate() {
+            for r in self.sides[other].live_of(g) {
+                candidates.probe.push(i as u32);
+                candidates.matched.push(r);
+            }
+        }
+        let pass = self.pass(side, batch, &candidates)?;
+        let mut pieces = Vec::with_capacity(candidates.probe.len());
+        let mut c = 0;
+        for i in 0..batch.num_rows() {
+            let mut found = false;
+            while c < candidates.probe.len() && candidates.probe[c] as usize == i {
+                if pass.as_ref().is_none_or(|p| p.value(c)) {
+                    pieces.push((Piece::Pair(c), Op::Insert));
+                    found = true;
+                }
+                c += 1;
+            }
+            if !found && self.preserve[side] {
+                pieces.push((Piece::Arrived(i), Op::Insert));
+            }
+        }
+        if !pieces.is_empty() {
+            out.push(self.assemble(side, batch, &candidates, &pieces)?);
+        }
+        Ok(())
     }
 
     /// Which candidate pairs pass the ON filter (`None`: all of them).
@@ -970,6 +1020,7 @@ mod tests {
             filter: None,
             nulls_equal: false,
             interval: None,
+            lookup: None,
             state_ttl: None,
             text: String::new(),
         };
@@ -1064,6 +1115,7 @@ mod tests {
                 lo: -1_000,
                 hi: 1_000,
             }),
+            lookup: None,
             state_ttl: None,
             text: String::new(),
         };
@@ -1148,6 +1200,7 @@ mod tests {
             filter: None,
             nulls_equal: false,
             interval: None,
+            lookup: None,
             state_ttl: Some(50),
             text: String::new(),
         };

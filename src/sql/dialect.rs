@@ -25,6 +25,12 @@ impl Dialect for SluiceDialect {
         self.pg.is_delimited_identifier_start(ch)
     }
 
+    /// `JOIN r FOR SYSTEM_TIME AS OF s.p` (a lookup join; see
+    /// `plan/temporal.rs`).
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     fn supports_filter_during_aggregation(&self) -> bool {
         true
     }
