@@ -186,7 +186,13 @@ pub async fn serve(
             let session =
                 std::panic::AssertUnwindSafe(pgwire::tokio::process_socket(socket, tls, factory))
                     .catch_unwind();
+            // Biased: once terminated, the session answers nothing more,
+            // even a statement already waiting on its socket.
             tokio::select! {
+                biased;
+                _ = terminate.cancelled() => {
+                    tracing::info!(%peer, "connection terminated by pg_terminate_backend");
+                }
                 ended = session => match ended {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
@@ -195,9 +201,6 @@ pub async fn serve(
                         tracing::error!(%peer, cause = %connection::panic_message(&panic), panics = total, "a session panicked; its connection was closed");
                     }
                 },
-                _ = terminate.cancelled() => {
-                    tracing::info!(%peer, "connection terminated by pg_terminate_backend");
-                }
                 // Whether a statement was running, read before the session
                 // (and its statement) is dropped.
                 running = async {
