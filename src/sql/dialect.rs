@@ -7,9 +7,32 @@ use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct SluiceDialect {
     pg: PostgreSqlDialect,
+    /// Reads `FOR SYSTEM_TIME AS OF` after a table name. sqlparser then
+    /// takes `AT`, `BEFORE` and `CHANGES` there as a version too, so a
+    /// statement whose table has such an alias is parsed again without.
+    versioning: bool,
+}
+
+impl Default for SluiceDialect {
+    fn default() -> Self {
+        SluiceDialect {
+            pg: PostgreSqlDialect {},
+            versioning: true,
+        }
+    }
+}
+
+impl SluiceDialect {
+    /// The dialect without table versions (`FROM t at` is `t` aliased `at`).
+    pub fn without_versions() -> Self {
+        SluiceDialect {
+            versioning: false,
+            ..Self::default()
+        }
+    }
 }
 
 impl Dialect for SluiceDialect {
@@ -28,7 +51,7 @@ impl Dialect for SluiceDialect {
     /// `JOIN r FOR SYSTEM_TIME AS OF s.p` (a lookup join; see
     /// `plan/temporal.rs`).
     fn supports_table_versioning(&self) -> bool {
-        true
+        self.versioning
     }
 
     fn supports_filter_during_aggregation(&self) -> bool {

@@ -34,7 +34,15 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
 }
 
 fn parse_statements(sql: &str) -> Result<Vec<Located>> {
-    let dialect = SluiceDialect::default();
+    match parse_in(sql, SluiceDialect::default()) {
+        Ok(all) => Ok(all),
+        // An alias the version clause took (`FROM t at`): as PostgreSQL
+        // reads it, when that parses.
+        Err(e) => parse_in(sql, SluiceDialect::without_versions()).map_err(|_| e),
+    }
+}
+
+fn parse_in(sql: &str, dialect: SluiceDialect) -> Result<Vec<Located>> {
     let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
     let line_starts = line_offsets(sql);
     let mut out = Vec::new();
@@ -742,6 +750,24 @@ fn offset_of(lines: &[usize], line: u64, column: u64, sql: &str) -> usize {
 mod tests {
     use super::*;
     use datafusion::arrow::datatypes::DataType;
+
+    /// `FOR SYSTEM_TIME AS OF` after a table name, and an alias the version
+    /// clause would otherwise take (`at`, `before`).
+    #[test]
+    fn table_versions_and_aliases_that_look_like_them() {
+        let query = |sql: &str| match parse_one(sql).unwrap_or_else(|e| panic!("{sql}: {e}")) {
+            Statement::Query(q) => q.to_string(),
+            other => panic!("{sql}: {other:?}"),
+        };
+        let q = query("SELECT * FROM s JOIN r FOR SYSTEM_TIME AS OF s.p AS x ON s.k = x.k");
+        assert!(q.contains("FOR SYSTEM_TIME AS OF s.p"), "{q}");
+        for sql in [
+            "SELECT at.k FROM t at",
+            "SELECT before.k FROM t before WHERE before.k > 1",
+        ] {
+            assert_eq!(query(sql), sql);
+        }
+    }
 
     #[test]
     fn create_source_with_columns_and_options() {
