@@ -97,9 +97,10 @@ async fn engine() -> Engine {
     engine
 }
 
-async fn oracle(sql: &str, a: RecordBatch, bv: RecordBatch) -> Vec<Vec<String>> {
+/// DataFusion's sorted answer to `sql` over `tables` (name, rows).
+async fn oracle<const N: usize>(sql: &str, tables: [(&str, RecordBatch); N]) -> Vec<Vec<String>> {
     let ctx = SessionContext::new();
-    for (name, data) in [("a", a), ("bv", bv)] {
+    for (name, data) in tables {
         let table = MemTable::try_new(data.schema(), vec![vec![data]]).expect("table");
         ctx.register_table(name, Arc::new(table)).expect("register");
     }
@@ -287,7 +288,11 @@ proptest! {
             let (sent, last) = view_changelog(&changes);
             for sql in QUERIES {
                 let got = stream(&engine, sql, &a, &a_cuts, &sent, &bv_cuts, &order, parallelism, restart).await;
-                let want = oracle(sql, batch(a_schema(), &a), batch(bv_schema(), &last)).await;
+                let want = oracle(
+                    sql,
+                    [("a", batch(a_schema(), &a)), ("bv", batch(bv_schema(), &last))],
+                )
+                .await;
                 assert_eq!(got, want, "{sql}");
             }
         });
@@ -471,15 +476,7 @@ proptest! {
                 let (got, updating, [on_a, on_b]) =
                     stream_interval(&engine, sql, [&sa, &sb], &order, restart).await;
                 assert!(!updating, "{sql}: an interval join takes nothing back");
-                let ctx = SessionContext::new();
-                for (name, rows) in [("a", &on_a), ("b", &on_b)] {
-                    let data = batch_of(rows);
-                    let table = MemTable::try_new(data.schema(), vec![vec![data]]).expect("table");
-                    ctx.register_table(name, Arc::new(table)).expect("register");
-                }
-                let want = ctx.sql(sql).await.expect("oracle plan").collect().await.expect("oracle");
-                let mut want: Vec<Vec<String>> = want.iter().flat_map(rows_of).collect();
-                want.sort();
+                let want = oracle(sql, [("a", batch_of(&on_a)), ("b", batch_of(&on_b))]).await;
                 assert_eq!(got, want, "{sql}");
             }
         });
@@ -597,15 +594,8 @@ proptest! {
                 let (got, updating, _) =
                     stream_interval(&engine, sql, [&sa, &sb], &order, restart).await;
                 assert!(!updating, "{sql}: a window join takes nothing back");
-                let ctx = SessionContext::new();
-                for (name, rows) in [("a", &on_a), ("b", &on_b)] {
-                    let data = batch_of(rows);
-                    let table = MemTable::try_new(data.schema(), vec![vec![data]]).expect("table");
-                    ctx.register_table(name, Arc::new(table)).expect("register");
-                }
-                let want = ctx.sql(batch_sql).await.expect("oracle plan").collect().await.expect("oracle");
-                let mut want: Vec<Vec<String>> = want.iter().flat_map(rows_of).collect();
-                want.sort();
+                let want =
+                    oracle(batch_sql, [("a", batch_of(&on_a)), ("b", batch_of(&on_b))]).await;
                 assert_eq!(got, want, "{sql}");
             }
         });
