@@ -28,16 +28,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array, UInt8Array,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array, UInt8Array,
 };
 use datafusion::arrow::compute::kernels::boolean::{and, not};
-use datafusion::arrow::compute::{filter, filter_record_batch, interleave, is_not_null, take};
+use datafusion::arrow::compute::{filter, filter_record_batch, is_not_null, take};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use serde::{Deserialize, Serialize};
 
+use super::join_output::{gather_kept, gather_pairs, Candidates, Piece};
 use super::join_side::{Side, NONE};
 use super::key_table::key_table;
 use super::operator::Operator;
@@ -64,25 +65,6 @@ fn op_of(add: bool) -> Op {
     } else {
         Op::Delete
     }
-}
-
-/// One row of an outer join's output for an arriving batch.
-#[derive(Debug, Clone, Copy)]
-enum Piece {
-    /// Candidate pair `c` (arriving row `probe[c]`, kept row `matched[c]`).
-    Pair(usize),
-    /// Arriving row `i`, padded.
-    Arrived(usize),
-    /// The other side's kept row `id`, padded.
-    Kept(usize),
-}
-
-/// An arriving batch's candidate pairs: arriving row `probe[c]` with the
-/// other side's kept row `matched[c]`.
-#[derive(Default)]
-struct Candidates {
-    probe: Vec<u32>,
-    matched: Vec<usize>,
 }
 
 pub struct JoinOperator {
@@ -560,7 +542,14 @@ impl JoinOperator {
         let pieces: Vec<(Piece, Op)> = (0..candidates.probe.len())
             .map(|c| (Piece::Pair(c), Op::Insert))
             .collect();
-        let joined = self.gather_pairs(side, batch, candidates, &pieces, &self.pairs)?;
+        let joined = gather_pairs(
+            side,
+            batch,
+            &self.sides[1 - side],
+            candidates,
+            &pieces,
+            &self.pairs,
+        )?;
         let pass = f.evaluate(&joined)?.into_array(joined.num_rows())?;
         let pass = pass
             .as_any()
@@ -689,10 +678,16 @@ impl JoinOperator {
                     gather_kept(&rows.schema, &batches, &refs)?
                 }
             }
-            None => self
-                .gather_pairs(side, batch, candidates, pieces, &self.schema)?
-                .columns()
-                .to_vec(),
+            None => gather_pairs(
+                side,
+                batch,
+                &self.sides[1 - side],
+                candidates,
+                pieces,
+                &self.schema,
+            )?
+            .columns()
+            .to_vec(),
         };
         let data = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         Ok(if self.updating {
@@ -701,74 +696,6 @@ impl JoinOperator {
         } else {
             StreamBatch::append(data)
         })
-    }
-
-    /// Pairs and padded rows `pieces` of a batch arrived at `side`, as a
-    /// batch of `schema` (the left input's columns, then the right's).
-    fn gather_pairs(
-        &self,
-        side: usize,
-        batch: &RecordBatch,
-        candidates: &Candidates,
-        pieces: &[(Piece, Op)],
-        schema: &SchemaRef,
-    ) -> Result<RecordBatch> {
-        let o = &self.sides[1 - side];
-        // Only the kept batches the rows are in, renumbered from 1 (0 is a
-        // row of NULLs).
-        let mut used: Vec<usize> = Vec::new();
-        let mut slot: HashMap<usize, usize> = HashMap::new();
-        let mut kept_at = |id: usize| -> (usize, usize) {
-            let (b, r) = o.locate(id);
-            let s = *slot.entry(b).or_insert_with(|| {
-                used.push(b);
-                used.len()
-            });
-            (s, r)
-        };
-        let mut arrived_refs = Vec::with_capacity(pieces.len());
-        let mut kept_refs = Vec::with_capacity(pieces.len());
-        for (piece, _) in pieces {
-            match *piece {
-                Piece::Pair(c) => {
-                    arrived_refs.push((1, candidates.probe[c] as usize));
-                    kept_refs.push(kept_at(candidates.matched[c]));
-                }
-                Piece::Arrived(i) => {
-                    arrived_refs.push((1, i));
-                    kept_refs.push((0, 0));
-                }
-                Piece::Kept(id) => {
-                    arrived_refs.push((0, 0));
-                    kept_refs.push(kept_at(id));
-                }
-            }
-        }
-        let padded = pieces.iter().any(|(p, _)| !matches!(p, Piece::Pair(_)));
-        let arrived = if padded {
-            gather(batch.columns(), &arrived_refs)?
-        } else {
-            // Pairs only: a plain take.
-            let idx = UInt32Array::from(
-                arrived_refs
-                    .iter()
-                    .map(|(_, r)| *r as u32)
-                    .collect::<Vec<_>>(),
-            );
-            batch
-                .columns()
-                .iter()
-                .map(|c| take(c.as_ref(), &idx, None))
-                .collect::<std::result::Result<Vec<_>, _>>()?
-        };
-        let kept_batches: Vec<&RecordBatch> = used.iter().map(|&b| &o.batches[b]).collect();
-        let kept = gather_kept(&o.schema, &kept_batches, &kept_refs)?;
-        let columns = if side == 0 {
-            [arrived, kept].concat()
-        } else {
-            [kept, arrived].concat()
-        };
-        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
 
     /// Drops the dead rows once they outnumber the live ones: both sides
@@ -835,34 +762,6 @@ impl JoinOperator {
         }
         s.merge_tail()
     }
-}
-
-/// `columns` of one batch at `refs` (batch 1 is them, batch 0 a row of
-/// NULLs).
-fn gather(columns: &[ArrayRef], refs: &[(usize, usize)]) -> Result<Vec<ArrayRef>> {
-    columns
-        .iter()
-        .map(|c| {
-            let nulls = new_null_array(c.data_type(), 1);
-            Ok(interleave(&[nulls.as_ref(), c.as_ref()], refs)?)
-        })
-        .collect()
-}
-
-/// `batches[k - 1]`), with `schema`'s columns.
-fn gather_kept(
-    schema: &SchemaRef,
-    batches: &[&RecordBatch],
-    refs: &[(usize, usize)],
-) -> Result<Vec<ArrayRef>> {
-    (0..schema.fields().len())
-        .map(|c| {
-            let nulls = new_null_array(schema.field(c).data_type(), 1);
-            let mut arrays: Vec<&dyn Array> = vec![nulls.as_ref()];
-            arrays.extend(batches.iter().map(|b| b.column(c).as_ref()));
-            Ok(interleave(&arrays, refs)?)
-        })
-        .collect()
 }
 
 impl Operator for JoinOperator {
@@ -981,256 +880,5 @@ impl Operator for JoinOperator {
 }
 
 #[cfg(test)]
-mod tests {
-    use datafusion::arrow::array::{AsArray, Int64Array};
-    use datafusion::arrow::datatypes::DataType;
-    use datafusion::physical_expr::expressions::Column;
-
-    use super::*;
-
-    fn schema(names: [&str; 2]) -> SchemaRef {
-        Arc::new(Schema::new(
-            names
-                .iter()
-                .map(|n| Field::new(*n, DataType::Int64, true))
-                .collect::<Vec<_>>(),
-        ))
-    }
-
-    fn rows(schema: &SchemaRef, rows: &[(i64, i64)]) -> RecordBatch {
-        RecordBatch::try_new(
-            Arc::clone(schema),
-            vec![
-                Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>()),
-                Arc::new(rows.iter().map(|r| r.1).collect::<Int64Array>()),
-            ],
-        )
-        .expect("batch")
-    }
-
-    fn join() -> (JoinOperator, SchemaRef, SchemaRef) {
-        let (left, right) = (schema(["k", "x"]), schema(["k", "y"]));
-        let out = Arc::new(Schema::new(
-            [left.fields().to_vec(), right.fields().to_vec()].concat(),
-        ));
-        let node = JoinNode {
-            kind: crate::plan::JoinKind::Inner,
-            left_keys: vec![Arc::new(Column::new("k", 0))],
-            right_keys: vec![Arc::new(Column::new("k", 0))],
-            filter: None,
-            nulls_equal: false,
-            interval: None,
-            lookup: None,
-            state_ttl: None,
-            text: String::new(),
-        };
-        let op = JoinOperator::new(
-            node,
-            [Arc::clone(&left), Arc::clone(&right)],
-            out,
-            true,
-            Default::default(),
-        )
-        .expect("join");
-        (op, left, right)
-    }
-
-    fn changes(batch: RecordBatch, op: Op) -> StreamBatch {
-        let ops = UInt8Array::from(vec![op as u8; batch.num_rows()]);
-        StreamBatch::changelog(batch, ops)
-    }
-
-    /// Taken-back rows are dropped once they outnumber the live ones, and
-    /// the one-row batches an input sends are merged as they come: the
-    /// join still finds every live row, and only those.
-    #[test]
-    fn a_side_stays_small_under_churn() {
-        let (mut op, left, right) = join();
-        let mut out = Vec::new();
-        for i in 0..3 * COMPACT_AT as i64 {
-            let row = rows(&left, &[(i % 5, i)]);
-            op.process_batch_at(0, changes(row.clone(), Op::Insert), &mut out)
-                .expect("insert");
-            if i % 10 != 0 {
-                op.process_batch_at(0, changes(row, Op::Delete), &mut out)
-                    .expect("delete");
-            }
-        }
-        assert!(out.is_empty(), "nothing on the right yet");
-        let side = &op.sides[0];
-        let live = (3 * COMPACT_AT).div_ceil(10);
-        assert_eq!(side.live, live);
-        assert!(
-            side.rows() - side.live <= side.live.max(COMPACT_AT),
-            "dead rows dropped"
-        );
-        assert!(
-            side.batches.len() <= 16,
-            "{} batches kept",
-            side.batches.len()
-        );
-        op.process_batch_at(1, changes(rows(&right, &[(0, -1)]), Op::Insert), &mut out)
-            .expect("probe");
-        let matched: usize = out.iter().map(StreamBatch::num_rows).sum();
-        // The live rows are those with x % 10 = 0, all of key 0.
-        assert_eq!(matched, live);
-        for b in &out {
-            let x = b.data.column(1).as_primitive::<Int64Type>();
-            assert!(x.values().iter().all(|v| v % 10 == 0));
-        }
-    }
-
-    /// An interval join frees each row once the watermark passes its time
-    /// plus the interval, emits a LEFT row that never matched then, and
-    /// drops (and counts) a row behind the watermark.
-    #[test]
-    fn an_interval_join_frees_its_rows() {
-        use datafusion::arrow::array::TimestampMillisecondArray;
-        use datafusion::arrow::datatypes::TimeUnit;
-        let side = |names: [&str; 2]| -> SchemaRef {
-            Arc::new(Schema::new(vec![
-                Field::new(names[0], DataType::Int64, true),
-                Field::new(
-                    names[1],
-                    DataType::Timestamp(TimeUnit::Millisecond, None),
-                    true,
-                ),
-            ]))
-        };
-        let (left, right) = (side(["k", "t"]), side(["k", "u"]));
-        let out = Arc::new(Schema::new(
-            [left.fields().to_vec(), right.fields().to_vec()].concat(),
-        ));
-        let node = JoinNode {
-            kind: JoinKind::Left,
-            left_keys: vec![Arc::new(Column::new("k", 0))],
-            right_keys: vec![Arc::new(Column::new("k", 0))],
-            filter: None,
-            nulls_equal: false,
-            interval: Some(Interval {
-                left_time: 1,
-                left_shift: 0,
-                right_time: 1,
-                right_shift: 0,
-                lo: -1_000,
-                hi: 1_000,
-            }),
-            lookup: None,
-            state_ttl: None,
-            text: String::new(),
-        };
-        let metrics = Arc::new(PipelineMetrics::default());
-        let mut op = JoinOperator::new(
-            node,
-            [Arc::clone(&left), Arc::clone(&right)],
-            out,
-            false,
-            Arc::clone(&metrics),
-        )
-        .expect("join");
-        let rows = |schema: &SchemaRef, rows: &[(i64, i64)]| {
-            StreamBatch::append(
-                RecordBatch::try_new(
-                    Arc::clone(schema),
-                    vec![
-                        Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>()),
-                        Arc::new(
-                            rows.iter()
-                                .map(|r| Some(r.1))
-                                .collect::<TimestampMillisecondArray>(),
-                        ),
-                    ],
-                )
-                .expect("batch"),
-            )
-        };
-        let mut out = Vec::new();
-        op.process_batch_at(0, rows(&left, &[(1, 10_000), (2, 10_000)]), &mut out)
-            .expect("left");
-        op.process_batch_at(1, rows(&right, &[(1, 10_500)]), &mut out)
-            .expect("right");
-        assert_eq!(out.iter().map(StreamBatch::num_rows).sum::<usize>(), 1);
-        assert_eq!(op.state_size().map(|s| s.0), Some(3));
-        // Left rows go at 11 s (their time + 1 s), the right one at 11.5 s.
-        out.clear();
-        op.on_watermark(11_001, &mut out).expect("watermark");
-        assert_eq!(op.state_size().map(|s| s.0), Some(1));
-        let padded: Vec<i64> = out
-            .iter()
-            .flat_map(|b| {
-                b.data
-                    .column(0)
-                    .as_primitive::<Int64Type>()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
-        assert_eq!(
-            padded,
-            [2],
-            "key 2 never matched: emitted padded once freed"
-        );
-        assert!(out.iter().all(|b| b.ops.is_none()));
-        op.on_watermark(11_501, &mut out).expect("watermark");
-        assert_eq!(op.state_size().map(|s| s.0), Some(0));
-        assert_eq!(
-            metrics.evicted.load(std::sync::atomic::Ordering::Relaxed),
-            3
-        );
-        // A row behind the watermark is late.
-        out.clear();
-        op.process_batch_at(0, rows(&left, &[(1, 11_000)]), &mut out)
-            .expect("late");
-        assert!(out.is_empty());
-        assert_eq!(metrics.late.load(std::sync::atomic::Ordering::Relaxed), 1);
-    }
-
-    /// `state_ttl`: a kept row is forgotten once its time is up, and then
-    /// matches nothing; it emits nothing when it goes.
-    #[test]
-    fn state_ttl_forgets_kept_rows() {
-        let (left, right) = (schema(["k", "x"]), schema(["k", "y"]));
-        let out = Arc::new(Schema::new(
-            [left.fields().to_vec(), right.fields().to_vec()].concat(),
-        ));
-        let node = JoinNode {
-            kind: crate::plan::JoinKind::Inner,
-            left_keys: vec![Arc::new(Column::new("k", 0))],
-            right_keys: vec![Arc::new(Column::new("k", 0))],
-            filter: None,
-            nulls_equal: false,
-            interval: None,
-            lookup: None,
-            state_ttl: Some(50),
-            text: String::new(),
-        };
-        let mut op = JoinOperator::new(
-            node,
-            [Arc::clone(&left), Arc::clone(&right)],
-            out,
-            false,
-            Default::default(),
-        )
-        .expect("join");
-        let mut out = Vec::new();
-        op.process_batch_at(
-            0,
-            StreamBatch::append(rows(&left, &[(1, 1), (2, 2)])),
-            &mut out,
-        )
-        .expect("left");
-        op.process_batch_at(1, StreamBatch::append(rows(&right, &[(1, 10)])), &mut out)
-            .expect("right");
-        assert_eq!(out.iter().map(StreamBatch::num_rows).sum::<usize>(), 1);
-        std::thread::sleep(std::time::Duration::from_millis(80));
-        out.clear();
-        op.process_batch_at(1, StreamBatch::append(rows(&right, &[(2, 20)])), &mut out)
-            .expect("right");
-        assert!(out.is_empty(), "the left row of key 2 was forgotten");
-        assert_eq!(
-            op.state_size().map(|s| s.0),
-            Some(1),
-            "only the new right row"
-        );
-    }
-}
+#[path = "join_tests.rs"]
+mod tests;

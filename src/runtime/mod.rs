@@ -9,6 +9,7 @@ mod exchange;
 pub mod graph;
 mod input;
 pub mod join;
+mod join_output;
 mod join_side;
 mod key_table;
 pub mod operator;
