@@ -28,6 +28,8 @@ mod joins;
 mod nexmark;
 #[path = "sql/nexmark_oracle.rs"]
 mod nexmark_oracle;
+#[path = "sql/temporal_joins.rs"]
+mod temporal_joins;
 #[path = "sql/union.rs"]
 mod union;
 #[path = "sql/views.rs"]

@@ -52,7 +52,7 @@ pub enum NodeKind {
     SessionRows(SessionRowsNode),
     Aggregate(AggregateNode),
     Union(UnionNode),
-    Join(JoinNode),
+    Join(Box<JoinNode>),
 }
 
 #[derive(Debug)]

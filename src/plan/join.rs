@@ -85,6 +85,9 @@ pub struct JoinNode {
     /// (0 left, 1 right) is looked up. A row of the other is matched once,
     /// when it arrives, against that input's current rows, and not kept.
     pub lookup: Option<usize>,
+    /// A temporal join in event time (`FOR SYSTEM_TIME AS OF` the stream's
+    /// event time).
+    pub temporal: Option<Temporal>,
     /// `state_ttl`: a regular join forgets a kept row this long (ms) after
     /// it arrived, trading exactness for memory.
     pub state_ttl: Option<i64>,
@@ -108,6 +111,34 @@ pub struct Interval {
     pub right_shift: i64,
     pub lo: i64,
     pub hi: i64,
+}
+
+/// A temporal join in event time: input `versions` (0 left, 1 right) holds
+/// versions of its join key, each valid from its time (column
+/// `version_time` plus `version_shift` ms) until the next one's; a row of
+/// the other input (the stream) is matched with the version valid at its
+/// time (column `stream_time` plus `stream_shift`), once the watermark is
+/// past that time, so no version that could be valid then is still to
+/// come. Only the stream's rows reach the output (padded for an outer join
+/// without a version): it is append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Temporal {
+    pub versions: usize,
+    pub stream_time: usize,
+    pub stream_shift: i64,
+    pub version_time: usize,
+    pub version_shift: i64,
+}
+
+impl Temporal {
+    /// Input `side`'s time column and shift.
+    pub fn time_of(&self, side: usize) -> (usize, i64) {
+        if side == self.versions {
+            (self.version_time, self.version_shift)
+        } else {
+            (self.stream_time, self.stream_shift)
+        }
+    }
 }
 
 impl Interval {
@@ -134,6 +165,8 @@ impl JoinNode {
         let on: Vec<String> = on.iter().map(|(l, r)| format!("{l} {op} {r}")).collect();
         let lookup = if self.lookup.is_some() {
             " LOOKUP (processing time)"
+        } else if self.temporal.is_some() {
+            " TEMPORAL (event time)"
         } else {
             ""
         };
@@ -148,6 +181,17 @@ impl JoinNode {
             );
             return text;
         }
+        if let Some(t) = &self.temporal {
+            let side = |s: usize| if s == 0 { "left" } else { "right" };
+            text.push_str(&format!(
+                "; versions: the {} input's rows by key, valid from their time; state: the \
+                 {} input's rows until the watermark passes their time, and per key the version \
+                 valid at the watermark and those after it; late rows dropped",
+                side(t.versions),
+                side(1 - t.versions)
+            ));
+            return text;
+        }
         match &self.interval {
             Some(i) => text.push_str(&format!(
                 "; interval: right time - left time in [{}, {}]; state: the rows the \
@@ -158,6 +202,12 @@ impl JoinNode {
             None => text.push_str("; state: every row of both inputs (nothing bounds it)"),
         }
         text
+    }
+
+    /// Whether nothing but `state_ttl` could bound its state: a regular
+    /// join (not an interval, lookup or temporal one).
+    pub fn unbounded(&self) -> bool {
+        self.interval.is_none() && self.temporal.is_none() && self.lookup.is_none()
     }
 
     /// Forgets kept rows `ttl` ms after they arrived; EXPLAIN says so.
@@ -174,8 +224,12 @@ impl JoinNode {
     }
 
     /// Whether its output takes back rows even when its inputs never do
-    /// (an interval join emits an outer row once, when it is final).
+    /// (an interval or temporal join emits an outer row once, when it is
+    /// final).
     pub fn retracts(&self) -> bool {
-        self.interval.is_none() && self.lookup.is_none() && self.kind.retracts()
+        self.interval.is_none()
+            && self.lookup.is_none()
+            && self.temporal.is_none()
+            && self.kind.retracts()
     }
 }

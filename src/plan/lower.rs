@@ -43,7 +43,7 @@ pub(super) enum From {
     /// A join of two inputs; `schema` is the joined rows'.
     Join {
         inputs: Box<[Lowered; 2]>,
-        join: JoinNode,
+        join: Box<JoinNode>,
         schema: SchemaRef,
     },
 }
@@ -159,7 +159,11 @@ impl Lowered {
     }
 }
 
-pub fn lower(plan: &LogicalPlan, catalog: &Catalog, versioned: &[String]) -> Result<StreamPlan> {
+pub fn lower(
+    plan: &LogicalPlan,
+    catalog: &Catalog,
+    versioned: &[super::temporal::Versioned],
+) -> Result<StreamPlan> {
     let props = ExecutionProps::new();
     let planning = PhysicalPlanningContext::default();
     let lowered = lower_node(plan, catalog, &props, &planning, versioned)?;
@@ -558,7 +562,7 @@ pub(super) fn lower_node(
     catalog: &Catalog,
     props: &ExecutionProps,
     planning: &PhysicalPlanningContext,
-    versioned: &[String],
+    versioned: &[super::temporal::Versioned],
 ) -> Result<Lowered> {
     match plan {
         LogicalPlan::TableScan(scan) => {

@@ -13,8 +13,9 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
-use super::join::{Interval, JoinKind, JoinNode};
+use super::join::{Interval, JoinKind, JoinNode, Temporal};
 use super::lower::{lower_node, not_supported, physical, From, Lowered};
+use super::temporal::Versioned;
 use crate::catalog::Catalog;
 use crate::error::{Result, SluiceError};
 
@@ -25,7 +26,7 @@ pub(super) fn lower_join(
     catalog: &Catalog,
     props: &ExecutionProps,
     planning: &PhysicalPlanningContext,
-    versioned: &[String],
+    versioned: &[Versioned],
 ) -> Result<Lowered> {
     use datafusion::common::{JoinType, NullEquality};
     let kind = match j.join_type {
@@ -72,51 +73,88 @@ pub(super) fn lower_join(
         right_keys.push(rk);
         on.push((super::tidy(&l.to_string()), super::tidy(&r.to_string())));
     }
-    // The ON filter is over both inputs' columns, whatever the join
-    // emits (a semi join emits one side's).
-    let both = j.left.schema().join(j.right.schema())?;
-    let filter = j
-        .filter
-        .as_ref()
-        .map(|f| physical(f, &both, props, planning))
-        .transpose()?;
-    // An interval join: a join of append-only inputs whose ON bounds their
-    // event times against each other.
     // A lookup join (`FOR SYSTEM_TIME AS OF` processing time): the side
-    // that reads a versioned relation is looked up, the other streams.
-    let reads = |l: &Lowered| l.sources().iter().any(|s| versioned.iter().any(|v| v == s));
-    let lookup = match (reads(&left), reads(&right)) {
-        (false, true) => Some(1),
-        (true, false) => Some(0),
+    // that reads a versioned relation is looked up, the other streams. A
+    // temporal join (AS OF the stream's event time): that side holds the
+    // versions.
+    let reads = |l: &Lowered| {
+        versioned
+            .iter()
+            .find(|v| l.sources().iter().any(|s| *s == v.relation))
+    };
+    let versions = match (reads(&left), reads(&right)) {
+        (None, Some(v)) => Some((1, v)),
+        (Some(v), None) => Some((0, v)),
         _ => None,
     };
-    if let Some(side) = lookup {
+    let mut lookup = None;
+    let mut temporal = None;
+    if let Some((side, v)) = versions {
+        let what = if v.at.is_some() { "temporal" } else { "lookup" };
         let fits = matches!(
             (kind, side),
             (JoinKind::Inner, _) | (JoinKind::Left, 1) | (JoinKind::Right, 0)
         );
         if !fits {
             return Err(not_supported(&format!(
-                "a {} lookup join (FOR SYSTEM_TIME AS OF): it runs as an inner join, or an \
+                "a {} {what} join (FOR SYSTEM_TIME AS OF): it runs as an inner join, or an \
                  outer join that keeps the stream's rows,",
                 kind.sql()
             )));
         }
         let stream = if side == 1 { &left } else { &right };
         if stream.updating(catalog) {
-            return Err(not_supported(
-                "a lookup join (FOR SYSTEM_TIME AS OF) of an updating stream: its rows are \
-                 matched once, when they arrive, so a later change could not take back \
-                 what was emitted",
-            ));
+            return Err(not_supported(&format!(
+                "a {what} join (FOR SYSTEM_TIME AS OF) of an updating stream: its rows are \
+                 matched once, so a later change could not take back what was emitted"
+            )));
+        }
+        match &v.at {
+            None => lookup = Some(side),
+            Some(at) => {
+                let (versions, stream_schema) = if side == 1 {
+                    (&right, j.left.schema())
+                } else {
+                    (&left, j.right.schema())
+                };
+                temporal = Some(temporal_of(
+                    side,
+                    at,
+                    &v.relation,
+                    (stream, stream_schema),
+                    versions,
+                    catalog,
+                )?);
+            }
         }
     }
+    // An interval join: a join of append-only inputs whose ON bounds their
+    // event times against each other.
     let appends = |l: &Lowered| !l.updating(catalog);
-    let interval = if lookup.is_none() && appends(&left) && appends(&right) {
+    let interval = if versions.is_none() && appends(&left) && appends(&right) {
         interval_of(j, &left.event_times(catalog), &right.event_times(catalog))
     } else {
         None
     };
+    // The ON filter is over both inputs' columns, whatever the join
+    // emits (a semi join emits one side's). A temporal join's `version
+    // time <= stream time` (`temporal.rs` adds it) holds for every match.
+    let residual = match &temporal {
+        Some(t) => j.filter.as_ref().and_then(|f| {
+            let kept: Vec<Expr> = split_conjunction(f)
+                .into_iter()
+                .filter(|c| !orders_times(j, t, c))
+                .cloned()
+                .collect();
+            datafusion::logical_expr::utils::conjunction(kept)
+        }),
+        None => j.filter.clone(),
+    };
+    let both = j.left.schema().join(j.right.schema())?;
+    let filter = residual
+        .as_ref()
+        .map(|f| physical(f, &both, props, planning))
+        .transpose()?;
     let mut join = JoinNode {
         kind,
         left_keys,
@@ -125,21 +163,114 @@ pub(super) fn lower_join(
         nulls_equal: j.null_equality == NullEquality::NullEqualsNull,
         interval,
         lookup,
+        temporal,
         state_ttl: None,
         text: String::new(),
     };
-    let filter_text = j.filter.as_ref().map(|f| super::tidy(&f.to_string()));
+    let filter_text = residual.as_ref().map(|f| super::tidy(&f.to_string()));
     join.text = join.describe(&on, filter_text.as_deref());
     Ok(Lowered {
         from: From::Join {
             inputs: Box::new([left, right]),
-            join,
+            join: Box::new(join),
             schema: Arc::new(j.schema.as_arrow().clone()),
         },
         stages: vec![],
         aggregate: None,
         window: None,
     })
+}
+
+/// A temporal join whose input `side` reads `relation`'s versions, looked
+/// up at the stream's column `at` (its event time): the stream's and the
+/// versions' event times.
+fn temporal_of(
+    side: usize,
+    at: &(Option<String>, String),
+    relation: &str,
+    (stream, stream_schema): (&Lowered, &datafusion::common::DFSchema),
+    versions: &Lowered,
+    catalog: &Catalog,
+) -> Result<Temporal> {
+    let (qualifier, column) = at;
+    let shown = match qualifier {
+        Some(q) => format!("{q}.{column}"),
+        None => column.clone(),
+    };
+    if versions.updating(catalog) {
+        return Err(not_supported(&format!(
+            "a temporal join (FOR SYSTEM_TIME AS OF {shown}) of the updating input {relation}: \
+             its versions are the rows of an append-only input with an event time; AS OF a \
+             processing-time column (declared AS PROCTIME()) looks up an updating input's \
+             current row"
+        )));
+    }
+    if catalog.event_time(relation).is_none() {
+        return Err(SluiceError::Plan(format!(
+            "{relation} has no event time, so a temporal join cannot tell when each of its \
+             versions starts: declare WATERMARK FOR on it"
+        )));
+    }
+    let named = stream_schema.iter().position(|(q, f)| {
+        f.name().eq_ignore_ascii_case(column)
+            && qualifier
+                .as_ref()
+                .is_none_or(|want| q.is_some_and(|q| q.table().eq_ignore_ascii_case(want)))
+    });
+    let stream_time = named
+        .and_then(|at| {
+            stream
+                .event_times(catalog)
+                .into_iter()
+                .find(|&(c, shift)| c == at && shift == 0)
+        })
+        .ok_or_else(|| {
+            SluiceError::Plan(format!(
+                "FOR SYSTEM_TIME AS OF {shown}: a temporal join looks versions up at the \
+                 stream's event time (its WATERMARK FOR column, or a window's bounds), and \
+                 {shown} is not one"
+            ))
+        })?;
+    let version_time = versions
+        .event_times(catalog)
+        .into_iter()
+        .find(|&(_, shift)| shift == 0)
+        .ok_or_else(|| {
+            SluiceError::Plan(format!(
+                "{relation} is read FOR SYSTEM_TIME AS OF {shown}, but its rows reach the join \
+                 without their event time"
+            ))
+        })?;
+    Ok(Temporal {
+        versions: side,
+        stream_time: stream_time.0,
+        stream_shift: stream_time.1,
+        version_time: version_time.0,
+        version_shift: version_time.1,
+    })
+}
+
+/// Whether `c` is `version time <= stream time` of temporal join `t`.
+fn orders_times(j: &datafusion::logical_expr::Join, t: &Temporal, c: &Expr) -> bool {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::LtEq,
+        right,
+    }) = c
+    else {
+        return false;
+    };
+    let (Expr::Column(v), Expr::Column(s)) = (left.as_ref(), right.as_ref()) else {
+        return false;
+    };
+    let (versions, stream) = if t.versions == 1 {
+        (j.right.schema(), j.left.schema())
+    } else {
+        (j.left.schema(), j.right.schema())
+    };
+    versions.index_of_column(v).ok() == Some(t.version_time)
+        && t.version_shift == 0
+        && stream.index_of_column(s).ok() == Some(t.stream_time)
 }
 
 /// A column of the join's input plus a constant offset in ms (`a.ts`,

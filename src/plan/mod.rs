@@ -36,7 +36,7 @@ use crate::error::{Result, SluiceError};
 pub use aggregate::{AggregateCall, AggregateNode, AggregatePlan, WindowGrouping};
 pub use exchange::Exchange;
 pub use graph::{Changelog, NodeId, NodeKind, PlanGraph, PlanNode};
-pub use join::{Interval, JoinKind, JoinNode};
+pub use join::{Interval, JoinKind, JoinNode, Temporal};
 pub use lower::lower;
 pub use source::SourceNode;
 pub use stateless::{Stage, StatelessNode};
@@ -93,7 +93,7 @@ impl StreamPlan {
         let mut joins = 0;
         for node in self.graph.nodes_mut() {
             if let NodeKind::Join(j) = &mut node.kind {
-                if j.interval.is_none() {
+                if j.unbounded() {
                     j.with_state_ttl(ms);
                     joins += 1;
                 }
@@ -116,14 +116,12 @@ impl StreamPlan {
             .nodes()
             .iter()
             .filter_map(|n| match &n.kind {
-                NodeKind::Join(j) if j.interval.is_none() && j.state_ttl.is_none() => {
-                    Some(format!(
-                        "the {} join keeps every row of both inputs: its state grows for as \
+                NodeKind::Join(j) if j.unbounded() && j.state_ttl.is_none() => Some(format!(
+                    "the {} join keeps every row of both inputs: its state grows for as \
                          long as they do; bound it by the inputs' event times (an interval or \
                          window join) or WITH (state_ttl = '…')",
-                        j.kind.sql()
-                    ))
-                }
+                    j.kind.sql()
+                )),
                 _ => None,
             })
             .collect()

@@ -607,7 +607,7 @@ pub(super) fn operator(
                 )));
             };
             Box::new(JoinOperator::new(
-                j.clone(),
+                (**j).clone(),
                 [left, right],
                 node.schema.clone(),
                 node.changelog.is_updating(),

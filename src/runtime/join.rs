@@ -46,7 +46,7 @@ use super::state::{damaged, to_meta, StateSnapshot};
 use super::window_assign::millis;
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
-use crate::plan::{Interval, JoinKind, JoinNode};
+use crate::plan::{Interval, JoinKind, JoinNode, Temporal};
 use crate::stream::{Op, StreamBatch};
 
 /// A side's rows taken back are dropped once there are more of them than
@@ -86,10 +86,14 @@ pub struct JoinOperator {
     groups: Vec<usize>,
     key_schema: SchemaRef,
     /// An interval join: its bounds, the watermark, and per side its kept
-    /// rows by when the watermark frees them.
+    /// rows by when the watermark frees them `(at, id, key number)`.
     interval: Option<Interval>,
     watermark: Option<i64>,
-    expiry: [BinaryHeap<Reverse<(i64, usize)>>; 2],
+    expiry: [BinaryHeap<Reverse<(i64, usize, usize)>>; 2],
+    /// A temporal join in event time (`join_temporal.rs`), and the time of
+    /// each kept row of its versions' side.
+    temporal: Option<Temporal>,
+    version_times: Vec<i64>,
     metrics: Arc<PipelineMetrics>,
     /// A lookup join: the input that is looked up (see `JoinNode::lookup`).
     lookup: Option<usize>,
@@ -139,6 +143,7 @@ impl JoinOperator {
         };
         let exists = join.kind.exists();
         let interval = join.interval;
+        let temporal = join.temporal;
         let lookup = join.lookup;
         let ttl = join
             .state_ttl
@@ -146,6 +151,7 @@ impl JoinOperator {
         // Which sides count their matches.
         let counted = match exists {
             Some((side, _)) => [side == 0, side == 1],
+            None if temporal.is_some() => [false, false],
             None => preserve,
         };
         let pairs = Arc::new(Schema::new(
@@ -169,6 +175,8 @@ impl JoinOperator {
             interval,
             watermark: None,
             expiry: [BinaryHeap::new(), BinaryHeap::new()],
+            temporal,
+            version_times: Vec::new(),
             metrics,
             ttl,
             forget: [VecDeque::new(), VecDeque::new()],
@@ -212,15 +220,14 @@ impl JoinOperator {
         Ok(())
     }
 
-    /// An interval join's event times of `batch`'s rows at `side`, in ms.
+    /// An interval or temporal join's event times of `batch`'s rows at
+    /// `side`, in ms.
     fn times(&self, side: usize, batch: &RecordBatch) -> Result<Option<Int64Array>> {
-        let Some(i) = self.interval else {
-            return Ok(None);
-        };
-        let (column, shift) = if side == 0 {
-            (i.left_time, i.left_shift)
-        } else {
-            (i.right_time, i.right_shift)
+        let (column, shift) = match (self.interval, self.temporal) {
+            (Some(i), _) if side == 0 => (i.left_time, i.left_shift),
+            (Some(i), _) => (i.right_time, i.right_shift),
+            (None, Some(t)) => t.time_of(side),
+            (None, None) => return Ok(None),
         };
         let ms = millis(batch.column(column))?;
         let ms = ms.as_primitive::<Int64Type>();
@@ -231,8 +238,8 @@ impl JoinOperator {
         }))
     }
 
-    /// An interval join's rows of `batch` at `side` that are not behind
-    /// the watermark (counted as late), with their ops.
+    /// An interval or temporal join's rows of `batch` at `side` that are
+    /// not behind the watermark (counted as late), with their ops.
     fn on_time(
         &self,
         side: usize,
@@ -258,14 +265,14 @@ impl JoinOperator {
         Ok((filter_record_batch(&batch, &keep)?, ops))
     }
 
-    /// An interval join's kept rows `base..` of `side` (times `times`)
-    /// wait to be freed.
+    /// An interval join's kept rows `base..` of `side` (times `times`,
+    /// key numbers `self.groups`) wait to be freed; a temporal join's wait
+    /// for the watermark to pass their time.
     fn schedule(&mut self, side: usize, base: usize, times: &Int64Array) {
-        let Some(i) = self.interval else {
-            return;
-        };
-        for (r, t) in times.values().iter().enumerate() {
-            self.expiry[side].push(Reverse((i.expiry(side, *t), base + r)));
+        let interval = self.interval;
+        for (r, (t, g)) in times.values().iter().zip(&self.groups).enumerate() {
+            let at = interval.map_or(*t, |i| i.expiry(side, *t));
+            self.expiry[side].push(Reverse((at, base + r, *g)));
         }
     }
 
@@ -275,7 +282,7 @@ impl JoinOperator {
         let mut freed = 0u64;
         for side in 0..2 {
             let mut padded = Vec::new();
-            while let Some(Reverse((at, id))) = self.expiry[side].peek().copied() {
+            while let Some(Reverse((at, id, _))) = self.expiry[side].peek().copied() {
                 if at >= w {
                     break;
                 }
@@ -313,9 +320,10 @@ impl JoinOperator {
         Ok(())
     }
 
-    /// Whether it counts matches (an outer, semi or anti join).
+    /// Whether it counts matches (an outer, semi or anti join; not a
+    /// temporal one, whose stream rows are matched once).
     fn counts(&self) -> bool {
-        self.preserve.iter().any(|p| *p) || self.exists.is_some()
+        self.temporal.is_none() && (self.preserve.iter().any(|p| *p) || self.exists.is_some())
     }
 
     /// Whether rows of `side` that match nothing are emitted as they are
@@ -429,6 +437,11 @@ impl JoinOperator {
         if self.lookup == Some(other) {
             return self.look_up(side, &batch, out);
         }
+        if self.temporal.is_some() {
+            // Nothing is matched before the watermark passes it.
+            self.hold(side, batch)?;
+            return self.compact();
+        }
         let base = self.sides[side].keep(batch.clone());
         if let Some(times) = self.times(side, &batch)? {
             self.schedule(side, base, &times);
@@ -504,7 +517,21 @@ impl JoinOperator {
                 candidates.matched.push(r);
             }
         }
-        let pass = self.pass(side, batch, &candidates)?;
+        self.match_once(side, batch, &candidates, out)
+    }
+
+    /// Stream rows `batch` at `side` with their `candidates` (in row
+    /// order) among the other side's kept rows: each goes out with those
+    /// that pass the ON filter, or padded when none does and the join
+    /// keeps the stream's rows.
+    fn match_once(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        candidates: &Candidates,
+        out: &mut Vec<StreamBatch>,
+    ) -> Result<()> {
+        let pass = self.pass(side, batch, candidates)?;
         let mut pieces = Vec::with_capacity(candidates.probe.len());
         let mut c = 0;
         for i in 0..batch.num_rows() {
@@ -521,7 +548,7 @@ impl JoinOperator {
             }
         }
         if !pieces.is_empty() {
-            out.push(self.assemble(side, batch, &candidates, &pieces)?);
+            out.push(self.assemble(side, batch, candidates, &pieces)?);
         }
         Ok(())
     }
@@ -724,6 +751,7 @@ impl JoinOperator {
                 .collect();
         }
         self.keys = key_table(&self.key_schema, 0)?;
+        self.version_times.clear();
         for side in 0..2 {
             self.sides[side].clear();
             self.sides[side].head.clear();
@@ -744,6 +772,9 @@ impl JoinOperator {
         }
         if rows.num_rows() == 0 {
             return Ok(());
+        }
+        if self.temporal.is_some() {
+            return self.hold(side, rows);
         }
         let times = self.times(side, &rows)?;
         let base = self.sides[side].keep(rows);
@@ -798,17 +829,24 @@ impl Operator for JoinOperator {
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
         self.forget_expired()?;
-        if self.interval.is_none() || self.watermark.is_some_and(|w| watermark <= w) {
+        if (self.interval.is_none() && self.temporal.is_none())
+            || self.watermark.is_some_and(|w| watermark <= w)
+        {
             return Ok(());
         }
         self.watermark = Some(watermark);
+        if self.temporal.is_some() {
+            return self.settle(watermark, out);
+        }
         self.expire(watermark, out)
     }
 
     fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
         // Nothing more comes: an interval join's preserved rows that never
-        // matched are final.
-        if self.interval.is_some() {
+        // matched are final, a temporal join's versions too.
+        if self.temporal.is_some() {
+            self.settle(i64::MAX, out)?;
+        } else if self.interval.is_some() {
             self.expire(i64::MAX, out)?;
         }
         Ok(())
@@ -878,6 +916,9 @@ impl Operator for JoinOperator {
         Ok(())
     }
 }
+
+#[path = "join_temporal.rs"]
+mod temporal;
 
 #[cfg(test)]
 #[path = "join_tests.rs"]

@@ -98,7 +98,10 @@ async fn engine() -> Engine {
 }
 
 /// DataFusion's sorted answer to `sql` over `tables` (name, rows).
-async fn oracle<const N: usize>(sql: &str, tables: [(&str, RecordBatch); N]) -> Vec<Vec<String>> {
+pub(super) async fn oracle<const N: usize>(
+    sql: &str,
+    tables: [(&str, RecordBatch); N],
+) -> Vec<Vec<String>> {
     let ctx = SessionContext::new();
     for (name, data) in tables {
         let table = MemTable::try_new(data.schema(), vec![vec![data]]).expect("table");
@@ -350,7 +353,7 @@ async fn append_only_inputs_give_append_only_matches() {
 /// picks. Returns the output rows, whether any output carried ops, and
 /// each input's rows that were on time at the join (not behind its
 /// watermark — the least of its inputs' — when they arrived).
-async fn stream_interval(
+pub(super) async fn stream_interval(
     engine: &Engine,
     sql: &str,
     inputs: [&Scheduled; 2],
