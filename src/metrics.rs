@@ -78,6 +78,9 @@ pub struct NodeMetrics {
     /// Rows and bytes of state it holds (open windows, groups, a view).
     pub state_rows: AtomicU64,
     pub state_bytes: AtomicU64,
+    /// Per input of an operator with several (a join's sides): the rows
+    /// and bytes of its state that input's rows are.
+    input_state: Mutex<Vec<(u64, u64)>>,
     /// Seconds per batch handled.
     pub batch_seconds: Histogram,
     /// The channel feeding it, for its depth.
@@ -90,12 +93,47 @@ pub struct NodeMetrics {
     /// How many instances of it run (a keyed operator split across cores
     /// by an exchange): they add to its figures together.
     instances: std::sync::OnceLock<usize>,
-    /// Each instance's state (rows, bytes) and when it was last read.
+    /// Each instance's state and when it was last read.
     state_parts: Mutex<Vec<StatePart>>,
 }
 
-/// An instance's state (rows, bytes), and when it was last read.
-type StatePart = (Option<Instant>, (u64, u64));
+/// An instance's state, and when it was last read.
+type StatePart = (Option<Instant>, StateSize);
+
+/// Rows and bytes of state an operator holds, and (an operator with
+/// several inputs, such as a join) how much of it each input's rows are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateSize {
+    pub rows: u64,
+    pub bytes: u64,
+    /// Per input: (rows, bytes); empty when not told apart.
+    pub inputs: Vec<(u64, u64)>,
+}
+
+impl From<(u64, u64)> for StateSize {
+    fn from((rows, bytes): (u64, u64)) -> Self {
+        StateSize {
+            rows,
+            bytes,
+            inputs: Vec::new(),
+        }
+    }
+}
+
+impl StateSize {
+    /// The sum of several instances' state.
+    fn add(&mut self, other: &StateSize) {
+        self.rows += other.rows;
+        self.bytes += other.bytes;
+        if self.inputs.len() < other.inputs.len() {
+            self.inputs.resize(other.inputs.len(), (0, 0));
+        }
+        for (mine, theirs) in self.inputs.iter_mut().zip(&other.inputs) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
+    }
+}
 
 /// How often a stage's state size is re-read (what the once-a-second
 /// sampler needs, without walking large state on every batch).
@@ -122,6 +160,7 @@ impl NodeMetrics {
             state_read: Mutex::new(None),
             instances: std::sync::OnceLock::new(),
             state_parts: Mutex::new(Vec::new()),
+            input_state: Mutex::new(Vec::new()),
         }
     }
 
@@ -141,7 +180,7 @@ impl NodeMetrics {
         &self,
         part: usize,
         now: bool,
-        size: impl FnOnce() -> Option<(u64, u64)>,
+        size: impl FnOnce() -> Option<StateSize>,
     ) {
         if self.instances() == 1 {
             return self.refresh_state(now, size);
@@ -150,7 +189,7 @@ impl NodeMetrics {
             return;
         };
         if parts.len() <= part {
-            parts.resize(part + 1, (None, (0, 0)));
+            parts.resize(part + 1, (None, StateSize::default()));
         }
         let (read, held) = &mut parts[part];
         if !now && read.is_some_and(|t| t.elapsed() < STATE_SIZE_EVERY) {
@@ -159,12 +198,29 @@ impl NodeMetrics {
         *read = Some(Instant::now());
         if let Some(s) = size() {
             *held = s;
-            let (rows, bytes) = parts
-                .iter()
-                .fold((0, 0), |(r, b), (_, (pr, pb))| (r + pr, b + pb));
-            self.state_rows.store(rows, Ordering::Relaxed);
-            self.state_bytes.store(bytes, Ordering::Relaxed);
+            let mut sum = StateSize::default();
+            for (_, p) in parts.iter() {
+                sum.add(p);
+            }
+            self.store_state(sum);
         }
+    }
+
+    fn store_state(&self, size: StateSize) {
+        self.state_rows.store(size.rows, Ordering::Relaxed);
+        self.state_bytes.store(size.bytes, Ordering::Relaxed);
+        if let Ok(mut inputs) = self.input_state.lock() {
+            *inputs = size.inputs;
+        }
+    }
+
+    /// Per input of an operator with several (a join's sides): the rows
+    /// and bytes of its state that input's rows are; empty for the others.
+    pub fn input_state(&self) -> Vec<(u64, u64)> {
+        self.input_state
+            .lock()
+            .map(|i| i.clone())
+            .unwrap_or_default()
     }
 
     /// Watches the channel that feeds this stage.
@@ -219,7 +275,7 @@ impl NodeMetrics {
     }
 
     /// Re-reads the state size through `size` when it is due (or `now`).
-    pub fn refresh_state(&self, now: bool, size: impl FnOnce() -> Option<(u64, u64)>) {
+    pub fn refresh_state(&self, now: bool, size: impl FnOnce() -> Option<StateSize>) {
         let Ok(mut read) = self.state_read.lock() else {
             return;
         };
@@ -227,9 +283,8 @@ impl NodeMetrics {
             return;
         }
         *read = Some(Instant::now());
-        if let Some((rows, bytes)) = size() {
-            self.state_rows.store(rows, Ordering::Relaxed);
-            self.state_bytes.store(bytes, Ordering::Relaxed);
+        if let Some(size) = size() {
+            self.store_state(size);
         }
     }
 }

@@ -331,6 +331,49 @@ impl Collector for PipelinesCollector {
             &|n| Some(n.node.state_bytes.load(load) as f64),
         )
         .encode(&mut encoder)?;
+        // A join's state per side.
+        let by_input: Vec<(Labels, (u64, u64))> = stages
+            .iter()
+            .flat_map(|(l, n)| {
+                let inputs = n.node.input_state();
+                let sides = inputs.len();
+                inputs.into_iter().enumerate().map(move |(i, size)| {
+                    let mut l = l.clone();
+                    let input = match (sides, i) {
+                        (2, 0) => "left".to_string(),
+                        (2, _) => "right".to_string(),
+                        _ => i.to_string(),
+                    };
+                    l.push(("input", input));
+                    (l, size)
+                })
+            })
+            .collect();
+        for (name, help, pick) in [
+            (
+                "sluice_operator_input_state_rows",
+                "Rows of a join's state that one input's rows are",
+                (|s: &(u64, u64)| s.0) as fn(&(u64, u64)) -> u64,
+            ),
+            (
+                "sluice_operator_input_state_bytes",
+                "Bytes of a join's state that one input's rows are",
+                |s: &(u64, u64)| s.1,
+            ),
+        ] {
+            Family {
+                name,
+                help,
+                unit: None,
+                kind: MetricType::Gauge,
+                values: by_input
+                    .iter()
+                    .map(|(l, s)| (l.clone(), pick(s) as f64))
+                    .collect(),
+                encoder: &gauge,
+            }
+            .encode(&mut encoder)?;
+        }
         Family {
             name: "sluice_operator_batch_duration",
             help: "Time to handle one batch",

@@ -859,6 +859,13 @@ impl Operator for JoinOperator {
         Some((rows, bytes))
     }
 
+    fn input_state(&self) -> Vec<(u64, u64)> {
+        self.sides
+            .iter()
+            .map(|s| (s.live as u64, s.bytes() as u64))
+            .collect()
+    }
+
     fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
         let (left, left_counts) = self.sides[0].live_rows()?;
         let (right, right_counts) = self.sides[1].live_rows()?;

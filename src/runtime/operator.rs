@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::state::StateSnapshot;
 use crate::error::{Result, SluiceError};
-use crate::metrics::NodeMetrics;
+use crate::metrics::{NodeMetrics, StateSize};
 use crate::stream::StreamBatch;
 
 pub trait Operator: Send {
@@ -57,6 +57,12 @@ pub trait Operator: Send {
     /// Rows and bytes of state it holds, when it holds any.
     fn state_size(&self) -> Option<(u64, u64)> {
         None
+    }
+
+    /// With several inputs (a join): per input, the rows and bytes of its
+    /// state that input's rows are.
+    fn input_state(&self) -> Vec<(u64, u64)> {
+        Vec::new()
     }
 
     /// Its whole state at a checkpoint barrier (everything before the
@@ -135,8 +141,14 @@ impl Measured {
     }
 
     fn refresh(&self, now: bool) {
-        self.node
-            .refresh_state_of(self.instance, now, || self.inner.state_size());
+        self.node.refresh_state_of(self.instance, now, || {
+            let (rows, bytes) = self.inner.state_size()?;
+            Some(StateSize {
+                rows,
+                bytes,
+                inputs: self.inner.input_state(),
+            })
+        });
     }
 }
 
@@ -205,6 +217,10 @@ impl Operator for Measured {
 
     fn state_size(&self) -> Option<(u64, u64)> {
         self.inner.state_size()
+    }
+
+    fn input_state(&self) -> Vec<(u64, u64)> {
+        self.inner.input_state()
     }
 
     fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {

@@ -103,7 +103,8 @@ impl SinkRunner {
                         .observe(born.elapsed().as_secs_f64());
                 }
                 let writer = &self.writer;
-                self.node.refresh_state(false, || writer.state_size());
+                self.node
+                    .refresh_state(false, || writer.state_size().map(Into::into));
             }
             Message::Watermark(w) => {
                 let started = std::time::Instant::now();
@@ -141,7 +142,8 @@ impl SinkRunner {
         }
         self.writer.close().await?;
         let writer = &self.writer;
-        self.node.refresh_state(true, || writer.state_size());
+        self.node
+            .refresh_state(true, || writer.state_size().map(Into::into));
         Ok(())
     }
 }

@@ -72,6 +72,28 @@ fn pipeline_figures_from_sql_prometheus_and_logs() {
         "300"
     );
 
+    // A join's state per side: the file's 300 rows on the left, the view's
+    // 3 current rows on the right (its older rows were taken back).
+    server.psql_ok(
+        "CREATE MATERIALIZED VIEW ev_joined AS SELECT e.k, e.v, c.n FROM ev e JOIN counts c ON e.k = c.k;",
+    );
+    let sides = wait_for("the join's state per side", T, || {
+        let sides = figure(&server, "ev_joined", "join", "state_by_input");
+        (sides.starts_with("left 300 rows ") && sides.contains(", right 3 rows ")).then_some(sides)
+    });
+    assert!(sides.ends_with("B"), "{sides}");
+    wait_for("the join's state per side in Prometheus", T, || {
+        let text = scrape(metrics_port);
+        let side = |input: &str| {
+            sample(
+                &text,
+                "sluice_operator_input_state_rows",
+                &["pipeline=\"ev_joined\"", &format!("input=\"{input}\"")],
+            )
+        };
+        (side("left") == Some(300.0) && side("right") == Some(3.0)).then_some(())
+    });
+
     // The slow sink: after a full 10 s window the pipeline says it falls
     // behind, and its backlog and watermark lag grow.
     let note = wait_for("the slow pipeline to fall behind", T, || {
