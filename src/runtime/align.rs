@@ -23,6 +23,11 @@ pub struct Alignment {
     ids: Vec<NodeId>,
     /// The barrier each input delivered in the alignment under way.
     pending: Vec<Option<Barrier>>,
+    /// Each input's source state in the last barrier it delivered: once it
+    /// closed (its source ended after a last barrier behind all its rows),
+    /// the later barriers carry it on, so a restore does not read that
+    /// source again from its start.
+    last_source: Vec<Option<serde_json::Value>>,
     closed: Vec<bool>,
     caught_up: Vec<bool>,
     /// The caught-up mark went on.
@@ -37,6 +42,7 @@ impl Alignment {
         Alignment {
             ids,
             pending: vec![None; n],
+            last_source: vec![None; n],
             closed: vec![false; n],
             caught_up: vec![false; n],
             all_caught_up: false,
@@ -49,6 +55,7 @@ impl Alignment {
         Alignment {
             ids: Vec::new(),
             pending: vec![None; n],
+            last_source: vec![None; n],
             closed: vec![false; n],
             caught_up: vec![false; n],
             all_caught_up: false,
@@ -117,6 +124,7 @@ impl Alignment {
     /// Input `i` delivered `barrier`; returns the pipeline's barrier once
     /// every open input has delivered one.
     pub fn barrier(&mut self, i: usize, barrier: Barrier) -> Option<Barrier> {
+        self.last_source[i] = Some(barrier.source.clone());
         self.pending[i] = Some(barrier);
         self.complete()
     }
@@ -153,7 +161,17 @@ impl Alignment {
             return Some(gather(self.pending.iter_mut().filter_map(Option::take)));
         }
         let arrived: Vec<(NodeId, Barrier)> = (0..self.ids.len())
-            .filter_map(|i| self.pending[i].take().map(|b| (self.ids[i], b)))
+            .filter_map(|i| {
+                let barrier = self.pending[i].take().or_else(|| {
+                    // A closed input: where its source ended.
+                    let source = self.last_source[i].clone().filter(|_| self.closed[i])?;
+                    Some(Barrier {
+                        source,
+                        ..Barrier::default()
+                    })
+                })?;
+                Some((self.ids[i], barrier))
+            })
             .collect();
         Some(merge(arrived, self.ids.len()))
     }
@@ -243,15 +261,23 @@ mod tests {
         assert!(!a.blocked(0) && !a.blocked(1));
         assert_eq!(input_state(&b.source, NodeId(2), 2)["positions"]["0"], 20);
         assert_eq!(input_state(&b.source, NodeId(0), 2)["positions"]["0"], 10);
-        // An input that closes no longer holds barriers up.
+        // An input that closes no longer holds barriers up; the later
+        // barriers keep where its source ended (its last barrier).
         assert!(a.barrier(1, barrier(4, 21)).is_none());
         let b = a.close(0).expect("aligned without the closed input");
         assert_eq!(b.epoch, 4);
+        assert_eq!(input_state(&b.source, NodeId(0), 2)["positions"]["0"], 10);
+        let b = a.barrier(1, barrier(5, 22)).expect("aligned");
+        assert_eq!(input_state(&b.source, NodeId(0), 2)["positions"]["0"], 10);
+        assert_eq!(input_state(&b.source, NodeId(2), 2)["positions"]["0"], 22);
+        // One that closed before any barrier has no state to keep.
+        let mut a = Alignment::new(vec![NodeId(0), NodeId(2)]);
+        assert!(a.close(0).is_none());
+        let b = a.barrier(1, barrier(1, 5)).expect("aligned");
         assert_eq!(
             input_state(&b.source, NodeId(0), 2),
             serde_json::Value::Null
         );
-        assert!(a.barrier(1, barrier(5, 22)).is_some());
     }
 
     #[test]
