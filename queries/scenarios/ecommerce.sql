@@ -2,7 +2,10 @@
 -- are the most active shoppers? Product activity is counted over 5-minute
 -- windows that slide every minute. User activity is a running total per user
 -- (not windowed). The final queries show the top products of the last
--- complete window and the ten most active users.
+-- complete window and the ten most active users. A purchase that follows a
+-- view of the same product by the same user within 5 minutes is a
+-- conversion (an interval join of the events with themselves); the last
+-- query ranks products by them.
 --
 --   cargo run -- run queries/scenarios/ecommerce.sql
 --
@@ -50,6 +53,14 @@ CREATE MATERIALIZED VIEW user_activity AS
     FROM shop_events
     GROUP BY user_id;
 
+CREATE MATERIALIZED VIEW conversions AS
+    SELECT p.product, p.user_id, p.ts AS bought_at, v.ts AS viewed_at
+    FROM shop_events p
+    JOIN shop_events v
+      ON p.user_id = v.user_id AND p.product = v.product
+     AND v.ts BETWEEN p.ts - INTERVAL '5 minutes' AND p.ts
+    WHERE p.action = 'purchase' AND v.action = 'view';
+
 -- The last complete window ends where the last window starts: the windows
 -- after it end past the last event and hold less than 5 minutes of data.
 SELECT product, window_start, window_end, views, purchases,
@@ -62,4 +73,11 @@ LIMIT 10;
 SELECT user_id, events, purchases, last_seen
 FROM user_activity
 ORDER BY events DESC
+LIMIT 10;
+
+SELECT product, count(DISTINCT user_id) AS buyers, count(DISTINCT bought_at) AS purchases,
+       count(*) AS views_before_buying
+FROM conversions
+GROUP BY product
+ORDER BY buyers DESC, product
 LIMIT 10;

@@ -3,7 +3,8 @@
 -- windows that slide every 10 s (average, lowest, highest), the windows that
 -- leave the band, and sessions of readings with gaps under 30 s. A session
 -- that ends before the data does means the device went silent for 30 s or
--- more.
+-- more. The out-of-band windows are joined with the devices' metadata
+-- (site and model), and the last query counts them per site and model.
 --
 --   cargo run -- run queries/scenarios/iot.sql
 --
@@ -35,6 +36,22 @@ CREATE SOURCE readings (
     fields.ts.max_lag = '2s'
 );
 
+-- Where each device is and what it is: one row per device.
+CREATE SOURCE devices (
+    device_id BIGINT,
+    site      TEXT,
+    model     TEXT
+) WITH (
+    connector = 'datagen',
+    rows_per_second = 0,
+    limit = 30,
+    seed = 5,
+    fields.device_id.kind = 'sequence',
+    fields.device_id.start = 1,
+    fields.site.values = 'north,south,east,west',
+    fields.model.values = 'tx-100,tx-200,tx-300'
+);
+
 CREATE MATERIALIZED VIEW device_stats AS
     SELECT device_id, window_start, window_end,
            count(*) AS readings,
@@ -50,6 +67,13 @@ CREATE MATERIALIZED VIEW out_of_band AS
     WHERE min_temp < 10 OR max_temp > 40;
 
 -- A session ends 30 s after its last reading.
+-- The out-of-band windows with where the device is (a join with the
+-- device metadata).
+CREATE MATERIALIZED VIEW out_of_band_sites AS
+    SELECT d.site, d.model, o.device_id, o.window_start, o.min_temp, o.max_temp
+    FROM out_of_band o
+    JOIN devices d ON o.device_id = d.device_id;
+
 CREATE MATERIALIZED VIEW device_sessions AS
     SELECT device_id, window_start, window_end, count(*) AS readings
     FROM SESSION(readings, ts, INTERVAL '30 seconds')
@@ -75,4 +99,10 @@ SELECT device_id, count(*) AS silences, max(last_reading) AS last_went_silent
 FROM silences
 GROUP BY device_id
 ORDER BY silences DESC, device_id
+LIMIT 10;
+
+SELECT site, model, count(*) AS windows_out_of_band, count(DISTINCT device_id) AS devices
+FROM out_of_band_sites
+GROUP BY site, model
+ORDER BY windows_out_of_band DESC, site, model
 LIMIT 10;

@@ -2,7 +2,9 @@
 -- ports? Per source address and 10-second window of event time: the
 -- attempts, the failed logins and the distinct destination ports. A window
 -- with more than 75 failures or more than 250 distinct ports is suspect; the
--- final query ranks the suspects.
+-- final query ranks the suspects. A successful login from an address in the
+-- 10 s after a window with more than 75 failures from it may be a break-in
+-- (an interval join of the windows with the connections).
 --
 --   cargo run -- run queries/scenarios/security.sql
 --
@@ -54,6 +56,17 @@ CREATE MATERIALIZED VIEW suspects AS
     FROM probes
     WHERE failed > 75 OR ports > 250;
 
+CREATE MATERIALIZED VIEW possible_breaches AS
+    SELECT c.src_ip, c.dst_port, c.ts, f.failed AS failures_before
+    FROM (SELECT src_ip, window_start, window_end,
+                 sum(CASE WHEN success THEN 0 ELSE 1 END) AS failed
+          FROM TUMBLE(connections, ts, INTERVAL '10 seconds')
+          GROUP BY src_ip, window_start, window_end) f
+    JOIN connections c
+      ON c.src_ip = f.src_ip
+     AND c.ts BETWEEN f.window_end AND f.window_end + INTERVAL '10 seconds'
+    WHERE f.failed > 75 AND c.success;
+
 SELECT src_ip,
        count(*) AS suspect_windows,
        sum(failed) AS failed_logins,
@@ -61,4 +74,11 @@ SELECT src_ip,
 FROM suspects
 GROUP BY src_ip
 ORDER BY suspect_windows DESC, failed_logins DESC
+LIMIT 10;
+
+SELECT src_ip, count(*) AS logins_after_failures, count(DISTINCT dst_port) AS ports,
+       max(failures_before) AS most_failures_before
+FROM possible_breaches
+GROUP BY src_ip
+ORDER BY logins_after_failures DESC, src_ip
 LIMIT 10;
