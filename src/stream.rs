@@ -54,6 +54,9 @@ pub struct StreamBatch {
     /// When the source read the records this batch came from (for the
     /// end-to-end latency); kept through operators and views.
     pub born: Option<std::time::Instant>,
+    /// Which output of an operator graph it left by: 0, except before a
+    /// join split across cores, where it is the join input it goes to.
+    pub port: usize,
 }
 
 impl StreamBatch {
@@ -68,6 +71,7 @@ impl StreamBatch {
             data,
             ops: None,
             born: None,
+            port: 0,
         }
     }
 
@@ -76,6 +80,7 @@ impl StreamBatch {
             data,
             ops: Some(ops),
             born: None,
+            port: 0,
         }
     }
 
@@ -140,6 +145,7 @@ impl StreamBatch {
             data,
             ops,
             born: self.born,
+            port: self.port,
         })
     }
 }

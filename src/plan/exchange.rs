@@ -16,6 +16,11 @@
 //! aggregate (a key column becomes the expression it was projected from),
 //! so that they too run in every instance, on the rows of its keys only,
 //! and a HOP copies rows after the split, not before it.
+//!
+//! A plan without an aggregate whose one join is followed by a chain is
+//! split at the join: each of its two inputs by its own join keys (equal
+//! keys have equal types, so they hash alike), so each instance joins the
+//! rows of its keys.
 
 use std::sync::Arc;
 
@@ -27,32 +32,35 @@ use super::graph::{NodeKind, PlanGraph};
 use super::stateless::Stage;
 use super::{expr_text, NodeId};
 
-/// The node whose input is hash-partitioned, and the expressions (over
-/// that input) whose values choose the partition.
+/// The node whose inputs are hash-partitioned, and per input the
+/// expressions (over that input) whose values choose the partition.
 #[derive(Debug, Clone)]
 pub struct Exchange {
     /// The first node of the part that runs as several instances.
     pub node: NodeId,
-    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Per input of `node` (an aggregate has one, a join two).
+    pub inputs: Vec<Vec<Arc<dyn PhysicalExpr>>>,
 }
 
 impl Exchange {
     /// The plan's exchange point, if it has one.
     pub fn of(graph: &PlanGraph) -> Option<Exchange> {
-        let mut aggregates = graph.nodes().iter().filter_map(|n| match &n.kind {
-            NodeKind::Aggregate(a) => Some((n, a)),
-            _ => None,
-        });
-        let (node, agg) = aggregates.next()?;
-        if aggregates.next().is_some() || node.inputs.len() != 1 {
-            return None;
-        }
         // Session rows (sessions without an aggregate) are not split yet.
         if graph
             .nodes()
             .iter()
             .any(|n| matches!(n.kind, NodeKind::SessionRows(_)))
         {
+            return None;
+        }
+        let mut aggregates = graph.nodes().iter().filter_map(|n| match &n.kind {
+            NodeKind::Aggregate(a) => Some((n, a)),
+            _ => None,
+        });
+        let Some((node, agg)) = aggregates.next() else {
+            return Self::at_join(graph);
+        };
+        if aggregates.next().is_some() || node.inputs.len() != 1 {
             return None;
         }
         let window = agg.agg.window.map(|w| (w.start, w.end));
@@ -67,21 +75,13 @@ impl Exchange {
         if keys.is_empty() {
             return None;
         }
-        // What follows the aggregate is a chain to the output, each node
-        // read by one other: every instance runs it whole.
-        let mut at = node.id;
-        loop {
-            let mut readers = graph.readers(at);
-            match (readers.next(), readers.next()) {
-                (None, _) => break,
-                (Some((r, _)), None) if r.inputs.len() == 1 => at = r.id,
-                _ => return None,
-            }
+        if !chained(graph, node.id) {
+            return None;
         }
         // Up through the stateless nodes before it, each read by it alone.
         let mut exchange = Exchange {
             node: node.id,
-            keys,
+            inputs: vec![keys],
         };
         loop {
             let above = graph.node(exchange.node).ok()?.inputs[0];
@@ -92,15 +92,36 @@ impl Exchange {
             if above.inputs.len() != 1 || graph.readers(above.id).count() != 1 {
                 break;
             }
-            let Some(keys) = before_stages(&stateless.stages, &exchange.keys) else {
+            let Some(keys) = before_stages(&stateless.stages, &exchange.inputs[0]) else {
                 break;
             };
             exchange = Exchange {
                 node: above.id,
-                keys,
+                inputs: vec![keys],
             };
         }
         Some(exchange)
+    }
+
+    /// A plan without an aggregate: split at its join, when it has one and
+    /// a chain follows it.
+    fn at_join(graph: &PlanGraph) -> Option<Exchange> {
+        let mut joins = graph.nodes().iter().filter_map(|n| match &n.kind {
+            NodeKind::Join(j) => Some((n, j)),
+            _ => None,
+        });
+        let (node, join) = joins.next()?;
+        if joins.next().is_some()
+            || node.inputs.len() != 2
+            || join.left_keys.is_empty()
+            || !chained(graph, node.id)
+        {
+            return None;
+        }
+        Some(Exchange {
+            node: node.id,
+            inputs: vec![join.left_keys.clone(), join.right_keys.clone()],
+        })
     }
 
     /// The nodes that run as several instances: the exchange's node and
@@ -117,12 +138,35 @@ impl Exchange {
 
     /// As EXPLAIN shows it.
     pub fn describe(&self) -> String {
-        let keys: Vec<String> = self.keys.iter().map(|e| expr_text(e.as_ref())).collect();
+        let keys = |keys: &[Arc<dyn PhysicalExpr>]| {
+            keys.iter()
+                .map(|e| expr_text(e.as_ref()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let by = match self.inputs.as_slice() {
+            [one] => keys(one),
+            [left, right] => format!("{} (left), {} (right)", keys(left), keys(right)),
+            more => more.iter().map(|k| keys(k)).collect::<Vec<_>>().join("; "),
+        };
         format!(
-            "hash by {}; the operators above run as one instance per core of the pipeline's \
-             parallelism",
-            keys.join(", ")
+            "hash by {by}; the operators above run as one instance per core of the pipeline's \
+             parallelism"
         )
+    }
+}
+
+/// Whether what follows `node` is a chain to the output, each node read by
+/// one other: every instance runs it whole.
+fn chained(graph: &PlanGraph, node: NodeId) -> bool {
+    let mut at = node;
+    loop {
+        let mut readers = graph.readers(at);
+        match (readers.next(), readers.next()) {
+            (None, _) => return true,
+            (Some((r, _)), None) if r.inputs.len() == 1 => at = r.id,
+            _ => return false,
+        }
     }
 }
 

@@ -79,6 +79,7 @@ impl Partitioner {
                     data,
                     ops,
                     born: batch.born,
+                    port: 0,
                 },
             ));
         }

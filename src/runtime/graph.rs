@@ -33,8 +33,9 @@ use crate::stream::{Message, StreamBatch};
 enum Target {
     /// Input `port` of operator `node` (an index into `OperatorGraph::nodes`).
     Node(usize, usize),
-    /// Out of the graph, to the sink.
-    Output,
+    /// Out of the graph by output `port`: to the sink, or (the part
+    /// before an exchange) to input `port` of the exchange's node.
+    Output(usize),
 }
 
 /// What a node knows of each of its inputs.
@@ -67,25 +68,30 @@ impl GraphNode {
 
     /// The watermark all its inputs have passed, when it moved forward.
     fn advance(&mut self) -> Option<i64> {
-        let live: Vec<Option<i64>> = self
-            .ports
-            .iter()
-            .filter(|p| !p.ended)
-            .map(|p| p.watermark)
-            .collect();
-        let least = if live.is_empty() {
-            self.ports.iter().filter_map(|p| p.watermark).max()
-        } else if live.iter().any(Option::is_none) {
-            None
-        } else {
-            live.into_iter().flatten().min()
-        }?;
-        if self.watermark.is_some_and(|w| least <= w) {
-            return None;
-        }
-        self.watermark = Some(least);
-        Some(least)
+        advance(&self.ports, &mut self.watermark)
     }
+}
+
+/// The watermark all of `ports` have passed (an ended one no longer holds
+/// the others back), when it moved past `watermark`.
+fn advance(ports: &[Port], watermark: &mut Option<i64>) -> Option<i64> {
+    let live: Vec<Option<i64>> = ports
+        .iter()
+        .filter(|p| !p.ended)
+        .map(|p| p.watermark)
+        .collect();
+    let least = if live.is_empty() {
+        ports.iter().filter_map(|p| p.watermark).max()
+    } else if live.iter().any(Option::is_none) {
+        None
+    } else {
+        live.into_iter().flatten().min()
+    }?;
+    if watermark.is_some_and(|w| least <= w) {
+        return None;
+    }
+    *watermark = Some(least);
+    Some(least)
 }
 
 /// The operators of a plan, wired as its graph.
@@ -96,6 +102,12 @@ pub struct OperatorGraph {
     entries: Vec<Target>,
     /// Inputs that ended.
     inputs_ended: Vec<bool>,
+    /// Its outputs (one, or before a join's exchange one per join input):
+    /// their watermarks and ends, and the least watermark they passed.
+    outputs: Vec<Port>,
+    output_watermark: Option<i64>,
+    /// Per output, the stage that feeds it.
+    output_stages: Vec<Option<usize>>,
 }
 
 /// Which of a plan's nodes a graph runs.
@@ -213,7 +225,7 @@ impl OperatorGraph {
                         ports: vec![Port::default(); node.inputs.len()],
                         watermark: None,
                         ended: false,
-                        target: Target::Output,
+                        target: Target::Output(0),
                     });
                     if !new {
                         continue;
@@ -222,7 +234,14 @@ impl OperatorGraph {
                 }
             };
             if let Some(stage) = stage {
-                stage.set_inputs(node.inputs.iter().filter_map(|i| stage_of.get(i).copied()));
+                // A split join's two inputs both come from the exchange.
+                let mut inputs: Vec<usize> = node
+                    .inputs
+                    .iter()
+                    .filter_map(|i| stage_of.get(i).copied())
+                    .collect();
+                inputs.dedup();
+                stage.set_inputs(inputs);
                 stage_of.insert(node.id, metrics.nodes().len() - 1);
             }
         }
@@ -230,8 +249,8 @@ impl OperatorGraph {
         let target_of = |id: NodeId| -> Result<Target> {
             let mut readers = graph.readers(id);
             let target = match readers.next() {
-                Some((reader, _)) if !part.runs(plan, reader.id) => Target::Output,
-                None => Target::Output,
+                Some((reader, port)) if !part.runs(plan, reader.id) => Target::Output(port),
+                None => Target::Output(0),
                 Some((reader, port)) => {
                     let index = operator_of.get(&reader.id).copied().ok_or_else(|| {
                         SluiceError::Internal(format!("node {} reads a source", reader.id))
@@ -254,7 +273,9 @@ impl OperatorGraph {
                 let first = operator_of.get(&exchange.node).copied().ok_or_else(|| {
                     SluiceError::Internal(format!("no operator for node {}", exchange.node))
                 })?;
-                vec![Target::Node(first, 0)]
+                (0..exchange.inputs.len())
+                    .map(|port| Target::Node(first, port))
+                    .collect()
             }
             _ => graph
                 .sources()
@@ -262,10 +283,22 @@ impl OperatorGraph {
                 .collect::<Result<Vec<_>>>()?,
         };
         let inputs_ended = vec![false; entries.len()];
+        let output_stages = match part {
+            Part::Before(exchange) => graph
+                .node(exchange.node)?
+                .inputs
+                .iter()
+                .map(|i| stage_of.get(i).copied())
+                .collect(),
+            _ => vec![nodes.last().and_then(|n| stage_of.get(&n.id).copied())],
+        };
         Ok(OperatorGraph {
             nodes,
             entries,
             inputs_ended,
+            outputs: vec![Port::default(); output_stages.len()],
+            output_watermark: None,
+            output_stages,
         })
     }
 
@@ -283,10 +316,13 @@ impl OperatorGraph {
                 ports: vec![Port::default(); n],
                 watermark: None,
                 ended: false,
-                target: Target::Output,
+                target: Target::Output(0),
             }],
             entries: (0..n).map(|i| Target::Node(0, i)).collect(),
             inputs_ended: vec![false; n],
+            outputs: vec![Port::default()],
+            output_watermark: None,
+            output_stages: vec![None],
         }
     }
 
@@ -300,8 +336,20 @@ impl OperatorGraph {
     pub fn entry_stage(&self, input: usize) -> Option<Arc<NodeMetrics>> {
         match self.entries.get(input)? {
             Target::Node(n, _) => Some(Arc::clone(&self.nodes[*n].stage)),
-            Target::Output => None,
+            Target::Output(_) => None,
         }
+    }
+
+    /// How many outputs it has (before a join's exchange, one per join
+    /// input; a batch's `port` says which it left by).
+    pub fn outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Per output, the stage (index in the pipeline's figures) that feeds
+    /// it.
+    pub fn output_stages(&self) -> &[Option<usize>] {
+        &self.output_stages
     }
 
     /// Its operators, in the plan's order.
@@ -354,12 +402,9 @@ impl OperatorGraph {
         self.inputs_ended.iter().all(|e| *e)
     }
 
-    /// Whether its output ended: the node that runs last has, or (no
-    /// operators) every input.
+    /// Whether its output ended (every output, when it has several).
     pub fn output_ended(&self) -> bool {
-        self.nodes
-            .last()
-            .map_or_else(|| self.all_ended(), |n| n.ended)
+        self.outputs.iter().all(|p| p.ended)
     }
 
     fn entry(&self, input: usize) -> Result<Target> {
@@ -376,9 +421,9 @@ impl OperatorGraph {
         out: &mut Vec<StreamBatch>,
     ) -> Result<()> {
         match target {
-            Target::Output => {
+            Target::Output(port) => {
                 if batch.num_rows() > 0 {
-                    out.push(batch);
+                    out.push(StreamBatch { port, ..batch });
                 }
                 Ok(())
             }
@@ -402,8 +447,15 @@ impl OperatorGraph {
         w: i64,
         out: &mut Vec<StreamBatch>,
     ) -> Result<Option<i64>> {
-        let Target::Node(n, port) = target else {
-            return Ok(Some(w));
+        let (n, port) = match target {
+            Target::Node(n, port) => (n, port),
+            // One output: every watermark goes on.
+            Target::Output(_) if self.outputs.len() == 1 => return Ok(Some(w)),
+            Target::Output(port) => {
+                let p = &mut self.outputs[port];
+                p.watermark = p.watermark.max(Some(w));
+                return Ok(advance(&self.outputs, &mut self.output_watermark));
+            }
         };
         let node = &mut self.nodes[n];
         let w = if node.ports.len() == 1 {
@@ -423,8 +475,17 @@ impl OperatorGraph {
     }
 
     fn send_end(&mut self, target: Target, out: &mut Vec<StreamBatch>) -> Result<Option<i64>> {
-        let Target::Node(n, port) = target else {
-            return Ok(None);
+        let (n, port) = match target {
+            Target::Node(n, port) => (n, port),
+            Target::Output(port) => {
+                self.outputs[port].ended = true;
+                if self.outputs.len() == 1 || self.output_ended() {
+                    return Ok(None);
+                }
+                // An ended output no longer holds the others' watermark
+                // back.
+                return Ok(advance(&self.outputs, &mut self.output_watermark));
+            }
         };
         let node = &mut self.nodes[n];
         node.ports[port].ended = true;

@@ -886,6 +886,14 @@ impl Operator for JoinOperator {
         Ok(Some(StateSnapshot::new(meta, batches)))
     }
 
+    fn rescale(
+        &self,
+        states: Vec<StateSnapshot>,
+        router: &super::rescale::Router,
+    ) -> Result<Option<Vec<StateSnapshot>>> {
+        self.resplit(states, router)
+    }
+
     fn restore(&mut self, state: StateSnapshot) -> Result<()> {
         let meta: JoinMeta = state.meta_as()?;
         if meta.counted != self.counts() {
@@ -924,6 +932,8 @@ impl Operator for JoinOperator {
     }
 }
 
+#[path = "join_rescale.rs"]
+mod rescale;
 #[path = "join_temporal.rs"]
 mod temporal;
 

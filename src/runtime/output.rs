@@ -16,9 +16,12 @@ use crate::stream::{Commit, Message};
 /// Where an operator task sends what it emits.
 pub enum Output {
     Channel(mpsc::Sender<Message>),
+    /// Hash-partitions batches among instances: `to[i][port]` feeds input
+    /// `port` of instance `i`, a batch leaving by output `port` is split by
+    /// `partitioners[port]`.
     Exchange {
-        to: Vec<mpsc::Sender<Message>>,
-        partitioner: Partitioner,
+        to: Vec<Vec<mpsc::Sender<Message>>>,
+        partitioners: Vec<Partitioner>,
         /// The exchange's stage in the pipeline's figures.
         stage: Arc<NodeMetrics>,
     },
@@ -34,7 +37,7 @@ impl Output {
             Output::Sink(sink) => sink.handle(message).await,
             Output::Exchange {
                 to,
-                partitioner,
+                partitioners,
                 stage,
             } => {
                 // What the other instances get of a control message.
@@ -56,22 +59,33 @@ impl Output {
                         let started = Instant::now();
                         let n = batch.num_rows() as u64;
                         let bytes = batch.data.get_array_memory_size() as u64;
+                        let port = batch.port;
+                        let partitioner = partitioners.get_mut(port).ok_or_else(|| {
+                            SluiceError::Internal(format!("an exchange without input {port}"))
+                        })?;
                         let parts = partitioner.split(batch)?;
                         stage.record(started, n, bytes, n);
                         for (i, part) in parts {
-                            to[i]
+                            to[i][port]
                                 .send(Message::Batch(part))
                                 .await
                                 .map_err(|_| stopped())?;
                         }
                     }
                     other => {
-                        for tx in to.iter().skip(1) {
+                        // To every input of every instance; the first gets
+                        // the original (a barrier's operator states, a
+                        // real commit).
+                        let mut all = to.iter().flatten();
+                        let first = all.next();
+                        for tx in all {
                             if let Some(copy) = copy(&other) {
                                 tx.send(copy).await.map_err(|_| stopped())?;
                             }
                         }
-                        to[0].send(other).await.map_err(|_| stopped())?;
+                        if let Some(tx) = first {
+                            tx.send(other).await.map_err(|_| stopped())?;
+                        }
                     }
                 }
                 Ok(())

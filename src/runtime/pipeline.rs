@@ -609,9 +609,14 @@ pub struct Split {
 }
 
 impl Split {
-    /// How its exchange splits batches among the instances.
-    pub fn partitioner(&self) -> Partitioner {
-        Partitioner::new(self.exchange.keys.clone(), self.instances.len())
+    /// How its exchange splits batches among the instances: one
+    /// partitioner per input of the exchange's node.
+    pub fn partitioners(&self) -> Vec<Partitioner> {
+        self.exchange
+            .inputs
+            .iter()
+            .map(|keys| Partitioner::new(keys.clone(), self.instances.len()))
+            .collect()
     }
 
     /// The operator tasks: `graph` (the part before the exchange) reading
@@ -630,32 +635,43 @@ impl Split {
         span: &tracing::Span,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let n = self.instances.len();
+        let ports = self.exchange.inputs.len();
+        let partitioners = self.partitioners();
         let mut tasks = tokio::task::JoinSet::new();
         let mut to = Vec::new();
         let mut merged = Vec::new();
         for (i, instance) in self.instances.into_iter().enumerate() {
-            let (tx, rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
+            let (txs, rxs): (Vec<_>, Vec<_>) = (0..ports)
+                .map(|_| mpsc::channel::<Message>(CHANNEL_CAPACITY))
+                .unzip();
             let (out_tx, out_rx) = mpsc::channel::<Message>(CHANNEL_CAPACITY);
             if i == 0 {
                 if let Some(stage) = instance.entry_stage(0) {
-                    stage.set_queue(&tx);
+                    stage.set_queue(&txs[0]);
                 }
             }
-            let alignment = Alignment::new(vec![self.exchange.node]);
+            // One input: its barriers pass as they are; a join's two get
+            // the same barrier (and commits) from the exchange, gathered as
+            // the merge gathers the instances'.
+            let alignment = if ports == 1 {
+                Alignment::new(vec![self.exchange.node])
+            } else {
+                Alignment::instances(ports)
+            };
             let run = run_operators(
                 instance,
                 alignment,
-                vec![Input::Channel(rx)],
+                rxs.into_iter().map(Input::Channel).collect(),
                 Output::Channel(out_tx),
                 keep_open.clone(),
             );
             tasks.spawn(run.instrument(span.clone()));
-            to.push(tx);
+            to.push(txs);
             merged.push(out_rx);
         }
         let exchange = Output::Exchange {
             to,
-            partitioner: Partitioner::new(self.exchange.keys, n),
+            partitioners,
             stage: self.stage,
         };
         let before = run_operators(graph, alignment, inputs, exchange, keep_open.clone());
@@ -720,7 +736,11 @@ pub fn stages(
         "exchange",
         exchange.describe(),
     ));
-    stage.set_inputs(upstream);
+    // A join's exchange reads both its inputs' last stages.
+    match graph.output_stages() {
+        [_, _, ..] => stage.set_inputs(graph.output_stages().iter().flatten().copied()),
+        _ => stage.set_inputs(upstream),
+    }
     let added = metrics.nodes().len();
     let part = |index| Part::Instance {
         exchange: exchange.clone(),

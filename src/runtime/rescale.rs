@@ -84,8 +84,8 @@ pub fn rescale(
         .first()
         .ok_or_else(|| SluiceError::Internal("an exchange before a node without input".into()))?;
     let input = plan.graph.node(*input)?.schema.clone();
-    let types = exchange
-        .keys
+    // A join's inputs' keys have the same types: the first input's say.
+    let types = exchange.inputs[0]
         .iter()
         .map(|k| Ok(k.data_type(&input)?))
         .collect::<Result<Vec<_>>>()?;

@@ -23,7 +23,8 @@ pub struct SplitGraph {
 }
 
 struct Instances {
-    partitioner: Partitioner,
+    /// Per input of the exchange's node.
+    partitioners: Vec<Partitioner>,
     graphs: Vec<OperatorGraph>,
     merge: OperatorGraph,
     /// The end of input reached them.
@@ -44,7 +45,7 @@ impl SplitGraph {
             Some(split) => {
                 let n = split.instances.len();
                 Some(Instances {
-                    partitioner: split.partitioner(),
+                    partitioners: split.partitioners(),
                     graphs: split.instances,
                     merge: OperatorGraph::merge(n, plan.graph.output()?.schema.clone()),
                     ended: false,
@@ -95,9 +96,11 @@ impl SplitGraph {
             return Ok(reached);
         }
         for i in 0..split.graphs.len() {
-            let mut emitted = Vec::new();
-            let w = split.graphs[i].end_input(0, &mut emitted)?;
-            reached = split.merge_from(i, emitted, w, out)?.or(reached);
+            for port in 0..split.partitioners.len() {
+                let mut emitted = Vec::new();
+                let w = split.graphs[i].end_input(port, &mut emitted)?;
+                reached = split.merge_from(i, emitted, w, out)?.or(reached);
+            }
             reached = split.merge.end_input(i, out)?.or(reached);
         }
         Ok(reached)
@@ -169,18 +172,21 @@ impl SplitGraph {
             return Ok(watermark);
         };
         for batch in emitted {
-            for (i, part) in split.partitioner.split(batch)? {
+            let port = batch.port;
+            for (i, part) in split.partitioners[port].split(batch)? {
                 let mut from = Vec::new();
-                split.graphs[i].push_input(0, Message::Batch(part), &mut from)?;
+                split.graphs[i].push_input(port, Message::Batch(part), &mut from)?;
                 split.merge_from(i, from, None, out)?;
             }
         }
         let mut reached = None;
         if let Some(w) = watermark {
             for i in 0..split.graphs.len() {
-                let mut from = Vec::new();
-                let w = split.graphs[i].push_input(0, Message::Watermark(w), &mut from)?;
-                reached = split.merge_from(i, from, w, out)?.or(reached);
+                for port in 0..split.partitioners.len() {
+                    let mut from = Vec::new();
+                    let w = split.graphs[i].push_input(port, Message::Watermark(w), &mut from)?;
+                    reached = split.merge_from(i, from, w, out)?.or(reached);
+                }
             }
         }
         Ok(reached)

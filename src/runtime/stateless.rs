@@ -98,6 +98,7 @@ pub fn drop_failing_rows(
             data: batch.data.slice(row, 1),
             ops: batch.ops.as_ref().map(|o| o.slice(row, 1)),
             born: batch.born,
+            port: batch.port,
         };
         match check(&one) {
             Ok(()) => keep.push(true),
@@ -192,6 +193,7 @@ impl StatelessOperator {
                     data: project(exprs, schema, &batch.data)?,
                     ops: batch.ops,
                     born: batch.born,
+                    port: batch.port,
                 },
             };
         }

@@ -84,6 +84,12 @@ async fn explain_shows_operators_windows_watermarks_and_emit() {
              FROM old_bids o JOIN totals t ON o.bidder = t.bidder AND o.price > 10
              GROUP BY t.bidder, t.spent",
         ),
+        (
+            // No aggregate: the join itself is split by each input's keys.
+            "join_split",
+            "SELECT o.auction, o.price, b.price AS later FROM old_bids o JOIN bids b
+             ON o.auction = b.auction AND b.ts BETWEEN o.ts AND o.ts + INTERVAL '10' SECOND",
+        ),
     ];
     for (name, sql) in cases {
         let plan = streaming_plan(&mut engine, sql).await;

@@ -179,8 +179,17 @@ async fn stream(
     while ended.iter().any(|e| !e) {
         step += 1;
         if step == restart {
-            let states = graph.snapshot().expect("snapshot");
-            graph = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
+            // Restored at the other parallelism (1 ↔ 2): the keyed state,
+            // a split join's included, is re-split by key.
+            let mut states = graph.snapshot().expect("snapshot");
+            let again = 3 - parallelism;
+            if let Some(x) = sluice::plan::Exchange::of(&plan.graph) {
+                let rescaled =
+                    sluice::runtime::rescale::rescale(&plan, &x, &mut states, parallelism, again)
+                        .expect("rescale");
+                assert!(rescaled, "{sql}: its state re-splits");
+            }
+            graph = SplitGraph::build(&plan, &metrics, again).expect("operators");
             graph.restore(states).expect("restore");
             for j in (0..n).filter(|&j| ended[j]) {
                 graph.end_input(j, &mut out).expect("end");
@@ -359,6 +368,7 @@ pub(super) async fn stream_interval(
     inputs: [&Scheduled; 2],
     order: &[bool],
     restart: usize,
+    parallelism: usize,
 ) -> (Vec<Vec<String>>, bool, [Vec<Row>; 2]) {
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
     assert!(!plan.changelog, "{sql}: an interval join appends");
@@ -374,7 +384,7 @@ pub(super) async fn stream_interval(
         inputs
     };
     let metrics = Arc::new(PipelineMetrics::default());
-    let mut graph = SplitGraph::build(&plan, &metrics, 1).expect("operators");
+    let mut graph = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
     let mut step = 0;
     let mut next = [0usize; 2];
     let mut ended = [false; 2];
@@ -391,7 +401,7 @@ pub(super) async fn stream_interval(
         step += 1;
         if step == restart {
             let states = graph.snapshot().expect("snapshot");
-            graph = SplitGraph::build(&plan, &metrics, 1).expect("operators");
+            graph = SplitGraph::build(&plan, &metrics, parallelism).expect("operators");
             graph.restore(states).expect("restore");
             // An input that had ended ends again at once (a file read to
             // its end).
@@ -467,6 +477,7 @@ proptest! {
         cuts_b in proptest::collection::vec(0usize..200, 0..8),
         order in proptest::collection::vec(any::<bool>(), 1..16),
         restart in 0usize..20,
+        parallelism in 1usize..=2,
     ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -477,7 +488,7 @@ proptest! {
             let (sa, sb) = (schedule(&a, &cuts_a), schedule(&b, &cuts_b));
             for sql in INTERVAL_QUERIES {
                 let (got, updating, [on_a, on_b]) =
-                    stream_interval(&engine, sql, [&sa, &sb], &order, restart).await;
+                    stream_interval(&engine, sql, [&sa, &sb], &order, restart, parallelism).await;
                 assert!(!updating, "{sql}: an interval join takes nothing back");
                 let want = oracle(sql, [("a", batch_of(&on_a)), ("b", batch_of(&on_b))]).await;
                 assert_eq!(got, want, "{sql}");
@@ -574,6 +585,7 @@ proptest! {
         cuts_b in proptest::collection::vec(0usize..200, 0..8),
         order in proptest::collection::vec(any::<bool>(), 1..16),
         restart in 0usize..20,
+        parallelism in 1usize..=2,
     ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -595,7 +607,7 @@ proptest! {
                     "{sql}: a window join frees rows by the watermark"
                 );
                 let (got, updating, _) =
-                    stream_interval(&engine, sql, [&sa, &sb], &order, restart).await;
+                    stream_interval(&engine, sql, [&sa, &sb], &order, restart, parallelism).await;
                 assert!(!updating, "{sql}: a window join takes nothing back");
                 let want =
                     oracle(batch_sql, [("a", batch_of(&on_a)), ("b", batch_of(&on_b))]).await;

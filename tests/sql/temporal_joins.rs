@@ -64,6 +64,7 @@ proptest! {
         cuts_b in proptest::collection::vec(0usize..200, 0..8),
         order in proptest::collection::vec(any::<bool>(), 1..16),
         restart in 0usize..20,
+        parallelism in 1usize..=2,
     ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -81,7 +82,7 @@ proptest! {
                     "{sql}: a temporal join"
                 );
                 let (got, updating, [on_a, on_b]) =
-                    stream_interval(&engine, sql, [&sa, &sb], &order, restart).await;
+                    stream_interval(&engine, sql, [&sa, &sb], &order, restart, parallelism).await;
                 assert!(!updating, "{sql}: a temporal join takes nothing back");
                 let want =
                     oracle(batch_sql, [("a", batch_of(&on_a)), ("b", batch_of(&on_b))]).await;
