@@ -17,10 +17,11 @@
 //! so that they too run in every instance, on the rows of its keys only,
 //! and a HOP copies rows after the split, not before it.
 //!
-//! A plan without an aggregate whose one join is followed by a chain is
-//! split at the join: each of its two inputs by its own join keys (equal
-//! keys have equal types, so they hash alike), so each instance joins the
-//! rows of its keys.
+//! Otherwise a plan whose one join is followed by a chain without an
+//! aggregate is split at the join (aggregates in its inputs, such as the
+//! two window aggregates of a window join, run before the exchange): each
+//! of its two inputs by its own join keys (equal keys have equal types, so
+//! they hash alike), so each instance joins the rows of its keys.
 
 use std::sync::Arc;
 
@@ -53,13 +54,17 @@ impl Exchange {
         {
             return None;
         }
+        Self::at_aggregate(graph).or_else(|| Self::at_join(graph))
+    }
+
+    /// Before the plan's aggregate, when it has one, keyed, followed by a
+    /// chain.
+    fn at_aggregate(graph: &PlanGraph) -> Option<Exchange> {
         let mut aggregates = graph.nodes().iter().filter_map(|n| match &n.kind {
             NodeKind::Aggregate(a) => Some((n, a)),
             _ => None,
         });
-        let Some((node, agg)) = aggregates.next() else {
-            return Self::at_join(graph);
-        };
+        let (node, agg) = aggregates.next()?;
         if aggregates.next().is_some() || node.inputs.len() != 1 {
             return None;
         }
@@ -75,9 +80,7 @@ impl Exchange {
         if keys.is_empty() {
             return None;
         }
-        if !chained(graph, node.id) {
-            return None;
-        }
+        chain_after(graph, node.id)?;
         // Up through the stateless nodes before it, each read by it alone.
         let mut exchange = Exchange {
             node: node.id,
@@ -103,19 +106,24 @@ impl Exchange {
         Some(exchange)
     }
 
-    /// A plan without an aggregate: split at its join, when it has one and
-    /// a chain follows it.
+    /// At the plan's one join, when a chain without an aggregate follows
+    /// it (aggregates in its inputs run before the exchange).
     fn at_join(graph: &PlanGraph) -> Option<Exchange> {
         let mut joins = graph.nodes().iter().filter_map(|n| match &n.kind {
             NodeKind::Join(j) => Some((n, j)),
             _ => None,
         });
         let (node, join) = joins.next()?;
-        if joins.next().is_some()
-            || node.inputs.len() != 2
-            || join.left_keys.is_empty()
-            || !chained(graph, node.id)
-        {
+        if joins.next().is_some() || node.inputs.len() != 2 || join.left_keys.is_empty() {
+            return None;
+        }
+        let after = chain_after(graph, node.id)?;
+        let aggregate = |id: &NodeId| {
+            graph
+                .node(*id)
+                .is_ok_and(|n| matches!(n.kind, NodeKind::Aggregate(_)))
+        };
+        if after.iter().any(aggregate) {
             return None;
         }
         Some(Exchange {
@@ -156,16 +164,20 @@ impl Exchange {
     }
 }
 
-/// Whether what follows `node` is a chain to the output, each node read by
-/// one other: every instance runs it whole.
-fn chained(graph: &PlanGraph, node: NodeId) -> bool {
+/// The nodes after `node`, when they are a chain to the output, each read
+/// by one other (every instance runs it whole); `None` otherwise.
+fn chain_after(graph: &PlanGraph, node: NodeId) -> Option<Vec<NodeId>> {
     let mut at = node;
+    let mut chain = Vec::new();
     loop {
         let mut readers = graph.readers(at);
         match (readers.next(), readers.next()) {
-            (None, _) => return true,
-            (Some((r, _)), None) if r.inputs.len() == 1 => at = r.id,
-            _ => return false,
+            (None, _) => return Some(chain),
+            (Some((r, _)), None) if r.inputs.len() == 1 => {
+                at = r.id;
+                chain.push(at);
+            }
+            _ => return None,
         }
     }
 }
