@@ -85,6 +85,10 @@ pub struct JoinNode {
     /// (0 left, 1 right) is looked up. A row of the other is matched once,
     /// when it arrives, against that input's current rows, and not kept.
     pub lookup: Option<usize>,
+    /// A lookup join whose looked-up input is bounded (a file, a generator
+    /// with a limit, a view over them): the stream's rows wait until it has
+    /// been read whole, so each is matched against all of it.
+    pub lookup_loads_first: bool,
     /// A temporal join in event time (`FOR SYSTEM_TIME AS OF` the stream's
     /// event time).
     pub temporal: Option<Temporal>,
@@ -173,6 +177,13 @@ impl JoinNode {
         let mut text = format!("{}{lookup} on {}", self.kind.sql(), on.join(" AND "));
         if let Some(f) = filter {
             text.push_str(&format!(", filter {f}"));
+        }
+        if self.lookup.is_some() && self.lookup_loads_first {
+            text.push_str(
+                "; state: the looked-up input's rows (it is bounded: the stream's rows wait \
+                 until it is read whole, then are matched once)",
+            );
+            return text;
         }
         if self.lookup.is_some() {
             text.push_str(

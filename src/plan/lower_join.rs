@@ -88,6 +88,7 @@ pub(super) fn lower_join(
         _ => None,
     };
     let mut lookup = None;
+    let mut lookup_loads_first = false;
     let mut temporal = None;
     if let Some((side, v)) = versions {
         let what = if v.at.is_some() { "temporal" } else { "lookup" };
@@ -110,7 +111,15 @@ pub(super) fn lower_join(
             )));
         }
         match &v.at {
-            None => lookup = Some(side),
+            None => {
+                lookup = Some(side);
+                let looked_up = if side == 1 { &right } else { &left };
+                lookup_loads_first = looked_up.sources().iter().all(|s| {
+                    catalog
+                        .relation(s)
+                        .is_some_and(|r| r.connector.is_bounded())
+                });
+            }
             Some(at) => {
                 let (versions, stream_schema) = if side == 1 {
                     (&right, j.left.schema())
@@ -163,6 +172,7 @@ pub(super) fn lower_join(
         nulls_equal: j.null_equality == NullEquality::NullEqualsNull,
         interval,
         lookup,
+        lookup_loads_first,
         temporal,
         state_ttl: None,
         text: String::new(),

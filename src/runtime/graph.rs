@@ -407,6 +407,11 @@ impl OperatorGraph {
         self.outputs.iter().all(|p| p.ended)
     }
 
+    /// Which of its outputs ended.
+    pub fn outputs_ended(&self) -> Vec<bool> {
+        self.outputs.iter().map(|p| p.ended).collect()
+    }
+
     fn entry(&self, input: usize) -> Result<Target> {
         self.entries
             .get(input)
@@ -501,8 +506,14 @@ impl OperatorGraph {
             }
             return self.send_end(next, out);
         }
+        let mut held = Vec::new();
+        node.op.on_input_end(port, &mut held)?;
+        let next = node.target;
+        for b in held {
+            self.send_batch(next, b, out)?;
+        }
         // An ended input no longer holds the others' watermark back.
-        let Some(w) = node.advance() else {
+        let Some(w) = self.nodes[n].advance() else {
             return Ok(None);
         };
         self.watermark_at(n, w, out)

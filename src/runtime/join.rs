@@ -97,6 +97,9 @@ pub struct JoinOperator {
     metrics: Arc<PipelineMetrics>,
     /// A lookup join: the input that is looked up (see `JoinNode::lookup`).
     lookup: Option<usize>,
+    /// A lookup join whose looked-up input is bounded, until it ended: the
+    /// stream's rows wait in their side.
+    loading: bool,
     /// `state_ttl`: per side, the kept rows' ids by when they are
     /// forgotten — one entry per kept batch `(deadline, first id, end)`,
     /// in arrival order (ids grow with arrival).
@@ -145,6 +148,7 @@ impl JoinOperator {
         let interval = join.interval;
         let temporal = join.temporal;
         let lookup = join.lookup;
+        let loading = lookup.is_some() && join.lookup_loads_first;
         let ttl = join
             .state_ttl
             .map(|ms| Duration::from_millis(ms.max(0) as u64));
@@ -181,6 +185,7 @@ impl JoinOperator {
             ttl,
             forget: [VecDeque::new(), VecDeque::new()],
             lookup,
+            loading,
         })
     }
 
@@ -435,6 +440,14 @@ impl JoinOperator {
         }
         let other = 1 - side;
         if self.lookup == Some(other) {
+            if self.loading {
+                // Kept until the looked-up input is read whole.
+                let base = self.sides[side].keep(batch);
+                for (i, &g) in self.groups.iter().enumerate() {
+                    self.sides[side].link(base + i, g);
+                }
+                return self.sides[side].merge_tail();
+            }
             return self.look_up(side, &batch, out);
         }
         if self.temporal.is_some() {
@@ -551,6 +564,22 @@ impl JoinOperator {
             out.push(self.assemble(side, batch, candidates, &pieces)?);
         }
         Ok(())
+    }
+
+    /// A bounded looked-up input was read whole: the stream's rows that
+    /// waited are matched against it, once.
+    fn loaded(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        self.loading = false;
+        let Some(looked_up) = self.lookup else {
+            return Ok(());
+        };
+        let stream = 1 - looked_up;
+        let (rows, _) = self.sides[stream].live_rows()?;
+        self.sides[stream].clear();
+        if rows.num_rows() > 0 {
+            self.arrive(stream, rows, None, out)?;
+        }
+        self.compact()
     }
 
     /// Which candidate pairs pass the ON filter (`None`: all of them).
@@ -841,7 +870,17 @@ impl Operator for JoinOperator {
         self.expire(watermark, out)
     }
 
+    fn on_input_end(&mut self, port: usize, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.loading && self.lookup == Some(port) {
+            self.loaded(out)?;
+        }
+        Ok(())
+    }
+
     fn on_end(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
+        if self.loading {
+            self.loaded(out)?;
+        }
         // Nothing more comes: an interval join's preserved rows that never
         // matched are final, a temporal join's versions too.
         if self.temporal.is_some() {

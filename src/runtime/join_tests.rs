@@ -17,6 +17,7 @@ fn node(kind: JoinKind, interval: Option<Interval>, state_ttl: Option<i64>) -> J
         nulls_equal: false,
         interval,
         lookup: None,
+        lookup_loads_first: false,
         temporal: None,
         state_ttl,
         text: String::new(),

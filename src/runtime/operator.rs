@@ -36,6 +36,11 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// Input `port` of an operator with several ended while others go on.
+    fn on_input_end(&mut self, _port: usize, _out: &mut Vec<StreamBatch>) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether it holds back changes it has not emitted yet, to batch its
     /// work (a vectorized changelog aggregate's pending groups). The
     /// pipeline calls [`Operator::flush`] once it has held them for
@@ -196,6 +201,14 @@ impl Operator for Measured {
         self.inner.on_end(out)?;
         self.account(started, 0, 0, &out[from..]);
         self.refresh(true);
+        Ok(())
+    }
+
+    fn on_input_end(&mut self, port: usize, out: &mut Vec<StreamBatch>) -> Result<()> {
+        let started = Instant::now();
+        let from = out.len();
+        self.inner.on_input_end(port, out)?;
+        self.account(started, 0, 0, &out[from..]);
         Ok(())
     }
 

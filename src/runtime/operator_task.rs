@@ -187,14 +187,17 @@ impl Task {
     /// has ended, the end of input goes on too (to the instances after an
     /// exchange, which then emit what they hold).
     async fn end_input(&mut self, input: usize) -> Result<()> {
-        let ended = self.graph.output_ended();
+        let before = self.graph.outputs_ended();
         let w = self.graph.end_input(input, &mut self.out)?;
         self.send_emitted(true).await?;
         if let Some(w) = w {
             self.output.send(Message::Watermark(w)).await?;
         }
-        if !ended && self.graph.output_ended() {
-            self.output.send(Message::EndOfInput).await?;
+        let all = self.graph.output_ended();
+        for (port, ended) in self.graph.outputs_ended().into_iter().enumerate() {
+            if ended && !before[port] {
+                self.output.end(port, all).await?;
+            }
         }
         Ok(())
     }

@@ -93,6 +93,26 @@ impl Output {
         }
     }
 
+    /// Output `port` of the graph feeding it ended (`all`: every one has):
+    /// an exchange ends that input of every instance; anything else ends
+    /// once all have.
+    pub async fn end(&mut self, port: usize, all: bool) -> Result<()> {
+        match self {
+            Output::Exchange { to, .. } => {
+                for inputs in to.iter() {
+                    if let Some(tx) = inputs.get(port) {
+                        tx.send(Message::EndOfInput)
+                            .await
+                            .map_err(|_| SluiceError::Connector("the sink stopped".into()))?;
+                    }
+                }
+                Ok(())
+            }
+            _ if all => self.send(Message::EndOfInput).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Everything was sent: a chained sink closes (a channel closes when
     /// dropped).
     pub async fn close(self) -> Result<()> {

@@ -86,21 +86,26 @@ impl SplitGraph {
     /// watermark that reached the output, when it moved.
     pub fn end_input(&mut self, input: usize, out: &mut Vec<StreamBatch>) -> Result<Option<i64>> {
         let mut emitted = Vec::new();
+        let before = self.before.outputs_ended();
         let watermark = self.before.end_input(input, &mut emitted)?;
         let mut reached = self.route(emitted, watermark, out)?;
+        let after = self.before.outputs_ended();
         let ended = self.before.output_ended();
         let Some(split) = &mut self.split else {
             return Ok(reached);
         };
-        if !ended || std::mem::replace(&mut split.ended, true) {
-            return Ok(reached);
-        }
-        for i in 0..split.graphs.len() {
-            for port in 0..split.partitioners.len() {
+        // Each output that ended ends that input of every instance.
+        for port in (0..after.len()).filter(|&p| after[p] && !before[p]) {
+            for i in 0..split.graphs.len() {
                 let mut emitted = Vec::new();
                 let w = split.graphs[i].end_input(port, &mut emitted)?;
                 reached = split.merge_from(i, emitted, w, out)?.or(reached);
             }
+        }
+        if !ended || std::mem::replace(&mut split.ended, true) {
+            return Ok(reached);
+        }
+        for i in 0..split.graphs.len() {
             reached = split.merge.end_input(i, out)?.or(reached);
         }
         Ok(reached)

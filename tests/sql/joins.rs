@@ -624,59 +624,31 @@ proptest! {
 #[tokio::test]
 async fn a_lookup_join_matches_each_row_once_against_the_current_rows() {
     let mut engine = engine().await;
-    engine
-        .execute("CREATE SOURCE s (k BIGINT, x BIGINT, p AS PROCTIME()) WITH (connector = 'file', path = 'unused')")
-        .await
-        .expect("source");
+    // The looked-up view reads a topic (unbounded: a bounded one is read
+    // whole before any stream row is matched, below).
+    for sql in [
+        "CREATE SOURCE s (k BIGINT, x BIGINT, p AS PROCTIME()) WITH (connector = 'file', path = 'unused')",
+        "CREATE SOURCE t (k BIGINT, y BIGINT) WITH (connector = 'kafka', topic = 't',
+             bootstrap_servers = 'localhost:9092', format = 'json')",
+        "CREATE MATERIALIZED VIEW tv AS SELECT k, sum(y) AS y FROM t GROUP BY k",
+    ] {
+        engine.execute(sql).await.expect(sql);
+    }
     for (sql, left) in [
         (
-            "SELECT s.k, s.x, bv.y FROM s JOIN bv FOR SYSTEM_TIME AS OF s.p ON s.k = bv.k",
+            "SELECT s.k, s.x, tv.y FROM s JOIN tv FOR SYSTEM_TIME AS OF s.p ON s.k = tv.k",
             false,
         ),
         (
-            "SELECT s.k, s.x, bv.y FROM s LEFT JOIN bv FOR SYSTEM_TIME AS OF s.p ON s.k = bv.k",
+            "SELECT s.k, s.x, tv.y FROM s LEFT JOIN tv FOR SYSTEM_TIME AS OF s.p ON s.k = tv.k",
             true,
         ),
     ] {
         let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
         assert!(!plan.changelog, "{sql}: a lookup join appends");
-        assert_eq!(plan.sources(), ["s", "bv"]);
+        assert_eq!(plan.sources(), ["s", "tv"]);
         let mut graph = SplitGraph::build(&plan, &Default::default(), 1).expect("operators");
-        let stream = |rows: &[(i64, i64)]| {
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("k", DataType::Int64, true),
-                Field::new("x", DataType::Int64, true),
-                Field::new(
-                    "p",
-                    DataType::Timestamp(
-                        datafusion::arrow::datatypes::TimeUnit::Millisecond,
-                        Some("+00:00".into()),
-                    ),
-                    false,
-                ),
-            ]));
-            let p = datafusion::arrow::array::TimestampMillisecondArray::from(vec![0; rows.len()])
-                .with_timezone("+00:00");
-            Message::Batch(StreamBatch::append(
-                RecordBatch::try_new(
-                    schema,
-                    vec![
-                        Arc::new(rows.iter().map(|r| Some(r.0)).collect::<Int64Array>()),
-                        Arc::new(rows.iter().map(|r| Some(r.1)).collect::<Int64Array>()),
-                        Arc::new(p),
-                    ],
-                )
-                .expect("batch"),
-            ))
-        };
-        let view = |changes: &[(Op, (i64, i64))]| {
-            let rows: Vec<Pair> = changes
-                .iter()
-                .map(|(_, (k, y))| (Some(*k), Some(*y)))
-                .collect();
-            let ops = UInt8Array::from(changes.iter().map(|(o, _)| *o as u8).collect::<Vec<_>>());
-            Message::Batch(StreamBatch::changelog(batch(bv_schema(), &rows), ops))
-        };
+        let (stream, view) = (stream_rows, view_rows);
         let mut out = Vec::new();
         graph
             .push_input(1, view(&[(Op::Insert, (1, 10))]), &mut out)
@@ -718,5 +690,110 @@ async fn a_lookup_join_matches_each_row_once_against_the_current_rows() {
         }
         want.sort();
         assert_eq!(rows, want, "{sql}");
+    }
+}
+
+/// Rows of `s` (k, x, and its processing time).
+fn stream_rows(rows: &[(i64, i64)]) -> Message {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("x", DataType::Int64, true),
+        Field::new(
+            "p",
+            DataType::Timestamp(
+                datafusion::arrow::datatypes::TimeUnit::Millisecond,
+                Some("+00:00".into()),
+            ),
+            false,
+        ),
+    ]));
+    let p = datafusion::arrow::array::TimestampMillisecondArray::from(vec![0; rows.len()])
+        .with_timezone("+00:00");
+    Message::Batch(StreamBatch::append(
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(rows.iter().map(|r| Some(r.0)).collect::<Int64Array>()),
+                Arc::new(rows.iter().map(|r| Some(r.1)).collect::<Int64Array>()),
+                Arc::new(p),
+            ],
+        )
+        .expect("batch"),
+    ))
+}
+
+/// A keyed view's changes (k, y).
+fn view_rows(changes: &[(Op, (i64, i64))]) -> Message {
+    let rows: Vec<Pair> = changes
+        .iter()
+        .map(|(_, (k, y))| (Some(*k), Some(*y)))
+        .collect();
+    let ops = UInt8Array::from(changes.iter().map(|(o, _)| *o as u8).collect::<Vec<_>>());
+    Message::Batch(StreamBatch::changelog(batch(bv_schema(), &rows), ops))
+}
+
+/// A lookup join of a bounded input (a view over a file) reads it whole
+/// first: stream rows that arrive before its end wait, then each is matched
+/// once against all of it; later ones are matched as they arrive.
+#[tokio::test]
+async fn a_lookup_join_reads_a_bounded_input_whole_first() {
+    let mut engine = engine().await;
+    engine
+        .execute("CREATE SOURCE s (k BIGINT, x BIGINT, p AS PROCTIME()) WITH (connector = 'file', path = 'unused')")
+        .await
+        .expect("source");
+    let sql = "SELECT s.k, s.x, bv.y FROM s LEFT JOIN bv FOR SYSTEM_TIME AS OF s.p ON s.k = bv.k";
+    let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
+    let text = plan
+        .graph
+        .nodes()
+        .iter()
+        .find_map(|n| match &n.kind {
+            sluice::plan::NodeKind::Join(j) => Some(j.text.clone()),
+            _ => None,
+        })
+        .expect("a join");
+    assert!(text.contains("it is bounded"), "{text}");
+    for parallelism in [1, 2] {
+        let mut graph =
+            SplitGraph::build(&plan, &Default::default(), parallelism).expect("operators");
+        let mut out = Vec::new();
+        graph
+            .push_input(0, stream_rows(&[(1, 100), (2, 200), (3, 300)]), &mut out)
+            .expect("stream");
+        graph
+            .push_input(
+                1,
+                view_rows(&[(Op::Insert, (1, 10)), (Op::Insert, (2, 20))]),
+                &mut out,
+            )
+            .expect("view");
+        graph
+            .push_input(
+                1,
+                view_rows(&[(Op::UpdateBefore, (1, 10)), (Op::Update, (1, 11))]),
+                &mut out,
+            )
+            .expect("view");
+        assert!(
+            out.is_empty(),
+            "nothing before the bounded input is read whole"
+        );
+        graph.end_input(1, &mut out).expect("end");
+        graph
+            .push_input(0, stream_rows(&[(2, 201)]), &mut out)
+            .expect("stream");
+        let mut rows: Vec<Vec<String>> = out.iter().flat_map(|b| rows_of(&b.data)).collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                ["1", "100", "11"],
+                ["2", "200", "20"],
+                ["2", "201", "20"],
+                ["3", "300", "NULL"]
+            ],
+            "at parallelism {parallelism}"
+        );
     }
 }

@@ -96,6 +96,9 @@ pub fn oracle_sql(name: &str, query: &str) -> String {
                        FROM auction GROUP BY 1, 2) a
                  ON p.id = a.seller AND p.starttime = a.starttime"
             .to_string(),
+        "q13" => "SELECT b.auction, b.bidder, b.price, b.date_time, s.value
+                  FROM bid b JOIN side_input s ON b.auction % 10000 = s.key"
+            .to_string(),
         "q11" => "SELECT k AS bidder, count(*) AS bid_count, ws AS window_start, we AS window_end FROM w GROUP BY k, ws, we".to_string(),
         _ => query.to_string(),
     }
