@@ -3,7 +3,9 @@
 //! `sluice --parallelism 2 --checkpoint-interval 1s` runs a windowed and a
 //! non-windowed aggregate view (the latter over a UNION ALL), each split
 //! into two instances behind a hash exchange, each with a Kafka sink, and
-//! the same totals through a join, with a Kafka sink too. The test kills the process with
+//! the same totals through a join, and the same windows through a window
+//! join split across both instances by its keys, each with a Kafka sink
+//! too. The test kills the process with
 //! SIGKILL at least ten times — at random moments, right after a checkpoint
 //! completes (while its transactions commit) and about when the next one
 //! starts — and restarts it on the same data directory each time. At the
@@ -78,6 +80,15 @@ const TOTALS: &str = "SELECT k, count(*) AS n, sum(v) AS s FROM \
 /// the totals', now from a join's state restored at every crash.
 const JOINED: &str = "SELECT e.k, count(*) AS n, sum(e.v) AS s FROM ev e \
      JOIN (SELECT DISTINCT k FROM ev) d ON e.k = d.k GROUP BY e.k";
+/// The windows again, through a window join of two window aggregates (each
+/// key's window meets its own count): a join split across both cores by
+/// its keys, whose state the watermark frees.
+const WINDOW_JOINED: &str = "SELECT a.k, a.window_start, a.window_end, a.n, a.s FROM \
+     (SELECT k, window_start, window_end, count(*) AS n, sum(v) AS s \
+      FROM TUMBLE(ev, ts, INTERVAL '10 seconds') GROUP BY k, window_start, window_end) a \
+     JOIN (SELECT k, window_start, window_end, count(*) AS c \
+      FROM TUMBLE(ev, ts, INTERVAL '10 seconds') GROUP BY k, window_start, window_end) b \
+     ON a.k = b.k AND a.window_start = b.window_start AND a.window_end = b.window_end";
 /// `WINDOWED` in batch, over the on-time events (`window_start` in ms).
 const WINDOWED_ORACLE: &str =
     "SELECT k, date_bin(INTERVAL '10 seconds', ts, TIMESTAMP '1970-01-01') AS window_start, \
@@ -164,16 +175,18 @@ async fn crash_test(scenario: Scenario) {
     let w_out = unique("crash_w_out");
     let t_out = unique("crash_t_out");
     let j_out = unique("crash_j_out");
+    let wj_out = unique("crash_wj_out");
     create_topic(&servers, &input, PARTITIONS).await;
     create_topic(&servers, &w_out, 2).await;
     create_topic(&servers, &t_out, 2).await;
     create_topic(&servers, &j_out, 2).await;
+    create_topic(&servers, &wj_out, 2).await;
 
     let mut dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("pipeline.sql");
     std::fs::write(
         &script,
-        pipeline_sql(&servers, &input, &w_out, &t_out, &j_out),
+        pipeline_sql(&servers, &input, [&w_out, &t_out, &j_out, &wj_out]),
     )
     .expect("script");
     // On two cores whatever the machine has: each view's keyed aggregate
@@ -277,9 +290,9 @@ async fn crash_test(scenario: Scenario) {
     let want = Oracle::of(&topic_events).await;
 
     // The last run catches up, then stops cleanly and prints the views.
-    let (windows_out, totals_out, joined_out) = runs.catch_up(
+    let (windows_out, totals_out, joined_out, window_joined_out) = runs.catch_up(
         &servers,
-        [&w_out, &t_out, &j_out],
+        [&w_out, &t_out, &j_out, &wj_out],
         &want,
         scenario.checkpoints,
     );
@@ -298,8 +311,18 @@ async fn crash_test(scenario: Scenario) {
     ));
     problems.extend(upsert_problems("sink t_out", &totals_out, &want.totals));
     problems.extend(upsert_problems("sink j_out", &joined_out, &want.totals));
+    problems.extend(window_problems(
+        "sink wj_out",
+        &windows_of_messages(&window_joined_out),
+        &want.windows,
+    ));
     match printed_tables(&stdout).as_slice() {
-        [w, t, j] => {
+        [w, t, j, wj] => {
+            problems.extend(window_problems(
+                "view wj (a window join)",
+                &windows_of_rows(wj),
+                &want.windows,
+            ));
             problems.extend(window_problems(
                 "view w",
                 &windows_of_rows(w),
@@ -313,7 +336,7 @@ async fn crash_test(scenario: Scenario) {
             ));
         }
         tables => problems.push(format!(
-            "the last run printed {} tables, not the 3 views; stdout:\n{stdout}",
+            "the last run printed {} tables, not the 4 views; stdout:\n{stdout}",
             tables.len()
         )),
     }
@@ -340,7 +363,7 @@ async fn crash_test(scenario: Scenario) {
     );
 }
 
-fn pipeline_sql(servers: &str, input: &str, w_out: &str, t_out: &str, j_out: &str) -> String {
+fn pipeline_sql(servers: &str, input: &str, [w_out, t_out, j_out, wj_out]: [&str; 4]) -> String {
     format!(
         "CREATE SOURCE ev (k TEXT, v BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5 seconds')
              WITH (connector = 'kafka', topic = '{input}', bootstrap_servers = '{servers}',
@@ -348,15 +371,19 @@ fn pipeline_sql(servers: &str, input: &str, w_out: &str, t_out: &str, j_out: &st
          CREATE MATERIALIZED VIEW w AS {WINDOWED};
          CREATE MATERIALIZED VIEW t AS {TOTALS};
          CREATE MATERIALIZED VIEW j AS {JOINED};
+         CREATE MATERIALIZED VIEW wj AS {WINDOW_JOINED};
          CREATE SINK w_out FROM w
              WITH (connector = 'kafka', topic = '{w_out}', bootstrap_servers = '{servers}', format = 'json');
          CREATE SINK t_out FROM t
              WITH (connector = 'kafka', topic = '{t_out}', bootstrap_servers = '{servers}', format = 'json');
          CREATE SINK j_out FROM j
              WITH (connector = 'kafka', topic = '{j_out}', bootstrap_servers = '{servers}', format = 'json');
+         CREATE SINK wj_out FROM wj
+             WITH (connector = 'kafka', topic = '{wj_out}', bootstrap_servers = '{servers}', format = 'json');
          SELECT k, window_start, n, s FROM w ORDER BY k, window_start;
          SELECT k, n, s FROM t ORDER BY k;
-         SELECT k, n, s FROM j ORDER BY k;"
+         SELECT k, n, s FROM j ORDER BY k;
+         SELECT k, window_start, n, s FROM wj ORDER BY k, window_start;"
     )
 }
 
@@ -724,10 +751,10 @@ impl Runs {
     fn catch_up(
         &mut self,
         servers: &str,
-        [w_out, t_out, j_out]: [&str; 3],
+        [w_out, t_out, j_out, wj_out]: [&str; 4],
         want: &Oracle,
         checkpoints: bool,
-    ) -> (Vec<Received>, Vec<Received>, Vec<Received>) {
+    ) -> (Vec<Received>, Vec<Received>, Vec<Received>, Vec<Received>) {
         let before = self.last_checkpoint();
         self.current.wait_for("the last run to start up", T, || {
             let started = self.current.stderr().contains("kafka source started");
@@ -736,7 +763,7 @@ impl Runs {
         });
         let deadline = Instant::now() + T;
         let mut last_change = Instant::now();
-        let mut last_sizes = (usize::MAX, usize::MAX, usize::MAX);
+        let mut last_sizes = (usize::MAX, usize::MAX, usize::MAX, usize::MAX);
         loop {
             if let Some(status) = self.current.child.try_wait().expect("try_wait") {
                 panic!(
@@ -749,18 +776,27 @@ impl Runs {
             let windows = read_committed(servers, w_out, T).unwrap_or_else(|e| panic!("{e}"));
             let totals = read_committed(servers, t_out, T).unwrap_or_else(|e| panic!("{e}"));
             let joined = read_committed(servers, j_out, T).unwrap_or_else(|e| panic!("{e}"));
+            let window_joined =
+                read_committed(servers, wj_out, T).unwrap_or_else(|e| panic!("{e}"));
             let done = window_problems("", &windows_of_messages(&windows), &want.windows)
                 .is_empty()
                 && upsert_problems("", &totals, &want.totals).is_empty()
-                && upsert_problems("", &joined, &want.totals).is_empty();
-            let sizes = (windows.len(), totals.len(), joined.len());
+                && upsert_problems("", &joined, &want.totals).is_empty()
+                && window_problems("", &windows_of_messages(&window_joined), &want.windows)
+                    .is_empty();
+            let sizes = (
+                windows.len(),
+                totals.len(),
+                joined.len(),
+                window_joined.len(),
+            );
             if sizes != last_sizes {
                 last_sizes = sizes;
                 last_change = Instant::now();
             }
             if done || Instant::now() > deadline || last_change.elapsed() > Duration::from_secs(10)
             {
-                return (windows, totals, joined);
+                return (windows, totals, joined, window_joined);
             }
             std::thread::sleep(Duration::from_millis(500));
         }

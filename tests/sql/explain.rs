@@ -90,6 +90,16 @@ async fn explain_shows_operators_windows_watermarks_and_emit() {
             "SELECT o.auction, o.price, b.price AS later FROM old_bids o JOIN bids b
              ON o.auction = b.auction AND b.ts BETWEEN o.ts AND o.ts + INTERVAL '10' SECOND",
         ),
+        (
+            // The window aggregates in its inputs run before the split.
+            "window_join_split",
+            "SELECT x.auction, x.window_start, x.n, y.n AS old_n
+             FROM (SELECT auction, window_start, window_end, count(*) AS n
+                   FROM TUMBLE(bids, ts, INTERVAL '10' SECOND) GROUP BY auction, window_start, window_end) x
+             JOIN (SELECT auction, window_start, window_end, count(*) AS n
+                   FROM TUMBLE(old_bids, ts, INTERVAL '10' SECOND) GROUP BY auction, window_start, window_end) y
+             ON x.auction = y.auction AND x.window_start = y.window_start AND x.window_end = y.window_end",
+        ),
     ];
     for (name, sql) in cases {
         let plan = streaming_plan(&mut engine, sql).await;
