@@ -115,6 +115,10 @@ pub struct Interval {
     pub right_shift: i64,
     pub lo: i64,
     pub hi: i64,
+    /// The join checks the bounds on the times itself: the ON's conjuncts
+    /// that say exactly them are not in its filter (none compares the
+    /// times through a cast).
+    pub checked: bool,
 }
 
 /// A temporal join in event time: input `versions` (0 left, 1 right) holds

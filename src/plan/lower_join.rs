@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{Column as LogicalColumn, ScalarValue};
 use datafusion::logical_expr::execution_props::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
@@ -141,15 +142,20 @@ pub(super) fn lower_join(
     // event times against each other.
     let appends = |l: &Lowered| !l.updating(catalog);
     let interval = if versions.is_none() && appends(&left) && appends(&right) {
-        interval_of(j, &left.event_times(catalog), &right.event_times(catalog))
+        interval_of(j, &left.event_times(catalog), &right.event_times(catalog)).map(|mut i| {
+            i.checked = !casts_times(j, &i);
+            i
+        })
     } else {
         None
     };
     // The ON filter is over both inputs' columns, whatever the join
     // emits (a semi join emits one side's). A temporal join's `version
     // time <= stream time` (`temporal.rs` adds it) holds for every match.
-    let residual = match &temporal {
-        Some(t) => j.filter.as_ref().and_then(|f| {
+    // An interval join checks its bounds on the times themselves: the
+    // conjuncts that say exactly them leave the filter.
+    let residual = match (&temporal, &interval) {
+        (Some(t), _) => j.filter.as_ref().and_then(|f| {
             let kept: Vec<Expr> = split_conjunction(f)
                 .into_iter()
                 .filter(|c| !orders_times(j, t, c))
@@ -157,7 +163,15 @@ pub(super) fn lower_join(
                 .collect();
             datafusion::logical_expr::utils::conjunction(kept)
         }),
-        None => j.filter.clone(),
+        (None, Some(i)) if i.checked => j.filter.as_ref().and_then(|f| {
+            let kept: Vec<Expr> = split_conjunction(f)
+                .into_iter()
+                .filter(|c| !bounds_exactly(j, i, c))
+                .cloned()
+                .collect();
+            datafusion::logical_expr::utils::conjunction(kept)
+        }),
+        (None, _) => j.filter.clone(),
     };
     let both = j.left.schema().join(j.right.schema())?;
     let filter = residual
@@ -260,6 +274,67 @@ fn temporal_of(
     })
 }
 
+/// Whether conjunct `c` of the ON is one of those that give interval `i`,
+/// exactly: `>=`, `<=`, `=` or `BETWEEN` between the interval's time
+/// columns plus constant intervals (no cast; a strict `<` or `>` is only
+/// approximated by the bounds and stays in the filter).
+fn bounds_exactly(j: &datafusion::logical_expr::Join, i: &Interval, c: &Expr) -> bool {
+    let side = |e: &Expr| -> Option<usize> {
+        let (col, _) = plain_term(e)?;
+        if j.left.schema().index_of_column(col).ok() == Some(i.left_time) {
+            Some(0)
+        } else if j.right.schema().index_of_column(col).ok() == Some(i.right_time) {
+            Some(1)
+        } else {
+            None
+        }
+    };
+    let across = |a: &Expr, b: &Expr| matches!((side(a), side(b)), (Some(x), Some(y)) if x != y);
+    match c {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            matches!(op, Operator::GtEq | Operator::LtEq | Operator::Eq) && across(left, right)
+        }
+        Expr::Between(b) => !b.negated && across(&b.expr, &b.low) && across(&b.expr, &b.high),
+        _ => false,
+    }
+}
+
+/// Whether a conjunct of the ON (or an equality among its keys) compares
+/// interval `i`'s time columns through a cast: its bounds are then only
+/// what the watermark frees rows by, and the filter checks the times.
+fn casts_times(j: &datafusion::logical_expr::Join, i: &Interval) -> bool {
+    let time = |e: &Expr| {
+        e.column_refs().iter().any(|c| {
+            j.left.schema().index_of_column(c).ok() == Some(i.left_time)
+                || j.right.schema().index_of_column(c).ok() == Some(i.right_time)
+        })
+    };
+    let cast = |e: &Expr| {
+        let mut found = false;
+        let _ = e.apply(|x| {
+            if matches!(x, Expr::Cast(_) | Expr::TryCast(_)) && time(x) {
+                found = true;
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        });
+        found
+    };
+    j.on.iter().any(|(l, r)| cast(l) || cast(r)) || j.filter.as_ref().is_some_and(cast)
+}
+
+/// `term` without casts: a column, or a column plus or minus constant
+/// intervals.
+fn plain_term(e: &Expr) -> Option<(&LogicalColumn, i64)> {
+    match e {
+        Expr::Column(c) => Some((c, 0)),
+        Expr::BinaryExpr(BinaryExpr { left, .. }) => {
+            plain_term(left)?;
+            term(e)
+        }
+        _ => None,
+    }
+}
+
 /// Whether `c` is `version time <= stream time` of temporal join `t`.
 fn orders_times(j: &datafusion::logical_expr::Join, t: &Temporal, c: &Expr) -> bool {
     let Expr::BinaryExpr(BinaryExpr {
@@ -343,6 +418,7 @@ fn interval_of(
                     right_shift: rs,
                     lo,
                     hi,
+                    checked: false,
                 });
             }
         }

@@ -134,6 +134,7 @@ fn an_interval_join_frees_its_rows() {
         right_shift: 0,
         lo: -1_000,
         hi: 1_000,
+        checked: false,
     };
     let node = node(JoinKind::Left, Some(interval), None);
     let metrics = Arc::new(PipelineMetrics::default());
