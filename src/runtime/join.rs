@@ -54,7 +54,7 @@ use crate::stream::{Op, StreamBatch};
 const COMPACT_AT: usize = 4096;
 
 /// An interval join files its kept rows by when they are freed in buckets
-/// this wide (ms): one map operation per run of a batch's rows in a bucket,
+/// this wide (ms): one map operation per bucket a batch's rows fall in,
 /// where a heap took one operation per row (a quarter of an interval
 /// join's time).
 const BUCKET_MS: i64 = 100;
@@ -300,23 +300,24 @@ impl JoinOperator {
             kept.resize(base, 0);
             kept.extend_from_slice(times.values());
         }
-        // Rows come nearly in time order: a run of them shares a bucket.
+        // The batch's rows by bucket (a batch spans a few buckets, its
+        // disorder's worth): one map operation per bucket.
+        let mut rows: Vec<(i64, i64, usize)> = times
+            .values()
+            .iter()
+            .enumerate()
+            .map(|(r, t)| {
+                let at = interval.expiry(side, *t);
+                (at.div_euclid(BUCKET_MS), at, base + r)
+            })
+            .collect();
+        rows.sort_unstable_by_key(|&(bucket, _, _)| bucket);
         let buckets = &mut self.buckets[side];
-        let mut run: Vec<(i64, usize)> = Vec::new();
-        let mut run_bucket = None;
-        for (r, t) in times.values().iter().enumerate() {
-            let at = interval.expiry(side, *t);
-            let bucket = at.div_euclid(BUCKET_MS);
-            if run_bucket != Some(bucket) {
-                if let Some(b) = run_bucket {
-                    buckets.entry(b).or_default().append(&mut run);
-                }
-                run_bucket = Some(bucket);
-            }
-            run.push((at, base + r));
-        }
-        if let Some(b) = run_bucket {
-            buckets.entry(b).or_default().append(&mut run);
+        for run in rows.chunk_by(|a, b| a.0 == b.0) {
+            buckets
+                .entry(run[0].0)
+                .or_default()
+                .extend(run.iter().map(|&(_, at, id)| (at, id)));
         }
     }
 
