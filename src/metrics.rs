@@ -120,6 +120,16 @@ impl From<(u64, u64)> for StateSize {
     }
 }
 
+/// Input `i` of an operator with `inputs` of them, as the figures name
+/// it: a join's `left` and `right`, otherwise its number.
+pub fn input_name(inputs: usize, i: usize) -> String {
+    match (inputs, i) {
+        (2, 0) => "left".to_string(),
+        (2, _) => "right".to_string(),
+        _ => i.to_string(),
+    }
+}
+
 impl StateSize {
     /// The sum of several instances' state.
     fn add(&mut self, other: &StateSize) {

@@ -339,12 +339,7 @@ impl Collector for PipelinesCollector {
                 let sides = inputs.len();
                 inputs.into_iter().enumerate().map(move |(i, size)| {
                     let mut l = l.clone();
-                    let input = match (sides, i) {
-                        (2, 0) => "left".to_string(),
-                        (2, _) => "right".to_string(),
-                        _ => i.to_string(),
-                    };
-                    l.push(("input", input));
+                    l.push(("input", super::input_name(sides, i)));
                     (l, size)
                 })
             })

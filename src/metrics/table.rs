@@ -196,10 +196,9 @@ fn by_input(inputs: &[(u64, u64)]) -> Option<String> {
     if inputs.is_empty() {
         return None;
     }
-    let name = |i: usize| match (inputs.len(), i) {
-        (2, 0) => "left".to_string(),
-        (2, _) => "right".to_string(),
-        _ => format!("input {i}"),
+    let name = |i: usize| match inputs.len() {
+        2 => super::input_name(2, i),
+        n => format!("input {}", super::input_name(n, i)),
     };
     Some(
         inputs

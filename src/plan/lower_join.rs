@@ -154,23 +154,17 @@ pub(super) fn lower_join(
     // time <= stream time` (`temporal.rs` adds it) holds for every match.
     // An interval join checks its bounds on the times themselves: the
     // conjuncts that say exactly them leave the filter.
+    let without = |checked_here: &dyn Fn(&Expr) -> bool| {
+        let kept: Vec<Expr> = split_conjunction(j.filter.as_ref()?)
+            .into_iter()
+            .filter(|c| !checked_here(c))
+            .cloned()
+            .collect();
+        datafusion::logical_expr::utils::conjunction(kept)
+    };
     let residual = match (&temporal, &interval) {
-        (Some(t), _) => j.filter.as_ref().and_then(|f| {
-            let kept: Vec<Expr> = split_conjunction(f)
-                .into_iter()
-                .filter(|c| !orders_times(j, t, c))
-                .cloned()
-                .collect();
-            datafusion::logical_expr::utils::conjunction(kept)
-        }),
-        (None, Some(i)) if i.checked => j.filter.as_ref().and_then(|f| {
-            let kept: Vec<Expr> = split_conjunction(f)
-                .into_iter()
-                .filter(|c| !bounds_exactly(j, i, c))
-                .cloned()
-                .collect();
-            datafusion::logical_expr::utils::conjunction(kept)
-        }),
+        (Some(t), _) => without(&|c| orders_times(j, t, c)),
+        (None, Some(i)) if i.checked => without(&|c| bounds_exactly(j, i, c)),
         (None, _) => j.filter.clone(),
     };
     let both = j.left.schema().join(j.right.schema())?;

@@ -97,6 +97,18 @@ async fn engine() -> Engine {
     engine
 }
 
+/// What EXPLAIN says of the plan's (first) join.
+pub(super) fn join_text(plan: &sluice::plan::StreamPlan) -> String {
+    plan.graph
+        .nodes()
+        .iter()
+        .find_map(|n| match &n.kind {
+            sluice::plan::NodeKind::Join(j) => Some(j.text.clone()),
+            _ => None,
+        })
+        .expect("a join")
+}
+
 /// DataFusion's sorted answer to `sql` over `tables` (name, rows).
 pub(super) async fn oracle<const N: usize>(
     sql: &str,
@@ -446,6 +458,66 @@ pub(super) async fn stream_interval(
     (rows, updating, on_time)
 }
 
+/// Which rows a time-bounded join's answer is over.
+#[derive(Clone, Copy)]
+pub(super) enum Kept {
+    /// Those on time at the join (not behind its watermark).
+    AtJoin,
+    /// Those on time at their own input (window assignment drops the rest
+    /// there).
+    AtInputs,
+}
+
+/// Runs each `(sql, batch_sql)` over `a` and `b` cut at `cuts`, arriving
+/// as `(order, restart, parallelism)` say (see `stream_interval`), and
+/// checks the output is append-only and DataFusion's answer to `batch_sql`
+/// over the rows `kept` says; `kind` says what the plan's join must be.
+pub(super) fn time_joins_match(
+    queries: &[(&str, &str)],
+    [a, b]: [&[Row]; 2],
+    [cuts_a, cuts_b]: [&[usize]; 2],
+    (order, restart, parallelism): (&[bool], usize, usize),
+    kept: Kept,
+    kind: fn(&sluice::plan::JoinNode) -> bool,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let engine = super::union::engine().await;
+        let (sa, sb) = (schedule(a, cuts_a), schedule(b, cuts_b));
+        let at_inputs = |rows: &[Row], s: &Scheduled| -> Vec<Row> {
+            rows.iter()
+                .zip(&s.late)
+                .filter(|(_, l)| !**l)
+                .map(|(r, _)| r.clone())
+                .collect()
+        };
+        for (sql, batch_sql) in queries {
+            let plan = engine.plan_select(sql).await.expect("plan");
+            assert!(
+                plan.graph.nodes().iter().any(|n| matches!(&n.kind,
+                    sluice::plan::NodeKind::Join(j) if kind(j))),
+                "{sql}: not the join expected"
+            );
+            let (got, updating, [on_a, on_b]) =
+                stream_interval(&engine, sql, [&sa, &sb], order, restart, parallelism).await;
+            assert!(!updating, "{sql}: the join takes nothing back");
+            let (rows_a, rows_b) = match kept {
+                Kept::AtJoin => (on_a, on_b),
+                Kept::AtInputs => (at_inputs(a, &sa), at_inputs(b, &sb)),
+            };
+            let want = oracle(
+                batch_sql,
+                [("a", batch_of(&rows_a)), ("b", batch_of(&rows_b))],
+            )
+            .await;
+            assert_eq!(got, want, "{sql}");
+        }
+    });
+}
+
 const INTERVAL_QUERIES: &[&str] = &[
     "SELECT a.k, a.v, b.v AS bv FROM a JOIN b
      ON a.k = b.k AND b.ts BETWEEN a.ts - INTERVAL '1' SECOND AND a.ts + INTERVAL '2' SECOND",
@@ -479,21 +551,15 @@ proptest! {
         restart in 0usize..20,
         parallelism in 1usize..=2,
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let engine = super::union::engine().await;
-            let (sa, sb) = (schedule(&a, &cuts_a), schedule(&b, &cuts_b));
-            for sql in INTERVAL_QUERIES {
-                let (got, updating, [on_a, on_b]) =
-                    stream_interval(&engine, sql, [&sa, &sb], &order, restart, parallelism).await;
-                assert!(!updating, "{sql}: an interval join takes nothing back");
-                let want = oracle(sql, [("a", batch_of(&on_a)), ("b", batch_of(&on_b))]).await;
-                assert_eq!(got, want, "{sql}");
-            }
-        });
+        let queries: Vec<(&str, &str)> = INTERVAL_QUERIES.iter().map(|q| (*q, *q)).collect();
+        time_joins_match(
+            &queries,
+            [&a, &b],
+            [&cuts_a, &cuts_b],
+            (&order, restart, parallelism),
+            Kept::AtJoin,
+            |j| j.interval.is_some(),
+        );
     }
 }
 
@@ -506,14 +572,7 @@ async fn the_interval_bounds_the_state() {
         let engine = &engine;
         async move {
             let plan = engine.plan_select(sql).await.expect("plan");
-            plan.graph
-                .nodes()
-                .iter()
-                .find_map(|n| match &n.kind {
-                    sluice::plan::NodeKind::Join(j) => Some(j.text.clone()),
-                    _ => None,
-                })
-                .expect("a join")
+            join_text(&plan)
         }
     };
     let interval = text(
@@ -587,33 +646,14 @@ proptest! {
         restart in 0usize..20,
         parallelism in 1usize..=2,
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let engine = super::union::engine().await;
-            let (sa, sb) = (schedule(&a, &cuts_a), schedule(&b, &cuts_b));
-            // Window assignment drops the rows late at their own input.
-            let kept = |rows: &[Row], s: &Scheduled| -> Vec<Row> {
-                rows.iter().zip(&s.late).filter(|(_, l)| !**l).map(|(r, _)| r.clone()).collect()
-            };
-            let (on_a, on_b) = (kept(&a, &sa), kept(&b, &sb));
-            for (sql, batch_sql) in WINDOW_JOINS {
-                let plan = engine.plan_select(sql).await.expect("plan");
-                assert!(
-                    plan.graph.nodes().iter().any(|n| matches!(&n.kind,
-                        sluice::plan::NodeKind::Join(j) if j.interval.is_some())),
-                    "{sql}: a window join frees rows by the watermark"
-                );
-                let (got, updating, _) =
-                    stream_interval(&engine, sql, [&sa, &sb], &order, restart, parallelism).await;
-                assert!(!updating, "{sql}: a window join takes nothing back");
-                let want =
-                    oracle(batch_sql, [("a", batch_of(&on_a)), ("b", batch_of(&on_b))]).await;
-                assert_eq!(got, want, "{sql}");
-            }
-        });
+        time_joins_match(
+            WINDOW_JOINS,
+            [&a, &b],
+            [&cuts_a, &cuts_b],
+            (&order, restart, parallelism),
+            Kept::AtInputs,
+            |j| j.interval.is_some(),
+        );
     }
 }
 
@@ -744,15 +784,7 @@ async fn a_lookup_join_reads_a_bounded_input_whole_first() {
         .expect("source");
     let sql = "SELECT s.k, s.x, bv.y FROM s LEFT JOIN bv FOR SYSTEM_TIME AS OF s.p ON s.k = bv.k";
     let plan = Arc::new(engine.plan_select(sql).await.expect("plan"));
-    let text = plan
-        .graph
-        .nodes()
-        .iter()
-        .find_map(|n| match &n.kind {
-            sluice::plan::NodeKind::Join(j) => Some(j.text.clone()),
-            _ => None,
-        })
-        .expect("a join");
+    let text = join_text(&plan);
     assert!(text.contains("it is bounded"), "{text}");
     for parallelism in [1, 2] {
         let mut graph =

@@ -10,9 +10,9 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 
-use super::joins::{oracle, stream_interval};
-use super::union::{rows_strategy, schedule};
-use super::windows::{batch_of, Row};
+use super::joins::{join_text, time_joins_match, Kept};
+use super::union::rows_strategy;
+use super::windows::Row;
 
 /// The streaming query, and the same in batch SQL: `best` finds each
 /// stream row's version time.
@@ -66,29 +66,15 @@ proptest! {
         restart in 0usize..20,
         parallelism in 1usize..=2,
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let engine = super::union::engine().await;
-            let (a, b) = (distinct_versions(a), distinct_versions(b));
-            let (sa, sb) = (schedule(&a, &cuts_a), schedule(&b, &cuts_b));
-            for (sql, batch_sql) in TEMPORAL_JOINS {
-                let plan = engine.plan_select(sql).await.expect("plan");
-                assert!(
-                    plan.graph.nodes().iter().any(|n| matches!(&n.kind,
-                        sluice::plan::NodeKind::Join(j) if j.temporal.is_some())),
-                    "{sql}: a temporal join"
-                );
-                let (got, updating, [on_a, on_b]) =
-                    stream_interval(&engine, sql, [&sa, &sb], &order, restart, parallelism).await;
-                assert!(!updating, "{sql}: a temporal join takes nothing back");
-                let want =
-                    oracle(batch_sql, [("a", batch_of(&on_a)), ("b", batch_of(&on_b))]).await;
-                assert_eq!(got, want, "{sql}");
-            }
-        });
+        let (a, b) = (distinct_versions(a), distinct_versions(b));
+        time_joins_match(
+            TEMPORAL_JOINS,
+            [&a, &b],
+            [&cuts_a, &cuts_b],
+            (&order, restart, parallelism),
+            Kept::AtJoin,
+            |j| j.temporal.is_some(),
+        );
     }
 }
 
@@ -112,15 +98,7 @@ async fn temporal_joins_explain_themselves_and_refuse_what_they_cannot_do() {
         .plan_select("SELECT a.k, b.v FROM a JOIN b FOR SYSTEM_TIME AS OF a.ts ON a.k = b.k")
         .await
         .expect("plan");
-    let text = plan
-        .graph
-        .nodes()
-        .iter()
-        .find_map(|n| match &n.kind {
-            sluice::plan::NodeKind::Join(j) => Some(j.text.clone()),
-            _ => None,
-        })
-        .expect("a join");
+    let text = join_text(&plan);
     assert!(
         text.starts_with("INNER TEMPORAL (event time) on a.k = b.k; versions: the right input's")
             && !text.contains("filter"),
