@@ -21,18 +21,20 @@
 //! match it, and only then emits a preserved row that never matched,
 //! padded: its output is append-only. A row behind the watermark when it
 //! arrives is late: dropped and counted, as a window drops it.
+//!
+//! This file holds the matching; `join_time.rs` the times (late rows,
+//! freeing, an interval's bounds), `join_temporal.rs` the temporal join,
+//! `join_lookup.rs` the lookup join, `join_rescale.rs` re-splitting the
+//! state for another parallelism.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array, UInt8Array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array, UInt8Array};
 use datafusion::arrow::compute::kernels::boolean::{and, not};
 use datafusion::arrow::compute::{filter, filter_record_batch, is_not_null, take};
-use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
@@ -43,7 +45,6 @@ use super::join_side::{Side, NONE};
 use super::key_table::key_table;
 use super::operator::Operator;
 use super::state::{damaged, to_meta, StateSnapshot};
-use super::window_assign::millis;
 use crate::error::{Result, SluiceError};
 use crate::metrics::PipelineMetrics;
 use crate::plan::{Interval, JoinKind, JoinNode, Temporal};
@@ -52,12 +53,6 @@ use crate::stream::{Op, StreamBatch};
 /// A side's rows taken back are dropped once there are more of them than
 /// live rows and at least this many.
 const COMPACT_AT: usize = 4096;
-
-/// An interval join files its kept rows by when they are freed in buckets
-/// this wide (ms): one map operation per bucket a batch's rows fall in,
-/// where a heap took one operation per row (a quarter of an interval
-/// join's time).
-const BUCKET_MS: i64 = 100;
 
 /// Whether row `row` adds a row (insert, update) rather than taking one
 /// back (delete, the old row of an update).
@@ -238,138 +233,6 @@ impl JoinOperator {
             self.compact()?;
         }
         Ok(())
-    }
-
-    /// An interval or temporal join's event times of `batch`'s rows at
-    /// `side`, in ms.
-    fn times(&self, side: usize, batch: &RecordBatch) -> Result<Option<Int64Array>> {
-        let (column, shift) = match (self.interval, self.temporal) {
-            (Some(i), _) if side == 0 => (i.left_time, i.left_shift),
-            (Some(i), _) => (i.right_time, i.right_shift),
-            (None, Some(t)) => t.time_of(side),
-            (None, None) => return Ok(None),
-        };
-        let ms = millis(batch.column(column))?;
-        let ms = ms.as_primitive::<Int64Type>();
-        Ok(Some(if shift == 0 {
-            ms.clone()
-        } else {
-            ms.unary(|t| t.saturating_add(shift))
-        }))
-    }
-
-    /// An interval or temporal join's rows of `batch` at `side` that are
-    /// not behind the watermark (counted as late), with their ops.
-    fn on_time(
-        &self,
-        side: usize,
-        batch: RecordBatch,
-        ops: Option<UInt8Array>,
-    ) -> Result<(RecordBatch, Option<UInt8Array>)> {
-        let (Some(times), Some(w)) = (self.times(side, &batch)?, self.watermark) else {
-            return Ok((batch, ops));
-        };
-        let keep: BooleanArray = times
-            .iter()
-            .map(|t| Some(t.is_none_or(|t| t >= w)))
-            .collect();
-        let late = keep.false_count();
-        if late == 0 {
-            return Ok((batch, ops));
-        }
-        PipelineMetrics::add(&self.metrics.late, late as u64);
-        let ops = ops
-            .map(|o| filter(&o, &keep))
-            .transpose()?
-            .map(|o| UInt8Array::from(o.to_data()));
-        Ok((filter_record_batch(&batch, &keep)?, ops))
-    }
-
-    /// An interval join's kept rows `base..` of `side` (times `times`,
-    /// key numbers `self.groups`) wait to be freed; a temporal join's wait
-    /// for the watermark to pass their time.
-    fn schedule(&mut self, side: usize, base: usize, times: &Int64Array) {
-        let Some(interval) = self.interval else {
-            for (r, (t, g)) in times.values().iter().zip(&self.groups).enumerate() {
-                self.expiry[side].push(Reverse((*t, base + r, *g)));
-            }
-            return;
-        };
-        if interval.checked {
-            let kept = &mut self.kept_times[side];
-            kept.resize(base, 0);
-            kept.extend_from_slice(times.values());
-        }
-        // The batch's rows by bucket (a batch spans a few buckets, its
-        // disorder's worth): one map operation per bucket.
-        let mut rows: Vec<(i64, i64, usize)> = times
-            .values()
-            .iter()
-            .enumerate()
-            .map(|(r, t)| {
-                let at = interval.expiry(side, *t);
-                (at.div_euclid(BUCKET_MS), at, base + r)
-            })
-            .collect();
-        rows.sort_unstable_by_key(|&(bucket, _, _)| bucket);
-        let buckets = &mut self.buckets[side];
-        for run in rows.chunk_by(|a, b| a.0 == b.0) {
-            buckets
-                .entry(run[0].0)
-                .or_default()
-                .extend(run.iter().map(|&(_, at, id)| (at, id)));
-        }
-    }
-
-    /// An interval join's kept rows of `side` the watermark `w` has passed
-    /// (taken out of their buckets).
-    fn due(&mut self, side: usize, w: i64) -> Vec<usize> {
-        let mut due = Vec::new();
-        while let Some(mut bucket) = self.buckets[side].first_entry() {
-            let b = *bucket.key();
-            if b.saturating_mul(BUCKET_MS) >= w {
-                break;
-            }
-            if (b + 1).saturating_mul(BUCKET_MS) <= w {
-                due.extend(bucket.remove().into_iter().map(|(_, id)| id));
-                continue;
-            }
-            // The bucket `w` falls in: only its rows before `w`.
-            let rows = bucket.get_mut();
-            rows.retain(|&(at, id)| {
-                if at < w {
-                    due.push(id);
-                }
-                at >= w
-            });
-            if rows.is_empty() {
-                bucket.remove();
-            }
-            break;
-        }
-        due
-    }
-
-    /// Frees the rows the watermark `w` has passed; an outer join emits
-    /// those of a side it preserves that never matched, padded.
-    fn expire(&mut self, w: i64, out: &mut Vec<StreamBatch>) -> Result<()> {
-        let mut freed = 0u64;
-        for side in 0..2 {
-            let mut padded = Vec::new();
-            for id in self.due(side, w) {
-                if self.sides[side].is_dead(id) {
-                    continue;
-                }
-                if self.emits_unmatched(side) && self.sides[side].matches[id] == 0 {
-                    padded.push((Piece::Kept(id), Op::Insert));
-                }
-                self.sides[side].kill(id);
-                freed += 1;
-            }
-            self.emit_kept(side, &padded, out)?;
-        }
-        PipelineMetrics::add(&self.metrics.evicted, freed);
-        self.compact()
     }
 
     /// Rows `pieces` (all `Piece::Kept`) of `side`: padded, or as they are
@@ -584,97 +447,6 @@ impl JoinOperator {
             }
         }
         self.compact()
-    }
-
-    /// A lookup join's stream rows `batch` (numbered, all adding) arrive
-    /// at `side`: each is matched against the looked-up side's current
-    /// rows, once, and not kept; one without a match goes out padded when
-    /// the join keeps the stream's rows (LEFT).
-    fn look_up(&self, side: usize, batch: &RecordBatch, out: &mut Vec<StreamBatch>) -> Result<()> {
-        let other = 1 - side;
-        let mut candidates = Candidates::default();
-        for (i, &g) in self.groups.iter().enumerate() {
-            for r in self.sides[other].live_of(g) {
-                candidates.probe.push(i as u32);
-                candidates.matched.push(r);
-            }
-        }
-        self.match_once(side, batch, &candidates, out)
-    }
-
-    /// Stream rows `batch` at `side` with their `candidates` (in row
-    /// order) among the other side's kept rows: each goes out with those
-    /// that pass the ON filter, or padded when none does and the join
-    /// keeps the stream's rows.
-    fn match_once(
-        &self,
-        side: usize,
-        batch: &RecordBatch,
-        candidates: &Candidates,
-        out: &mut Vec<StreamBatch>,
-    ) -> Result<()> {
-        let pass = self.pass(side, batch, candidates)?;
-        let mut pieces = Vec::with_capacity(candidates.probe.len());
-        let mut c = 0;
-        for i in 0..batch.num_rows() {
-            let mut found = false;
-            while c < candidates.probe.len() && candidates.probe[c] as usize == i {
-                if pass.as_ref().is_none_or(|p| p.value(c)) {
-                    pieces.push((Piece::Pair(c), Op::Insert));
-                    found = true;
-                }
-                c += 1;
-            }
-            if !found && self.preserve[side] {
-                pieces.push((Piece::Arrived(i), Op::Insert));
-            }
-        }
-        if !pieces.is_empty() {
-            out.push(self.assemble(side, batch, candidates, &pieces)?);
-        }
-        Ok(())
-    }
-
-    /// A bounded looked-up input was read whole: the stream's rows that
-    /// waited are matched against it, once.
-    fn loaded(&mut self, out: &mut Vec<StreamBatch>) -> Result<()> {
-        self.loading = false;
-        let Some(looked_up) = self.lookup else {
-            return Ok(());
-        };
-        let stream = 1 - looked_up;
-        let (rows, _) = self.sides[stream].live_rows()?;
-        self.sides[stream].clear();
-        if rows.num_rows() > 0 {
-            self.arrive(stream, rows, None, out)?;
-        }
-        self.compact()
-    }
-
-    /// The candidate pairs of rows arrived at `side` (times `times`) whose
-    /// right time minus left time lies in interval `i`.
-    fn within(
-        &self,
-        side: usize,
-        i: Interval,
-        times: &Int64Array,
-        candidates: Candidates,
-    ) -> Candidates {
-        let kept = &self.kept_times[1 - side];
-        let mut out = Candidates::default();
-        for (&p, &m) in candidates.probe.iter().zip(&candidates.matched) {
-            let (arrived, other) = (times.value(p as usize), kept[m]);
-            let d = if side == 0 {
-                other.saturating_sub(arrived)
-            } else {
-                arrived.saturating_sub(other)
-            };
-            if i.lo <= d && d <= i.hi {
-                out.probe.push(p);
-                out.matched.push(m);
-            }
-        }
-        out
     }
 
     /// Which candidate pairs pass the ON filter (`None`: all of them).
@@ -1068,10 +840,14 @@ impl Operator for JoinOperator {
     }
 }
 
+#[path = "join_lookup.rs"]
+mod lookup;
 #[path = "join_rescale.rs"]
 mod rescale;
 #[path = "join_temporal.rs"]
 mod temporal;
+#[path = "join_time.rs"]
+mod time;
 
 #[cfg(test)]
 #[path = "join_tests.rs"]

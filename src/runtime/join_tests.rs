@@ -2,7 +2,7 @@
 //! `state_ttl`. Its answers against DataFusion are in `tests/sql/joins.rs`.
 
 use datafusion::arrow::array::{AsArray, Int64Array};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::physical_expr::expressions::Column;
 
 use super::*;
