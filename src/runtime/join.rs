@@ -370,10 +370,7 @@ impl JoinOperator {
         if self.lookup == Some(other) {
             if self.loading {
                 // Kept until the looked-up input is read whole.
-                let base = self.sides[side].keep(batch);
-                for (i, &g) in self.groups.iter().enumerate() {
-                    self.sides[side].link(base + i, g);
-                }
+                self.sides[side].keep_live(batch, &self.groups);
                 return self.sides[side].merge_tail();
             }
             return self.look_up(side, &batch, out);
@@ -675,10 +672,7 @@ impl JoinOperator {
             return self.hold(side, rows);
         }
         let times = self.times(side, &rows)?;
-        let base = self.sides[side].keep(rows);
-        for (i, &g) in self.groups.iter().enumerate() {
-            self.sides[side].link(base + i, g);
-        }
+        let base = self.sides[side].keep_live(rows, &self.groups);
         if let Some(times) = times {
             self.schedule(side, base, &times);
         }

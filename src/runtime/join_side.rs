@@ -92,6 +92,16 @@ impl Side {
         base
     }
 
+    /// Keeps `batch` with every row live, row `i` under key number
+    /// `groups[i]`. Returns the id of its first row.
+    pub(super) fn keep_live(&mut self, batch: RecordBatch, groups: &[usize]) -> usize {
+        let base = self.keep(batch);
+        for (i, &g) in groups.iter().enumerate() {
+            self.link(base + i, g);
+        }
+        base
+    }
+
     /// Row `id` is live, under key number `group`.
     pub(super) fn link(&mut self, id: usize, group: usize) {
         self.next[id] = self.head[group];

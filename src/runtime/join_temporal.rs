@@ -40,10 +40,7 @@ impl JoinOperator {
                 "a temporal join without times".into(),
             ));
         };
-        let base = self.sides[side].keep(rows);
-        for (i, &g) in self.groups.iter().enumerate() {
-            self.sides[side].link(base + i, g);
-        }
+        let base = self.sides[side].keep_live(rows, &self.groups);
         if side == self.versions()? {
             self.version_times.resize(base, i64::MIN);
             self.version_times.extend_from_slice(times.values());
